@@ -1,0 +1,73 @@
+"""Pattern generators: the non-differentiable black boxes that proxies imitate.
+
+Contract (every generator module follows it):
+
+* ``fn(params: dict[str, Tensor(B,)], res: int) -> Tensor(B, 1, res, res)``, float32 in [0, 1],
+  on the device of the parameter tensors; parameters in natural units as declared by the
+  module's ``SPEC`` (all with ``role="generator"``); discrete values may arrive unrounded and
+  are rounded inside.
+* Deterministic given its parameters (seeds are parameters), tileable (period 1 on the unit
+  square; pixel centres at ``(i + 0.5) / res``), resolution-independent (the same parameters at
+  256 and 2048 give the same pattern, sharper).
+* Adding a generator = one module defining ``GENERATOR = Generator(...)`` + one line below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..params import Batch, ParamSpec
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    spec: ParamSpec
+    fn: Callable[[Batch, int], torch.Tensor]
+    description: str
+    stochastic: bool = False  # highly stochastic: proxies train with an adversarial term
+    version: int = 1  # bump when the output for given parameters changes (invalidates proxies)
+
+    def __call__(self, params: Batch, res: int) -> torch.Tensor:
+        return self.fn(params, res)
+
+    def spec_hash(self) -> str:
+        """Hash of spec + code version: a proxy checkpoint is valid only for this value."""
+        return f"{self.spec.hash()}-v{self.version}"
+
+
+def _registry() -> dict[str, Generator]:
+    from . import arc_pavement, brick, cellular, scratches, stripes, tile_brick, tile_paraboloid
+    gens = [
+        brick.GENERATOR,
+        stripes.GENERATOR,
+        scratches.GENERATOR,
+        tile_paraboloid.GENERATOR,
+        tile_brick.GENERATOR,
+        arc_pavement.GENERATOR,
+        cellular.GENERATOR,
+    ]
+    return {g.name: g for g in gens}
+
+
+_REGISTRY: dict[str, Generator] | None = None
+
+
+def __getattr__(name: str):
+    # The registry is built on first use so a single generator module imports on its own.
+    global _REGISTRY
+    if name == "GENERATORS":
+        if _REGISTRY is None:
+            _REGISTRY = _registry()
+        return _REGISTRY
+    raise AttributeError(name)
+
+
+def get_generator(name: str) -> Generator:
+    gens = __getattr__("GENERATORS")
+    if name not in gens:
+        raise KeyError(f"unknown generator {name!r}; available: {', '.join(gens)}")
+    return gens[name]

@@ -1,0 +1,127 @@
+"""Material graphs: generators wired into differentiable filters -> material maps.
+
+A graph declares which generator feeds each of its slots and its own filter parameters
+(theta_f); its full spec is the generator specs (prefixed with the slot name, role
+``"generator"``: theta_g) followed by the filter parameters (role ``"filter"``).
+
+Maps (all ``(B, C, H, W)`` float32 in [0, 1], tileable):
+
+* ``basecolor`` C=3, sRGB-encoded (as a texture file stores it);
+* ``normal``    C=3, tangent-space, OpenGL convention (+Y up), encoded ``n * 0.5 + 0.5``;
+* ``roughness`` C=1, ``metallic`` C=1, ``height`` C=1 (linear data).
+
+Any generator slot can be swapped for another callable with the generator signature
+``(params, res) -> (B, 1, res, res)`` (a proxy plugs in there) through ``maps(generators=...)``.
+Adding a graph = one module defining a :class:`MaterialGraph` subclass + one registry line.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+
+from ..generators import get_generator
+from ..params import Batch, Param, ParamSpec
+
+MAP_NAMES = ("basecolor", "normal", "roughness", "metallic", "height")
+PatternFn = Callable[[Batch, int], torch.Tensor]
+
+
+class MaterialGraph:
+    """Base class. Subclasses set ``name``, ``description``, ``slots`` and ``filter_params`` and
+    implement :meth:`compose`."""
+
+    name: str = ""
+    description: str = ""
+    slots: dict[str, str] = {}  # slot name -> generator name
+    filter_params: tuple[Param, ...] = ()
+
+    def __init__(self) -> None:
+        spec = ParamSpec([])
+        for slot, gen in self.slots.items():
+            spec = spec + get_generator(gen).spec.prefixed(slot, role="generator")
+        self.spec: ParamSpec = spec + ParamSpec(self.filter_params)
+
+    @property
+    def generator_spec(self) -> ParamSpec:
+        return self.spec.subset("generator")
+
+    @property
+    def filter_spec(self) -> ParamSpec:
+        return self.spec.subset("filter")
+
+    def slot_params(self, params: Batch, slot: str) -> Batch:
+        pre = slot + "."
+        return {k[len(pre):]: v for k, v in params.items() if k.startswith(pre)}
+
+    def patterns(self, params: Batch, res: int,
+                 generators: Mapping[str, PatternFn] | None = None) -> dict[str, torch.Tensor]:
+        """Evaluate every slot (real generator unless swapped) at ``res``."""
+        generators = generators or {}
+        out = {}
+        for slot, gen in self.slots.items():
+            fn = generators.get(slot) or get_generator(gen)
+            out[slot] = fn(self.slot_params(params, slot), res)
+        return out
+
+    def maps(self, params: Batch, res: int,
+             generators: Mapping[str, PatternFn] | None = None,
+             patterns: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Parameters (natural units, batch dict) -> material maps at ``res``.
+
+        ``patterns`` lets a caller pass precomputed slot outputs (e.g. to reuse them while only
+        filter parameters change).
+        """
+        if not (isinstance(res, int) and 8 <= res <= 16384):
+            raise ValueError(f"resolution must be a whole number of pixels in [8, 16384], got {res!r}")
+        pats = dict(patterns) if patterns is not None else self.patterns(params, res, generators)
+        maps = self.compose(params, pats, res)
+        missing = [m for m in MAP_NAMES if m not in maps]
+        if missing:
+            raise RuntimeError(f"graph {self.name} did not produce {missing}")
+        return maps
+
+    def compose(self, p: Batch, patterns: dict[str, torch.Tensor], res: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "slots": dict(self.slots), "params": self.spec.describe(),
+                "spec_hash": self.spec.hash()}
+
+
+def _registry() -> dict[str, MaterialGraph]:
+    from . import bricks, ceramic_tiles, fabric, leather, metal, paving, stone, wood
+    graphs = [
+        bricks.Bricks(),
+        paving.Paving(),
+        ceramic_tiles.CeramicTiles(),
+        wood.Wood(),
+        fabric.Fabric(),
+        metal.ScratchedMetal(),
+        leather.Leather(),
+        stone.Stone(),
+    ]
+    return {g.name: g for g in graphs}
+
+
+_REGISTRY: dict[str, MaterialGraph] | None = None
+
+
+def __getattr__(name: str):
+    # Built on first use so a single graph module imports on its own.
+    global _REGISTRY
+    if name == "GRAPHS":
+        if _REGISTRY is None:
+            _REGISTRY = _registry()
+        return _REGISTRY
+    raise AttributeError(name)
+
+
+def get_graph(name: str) -> MaterialGraph:
+    graphs = __getattr__("GRAPHS")
+    if name not in graphs:
+        raise KeyError(f"unknown graph {name!r}; available: {', '.join(graphs)} "
+                       f"(list them with `diffproxy graphs`)")
+    return graphs[name]

@@ -1,0 +1,331 @@
+"""Parameter specs: the one source of truth for every procedural parameter.
+
+A :class:`Param` declares a parameter once (name, kind, range, default, artist prior, group,
+description). Everything else derives from it: normalisation to [0, 1] and back, clamping,
+rounding of discrete values, samplers, JSON (de)serialisation with validation, the add-on's
+slider UI data, and the spec hash that proxy checkpoints are tied to.
+
+Conventions
+-----------
+* Batched values travel as ``dict[str, Tensor]`` with one tensor of shape ``(B,)`` per parameter
+  ("a parameter batch"). Discrete kinds (int, bool, choice) hold whole numbers stored as floats so
+  a proxy can see them as continuous; :meth:`ParamSpec.round` snaps them.
+* A choice is stored as its index into ``choices``; JSON files hold the choice's name.
+* Normalised values live in [0, 1]: ``(v - low) / (high - low)``; bool -> {0, 1}; choice with n
+  options -> index / (n - 1).
+* The artist prior (paper, Sec. 4) says where artists actually work: ``prior=(mean, std)`` is a
+  normal distribution in natural units, truncated to [low, high] by resampling; ``weights=[...]``
+  is an explicit distribution over the discrete values ``low..high`` (int) or the choices;
+  ``prior=None`` means uniform over the range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import torch
+
+KINDS = ("float", "int", "bool", "choice")
+Batch = dict[str, torch.Tensor]
+
+
+class ParamError(ValueError):
+    """A parameter file or value the user can fix (message says what and how)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One procedural parameter.
+
+    Args:
+        name: unique within its spec; dotted names group (``"mortar.width"``).
+        kind: ``"float" | "int" | "bool" | "choice"``.
+        default: in natural units (choice: the choice's name).
+        low, high: inclusive range (ignored for bool/choice, derived).
+        prior: ``(mean, std)`` of the artist prior in natural units, or ``None`` (uniform).
+        weights: explicit prior over discrete values (int: ``low..high``; choice: ``choices``).
+        choices: option names for ``kind="choice"``.
+        group: UI group ("Pattern", "Color", ...).
+        description: one line, shown as the slider tooltip.
+        role: ``"generator"`` (theta_g, reached through proxies) or ``"filter"`` (theta_f).
+        soft: optional ``(soft_min, soft_max)`` for the slider.
+        unit: optional Blender slider subtype hint (``"FACTOR"``, ``"ANGLE"``, ``"COLOR"``...).
+    """
+
+    name: str
+    kind: str = "float"
+    default: Any = 0.0
+    low: float = 0.0
+    high: float = 1.0
+    prior: tuple[float, float] | None = None
+    weights: tuple[float, ...] | None = None
+    choices: tuple[str, ...] | None = None
+    group: str = "General"
+    description: str = ""
+    role: str = "filter"
+    soft: tuple[float, float] | None = None
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Param {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.role not in ("generator", "filter"):
+            raise ValueError(f"Param {self.name!r}: role must be 'generator' or 'filter'")
+        if self.kind == "bool":
+            object.__setattr__(self, "low", 0.0)
+            object.__setattr__(self, "high", 1.0)
+        if self.kind == "choice":
+            if not self.choices or len(self.choices) < 2:
+                raise ValueError(f"Param {self.name!r}: a choice needs at least two choices")
+            object.__setattr__(self, "low", 0.0)
+            object.__setattr__(self, "high", float(len(self.choices) - 1))
+        if not self.high > self.low:
+            raise ValueError(f"Param {self.name!r}: high ({self.high}) must exceed low ({self.low})")
+        if self.weights is not None and len(self.weights) != self.n_values:
+            raise ValueError(f"Param {self.name!r}: weights need {self.n_values} entries")
+        d = self.to_value(self.default)
+        if not self.low <= d <= self.high:
+            raise ValueError(f"Param {self.name!r}: default {self.default!r} outside [{self.low}, {self.high}]")
+
+    @property
+    def discrete(self) -> bool:
+        return self.kind != "float"
+
+    @property
+    def n_values(self) -> int:
+        return int(round(self.high - self.low)) + 1 if self.discrete else 0
+
+    @property
+    def default_value(self) -> float:
+        return self.to_value(self.default)
+
+    # --- natural value <-> JSON -------------------------------------------------------------
+    def to_value(self, v: Any) -> float:
+        """JSON/natural value -> float stored in a batch (choice name -> index)."""
+        if self.kind == "choice":
+            if isinstance(v, str):
+                if v not in self.choices:  # type: ignore[operator]
+                    raise ParamError(f"{self.name}: {v!r} is not one of {list(self.choices or ())}")
+                return float(self.choices.index(v))  # type: ignore[union-attr]
+            return float(v)
+        if self.kind == "bool":
+            return 1.0 if bool(v) else 0.0
+        return float(v)
+
+    def to_json(self, v: float) -> Any:
+        if self.kind == "choice":
+            return self.choices[int(round(v))]  # type: ignore[index]
+        if self.kind == "bool":
+            return bool(round(v))
+        if self.kind == "int":
+            return int(round(v))
+        return float(v)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain-JSON description (what the add-on turns into a slider)."""
+        d = {"name": self.name, "kind": self.kind, "default": self.default, "min": self.low,
+             "max": self.high, "group": self.group, "description": self.description,
+             "role": self.role}
+        if self.choices:
+            d["choices"] = list(self.choices)
+        if self.soft:
+            d["soft_min"], d["soft_max"] = self.soft
+        if self.unit:
+            d["unit"] = self.unit
+        return d
+
+
+class ParamSpec:
+    """An ordered, named collection of :class:`Param` with everything derived from it."""
+
+    def __init__(self, params: Iterable[Param]):
+        self.params: list[Param] = list(params)
+        self.by_name: dict[str, Param] = {}
+        for p in self.params:
+            if p.name in self.by_name:
+                raise ValueError(f"duplicate parameter name {p.name!r}")
+            self.by_name[p.name] = p
+        self._low = torch.tensor([p.low for p in self.params], dtype=torch.float64)
+        self._high = torch.tensor([p.high for p in self.params], dtype=torch.float64)
+
+    # --- basics -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name
+
+    def __getitem__(self, name: str) -> Param:
+        return self.by_name[name]
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def subset(self, role: str) -> "ParamSpec":
+        return ParamSpec(p for p in self.params if p.role == role)
+
+    def prefixed(self, prefix: str, **overrides: Any) -> "ParamSpec":
+        """Copy with every name prefixed (``prefix + "." + name``); overrides apply to all."""
+        from dataclasses import replace
+        return ParamSpec(replace(p, name=f"{prefix}.{p.name}", **overrides) for p in self.params)
+
+    def __add__(self, other: "ParamSpec") -> "ParamSpec":
+        return ParamSpec(self.params + other.params)
+
+    def hash(self) -> str:
+        """Stable hash of names, kinds, ranges, defaults and priors (ties proxies to a spec)."""
+        blob = json.dumps([[p.name, p.kind, p.low, p.high, p.default, p.prior, p.weights, p.choices]
+                           for p in self.params], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    # --- batches ------------------------------------------------------------------------------
+    def defaults(self, batch: int = 1, device: Any = None, dtype=torch.float32) -> Batch:
+        return {p.name: torch.full((batch,), p.default_value, device=device, dtype=dtype)
+                for p in self.params}
+
+    def stack(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Batch dict -> ``(B, P)`` tensor in spec order."""
+        return torch.stack([values[n] for n in self.names], dim=-1)
+
+    def unstack(self, x: torch.Tensor) -> Batch:
+        """``(B, P)`` tensor -> batch dict."""
+        return {n: x[..., i] for i, n in enumerate(self.names)}
+
+    def normalize(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Batch dict (natural units) -> ``(B, P)`` in [0, 1] (differentiable)."""
+        x = self.stack(values)
+        low, high = self._low.to(x), self._high.to(x)
+        return (x - low) / (high - low)
+
+    def denormalize(self, u: torch.Tensor) -> Batch:
+        """``(B, P)`` in [0, 1] -> batch dict in natural units (differentiable, not rounded)."""
+        low, high = self._low.to(u), self._high.to(u)
+        return self.unstack(low + u * (high - low))
+
+    def clamp(self, values: Mapping[str, torch.Tensor]) -> Batch:
+        return {n: values[n].clamp(self.by_name[n].low, self.by_name[n].high) for n in self.names}
+
+    def round(self, values: Mapping[str, torch.Tensor]) -> Batch:
+        """Clamp, then snap discrete kinds to whole values (floats untouched)."""
+        out = self.clamp(values)
+        for p in self.params:
+            if p.discrete:
+                out[p.name] = torch.round(out[p.name])
+        return out
+
+    def sample(self, n: int, generator: torch.Generator | None = None, prior: bool = True,
+               device: Any = None) -> Batch:
+        """Draw ``n`` parameter sets from the artist prior (or uniformly with ``prior=False``).
+
+        Sampling happens on CPU with ``generator`` (reproducible), then moves to ``device``.
+        """
+        out: Batch = {}
+        for p in self.params:
+            out[p.name] = _sample_one(p, n, generator, prior).to(device)
+        return out
+
+    # --- JSON ---------------------------------------------------------------------------------
+    def to_json(self, values: Mapping[str, torch.Tensor], index: int = 0) -> dict[str, Any]:
+        """One parameter set of a batch -> ``{name: JSON value}``."""
+        return {p.name: p.to_json(float(values[p.name].reshape(-1)[index])) for p in self.params}
+
+    def from_json(self, data: Mapping[str, Any], strict: bool = True, device: Any = None) -> Batch:
+        """``{name: value}`` -> batch of one. Missing names take defaults.
+
+        Raises :class:`ParamError` listing every unknown name and every out-of-range or
+        mistyped value, so a user can fix the file in one go.
+        """
+        if not isinstance(data, Mapping):
+            raise ParamError(f"parameters must be a JSON object {{name: value}}, got {type(data).__name__}")
+        problems: list[str] = []
+        unknown = [k for k in data if k not in self.by_name]
+        if unknown and strict:
+            problems.append(f"unknown parameter(s) {unknown}; known: {self.names}")
+        out: Batch = {}
+        for p in self.params:
+            raw = data.get(p.name, p.default)
+            try:
+                v = _check_json_value(p, raw)
+            except ParamError as e:
+                problems.append(str(e))
+                continue
+            out[p.name] = torch.tensor([v], dtype=torch.float32, device=device)
+        if problems:
+            raise ParamError("invalid parameters:\n  - " + "\n  - ".join(problems))
+        return out
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [p.describe() for p in self.params]
+
+
+def _check_json_value(p: Param, raw: Any) -> float:
+    if p.kind == "bool":
+        if not isinstance(raw, (bool, int)) or (isinstance(raw, int) and raw not in (0, 1)):
+            raise ParamError(f"{p.name}: expected true/false, got {raw!r}")
+        return float(bool(raw))
+    if p.kind == "choice":
+        if isinstance(raw, str):
+            return p.to_value(raw)
+        if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < p.n_values:
+            return float(raw)
+        raise ParamError(f"{p.name}: expected one of {list(p.choices or ())}, got {raw!r}")
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        raise ParamError(f"{p.name}: expected a number in [{p.low:g}, {p.high:g}], got {raw!r}")
+    if p.kind == "int" and float(raw) != round(float(raw)):
+        raise ParamError(f"{p.name}: expected a whole number in [{p.low:g}, {p.high:g}], got {raw!r}")
+    if not p.low <= float(raw) <= p.high:
+        raise ParamError(f"{p.name}: {raw!r} is outside [{p.low:g}, {p.high:g}]")
+    return float(raw)
+
+
+def _sample_one(p: Param, n: int, gen: torch.Generator | None, prior: bool) -> torch.Tensor:
+    if p.discrete:
+        k = p.n_values
+        if prior and p.weights is not None:
+            w = torch.tensor(p.weights, dtype=torch.float64)
+        elif prior and p.prior is not None:
+            vals = p.low + torch.arange(k, dtype=torch.float64)
+            w = torch.exp(-0.5 * ((vals - p.prior[0]) / max(p.prior[1], 1e-6)) ** 2)
+        else:
+            w = torch.ones(k, dtype=torch.float64)
+        idx = torch.multinomial(w / w.sum(), n, replacement=True, generator=gen)
+        return (p.low + idx.to(torch.float64)).float()
+    if prior and p.prior is not None:
+        mean, std = p.prior
+        out = torch.empty(n, dtype=torch.float64)
+        todo = torch.ones(n, dtype=torch.bool)
+        for _ in range(64):  # truncated normal by resampling
+            m = int(todo.sum())
+            if m == 0:
+                break
+            draw = mean + std * torch.randn(m, generator=gen, dtype=torch.float64)
+            out[todo] = draw
+            ok = (out >= p.low) & (out <= p.high)
+            todo = ~ok
+        out[todo] = out[todo].clamp(p.low, p.high)
+        return out.float()
+    return (p.low + (p.high - p.low) * torch.rand(n, generator=gen, dtype=torch.float64)).float()
+
+
+def float_param(name: str, default: float, low: float, high: float, prior=None, **kw) -> Param:
+    return Param(name, "float", default, low, high, prior=prior, **kw)
+
+
+def int_param(name: str, default: int, low: int, high: int, prior=None, weights=None, **kw) -> Param:
+    return Param(name, "int", default, low, high, prior=prior, weights=weights, **kw)
+
+
+def bool_param(name: str, default: bool, weights=None, **kw) -> Param:
+    return Param(name, "bool", default, weights=weights, **kw)
+
+
+def choice_param(name: str, default: str, choices: Sequence[str], weights=None, **kw) -> Param:
+    return Param(name, "choice", default, choices=tuple(choices), weights=weights, **kw)
