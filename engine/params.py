@@ -123,7 +123,8 @@ class Param:
             return bool(round(v))
         if self.kind == "int":
             return int(round(v))
-        return float(v)
+        # batches are float32: 7 significant digits keep files readable and round-trip exactly
+        return float(f"{float(v):.7g}")
 
     def describe(self) -> dict[str, Any]:
         """Plain-JSON description (what the add-on turns into a slider)."""
