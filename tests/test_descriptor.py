@@ -1,0 +1,131 @@
+"""Descriptor (random CNN, VGG19 loading) and the feature/style losses."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from diffproxy.descriptor import (VGG19, VGG19_LAYERS, DescriptorUnavailable, RandomCNN,
+                                  get_descriptor, load_vgg19, to_gray3)
+from diffproxy.losses import DescriptorLoss, gram
+
+# The random descriptor's weights come from numpy's frozen legacy stream: this value may only
+# change when the architecture or seed is changed on purpose (results record it).
+RANDOM_CNN_HASH = "b2cf5d55c01e691d"
+
+
+def _stripes(period: float, res: int = 64, phase: float = 0.0) -> torch.Tensor:
+    x = (torch.arange(res) + 0.5) / res
+    s = 0.5 + 0.4 * torch.sin(2 * math.pi * (x / period + phase))
+    return s.view(1, 1, 1, res).expand(1, 3, res, res).contiguous()
+
+
+def test_random_cnn_deterministic():
+    a, b = RandomCNN(), RandomCNN()
+    assert a.weights_hash == b.weights_hash == RANDOM_CNN_HASH
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    x = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    fa, fb = a(x), b(x)
+    assert set(fa) == set(a.style_layers) | set(a.feature_layers)
+    assert all(torch.equal(fa[k], fb[k]) for k in fa)
+    assert fa["b1"].shape == (2, 16, 48, 48) and fa["b5"].shape == (2, 256, 3, 3)
+    assert RandomCNN(seed=1).weights_hash != RANDOM_CNN_HASH
+    assert all(not p.requires_grad for p in a.parameters())
+
+
+def test_get_descriptor_offline_default_is_random(monkeypatch, tmp_path):
+    monkeypatch.delenv("DIFFPROXY_VGG19", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    d = get_descriptor("auto")
+    assert d.name == "random_cnn" and d.info["weights_hash"] == RANDOM_CNN_HASH
+    with pytest.raises(DescriptorUnavailable, match="not found"):
+        get_descriptor("vgg19", path=None)
+    with pytest.raises(ValueError, match="descriptor must be"):
+        get_descriptor("resnet")
+
+
+def _fake_vgg_state_dict() -> dict[str, torch.Tensor]:
+    """A random state dict in torchvision's key format (features.{i}.weight/bias + classifier)."""
+    g = torch.Generator().manual_seed(0)
+    sd, in_ch, idx = {}, 3, 0
+    for v in (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"):
+        if v == "M":
+            idx += 1
+            continue
+        sd[f"features.{idx}.weight"] = torch.randn(v, in_ch, 3, 3, generator=g) * (2 / (9 * in_ch)) ** 0.5
+        sd[f"features.{idx}.bias"] = torch.randn(v, generator=g) * 0.01
+        in_ch, idx = v, idx + 2
+    sd["classifier.0.weight"] = torch.zeros(4, 4)  # ignored, as in the real file (smaller here)
+    return sd
+
+
+def test_vgg19_loads_torchvision_state_dict(tmp_path, monkeypatch):
+    sd = _fake_vgg_state_dict()
+    path = tmp_path / "vgg19-dcbb9e9d.pth"
+    torch.save(sd, path)
+    monkeypatch.setenv("DIFFPROXY_VGG19", str(path))
+    d = load_vgg19()
+    assert isinstance(d, VGG19) and d.name == "vgg19"
+    # the loaded conv weights are the file's (first conv and relu5_1's conv)
+    assert torch.equal(d.blocks[0].weight, sd["features.0.weight"])
+    assert torch.equal(d.blocks[VGG19_LAYERS["conv5_1"]].weight, sd["features.28.weight"])
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in d.blocks)  # average pooling
+    f = d(torch.rand(1, 3, 32, 32))
+    assert f["relu1_1"].shape == (1, 64, 32, 32) and f["relu5_1"].shape == (1, 512, 2, 2)
+    # same file, same hash; a different file, a different hash
+    assert load_vgg19(path).weights_hash == d.weights_hash
+    sd["features.0.bias"] = sd["features.0.bias"] + 1
+    assert VGG19(sd).weights_hash != d.weights_hash
+
+
+def test_vgg19_refuses_wrong_state_dict(tmp_path):
+    sd = _fake_vgg_state_dict()
+    del sd["features.2.weight"]
+    sd["features.5.weight"] = torch.zeros(3, 3, 3, 3)
+    with pytest.raises(ValueError, match=r"missing features\.2\.weight.*features\.5\.weight has shape"):
+        VGG19(sd)
+    bad = tmp_path / "bad.pth"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(DescriptorUnavailable, match="could not be read"):
+        load_vgg19(bad)
+    with pytest.raises(DescriptorUnavailable, match="no file"):
+        load_vgg19(tmp_path / "missing.pth")
+
+
+def test_gram_and_gray():
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # (1, 2, 1, 2)
+    assert torch.allclose(gram(f), torch.tensor([[[2.5, 5.5], [5.5, 12.5]]]))
+    g = to_gray3(torch.rand(2, 3, 16, 16))
+    assert g.shape == (2, 3, 16, 16) and torch.equal(g[:, 0], g[:, 2])
+
+
+def test_losses_zero_at_target_and_rank_similarity():
+    loss = DescriptorLoss(RandomCNN(), scales=(64, 32))
+    target = _stripes(1 / 8)
+    t = loss.target(target)
+    same = loss.evaluate(target, t)
+    assert same["feature"] < 1e-6 and same["style"] < 1e-6
+    shifted = loss.evaluate(_stripes(1 / 8, phase=0.5), t)  # same texture, moved
+    other = loss.evaluate(_stripes(1 / 2), t)  # other scale
+    # style ignores the shift much more than the feature loss does; both see the scale change
+    assert shifted["style"] < 0.25 * other["style"]
+    assert shifted["feature"] > 10 * shifted["style"]
+    assert other["feature"] > shifted["feature"] * 0.5
+
+
+def test_loss_batched_and_differentiable():
+    loss = DescriptorLoss(RandomCNN(), scales=(32,), gray=True)
+    t = loss.target(_stripes(1 / 4, 32))
+    x = torch.rand(3, 3, 32, 32, requires_grad=True)
+    total, parts = loss(x, t, w_feature=1.0, w_style=0.05)
+    assert total.shape == (3,) and torch.allclose(total, parts["feature"] + 0.05 * parts["style"])
+    total.sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="w_feature, w_style"):
+        loss(x, t, w_feature=0, w_style=0)
+    with pytest.raises(ValueError, match="scales"):
+        DescriptorLoss(RandomCNN(), scales=(8,))
