@@ -1,0 +1,185 @@
+"""Shared helpers for the pattern generators and noise inputs.
+
+Conventions
+-----------
+* The pattern lives on the unit square with period 1. Pixel ``i`` of a ``res``-pixel image has
+  its centre at ``(i + 0.5) / res``; ``u`` runs along x (columns), ``v`` along y (rows, row 0 is
+  the top of the image).
+* Randomness comes only from :func:`hash_uniform`: an integer hash of ``(salt, seed, cell
+  indices)``, computed in int64 with every product kept below 2**63, so it is exact, identical on
+  every device and independent of resolution, batch size and table layout. Never torch's RNG.
+* Per-cell random values are computed once into a small table (:func:`cell_table`) and looked
+  up per pixel (:func:`lookup`); hashing per pixel would cost ~10 int64 passes over the image.
+* Edges are antialiased with :func:`coverage`: a linear ramp one pixel wide centred on the
+  edge, the box-filtered coverage of a straight edge, so renders at different resolutions agree
+  after downsampling.
+* Large images are evaluated in bands of rows (:func:`render_rows`) so temporaries stay a few MB
+  (cache-sized, and no page faults for fresh 64 MB buffers on every elementwise op).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+
+from ..params import Batch, ParamSpec
+
+_M32 = 0xFFFFFFFF
+
+
+# --- parameters -------------------------------------------------------------------------------
+def prepare(params: Mapping[str, torch.Tensor], spec: ParamSpec, res: int) -> tuple[Batch, int, torch.device]:
+    """Check a generator call and return ``(params rounded and clamped, B, device)``.
+
+    Every parameter of ``spec`` must be present as a ``(B,)`` tensor; discrete kinds are
+    rounded (optimisers hand in unrounded values) and everything is clamped to its range.
+    """
+    if not (isinstance(res, int) and 1 <= res <= 16384):
+        raise ValueError(f"res must be a whole number of pixels in [1, 16384], got {res!r}")
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict name -> (B,) tensor, got {type(params).__name__}")
+    missing = [n for n in spec.names if n not in params]
+    if missing:
+        raise KeyError(f"params is missing {missing}; expected {spec.names}")
+    first = params[spec.names[0]]
+    batch, device = first.reshape(-1).shape[0], first.device
+    vals: Batch = {}
+    for n in spec.names:
+        t = params[n]
+        if not torch.is_tensor(t) or t.dim() != 1 or t.shape[0] != batch:
+            raise ValueError(f"params[{n!r}] must be a ({batch},) tensor, got "
+                             f"{tuple(t.shape) if torch.is_tensor(t) else type(t).__name__}")
+        vals[n] = t.detach().to(device=device, dtype=torch.float32)
+    return spec.round(vals), batch, device
+
+
+def col(t: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` -> ``(B, 1, 1, 1)`` so a per-sample value broadcasts over an image batch."""
+    return t.reshape(-1, 1, 1, 1)
+
+
+# --- coordinates ------------------------------------------------------------------------------
+def pixel_centers(res: int, device=None) -> torch.Tensor:
+    """``(res,)`` float32: ``(i + 0.5) / res``, the pixel centres on [0, 1]."""
+    return (torch.arange(res, device=device, dtype=torch.float32) + 0.5) / res
+
+
+def uv(res: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel-centre coordinates ``u`` of shape ``(1, 1, 1, res)`` and ``v`` of ``(1, 1, res, 1)``."""
+    c = pixel_centers(res, device)
+    return c.view(1, 1, 1, res), c.view(1, 1, res, 1)
+
+
+def render_rows(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], res: int, batch: int,
+                device, target: int | None = None) -> torch.Tensor:
+    """Evaluate a per-pixel pattern band by band.
+
+    Args:
+        fn: ``fn(v, u) -> (B, 1, h, res)`` for ``v`` of shape ``(1, 1, h, 1)`` (a band of rows)
+            and ``u`` of shape ``(1, 1, 1, res)``.
+        res, batch, device: output size, batch size and device.
+        target: elements per band (default 2**18 on CPU, i.e. cache-sized; whole image elsewhere).
+
+    Returns:
+        ``(B, 1, res, res)`` float32.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if target is None:
+        target = 1 << 18 if device.type == "cpu" else 1 << 26
+    u, v = uv(res, device)
+    rows = max(1, min(res, target // max(1, res * batch)))
+    if rows >= res:
+        return fn(v, u).expand(batch, 1, res, res).to(torch.float32).contiguous()
+    out = torch.empty(batch, 1, res, res, device=device, dtype=torch.float32)
+    for r0 in range(0, res, rows):
+        out[:, :, r0:r0 + rows] = fn(v[:, :, r0:r0 + rows], u)
+    return out
+
+
+# --- hashing ----------------------------------------------------------------------------------
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """Avalanche a 32-bit value held in int64 (multipliers < 2**31 so nothing overflows)."""
+    x = x & _M32
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & _M32
+    x = x ^ (x >> 15)
+    x = (x * 0x5BD1E995) & _M32
+    x = x ^ (x >> 13)
+    x = (x * 0x27D4EB2F) & _M32
+    return x ^ (x >> 16)
+
+
+def hash_uniform(salt: int, seed: torch.Tensor, *idx: torch.Tensor) -> torch.Tensor:
+    """Uniform random numbers in [0, 1) from integers: deterministic, device-independent.
+
+    Args:
+        salt: python int that tells independent random quantities apart (jitter x, height...).
+        seed: integer-valued tensor (any float/int dtype; rounded), broadcastable with ``idx``.
+        idx: integer-valued tensors (cell indices, may be negative), broadcast together.
+
+    Returns:
+        float32 tensor of the broadcast shape, values ``k / 2**24`` in [0, 1).
+    """
+    h = _mix32(torch.round(seed.to(torch.float64)).to(torch.int64) + (salt * 0x9E3779B1 & _M32))
+    for i in idx:
+        h = _mix32(h ^ _mix32(i.to(torch.int64) & _M32))
+    return (h >> 8).to(torch.float32) * (1.0 / 16777216.0)
+
+
+def cell_table(salt: int, seed: torch.Tensor, ny: int, nx: int) -> torch.Tensor:
+    """Random value per cell ``(j, i)`` for ``j < ny``, ``i < nx``: ``(B, ny * nx)`` float32.
+
+    Entry ``j * nx + i`` is ``hash_uniform(salt, seed, j, i)``; it depends on the cell only, not
+    on the table size, so batches with different counts see the same values as single calls.
+    """
+    dev = seed.device
+    j = torch.arange(ny, device=dev).view(1, ny, 1)
+    i = torch.arange(nx, device=dev).view(1, 1, nx)
+    return hash_uniform(salt, seed.view(-1, 1, 1), j, i).reshape(seed.shape[0], ny * nx)
+
+
+def lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Per-pixel table lookup: ``table (B, N)``, ``index (B or 1, 1, h, w)`` int64 -> ``(B, 1, h, w)``."""
+    b = table.shape[0]
+    idx = index.expand(b, *index.shape[1:])
+    return torch.gather(table, 1, idx.reshape(b, -1)).view(idx.shape)
+
+
+# --- shaping ----------------------------------------------------------------------------------
+def wrap(x: torch.Tensor) -> torch.Tensor:
+    """Fractional part, in [0, 1): wraps coordinates onto the unit square."""
+    return x - torch.floor(x)
+
+
+def smoothstep(e0, e1, x: torch.Tensor) -> torch.Tensor:
+    """Cubic Hermite step from 0 at ``e0`` to 1 at ``e1`` (``e1 > e0``), clamped."""
+    t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def quintic(t: torch.Tensor) -> torch.Tensor:
+    """Perlin's fade ``6t^5 - 15t^4 + 10t^3`` for ``t`` in [0, 1] (C2 lattice interpolation)."""
+    return t * t * t * (t * (t * 6.0 - 15.0) + 10.0)
+
+
+def coverage(d: torch.Tensor, px: float) -> torch.Tensor:
+    """Antialiased inside test: signed distance ``d`` (> 0 inside, texture units) -> [0, 1].
+
+    A linear ramp one pixel (``px``) wide centred on the edge: the box-filtered coverage of a
+    straight edge.
+    """
+    return (d * (1.0 / px) + 0.5).clamp(0.0, 1.0)
+
+
+def bevel_profile(d: torch.Tensor, bevel, px: float, rounded: bool = True) -> torch.Tensor:
+    """Height of a shape with an edge ramp: 0 outside, rising over ``bevel`` to 1 inside.
+
+    Args:
+        d: signed distance to the shape's edge (> 0 inside), texture units.
+        bevel: ramp width (texture units, float or broadcastable tensor, >= 0).
+        px: pixel size; the ramp is never narrower than a pixel so the edge stays antialiased.
+        rounded: ease-out (quarter-round bevel) if True, linear chamfer if False.
+    """
+    t = ((d + 0.5 * px) / (bevel + px)).clamp(0.0, 1.0)
+    return t * (2.0 - t) if rounded else t
