@@ -1,0 +1,86 @@
+"""Baselines run by the same tool, for the benchmark (paper Fig. 8) and for users.
+
+* ``match`` (MATch, Shi et al. 2020): generators are black boxes it cannot differentiate, so
+  their parameters stay fixed -- here at the pick of the same grayscale random search that
+  DiffProxy's Stage II starts from (MATch itself kept the graph author's defaults; the search
+  pick is the stronger, fairer variant: both methods then differ only in whether theta_g moves).
+  Then the filter parameters alone are optimised with the multi-scale style loss for as many
+  steps as DiffProxy's three stages together, at Stage I's learning rate, with Stage II's
+  halving schedule.
+* ``search``: gradient-free, over *every* parameter on the real generators, for a fixed wall
+  time: a random search over full prior samples (first ``RANDOM_FRACTION`` of the time), then a
+  (1+lambda)-evolution strategy in normalised space (lambda = 8 Gaussian mutants of the current
+  best; the step size grows x1.5 after a success and shrinks x1.5**-0.25 after a failure, the
+  1/5th success rule; discrete parameters mutate continuously and are rounded when rendered).
+  Objective: Stage II's feature + 0.05 x style (colour), at the optimisation resolution.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .control import Reporter
+from .fit import Fit
+from .stages import StageResult, adam
+
+RANDOM_FRACTION = 0.3
+ES_LAMBDA = 8
+ES_SIGMA0 = 0.1
+
+
+def match(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
+          halve_every: int | None, stage: str = "match") -> StageResult:
+    """Filters-only style optimisation with the generators fixed (patterns cached)."""
+    with torch.no_grad():
+        pats = fit.patterns(u)
+    return adam(fit, u, fit.filter_idx, fit.style, steps=steps, lr=lr, halve_every=halve_every,
+                reporter=reporter, stage=stage, patterns=pats)
+
+
+@torch.no_grad()
+def es_search(fit: Fit, u: torch.Tensor, reporter: Reporter, seconds: float,
+              generator: torch.Generator, stage: str = "search_es") -> StageResult:
+    """Random search then (1+lambda)-ES over all parameters for ``seconds`` of wall time."""
+    if not seconds > 0:
+        raise ValueError(f"seconds must be > 0, got {seconds!r}")
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    spec = fit.spec
+    best_u = u.detach().clone()
+    best = float(fit.joint(fit.render(best_u)))
+    start, curve, evals = best, [best], 1
+    # phase 1: random search over full prior samples
+    t_random = t0 + RANDOM_FRACTION * seconds
+    while time.perf_counter() < t_random:
+        cand = fit.normalize(spec.sample(ES_LAMBDA, generator=generator, prior=True)).to(u.device)
+        losses = fit.joint(fit.render(cand))
+        evals += ES_LAMBDA
+        k = int(torch.argmin(losses))
+        if float(losses[k]) < best:
+            best, best_u = float(losses[k]), cand[k:k + 1].clone()
+        curve.append(best)
+        reporter.step(stage, int((time.perf_counter() - t0) * 10), int(seconds * 10), best)
+    # phase 2: (1+lambda)-ES around the best
+    sigma, accepted, generations = ES_SIGMA0, 0, 0
+    while time.perf_counter() < deadline:
+        noise = torch.randn(ES_LAMBDA, best_u.shape[1], generator=generator).to(u.device)
+        cand = (best_u + sigma * noise).clamp(0.0, 1.0)
+        losses = fit.joint(fit.render(cand))
+        evals += ES_LAMBDA
+        generations += 1
+        k = int(torch.argmin(losses))
+        if float(losses[k]) < best:
+            best, best_u = float(losses[k]), cand[k:k + 1].clone()
+            sigma = min(sigma * 1.5, 0.5)
+            accepted += 1
+        else:
+            sigma = max(sigma * 1.5 ** -0.25, 1e-3)
+        curve.append(best)
+        reporter.step(stage, min(int((time.perf_counter() - t0) * 10), int(seconds * 10)),
+                      int(seconds * 10), best)
+    return StageResult(best_u, start, best, curve,
+                       {"evaluations": evals, "es_generations": generations, "es_accepted": accepted,
+                        "final_sigma": sigma, "seconds_budget": seconds},
+                       time.perf_counter() - t0)

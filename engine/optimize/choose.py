@@ -1,0 +1,82 @@
+"""Graph choice and start point (MATch's "graph retrieval", made cheap).
+
+Every candidate graph renders its defaults and ``rank_samples`` parameter sets drawn from its
+artist prior (all parameters, filters included) at a small resolution; each render is scored in
+descriptor space against the photo by
+
+    score = style loss on luminance + ``COLOUR_WEIGHT`` x style loss in colour
+
+(structure first: a filter fixes colour later, nothing fixes a wrong pattern). A graph's score
+is its best sample's; graphs are ranked by it, and the best sample of a graph is where its
+optimisation starts. The ranking (name, score, rank) is part of every result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..descriptor import Descriptor, resize
+from ..losses import DescriptorLoss
+from ..render import render
+from .control import Reporter
+
+COLOUR_WEIGHT = 0.5
+
+
+@dataclass
+class Candidate:
+    """One graph's ranking entry: ``u`` (1, P) normalised start point, ``score`` (lower is
+    better), ``samples``: how many parameter sets were scored."""
+
+    name: str
+    score: float
+    u: torch.Tensor
+    samples: int
+    seconds: float
+
+    def as_dict(self, rank: int) -> dict:
+        return {"graph": self.name, "score": self.score, "rank": rank, "samples": self.samples,
+                "seconds": round(self.seconds, 3)}
+
+
+@torch.no_grad()
+def score_graph(graph, photo: torch.Tensor, descriptor: Descriptor, n: int, res: int,
+                generator: torch.Generator, reporter: Reporter, device: torch.device,
+                batch: int = 8) -> Candidate:
+    """Score ``graph`` by its defaults plus ``n`` prior samples rendered at ``res``."""
+    t0 = time.perf_counter()
+    scales = (res, max(res // 2, 16))
+    gray_loss = DescriptorLoss(descriptor, scales, gray=True)
+    col_loss = DescriptorLoss(descriptor, scales, gray=False)
+    target = resize(photo.to(device, torch.float32), res)
+    tg, tc = gray_loss.target(target), col_loss.target(target)
+    spec = graph.spec
+    samples = spec.sample(n, generator=generator, prior=True) if n > 0 else None
+    u = spec.normalize(spec.defaults()).to(device)
+    if samples is not None:
+        u = torch.cat([u, spec.normalize(samples).to(device)], 0)
+    scores = torch.empty(u.shape[0])
+    for i in range(0, u.shape[0], batch):
+        reporter.step("rank", i, u.shape[0], None)
+        params = spec.round(spec.denormalize(u[i:i + batch]))
+        img = render(graph.maps(params, res))
+        g = gray_loss(img, tg, w_feature=0.0, w_style=1.0)[0]
+        c = col_loss(img, tc, w_feature=0.0, w_style=1.0)[0]
+        scores[i:i + batch] = (g + COLOUR_WEIGHT * c).cpu()
+    best = int(torch.argmin(scores))
+    return Candidate(graph.name, float(scores[best]), u[best:best + 1].clone(), u.shape[0],
+                     time.perf_counter() - t0)
+
+
+def rank_graphs(graphs, photo: torch.Tensor, descriptor: Descriptor, n: int, res: int,
+                generator: torch.Generator, reporter: Reporter, device: torch.device) -> list[Candidate]:
+    """Candidates for ``graphs`` sorted best first (see the module docstring)."""
+    out = []
+    for k, g in enumerate(graphs):
+        reporter.step("rank", k, len(graphs), None, f"scoring graph {g.name} ({k + 1}/{len(graphs)})")
+        out.append(score_graph(g, photo, descriptor, n, res, generator, reporter, device))
+    out.sort(key=lambda c: c.score)
+    return out

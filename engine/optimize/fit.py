@@ -1,0 +1,131 @@
+"""One material graph fitted to one target photo: parameters in normalised space, rendering,
+and the three losses the stages use.
+
+Parameters travel as ``u``: a ``(B, P)`` tensor in [0, 1] in the graph spec's order
+(``ParamSpec.normalize``/``denormalize``). Which entries a stage may move is an index list:
+
+* ``gen_idx``: every generator parameter (theta_g), moved only through proxies (Stage II);
+* ``filter_idx``: the *float* filter parameters (theta_f); discrete filter parameters (choices,
+  counts) have no gradient and keep the value the start point gave them.
+
+Rendering always rounds discrete filter parameters; generator parameters are rounded when the
+real generators run (``round_generators=True``) and left continuous for the proxies.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+
+from ..descriptor import Descriptor, resize
+from ..losses import DescriptorLoss, TargetStats
+from ..params import Batch
+from ..render import render
+from .options import Preset
+
+PatternFn = Callable[[Batch, int], torch.Tensor]
+
+# Stage II's loss (paper): feature + 0.05 x style
+STAGE2_W_FEATURE = 1.0
+STAGE2_W_STYLE = 0.05
+
+
+class Fit:
+    """Rendering and losses of ``graph`` against ``photo`` ``(1, 3, S, S)`` sRGB [0, 1].
+
+    Args:
+        graph: a :class:`~diffproxy.graphs.MaterialGraph`.
+        photo: the target image, any square size (resized to the preset's resolutions).
+        preset: the run's budget (resolutions and loss scales).
+        descriptor: the feature extractor (already on ``device``).
+    """
+
+    def __init__(self, graph, photo: torch.Tensor, preset: Preset, descriptor: Descriptor,
+                 device: torch.device) -> None:
+        if not (isinstance(photo, torch.Tensor) and photo.dim() == 4 and photo.shape[:2] == (1, 3)):
+            raise ValueError(f"photo must be (1, 3, S, S), got {tuple(getattr(photo, 'shape', ()))}")
+        self.graph = graph
+        self.spec = graph.spec
+        self.preset = preset
+        self.device = device
+        self.res = preset.res
+        params = list(self.spec)
+        self.gen_idx = [i for i, p in enumerate(params) if p.role == "generator"]
+        self.filter_idx = [i for i, p in enumerate(params) if p.role == "filter" and not p.discrete]
+        self._round_filter = [p.name for p in params if p.role == "filter" and p.discrete]
+        self._round_gen = [p.name for p in params if p.role == "generator" and p.discrete]
+        photo = photo.to(device, torch.float32)
+        self.photo = photo
+        # colour loss at the optimisation resolution (Stages I-III, final numbers)
+        self.loss = DescriptorLoss(descriptor, preset.scales)
+        self.target: TargetStats = self.loss.target(resize(photo, self.res))
+        # grayscale loss at the random search's resolution (Stage II's search)
+        sr = preset.search_res
+        self.gray_loss = DescriptorLoss(descriptor, (sr, max(sr // 2, 16)), gray=True)
+        self.gray_target: TargetStats = self.gray_loss.target(resize(photo, sr))
+
+    # --- parameters ---------------------------------------------------------------------------
+    def natural(self, u: torch.Tensor, round_generators: bool = True) -> Batch:
+        """``(B, P)`` normalised -> batch dict in natural units (discrete values rounded as the
+        module docstring says; the rounding passes no gradient)."""
+        p = self.spec.denormalize(u.clamp(0.0, 1.0))
+        for n in self._round_filter + (self._round_gen if round_generators else []):
+            p[n] = torch.round(p[n])
+        return p
+
+    def normalize(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.spec.normalize({k: v.to(self.device, torch.float32) for k, v in params.items()})
+
+    def defaults(self) -> torch.Tensor:
+        return self.normalize(self.spec.defaults())
+
+    def to_json(self, u: torch.Tensor) -> dict:
+        """Normalised ``(1, P)`` -> the graph's JSON parameters (discrete values rounded)."""
+        return self.spec.to_json(self.spec.round(self.natural(u.detach().cpu())))
+
+    # --- rendering ----------------------------------------------------------------------------
+    def patterns(self, u: torch.Tensor, res: int | None = None,
+                 generators: Mapping[str, PatternFn] | None = None) -> dict[str, torch.Tensor]:
+        """Slot patterns at ``res`` (real generators unless swapped; no gradient needed)."""
+        return self.graph.patterns(self.natural(u, round_generators=not generators), res or self.res,
+                                   generators)
+
+    def render(self, u: torch.Tensor, res: int | None = None,
+               generators: Mapping[str, PatternFn] | None = None,
+               patterns: Mapping[str, torch.Tensor] | None = None,
+               maps_out: dict | None = None) -> torch.Tensor:
+        """``(B, P)`` -> flash render ``(B, 3, res, res)`` sRGB.
+
+        ``generators``: slot -> callable (proxies; generator parameters then stay continuous);
+        ``patterns``: precomputed slot outputs (filters-only stages reuse them every step).
+        """
+        res = res or self.res
+        if patterns is not None:
+            b = u.shape[0]
+            patterns = {k: v.expand(b, *v.shape[1:]) if v.shape[0] == 1 and b > 1 else v
+                        for k, v in patterns.items()}
+        params = self.natural(u, round_generators=not generators)
+        maps = self.graph.maps(params, res, generators=generators, patterns=patterns)
+        if maps_out is not None:
+            maps_out.update(maps)
+        return render(maps)
+
+    # --- losses -------------------------------------------------------------------------------
+    def style(self, image: torch.Tensor) -> torch.Tensor:
+        """Multi-scale style loss ``(B,)`` (Stages I and III)."""
+        return self.loss(image, self.target, w_feature=0.0, w_style=1.0)[0]
+
+    def joint(self, image: torch.Tensor) -> torch.Tensor:
+        """Feature + 0.05 x style ``(B,)`` (Stage II)."""
+        return self.loss(image, self.target, w_feature=STAGE2_W_FEATURE, w_style=STAGE2_W_STYLE)[0]
+
+    def gray(self, image: torch.Tensor) -> torch.Tensor:
+        """Grayscale feature + 0.05 x style ``(B,)`` at the search resolution (Stage II's search)."""
+        return self.gray_loss(image, self.gray_target, w_feature=STAGE2_W_FEATURE, w_style=STAGE2_W_STYLE)[0]
+
+    @torch.no_grad()
+    def evaluate(self, u: torch.Tensor) -> dict[str, float]:
+        """Feature and style loss of ``u`` (1, P) with the real generators (comparable numbers)."""
+        _, parts = self.loss(self.render(u), self.target, w_feature=1.0, w_style=1.0)
+        return {"feature": float(parts["feature"][0]), "style": float(parts["style"][0])}

@@ -1,0 +1,128 @@
+"""Options of a proceduralize run and the speed/quality presets.
+
+Presets (all numbers in one place; measured wall times are in docs/BENCHMARKS.md):
+
+* ``full``: the paper's budget (Sec. 3.3): 256 px renders, losses at 256/128/64, ~500 random
+  search samples, ~1000 optimisation steps in all, Stage I/III at lr 0.002, Stage II at lr 0.02
+  halved every 200 steps, the best 3 graphs optimised when the graph is chosen automatically.
+* ``balanced``: <= 120 s for a 512 px photo on a 2-core CPU: 128 px renders, losses at 128/64.
+* ``fast``: <= 30 s on the same CPU: 96 px renders, losses at 96/48, one graph.
+
+Shorter schedules use proportionally larger learning rates in Stages I and III (0.002 moves a
+normalised parameter by at most 0.002 per step: 40 steps could not move it by 0.1) and halve
+Stage II's rate more often, so each preset covers the same ground in fewer steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+METHODS = ("diffproxy", "match", "search")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Budget of one run (see the module docstring)."""
+
+    name: str
+    res: int  # optimisation render resolution (px)
+    scales: tuple[int, ...]  # loss scales (px)
+    rank_samples: int  # prior samples per graph for the graph ranking / start point
+    rank_res: int
+    top_k: int  # graphs optimised when graph="auto"
+    stage1_steps: int
+    stage1_lr: float
+    search_samples: int  # Stage II random search size
+    search_res: int
+    stage2_steps: int
+    stage2_lr: float
+    stage2_halve_every: int
+    stage3_steps: int
+    stage3_lr: float
+    search_seconds: float  # method="search": wall time when Options.time_limit is None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    "fast": Preset("fast", res=96, scales=(96, 48), rank_samples=6, rank_res=64, top_k=1,
+                   stage1_steps=25, stage1_lr=0.01, search_samples=48, search_res=64,
+                   stage2_steps=60, stage2_lr=0.02, stage2_halve_every=25,
+                   stage3_steps=25, stage3_lr=0.01, search_seconds=20.0),
+    "balanced": Preset("balanced", res=128, scales=(128, 64), rank_samples=12, rank_res=64, top_k=2,
+                       stage1_steps=60, stage1_lr=0.005, search_samples=128, search_res=96,
+                       stage2_steps=150, stage2_lr=0.02, stage2_halve_every=60,
+                       stage3_steps=60, stage3_lr=0.005, search_seconds=60.0),
+    "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=32, rank_res=128, top_k=3,
+                   stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
+                   stage2_steps=600, stage2_lr=0.02, stage2_halve_every=200,
+                   stage3_steps=200, stage3_lr=0.002, search_seconds=600.0),
+}
+
+
+@dataclass
+class Options:
+    """What to run (the add-on's server builds this from its request's ``options`` object).
+
+    Args:
+        graph: ``"auto"`` (rank every graph, optimise the best ``top_k``) or a graph name.
+        preset: ``"fast" | "balanced" | "full"``.
+        method: ``"diffproxy"`` (three stages through the proxies), ``"match"`` (MATch baseline:
+            filters only, generators fixed at the random search's best), ``"search"``
+            (gradient-free: random search then a (1+lambda)-ES over every parameter on the real
+            generators, for ``time_limit`` seconds).
+        device: ``"auto" | "cpu" | "cuda" | "mps"``.
+        res_out: side of the written maps (px), 64..8192.
+        seed: seeds every random choice (same seed, same inputs, same device -> same result).
+        descriptor: ``"auto"`` (VGG19 if its weights are on this machine, else the seeded random
+            CNN), ``"vgg19"`` or ``"random"``.
+        allow_download: let ``descriptor`` download VGG19's weights (never by default).
+        vgg19_path: explicit VGG19 weight file (else ``$DIFFPROXY_VGG19``, else the hub cache).
+        time_limit: wall time (s) of ``method="search"``; ``None``: the preset's.
+        top_k: graphs optimised when ``graph="auto"``; ``None``: the preset's.
+        threads: torch CPU threads during the run; 0 leaves torch's setting alone.
+    """
+
+    graph: str = "auto"
+    preset: str = "balanced"
+    method: str = "diffproxy"
+    device: str = "auto"
+    res_out: int = 2048
+    seed: int = 0
+    descriptor: str = "auto"
+    allow_download: bool = False
+    vgg19_path: str | None = None
+    time_limit: float | None = None
+    top_k: int | None = None
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.graph, str) or not self.graph:
+            raise ValueError(f"graph must be 'auto' or a graph name, got {self.graph!r}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {list(PRESETS)}, got {self.preset!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {list(DEVICES)}, got {self.device!r}")
+        if isinstance(self.res_out, bool) or not isinstance(self.res_out, int) or not 64 <= self.res_out <= 8192:
+            raise ValueError(f"res_out must be a whole number of pixels in [64, 8192], got {self.res_out!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.descriptor not in ("auto", "vgg19", "random"):
+            raise ValueError(f"descriptor must be 'auto', 'vgg19' or 'random', got {self.descriptor!r}")
+        if self.time_limit is not None and not (isinstance(self.time_limit, (int, float)) and self.time_limit > 0):
+            raise ValueError(f"time_limit must be a positive number of seconds or None, got {self.time_limit!r}")
+        if self.top_k is not None and not (isinstance(self.top_k, int) and self.top_k >= 1):
+            raise ValueError(f"top_k must be a positive integer or None, got {self.top_k!r}")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
+
+    @property
+    def budget(self) -> Preset:
+        return PRESETS[self.preset]
+
+    def as_dict(self) -> dict:
+        return asdict(self)

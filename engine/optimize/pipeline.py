@@ -1,0 +1,158 @@
+"""``proceduralize``: photo in, procedural material (graph + parameters) out.
+
+Flow (``method="diffproxy"``)::
+
+    load photo -> descriptor -> rank graphs (or the one asked for) -> for each of the best k:
+        start (best prior sample) -> Stage I -> random search -> Stage II -> Stage III
+    -> keep the graph with the lowest final style loss -> Result
+
+``method="match"`` replaces the stages by random search + filters-only optimisation,
+``method="search"`` by a gradient-free search for a fixed wall time (see ``baselines``).
+Everything random is drawn from one ``torch.Generator`` seeded with ``options.seed``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+import torch
+
+from ..descriptor import get_descriptor
+from ..device import pick_device
+from ..photo import load_photo
+from .baselines import es_search, match
+from .choose import rank_graphs
+from .control import Cancelled, Reporter
+from .fit import Fit
+from .options import Options
+from .result import GraphRun, Result
+from .stages import StageResult, random_search, stage1, stage2, stage3
+
+
+def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator) -> GraphRun:
+    p = o.budget
+    run = GraphRun(fit.graph.name)
+    run.add("start", StageResult(u, 0.0, 0.0), fit)
+    r = stage1(fit, u, rep, p.stage1_steps, p.stage1_lr)
+    run.add("stage1", r, fit)
+    r = random_search(fit, r.u, p.search_samples, rep, gen)
+    run.add("search", r, fit)
+    r = stage2(fit, r.u, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every)
+    run.add("stage2", r, fit)
+    r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr)
+    run.add("stage3", r, fit)
+    return run
+
+
+def _run_match(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator) -> GraphRun:
+    p = o.budget
+    run = GraphRun(fit.graph.name)
+    run.add("start", StageResult(u, 0.0, 0.0), fit)
+    r = random_search(fit, u, p.search_samples, rep, gen)
+    run.add("search", r, fit)
+    steps = p.stage1_steps + p.stage2_steps + p.stage3_steps
+    r = match(fit, r.u, rep, steps, p.stage1_lr, p.stage2_halve_every)
+    run.add("match", r, fit)
+    return run
+
+
+def _run_search(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator,
+                seconds: float) -> GraphRun:
+    run = GraphRun(fit.graph.name)
+    run.add("start", StageResult(u, 0.0, 0.0), fit)
+    r = es_search(fit, u, rep, seconds, gen)
+    run.add("search_es", r, fit)
+    return run
+
+
+def proceduralize(image: str | os.PathLike | torch.Tensor, options: Options | None = None,
+                  progress: Callable[[dict[str, Any]], None] | None = None,
+                  should_cancel: Callable[[], bool] | None = None) -> Result:
+    """Fit a procedural material to a photo.
+
+    Args:
+        image: a file path (anything :func:`diffproxy.photo.load_photo` accepts) or a
+            ``(1, 3, H, W)`` tensor, sRGB in [0, 1].
+        options: :class:`Options` (defaults: auto graph, balanced preset, diffproxy method).
+        progress: called with ``{"stage", "step", "total", "loss", "message"}`` dicts, at least
+            every ~0.5 s while work runs.
+        should_cancel: polled every step; when it returns true the run raises
+            :class:`Cancelled` (within one step, < 1 s).
+
+    Returns:
+        :class:`Result` (``.graph``, ``.params``, ``.losses``, ``.timings``, ``.descriptor``,
+        ``.device``, ``.ranking``; ``.write(out_dir)`` exports maps and reports).
+
+    Raises:
+        PhotoError: the image is unusable; ValueError: bad options; KeyError: unknown graph;
+        Cancelled.
+    """
+    o = options if options is not None else Options()
+    if not isinstance(o, Options):
+        raise ValueError(f"options must be an Options, got {type(o).__name__}")
+    rep = Reporter(progress, should_cancel)
+    old_threads = torch.get_num_threads()
+    if o.threads:
+        torch.set_num_threads(o.threads)
+    try:
+        return _proceduralize(image, o, rep)
+    finally:
+        if o.threads:
+            torch.set_num_threads(old_threads)
+
+
+def _proceduralize(image, o: Options, rep: Reporter) -> Result:
+    from ..graphs import GRAPHS, get_graph
+
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    rep.message("load", "loading photo")
+    photo = load_photo(image)
+    device = pick_device(o.device)
+    descriptor = get_descriptor(o.descriptor, device, path=o.vgg19_path, allow_download=o.allow_download)
+    timings["load"] = time.perf_counter() - t_start
+    rep.message("load", f"photo {photo.size}px ({photo.source}); device {device}; descriptor "
+                        f"{descriptor.name} [{descriptor.weights_hash}]")
+    gen = torch.Generator().manual_seed(o.seed)
+    p = o.budget
+
+    t = time.perf_counter()
+    graphs = list(GRAPHS.values()) if o.graph == "auto" else [get_graph(o.graph)]
+    candidates = rank_graphs(graphs, photo.image, descriptor, p.rank_samples, p.rank_res, gen, rep, device)
+    timings["rank"] = time.perf_counter() - t
+    ranking = [c.as_dict(i + 1) for i, c in enumerate(candidates)]
+    if o.graph == "auto":
+        rep.message("rank", "ranking: " + ", ".join(f"{c.name} {c.score:.3f}" for c in candidates))
+    k = min(o.top_k or p.top_k, len(candidates)) if o.graph == "auto" else 1
+    search_seconds = (o.time_limit or p.search_seconds) / k
+
+    runs: list[GraphRun] = []
+    for i, cand in enumerate(candidates[:k]):
+        rep.prefix = f"[{cand.name}] " if k > 1 else ""
+        rep.message("fit", f"optimising graph {cand.name} ({i + 1}/{k}) with {o.method}")
+        t = time.perf_counter()
+        fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)
+        u = cand.u.to(device)
+        if o.method == "diffproxy":
+            run = _run_diffproxy(fit, u, o, rep, gen)
+        elif o.method == "match":
+            run = _run_match(fit, u, o, rep, gen)
+        else:
+            run = _run_search(fit, u, o, rep, gen, search_seconds)
+        run.seconds = time.perf_counter() - t
+        run.fit = fit
+        runs.append(run)
+    rep.prefix = ""
+    best = min(runs, key=lambda r: r.final["style"])
+    timings.update({f"graph:{r.graph}": r.seconds for r in runs})
+    for name, sec in best.timings.items():
+        timings[name] = sec
+    timings["total"] = time.perf_counter() - t_start
+    rep.message("done", f"best graph {best.graph}: style {best.final['style']:.4f}, "
+                        f"feature {best.final['feature']:.4f} in {timings['total']:.1f}s")
+    return Result.from_run(best, runs, o, photo, descriptor, device, ranking, timings)
+
+
+__all__ = ["proceduralize", "Options", "Cancelled", "Result"]

@@ -1,0 +1,236 @@
+"""The outcome of a proceduralize run and its export.
+
+``Result.write(out_dir)`` writes (nothing is overwritten unless ``overwrite=True``; every target
+is checked before the first file is written):
+
+* the maps ``basecolor.png normal.png roughness.png metallic.png height.png`` at ``res_out``
+  synthesised by the *real* graph from the fitted parameters (``diffproxy.io.save_maps``), and
+  ``render.png`` (their flash render);
+* ``params.json``: graph, every parameter (JSON values, loadable by ``spec.from_json``), the
+  descriptor (name + weights hash), losses per stage, timings per stage, device, method, preset,
+  seed, graph ranking, proxy status, notes on the input photo;
+* ``comparison.png``: photo | render | basecolor | normal | roughness | metallic, 256 px tiles
+  with labels;
+* ``loss_curve.png``: each stage's objective per step (matplotlib; skipped with a note in the
+  returned dict's absence when matplotlib is not installed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..io import exists_message, save_json, save_maps, save_png
+from .fit import Fit
+from .options import Options
+from .stages import StageResult
+
+TILE = 256
+SHEET_LABELS = ("photo", "render", "basecolor", "normal", "roughness", "metallic")
+
+
+@dataclass
+class GraphRun:
+    """Stages run on one graph: per-stage losses (real generators), curves, timings."""
+
+    graph: str
+    stages: dict[str, dict] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    u: torch.Tensor | None = None
+    final: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    fit: Fit | None = None
+
+    def add(self, name: str, r: StageResult, fit: Fit) -> None:
+        ev = fit.evaluate(r.u)
+        entry = {**ev}
+        if name != "start":
+            entry.update({"objective_start": r.start, "objective_end": r.end})
+            entry.update({k: v for k, v in r.info.items()})
+            self.curves[name] = [float(x) for x in r.curve]
+            self.timings[name] = r.seconds
+        self.stages[name] = entry
+        self.u = r.u.detach().clone()
+        self.final = ev
+
+
+def _finite(x: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, tensors -> lists."""
+    if isinstance(x, dict):
+        return {str(k): _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, torch.Tensor):
+        return _finite(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+@dataclass
+class Result:
+    """What ``proceduralize`` returns (JSON-friendly fields, plus the photo for the sheet)."""
+
+    graph: str
+    params: dict[str, Any]
+    losses: dict[str, dict]
+    timings: dict[str, float]
+    descriptor: dict
+    device: str
+    ranking: list[dict]
+    method: str
+    preset: str
+    seed: int
+    options: dict
+    curves: dict[str, list[float]]
+    proxies: dict[str, str]
+    photo_notes: list[str]
+    photo_source: str
+    others: list[dict]
+    photo: torch.Tensor = field(repr=False, default=None)  # type: ignore[assignment]
+
+    @classmethod
+    def from_run(cls, best: GraphRun, runs: list[GraphRun], o: Options, photo, descriptor, device,
+                 ranking: list[dict], timings: dict[str, float]) -> "Result":
+        assert best.fit is not None and best.u is not None
+        losses = dict(best.stages)
+        losses["final"] = dict(best.final)
+        proxies = losses.get("stage2", {}).get("proxies", {})
+        return cls(graph=best.graph, params=best.fit.to_json(best.u), losses=_finite(losses),
+                   timings={k: round(float(v), 3) for k, v in timings.items()},
+                   descriptor=best.fit.loss.info, device=str(device), ranking=ranking,
+                   method=o.method, preset=o.preset, seed=o.seed, options=o.as_dict(),
+                   curves=best.curves, proxies=proxies, photo_notes=list(photo.notes),
+                   photo_source=photo.source,
+                   others=[{"graph": r.graph, "final": r.final, "seconds": round(r.seconds, 3)}
+                           for r in runs if r is not best],
+                   photo=photo.image.detach().cpu())
+
+    def summary(self) -> dict:
+        """Everything but the curves and the photo, JSON-safe (what ``--json`` prints)."""
+        return _finite({"graph": self.graph, "params": self.params, "losses": self.losses,
+                        "timings": self.timings, "descriptor": self.descriptor, "device": self.device,
+                        "ranking": self.ranking, "method": self.method, "preset": self.preset,
+                        "seed": self.seed, "options": self.options, "proxies": self.proxies,
+                        "photo": {"source": self.photo_source, "notes": self.photo_notes},
+                        "other_graphs": self.others, "engine_version": __version__})
+
+    # --- export -------------------------------------------------------------------------------
+    def maps(self, res: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """The fitted material's maps at ``res`` from the real graph."""
+        from ..graphs import get_graph
+
+        g = get_graph(self.graph)
+        with torch.no_grad():
+            return g.maps(g.spec.from_json(self.params, device=device), res)
+
+    def write(self, out_dir: str | os.PathLike, res_out: int | None = None,
+              overwrite: bool = False) -> dict[str, Path]:
+        """Write maps, render, params.json, comparison.png, loss_curve.png into ``out_dir``.
+
+        Returns ``{name: path}``. Raises FileExistsError (naming the file) if any target
+        exists and ``overwrite`` is false, before writing anything.
+        """
+        from ..io import MAP_FORMATS
+        from ..render import render
+
+        res = int(res_out if res_out is not None else self.options.get("res_out", 2048))
+        if not 8 <= res <= 16384:
+            raise ValueError(f"res_out must be in [8, 16384], got {res}")
+        out = Path(out_dir)
+        own = {"params": out / "params.json", "comparison": out / "comparison.png",
+               "loss_curve": out / "loss_curve.png"}
+        if not overwrite:
+            for p in [*own.values(), *(out / f"{n}.png" for n in (*MAP_FORMATS, "render"))]:
+                if p.exists():
+                    raise FileExistsError(exists_message(p))
+        device = self.device if (self.device == "cpu" or torch.device(self.device).type != "cuda"
+                                 or torch.cuda.is_available()) else "cpu"
+        maps = self.maps(res, device)
+        with torch.no_grad():
+            img = render(maps)
+        paths = dict(save_maps({k: v for k, v in maps.items() if k in MAP_FORMATS}, out,
+                               overwrite=overwrite, extra={"render": img}))
+        save_png(comparison_sheet(self.photo, img, maps), own["comparison"], 8, overwrite=overwrite)
+        paths["comparison"] = own["comparison"]
+        if loss_curve_png(self.curves, own["loss_curve"], overwrite, title=f"{self.graph} ({self.method})"):
+            paths["loss_curve"] = own["loss_curve"]
+        data = self.summary()
+        data["res_out"] = res
+        data["curves"] = _finite(self.curves)
+        save_json(own["params"], data, overwrite=overwrite)
+        paths["params"] = own["params"]
+        return paths
+
+
+def _tile(x: torch.Tensor, size: int = TILE) -> torch.Tensor:
+    """``(1, C, H, W)`` -> ``(3, size, size)`` (gray repeated; area/bilinear resize)."""
+    from ..descriptor import resize
+
+    x = x[:1].detach().float().cpu()
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return resize(x, size)[0].clamp(0, 1)
+
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(img)
+    d = ImageDraw.Draw(im)
+    box = d.textbbox((4, 2), text)
+    d.rectangle((0, 0, box[2] + 4, box[3] + 3), fill=(0, 0, 0))
+    d.text((4, 2), text, fill=(255, 255, 255))
+    return np.asarray(im)
+
+
+def comparison_sheet(photo: torch.Tensor, render: torch.Tensor, maps: dict[str, torch.Tensor],
+                     size: int = TILE) -> torch.Tensor:
+    """photo | render | basecolor | normal | roughness | metallic as one labelled
+    ``(3, size, 6 * size)`` image in [0, 1]."""
+    tiles = [_tile(photo, size), _tile(render, size)] + [_tile(maps[k], size) for k in SHEET_LABELS[2:]]
+    labelled = []
+    for t, name in zip(tiles, SHEET_LABELS):
+        a = (t.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        labelled.append(_label(a, name))
+    sheet = np.concatenate(labelled, axis=1)
+    return torch.from_numpy(sheet).permute(2, 0, 1).float() / 255.0
+
+
+def loss_curve_png(curves: dict[str, list[float]], path: Path, overwrite: bool, title: str = "") -> bool:
+    """Plot each stage's objective against a running step count; False if matplotlib is absent."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    if path.exists() and not overwrite:
+        raise FileExistsError(exists_message(path))
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    x0 = 0
+    for name, c in curves.items():
+        if not c:
+            continue
+        xs = np.arange(x0, x0 + len(c))
+        ax.plot(xs, c, label=name)
+        x0 += len(c)
+    ax.set_yscale("log")
+    ax.set_xlabel("step (search: candidates/generations)")
+    ax.set_ylabel("stage objective")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True

@@ -1,0 +1,200 @@
+"""The three stages of DiffProxy (Hu et al. 2022, Sec. 3.3), on a :class:`~.fit.Fit`.
+
+* :func:`stage1`: filter parameters only, multi-scale style loss, Adam (paper lr 0.002) with the
+  real generators' patterns computed once; reverted ("skipped") if it ends no better than it
+  started.
+* :func:`random_search` + :func:`stage2`: the best of ``n`` generator parameter sets from the
+  artist prior by grayscale feature distance, then every parameter jointly through the proxies
+  with feature + 0.05 x style, Adam lr 0.02 halved every ``halve_every`` steps. Without a proxy
+  for a slot, that slot's generator parameters stay at the search's pick and its real pattern
+  is used (filters-only when no slot has one), and this is recorded. The result is judged with
+  the real generators afterwards and the search's pick kept if the proxies led astray.
+* :func:`stage3`: real generators back, discrete parameters rounded, filter fine-tuning with the
+  style loss (paper lr 0.002), again never ending worse than it started.
+
+Every stage returns a :class:`StageResult`; every step polls the reporter (cancellation,
+progress). All parameters move in normalised [0, 1] space and are clamped after each step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import torch
+
+from .control import Reporter
+from .fit import Fit, PatternFn
+
+LossFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class StageResult:
+    """What one stage did: ``u`` (1, P) normalised parameters it hands on; ``start``/``end``:
+    its own objective before/after; ``curve``: objective per step; ``info``: notes (skipped,
+    proxies used...); ``seconds``: wall time."""
+
+    u: torch.Tensor
+    start: float
+    end: float
+    curve: list[float] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, steps: int, lr: float,
+         halve_every: int | None, reporter: Reporter, stage: str,
+         generators: Mapping[str, PatternFn] | None = None,
+         patterns: Mapping[str, torch.Tensor] | None = None) -> StageResult:
+    """Adam on the entries ``idx`` of ``u0`` (1, P); returns the best point seen (the start
+    included), so an optimisation never hands on something worse than it got."""
+    t0 = time.perf_counter()
+    u0 = u0.detach().clone()
+    idx_t = torch.tensor(list(idx), dtype=torch.long, device=u0.device)
+
+    def objective(v: torch.Tensor) -> torch.Tensor:
+        u = u0.index_copy(1, idx_t, v) if len(idx) else u0
+        return loss_fn(fit.render(u, generators=generators, patterns=patterns)).sum()
+
+    if len(idx) == 0 or steps <= 0:
+        with torch.no_grad():
+            start = float(objective(u0[:, idx_t]))
+        return StageResult(u0, start, start, [start], {"steps": 0}, time.perf_counter() - t0)
+    v = u0[:, idx_t].clone().requires_grad_(True)
+    opt = torch.optim.Adam([v], lr=lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=halve_every, gamma=0.5) if halve_every else None
+    best_v, best, curve = v.detach().clone(), float("inf"), []
+    for step in range(steps):
+        reporter.step(stage, step, steps, curve[-1] if curve else None)
+        opt.zero_grad(set_to_none=True)
+        loss = objective(v)
+        value = float(loss.detach())
+        curve.append(value)
+        if value < best:  # the loss of the parameters *before* this update
+            best, best_v = value, v.detach().clone()
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        with torch.no_grad():
+            v.clamp_(0.0, 1.0)
+    with torch.no_grad():
+        value = float(objective(v))
+    curve.append(value)
+    if value < best:
+        best, best_v = value, v.detach().clone()
+    reporter.step(stage, steps, steps, best)
+    u = u0.index_copy(1, idx_t, best_v)
+    return StageResult(u, curve[0], best, curve, {"steps": steps, "lr": lr},
+                       time.perf_counter() - t0)
+
+
+def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
+           stage: str = "stage1") -> StageResult:
+    """Filters only, style loss, real generators (patterns cached); reverted if no better."""
+    with torch.no_grad():
+        pats = fit.patterns(u)
+    r = adam(fit, u, fit.filter_idx, fit.style, steps=steps, lr=lr, halve_every=None,
+             reporter=reporter, stage=stage, patterns=pats)
+    r.info["skipped"] = not r.end < r.start
+    if r.info["skipped"]:
+        r.u = u.detach().clone()
+        reporter.message(stage, "did not improve on the start; skipped (parameters reverted)")
+    return r
+
+
+@torch.no_grad()
+def random_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generator: torch.Generator,
+                  batch: int = 8, stage: str = "search") -> StageResult:
+    """Best of the current generator parameters and ``n`` prior samples, by grayscale
+    feature + 0.05 x style distance at the search resolution (filter parameters unchanged)."""
+    t0 = time.perf_counter()
+    gspec = fit.graph.generator_spec
+    cands = u.detach().repeat(n + 1, 1)
+    if n > 0 and len(fit.gen_idx):
+        samples = gspec.sample(n, generator=generator, prior=True)
+        idx = torch.tensor(fit.gen_idx, device=u.device)
+        cands[1:] = cands[1:].index_copy(1, idx, fit.normalize(samples).to(u.device))
+    losses = torch.empty(n + 1)
+    res = fit.preset.search_res
+    for i in range(0, n + 1, batch):
+        reporter.step(stage, i, n + 1, float(losses[:i].min()) if i else None)
+        losses[i:i + batch] = fit.gray(fit.render(cands[i:i + batch], res=res)).cpu()
+    best = int(torch.argmin(losses))
+    reporter.step(stage, n + 1, n + 1, float(losses[best]))
+    curve = torch.cummin(losses, 0).values.tolist()
+    return StageResult(cands[best:best + 1].clone(), float(losses[0]), float(losses[best]), curve,
+                       {"samples": n, "picked": best, "picked_prior_sample": best > 0},
+                       time.perf_counter() - t0)
+
+
+def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2") -> tuple[dict[str, PatternFn], dict[str, str]]:
+    """``{slot: proxy}`` for the slots whose generator has a usable proxy, and
+    ``{slot: "ok" | reason}`` for every slot (reasons are reported as progress messages)."""
+    from ..proxies import ProxyUnavailable, load_proxy
+
+    proxies, status = {}, {}
+    for slot, gen_name in fit.graph.slots.items():
+        try:
+            proxy = load_proxy(gen_name, fit.device)
+        except ProxyUnavailable as e:
+            status[slot] = f"unavailable: {e}"
+            reporter.message(stage, f"no proxy for slot {slot!r} ({gen_name}): {e}; its generator "
+                                    f"parameters stay at the random search's pick")
+            continue
+        proxies[slot] = proxy
+        status[slot] = "ok"
+    return proxies, status
+
+
+def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float, halve_every: int,
+           stage: str = "stage2") -> StageResult:
+    """Joint optimisation through the proxies (see the module docstring), judged afterwards
+    with the real generators against the starting point."""
+    t0 = time.perf_counter()
+    proxies, status = load_proxies(fit, reporter, stage)
+    slots = list(fit.graph.slots)
+    missing = [s for s in slots if s not in proxies]
+    with torch.no_grad():
+        real = fit.patterns(u) if missing else {}
+    # a slot without a proxy keeps its real pattern (fixed generator parameters)
+    gens: dict[str, PatternFn] = dict(proxies)
+    for s in missing:
+        gens[s] = (lambda pat: (lambda params, res: pat.expand(next(iter(params.values())).shape[0], -1, -1, -1)))(real[s])
+    gen_names = set()
+    for s in proxies:
+        gen_names.update(i for i, p in enumerate(fit.spec) if p.name.startswith(s + "."))
+    idx = sorted(set(fit.filter_idx) | (gen_names & set(fit.gen_idx)))
+    if not proxies:
+        reporter.message(stage, "no proxy available for any slot: optimising filter parameters only "
+                                "(generators fixed at the random search's pick)")
+    r = adam(fit, u, idx, fit.joint, steps=steps, lr=lr, halve_every=halve_every, reporter=reporter,
+             stage=stage, generators=gens)
+    r.info.update({"proxies": status, "mode": "joint" if proxies else "filters_only"})
+    # the proxies are approximations: judge both ends with the real generators, keep the better
+    with torch.no_grad():
+        real_start = float(fit.joint(fit.render(u)))
+        real_end = float(fit.joint(fit.render(r.u)))
+    r.info.update({"real_start": real_start, "real_end": real_end, "proxy_start": r.start,
+                   "proxy_end": r.end})
+    if not real_end < real_start:
+        r.info["kept"] = "search"
+        reporter.message(stage, "with the real generators the joint result was not better than the "
+                                "search's pick; keeping the pick")
+        r.u = u.detach().clone()
+        real_end = real_start
+    else:
+        r.info["kept"] = "joint"
+    r.start, r.end = real_start, real_end
+    r.seconds = time.perf_counter() - t0
+    return r
+
+
+def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
+           stage: str = "stage3") -> StageResult:
+    """Real generators with rounded discrete parameters; filter fine-tuning with the style loss."""
+    u = fit.normalize(fit.spec.round(fit.natural(u)))  # snap theta_g to whole values for good
+    r = stage1(fit, u, reporter, steps, lr, stage=stage)
+    return r
