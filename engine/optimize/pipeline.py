@@ -67,6 +67,21 @@ def _run_search(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch
     return run
 
 
+def optimise_graph(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator,
+                   search_seconds: float | None = None) -> GraphRun:
+    """Run ``o.method`` on one graph from the start point ``u`` (1, P) normalised."""
+    t = time.perf_counter()
+    if o.method == "diffproxy":
+        run = _run_diffproxy(fit, u, o, rep, gen)
+    elif o.method == "match":
+        run = _run_match(fit, u, o, rep, gen)
+    else:
+        run = _run_search(fit, u, o, rep, gen, search_seconds or o.time_limit or o.budget.search_seconds)
+    run.seconds = time.perf_counter() - t
+    run.fit = fit
+    return run
+
+
 def proceduralize(image: str | os.PathLike | torch.Tensor, options: Options | None = None,
                   progress: Callable[[dict[str, Any]], None] | None = None,
                   should_cancel: Callable[[], bool] | None = None) -> Result:
@@ -132,18 +147,8 @@ def _proceduralize(image, o: Options, rep: Reporter) -> Result:
     for i, cand in enumerate(candidates[:k]):
         rep.prefix = f"[{cand.name}] " if k > 1 else ""
         rep.message("fit", f"optimising graph {cand.name} ({i + 1}/{k}) with {o.method}")
-        t = time.perf_counter()
         fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)
-        u = cand.u.to(device)
-        if o.method == "diffproxy":
-            run = _run_diffproxy(fit, u, o, rep, gen)
-        elif o.method == "match":
-            run = _run_match(fit, u, o, rep, gen)
-        else:
-            run = _run_search(fit, u, o, rep, gen, search_seconds)
-        run.seconds = time.perf_counter() - t
-        run.fit = fit
-        runs.append(run)
+        runs.append(optimise_graph(fit, cand.u.to(device), o, rep, gen, search_seconds))
     rep.prefix = ""
     best = min(runs, key=lambda r: r.final["style"])
     timings.update({f"graph:{r.graph}": r.seconds for r in runs})

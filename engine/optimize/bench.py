@@ -1,0 +1,205 @@
+"""Benchmark of the methods (the protocol of the paper's Fig. 8), plus real photos.
+
+Synthetic targets (``n`` of them, seeded): graph ``i mod |graphs|`` (or the one given); target
+parameters drawn from the graph's artist prior and rendered at ``TARGET_RES`` px as the "photo";
+a *distant* random start: of ``START_CANDIDATES`` further prior draws, the one farthest from the
+target (L2 in normalised generator-parameter space). Every method starts from that point on the
+generating graph (no graph choice), with the same preset; ``search`` gets the wall time that
+``diffproxy`` took on the same target. Reported per target and method: final feature and style
+loss (colour, real generators, the preset's resolution and scales, the same descriptor for
+all), discrete generator-parameter accuracy (fraction of discrete theta_g equal to the
+target's), mean absolute error of the continuous theta_g (normalised), wall time.
+
+Photos (``photos_dir``): each image run through :func:`proceduralize` per method (graph auto),
+losses and times reported (no ground truth).
+
+Summary: per method mean losses and time; diffproxy's win rate against each other method
+(fraction of targets with a lower final style loss; likewise feature) and the mean of the
+per-target ratios diffproxy / match of both losses (< 1: diffproxy better).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ..descriptor import get_descriptor
+from ..device import pick_device
+from ..render import render
+from .control import Reporter
+from .fit import Fit
+from .options import METHODS, Options
+from .pipeline import optimise_graph, proceduralize
+
+TARGET_RES = 256
+START_CANDIDATES = 8
+PHOTO_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def _param_errors(fit: Fit, u: torch.Tensor, u_target: torch.Tensor) -> dict[str, float | None]:
+    spec = fit.spec
+    got = spec.round(spec.denormalize(u.cpu()))
+    want = spec.round(spec.denormalize(u_target.cpu()))
+    disc = [p.name for p in spec if p.role == "generator" and p.discrete]
+    cont = [i for i, p in enumerate(spec) if p.role == "generator" and not p.discrete]
+    acc = (sum(float(got[n][0] == want[n][0]) for n in disc) / len(disc)) if disc else None
+    mae = float((u.cpu()[0, cont] - u_target.cpu()[0, cont]).abs().mean()) if cont else None
+    return {"discrete_accuracy": acc, "continuous_mae": mae}
+
+
+def synthetic_target(graph, gen: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(u_target (1, P), image (1, 3, TARGET_RES, TARGET_RES), u_start (1, P))``."""
+    spec = graph.spec
+    u_t = spec.normalize(spec.sample(1, generator=gen, prior=True)).to(device)
+    with torch.no_grad():
+        img = render(graph.maps(spec.round(spec.denormalize(u_t)), TARGET_RES)).clamp(0, 1)
+    starts = spec.normalize(spec.sample(START_CANDIDATES, generator=gen, prior=True)).to(device)
+    gidx = [i for i, p in enumerate(spec) if p.role == "generator"] or list(range(len(spec)))
+    d = (starts[:, gidx] - u_t[:, gidx]).pow(2).sum(1)
+    k = int(torch.argmax(d))
+    return u_t, img, starts[k:k + 1]
+
+
+def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs: Sequence[str] | None,
+                  device: str = "auto", descriptor: str = "auto",
+                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Synthetic rows (one per target and method); see the module docstring."""
+    from ..graphs import GRAPHS, get_graph
+
+    dev = pick_device(device)
+    desc = get_descriptor(descriptor, dev)
+    names = list(graphs) if graphs else list(GRAPHS)
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        gen = torch.Generator().manual_seed(seed * 100003 + i)
+        graph = get_graph(names[i % len(names)])
+        u_t, img, u_s = synthetic_target(graph, gen, dev)
+        diff_seconds = None
+        for m in sorted(methods, key=lambda m: m != "diffproxy"):  # diffproxy first: it sets the time
+            o = Options(graph=graph.name, preset=preset, method=m, device=device, seed=seed + i,
+                        descriptor=descriptor)
+            fit = Fit(graph, img, o.budget, desc, dev)
+            rgen = torch.Generator().manual_seed(seed * 7919 + i)
+            run = optimise_graph(fit, u_s.clone(), o, Reporter(), rgen,
+                                 search_seconds=diff_seconds if m == "search" else None)
+            if m == "diffproxy":
+                diff_seconds = run.seconds
+            row = {"target": f"synthetic{i}", "graph": graph.name, "method": m,
+                   "feature": run.final["feature"], "style": run.final["style"],
+                   "start_feature": run.stages["start"]["feature"], "start_style": run.stages["start"]["style"],
+                   "seconds": round(run.seconds, 2), **_param_errors(fit, run.u, u_t)}
+            if "stage2" in run.stages:
+                row["proxies"] = run.stages["stage2"].get("mode")
+            rows.append(row)
+            log(_row_line(row))
+    return rows
+
+
+def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset: str,
+               device: str = "auto", descriptor: str = "auto", limit: int | None = None,
+               log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Photo rows (one per photo and method), graph chosen automatically."""
+    d = Path(photos_dir)
+    if not d.is_dir():
+        raise ValueError(f"photos: {d} is not a folder")
+    files = sorted(p for p in d.iterdir() if p.suffix.lower() in PHOTO_EXTS)[:limit]
+    rows = []
+    for f in files:
+        diff_seconds = None
+        for m in sorted(methods, key=lambda m: m != "diffproxy"):
+            o = Options(preset=preset, method=m, device=device, seed=seed, descriptor=descriptor,
+                        time_limit=diff_seconds if m == "search" else None)
+            t = time.perf_counter()
+            r = proceduralize(str(f), o)
+            sec = time.perf_counter() - t
+            if m == "diffproxy":
+                diff_seconds = r.timings.get(f"graph:{r.graph}", sec)
+            row = {"target": f.name, "graph": r.graph, "method": m, "feature": r.losses["final"]["feature"],
+                   "style": r.losses["final"]["style"], "seconds": round(sec, 2),
+                   "discrete_accuracy": None, "continuous_mae": None}
+            rows.append(row)
+            log(_row_line(row))
+    return rows
+
+
+def _fmt(v: Any, nd: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def _row_line(r: dict) -> str:
+    return (f"{r['target']:<28} {r['graph']:<14} {r['method']:<10} feat {_fmt(r['feature'])}  "
+            f"style {_fmt(r['style'])}  disc.acc {_fmt(r.get('discrete_accuracy'), 2)}  "
+            f"{r['seconds']:.1f}s")
+
+
+def summarise(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
+    """Means per method, win rates of diffproxy, mean loss ratios diffproxy / match."""
+    out: dict[str, Any] = {"per_method": {}}
+    for m in methods:
+        rs = [r for r in rows if r["method"] == m]
+        if not rs:
+            continue
+        accs = [r["discrete_accuracy"] for r in rs if r.get("discrete_accuracy") is not None]
+        out["per_method"][m] = {
+            "n": len(rs),
+            "mean_feature": sum(r["feature"] for r in rs) / len(rs),
+            "mean_style": sum(r["style"] for r in rs) / len(rs),
+            "mean_seconds": sum(r["seconds"] for r in rs) / len(rs),
+            "mean_discrete_accuracy": sum(accs) / len(accs) if accs else None,
+        }
+    by_target: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by_target.setdefault(r["target"], {})[r["method"]] = r
+    if "diffproxy" in methods:
+        for other in methods:
+            if other == "diffproxy":
+                continue
+            pairs = [(t["diffproxy"], t[other]) for t in by_target.values() if "diffproxy" in t and other in t]
+            if not pairs:
+                continue
+            out[f"diffproxy_vs_{other}"] = {
+                "n": len(pairs),
+                "win_rate_style": sum(a["style"] < b["style"] for a, b in pairs) / len(pairs),
+                "win_rate_feature": sum(a["feature"] < b["feature"] for a, b in pairs) / len(pairs),
+                "mean_ratio_style": sum(a["style"] / max(b["style"], 1e-12) for a, b in pairs) / len(pairs),
+                "mean_ratio_feature": sum(a["feature"] / max(b["feature"], 1e-12) for a, b in pairs) / len(pairs),
+            }
+    return out
+
+
+def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    """One plain-text table of the rows, then the summary."""
+    head = f"{'target':<28} {'graph':<14} {'method':<10} {'feature':>8} {'style':>8} {'disc.acc':>8} {'cont.mae':>8} {'time s':>7}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['target']:<28} {r['graph']:<14} {r['method']:<10} {_fmt(r['feature']):>8} "
+                     f"{_fmt(r['style']):>8} {_fmt(r.get('discrete_accuracy'), 2):>8} "
+                     f"{_fmt(r.get('continuous_mae'), 3):>8} {r['seconds']:>7.1f}")
+    lines.append("")
+    for m, s in summary.get("per_method", {}).items():
+        lines.append(f"{m:<10} n={s['n']}  mean feature {s['mean_feature']:.4f}  mean style {s['mean_style']:.4f}  "
+                     f"mean disc.acc {_fmt(s['mean_discrete_accuracy'], 2)}  mean time {s['mean_seconds']:.1f}s")
+    for k, s in summary.items():
+        if k.startswith("diffproxy_vs_"):
+            lines.append(f"{k}: n={s['n']}  win rate style {s['win_rate_style']:.0%}  feature "
+                         f"{s['win_rate_feature']:.0%}  mean ratio style {s['mean_ratio_style']:.3f}  "
+                         f"feature {s['mean_ratio_feature']:.3f}")
+    return "\n".join(lines)
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    ms = [m.strip() for m in methods if m.strip()]
+    bad = [m for m in ms if m not in METHODS]
+    if bad or not ms:
+        raise ValueError(f"methods must be a comma-separated subset of {list(METHODS)}, got {list(methods)}")
+    return ms
+
+
+__all__ = ["run_synthetic", "run_photos", "summarise", "table", "check_methods"]
