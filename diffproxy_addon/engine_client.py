@@ -127,6 +127,7 @@ class EngineClient:
         self.log_path = log_path or os.path.join(tempfile.gettempdir(), f"diffproxy-engine-{os.getpid()}.log")
         self.proc: subprocess.Popen[bytes] | None = None
         self.hello: dict[str, Any] | None = None
+        self.hello_request: Request | None = None
         self._pending: dict[str, Request] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -173,13 +174,19 @@ class EngineClient:
                          name="diffproxy-engine-out").start()
         threading.Thread(target=self._read_stderr, args=(proc,), daemon=True,
                          name="diffproxy-engine-err").start()
-        hello = self._send("hello", {})
-        return hello
+        self.hello_request = self._send("hello", {})
+        return self.hello_request
 
     def ensure_started(self) -> None:
         """Start the child if it is not running (does not wait for it to be ready)."""
         if not self.alive:
             self.start()
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
+        """Start if needed and wait for the engine's ``hello`` (versions, device, graphs)."""
+        self.ensure_started()
+        assert self.hello_request is not None
+        return self.hello_request.wait(timeout)
 
     def close(self, timeout: float = 3.0) -> None:
         """Close the child's stdin (it exits), then make sure it is gone."""

@@ -1,0 +1,228 @@
+"""Engine jobs seen from Blender: what to send, how to wait (modal or blocking), what to build.
+
+An :class:`EngineJob` wraps one long request. Operators poll it from a modal timer (UI) or wait
+on it (background mode, where timers do not run); the Cancel button and ESC call
+:meth:`EngineJob.request_cancel`, and a request the engine does not stop within
+``engine_client.CANCEL_GRACE_S`` gets the engine killed (it restarts on the next request).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from typing import Any
+
+import bpy
+
+from . import engine_client, material_params, node_tree
+from .engine_client import EngineClient, EngineError, Request
+from .preferences import KNOWN_GRAPHS, Settings
+
+ADDON_DIR = os.path.dirname(os.path.abspath(__file__))
+# Packed image formats the engine's photo loader (Pillow) reads from the file bytes as they are
+_PILLOW_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "TIFF": ".tif", "WEBP": ".webp",
+                   "TARGA": ".tga"}
+
+ACTIVE: "EngineJob | None" = None  # the job the panel's Cancel button stops
+
+
+def client_for(settings: Settings) -> EngineClient:
+    return engine_client.get_client(settings.python, ADDON_DIR)
+
+
+def work_dir() -> str:
+    """This Blender session's scratch folder for engine outputs."""
+    d = os.path.join(tempfile.gettempdir(), f"diffproxy-blender-{os.getpid()}")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def new_out_dir(tag: str) -> str:
+    return tempfile.mkdtemp(prefix=f"{bpy.path.clean_name(tag)[:40]}-", dir=work_dir())
+
+
+def remember_graphs(client: EngineClient) -> None:
+    if client.hello and not KNOWN_GRAPHS:
+        KNOWN_GRAPHS.extend(g["name"] for g in client.hello.get("graphs", []))
+
+
+class EngineJob:
+    """One long request: progress for the UI, cancellation with a deadline, the final result."""
+
+    def __init__(self, client: EngineClient, req: Request, title: str):
+        self.client = client
+        self.req = req
+        self.title = title
+        self.started = time.perf_counter()
+        self.progress: dict[str, Any] = {}
+        self.cancel_requested = False
+        self.hard_cancel = False
+
+    @property
+    def fraction(self) -> float:
+        total = self.progress.get("total") or 0
+        return min(1.0, max(0.0, float(self.progress.get("step") or 0) / total)) if total else 0.0
+
+    def describe_progress(self) -> str:
+        p = self.progress
+        if not p:
+            return f"{self.title}: starting the engine..."
+        text = f"{p.get('stage') or self.title}"
+        if p.get("total"):
+            text += f" {p.get('step', 0)}/{p['total']}"
+        if isinstance(p.get("loss"), (int, float)):
+            text += f"  loss {p['loss']:.4f}"
+        return text
+
+    def request_cancel(self, hard: bool = True) -> None:
+        """Ask the engine to stop. ``hard``: kill it if it has not stopped within the grace
+        period (the user pressed Cancel); soft cancels (a superseded slider edit) just wait."""
+        self.cancel_requested = True
+        self.hard_cancel = self.hard_cancel or hard
+        self.client.cancel(self.req)
+
+    def poll(self) -> bool:
+        """Take new progress; enforce the cancel deadline. True once the request has ended."""
+        for ev in self.req.drain():
+            self.progress = ev
+        if self.cancel_requested and self.hard_cancel:
+            return self.client.enforce_cancel(self.req)
+        return self.req.done.is_set()
+
+    def wait(self) -> dict[str, Any]:
+        """Blocking wait (background mode); raises EngineError (code 'cancelled' if cancelled)."""
+        while not self.poll():
+            time.sleep(0.02)
+        self.poll()
+        return self.req.wait(0)
+
+    def result(self) -> dict[str, Any]:
+        return self.req.wait(0)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+
+# --- proceduralize -----------------------------------------------------------------------------
+def image_input(image: bpy.types.Image, scratch: str) -> dict[str, str]:
+    """The photo as the engine reads it: the file itself, the packed bytes, or a pixels file."""
+    if image.source == 'FILE' and image.packed_file is None and not image.is_dirty:
+        path = bpy.path.abspath(image.filepath, library=image.library)
+        if os.path.isfile(path):
+            return {"image": path}
+    if image.packed_file is not None and image.file_format in _PILLOW_FORMATS and not image.is_dirty:
+        path = os.path.join(scratch, "photo" + _PILLOW_FORMATS[image.file_format])
+        with open(path, "wb") as f:
+            f.write(image.packed_file.data)
+        return {"image": path}
+    import numpy as np  # Blender ships numpy
+
+    w, h = image.size
+    if w * h == 0 or not image.has_data and not _loads(image):
+        raise EngineError(f"Image '{image.name}' has no pixels (missing or unreadable file).",
+                          "not_found")
+    w, h = image.size
+    buf = np.empty(w * h * 4, dtype=np.float32)
+    image.pixels.foreach_get(buf)
+    rgb = buf.reshape(h, w, 4)[::-1, :, :3]  # Blender stores rows bottom-up
+    if image.is_float:  # float buffers are linear: encode to sRGB like a photo file
+        rgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(np.clip(rgb, 0.0031308, None), 1 / 2.4) - 0.055)
+    path = os.path.join(scratch, "photo.npy")
+    np.save(path, np.clip(rgb, 0.0, 1.0).astype(np.float32))
+    return {"pixels": path}
+
+
+def _loads(image: bpy.types.Image) -> bool:
+    try:
+        image.update()
+    except RuntimeError:
+        return False
+    return bool(image.has_data) and image.size[0] * image.size[1] > 0
+
+
+def start_proceduralize(image: bpy.types.Image, settings: Settings,
+                        out_dir: str | None = None) -> EngineJob:
+    client = client_for(settings)
+    out_dir = out_dir or new_out_dir(image.name)
+    inp = image_input(image, out_dir)
+    req = client.request("proceduralize", out_dir=out_dir, options=settings.options(),
+                         overwrite=True, **inp)
+    return EngineJob(client, req, f"Proceduralize '{image.name}'")
+
+
+def finish_proceduralize(job: EngineJob, image_name: str, settings: Settings, obj: Any,
+                         mode: str | None = None) -> tuple[bpy.types.Material, str]:
+    """Build the material from a finished job; returns it and a one-line report."""
+    result = job.result()
+    remember_graphs(job.client)
+    spec = job.client.call("describe", graph=result["graph"], timeout=60)
+    mode = mode or settings.output
+    name = os.path.splitext(image_name)[0] or "DiffProxy"
+    mat = node_tree.build_material(name, result["paths"], mode)
+    res = _image_side(result["paths"]) or settings.resolution
+    material_params.write(mat, spec, result.get("params") or {}, res)
+    assigned = node_tree.assign_to_object(mat, obj)
+    if mode == "PACK":
+        _cleanup(result["paths"])
+    loss = _final_loss(result.get("losses"))
+    text = (f"Created material '{mat.name}' (graph {result['graph']}"
+            + (f", loss {loss:.4f}" if loss is not None else "")
+            + f", {job.seconds:.0f} s)" + (f", {assigned}" if assigned else ""))
+    return mat, text
+
+
+def _final_loss(losses: Any) -> float | None:
+    if isinstance(losses, (int, float)):
+        return float(losses)
+    if isinstance(losses, dict):
+        for k in ("final", "total", "stage3", "best"):
+            if isinstance(losses.get(k), (int, float)):
+                return float(losses[k])
+        vals = [v for v in losses.values() if isinstance(v, (int, float))]
+        return float(vals[-1]) if vals else None
+    if isinstance(losses, list) and losses and isinstance(losses[-1], (int, float)):
+        return float(losses[-1])
+    return None
+
+
+def _image_side(paths: dict[str, str]) -> int | None:
+    """Width of the written base colour PNG, read from its header."""
+    try:
+        with open(paths["basecolor"], "rb") as f:
+            head = f.read(24)
+        return int.from_bytes(head[16:20], "big") if head[:8] == b"\x89PNG\r\n\x1a\n" else None
+    except (OSError, KeyError):
+        return None
+
+
+def _cleanup(paths: dict[str, str]) -> None:
+    dirs = {os.path.dirname(p) for p in paths.values()}
+    for d in dirs:
+        if os.path.dirname(d) == work_dir():
+            shutil.rmtree(d, ignore_errors=True)
+
+
+# --- synthesize (bake and sliders) ----------------------------------------------------------
+def start_synthesize(mat: bpy.types.Material, settings: Settings, resolution: int,
+                     values: dict[str, Any] | None = None, out_dir: str | None = None) -> EngineJob:
+    client = client_for(settings)
+    out_dir = out_dir or new_out_dir(mat.name)
+    req = client.request("synthesize", graph=mat[material_params.KEY_GRAPH],
+                         params=values if values is not None else material_params.read(mat),
+                         resolution=int(resolution), out_dir=out_dir, overwrite=True,
+                         device=settings.device)
+    return EngineJob(client, req, f"Synthesize '{mat.name}' at {resolution} px")
+
+
+def finish_synthesize(job: EngineJob, mat: bpy.types.Material, settings: Settings,
+                      cleanup: bool = True) -> dict[str, Any]:
+    result = job.result()
+    mode = settings.output
+    node_tree.update_images(mat, result["paths"], mode)
+    mat[material_params.KEY_RES] = int(result["resolution"])
+    if cleanup:
+        _cleanup(result["paths"])
+    return result

@@ -1,0 +1,122 @@
+"""Procedural parameters as the material's own ID custom properties (sliders with UI data).
+
+Keys on the material:
+
+* ``diffproxy_graph``: the graph's name (str).
+* ``diffproxy_resolution``: side of the current maps (int).
+* ``diffproxy_spec``: JSON ``{"hash": spec hash, "groups": [[group, [param names]]]}`` so the
+  panel can draw the groups the engine defined, without asking the engine.
+* ``dp.<parameter name>``: one property per parameter (float, int, bool; a choice is an int
+  holding its index, with enum items where Blender supports them), with min, max, soft limits,
+  step, default, description and subtype from the engine's ``describe``.
+
+Custom properties are part of the material datablock, so undo, copy and save just work.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import bpy
+
+KEY_GRAPH = "diffproxy_graph"
+KEY_RES = "diffproxy_resolution"
+KEY_SPEC = "diffproxy_spec"
+PREFIX = "dp."
+MAX_KEY = 63  # Blender's ID property name limit
+_SUBTYPES = {"FACTOR", "PERCENTAGE", "PIXEL", "DISTANCE", "UNSIGNED", "TIME", "POWER"}
+_layout_cache: dict[str, list[tuple[str, list[str]]]] = {}
+
+
+def key(name: str) -> str:
+    k = PREFIX + name
+    if len(k) > MAX_KEY:
+        raise ValueError(f"parameter name {name!r} is too long for a Blender custom property")
+    return k
+
+
+def is_diffproxy(mat: Any) -> bool:
+    return isinstance(mat, bpy.types.Material) and isinstance(mat.get(KEY_GRAPH), str) and KEY_SPEC in mat
+
+
+def groups(mat: bpy.types.Material) -> list[tuple[str, list[str]]]:
+    """``[(group, [parameter names])]`` in the engine's order (parsed once per distinct spec)."""
+    raw = mat.get(KEY_SPEC, "")
+    if raw not in _layout_cache:
+        try:
+            _layout_cache[raw] = [(g, list(ns)) for g, ns in json.loads(raw)["groups"]]
+        except (ValueError, KeyError, TypeError):
+            _layout_cache[raw] = []
+    return _layout_cache[raw]
+
+
+def write(mat: bpy.types.Material, spec: dict[str, Any], values: dict[str, Any], resolution: int) -> None:
+    """Store the graph, the layout and every parameter of ``spec`` (a ``describe`` result).
+
+    ``values`` are JSON values by parameter name (choices by name or index); missing ones take
+    the spec's default.
+    """
+    mat[KEY_GRAPH] = spec["graph"]
+    mat[KEY_RES] = int(resolution)
+    mat[KEY_SPEC] = json.dumps({"hash": spec["spec_hash"],
+                                "groups": [[g["name"], [p["name"] for p in g["params"]]]
+                                           for g in spec["groups"]]})
+    _ui(mat, KEY_GRAPH, description="DiffProxy graph that synthesises this material's maps")
+    _ui(mat, KEY_RES, description="Side of the current DiffProxy maps (Bake to change it)",
+        min=8, max=16384)
+    _ui(mat, KEY_SPEC, description="DiffProxy parameter layout (the engine's spec)")
+    for p in spec["params"]:
+        _write_param(mat, p, values.get(p["name"], p["default"]))
+
+
+def _write_param(mat: bpy.types.Material, p: dict[str, Any], value: Any) -> None:
+    k = key(p["name"])
+    kind = p["kind"]
+    desc = p.get("description") or p["name"]
+    if p.get("role") == "generator":
+        desc += " (pattern parameter: a change regenerates the pattern)"
+    if kind == "bool":
+        mat[k] = bool(value)
+        _ui(mat, k, description=desc, default=bool(p["default"]))
+    elif kind == "choice":
+        choices = list(p["choices"])
+        idx = choices.index(value) if isinstance(value, str) else int(value)
+        default = choices.index(p["default"]) if isinstance(p["default"], str) else int(p["default"])
+        mat[k] = idx
+        items = [(c, c.replace("_", " ").title(), desc, i) for i, c in enumerate(choices)]
+        try:
+            _ui(mat, k, description=desc, default=default, items=items)
+        except TypeError:  # Blender without enum custom properties: an int with the names listed
+            _ui(mat, k, description=f"{desc} ({', '.join(f'{i}={c}' for i, c in enumerate(choices))})",
+                default=default, min=0, max=len(choices) - 1)
+    elif kind == "int":
+        mat[k] = int(round(float(value)))
+        lo, hi = int(p["min"]), int(p["max"])
+        _ui(mat, k, description=desc, default=int(p["default"]), min=lo, max=hi,
+            soft_min=int(p.get("soft_min", lo)), soft_max=int(p.get("soft_max", hi)), step=1)
+    else:
+        mat[k] = float(value)
+        lo, hi = float(p["min"]), float(p["max"])
+        unit = str(p.get("unit", "")).upper()
+        _ui(mat, k, description=desc, default=float(p["default"]), min=lo, max=hi,
+            soft_min=float(p.get("soft_min", lo)), soft_max=float(p.get("soft_max", hi)),
+            # Blender's float step is in hundredths: about 1/100 of the range per click
+            step=min(100.0, max(0.01, hi - lo)), precision=3,
+            subtype=unit if unit in _SUBTYPES else "NONE")
+
+
+def _ui(mat: bpy.types.Material, k: str, **kw: Any) -> None:
+    mat.id_properties_ui(k).update(**kw)
+
+
+def read(mat: bpy.types.Material) -> dict[str, Any]:
+    """Current parameter values as the engine's JSON (choices as indices)."""
+    out: dict[str, Any] = {}
+    for _, names in groups(mat):
+        for name in names:
+            v = mat.get(PREFIX + name)
+            if v is None:
+                continue  # deleted by the user: the engine uses the default
+            out[name] = v if isinstance(v, (bool, int, float, str)) else float(v)
+    return out
