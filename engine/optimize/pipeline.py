@@ -119,8 +119,6 @@ def proceduralize(image: str | os.PathLike | torch.Tensor, options: Options | No
 
 
 def _proceduralize(image, o: Options, rep: Reporter) -> Result:
-    from ..graphs import GRAPHS, get_graph
-
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     rep.message("load", "loading photo")
@@ -132,6 +130,8 @@ def _proceduralize(image, o: Options, rep: Reporter) -> Result:
                         f"{descriptor.name} [{descriptor.weights_hash}]")
     gen = torch.Generator().manual_seed(o.seed)
     p = o.budget
+
+    from ..graphs import GRAPHS, get_graph  # after the photo: its errors come first
 
     t = time.perf_counter()
     graphs = list(GRAPHS.values()) if o.graph == "auto" else [get_graph(o.graph)]

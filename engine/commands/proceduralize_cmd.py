@@ -1,0 +1,158 @@
+"""``diffproxy proceduralize PHOTO --out DIR``: photo in, procedural material out.
+
+Exit codes: 0 done; 2 unusable input (missing / empty / corrupt / non-image photo, bad option,
+output exists without ``--overwrite``); 130 cancelled (Ctrl-C). The project's own input lives
+at ``engine/assets/default_photo.png`` (``diffproxy proceduralize engine/assets/default_photo.png
+--out out/photo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+NAME = "proceduralize"
+HELP = "fit a procedural material to a photo (DiffProxy)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..optimize.options import PRESETS
+
+    p.add_argument("photo", help="image of a flat material sample, flash photo (PNG/JPEG/TIFF/...); "
+                                 "the project's own: engine/assets/default_photo.png")
+    p.add_argument("--out", required=True, help="output folder (maps, render, params.json, comparison.png)")
+    p.add_argument("--graph", default="auto", help="'auto' (rank all graphs) or a graph name")
+    p.add_argument("--preset", default="balanced", choices=list(PRESETS))
+    p.add_argument("--method", default="diffproxy", choices=["diffproxy", "match", "search"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--res-out", type=int, default=2048, help="side of the written maps in px (default 2048)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--descriptor", default="auto", choices=["auto", "vgg19", "random"],
+                   help="deep features: VGG19 if its weights are present, else a seeded random CNN")
+    p.add_argument("--allow-download", action="store_true", help="let --descriptor vgg19 download its weights")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds for --method search")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--json", action="store_true", help="print the result summary as JSON on stdout")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def _existing_outputs(out: Path) -> list[Path]:
+    names = ["params.json", "comparison.png", "loss_curve.png", "render.png", "basecolor.png",
+             "normal.png", "roughness.png", "metallic.png", "height.png"]
+    return [out / n for n in names if (out / n).exists()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..descriptor import DescriptorUnavailable
+    from ..device import pick_device
+    from ..optimize import Cancelled, Options, proceduralize
+    from ..photo import PhotoError
+
+    err = sys.stderr
+    try:
+        options = Options(graph=args.graph, preset=args.preset, method=args.method, device=args.device,
+                          res_out=args.res_out, seed=args.seed, descriptor=args.descriptor,
+                          allow_download=args.allow_download, time_limit=args.time_limit,
+                          threads=args.threads)
+        pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
+    except (ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=err)
+        return 2
+    out = Path(args.out)
+    existing = _existing_outputs(out)
+    if existing and not args.overwrite:  # refuse before minutes of work, not after
+        print(f"error: {existing[0]} already exists; pass --overwrite to replace it", file=err)
+        return 2
+    bar = _Progress(disable=args.json and not err.isatty())
+    try:
+        result = proceduralize(args.photo, options, progress=bar)
+    except PhotoError as e:
+        bar.close()
+        print(f"error: {e}", file=err)
+        return 2
+    except KeyError as e:  # unknown graph name
+        bar.close()
+        print(f"error: {e.args[0] if e.args else e}", file=err)
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        bar.close()
+        print("cancelled", file=err)
+        return 130
+    except DescriptorUnavailable as e:
+        bar.close()
+        print(f"error: {e}", file=err)
+        return 2
+    bar.close()
+    try:
+        paths = result.write(out, overwrite=args.overwrite)
+    except FileExistsError as e:
+        print(f"error: {e}", file=err)
+        return 2
+    for note in result.photo_notes:
+        print(f"note: {note}", file=err)
+    if args.json:
+        data = result.summary()
+        data["paths"] = {k: str(v) for k, v in paths.items()}
+        print(json.dumps(data, indent=2))
+    else:
+        f, s = result.losses["final"]["feature"], result.losses["final"]["style"]
+        print(f"{result.graph}: style {s:.4f}, feature {f:.4f}, {result.timings['total']:.1f}s "
+              f"on {result.device} ({result.descriptor['name']}); wrote {len(paths)} files to {out}")
+        if len(result.ranking) > 1:
+            print("graph ranking: " + ", ".join(f"{r['graph']} {r['score']:.3f}" for r in result.ranking))
+    return 0
+
+
+class _Progress:
+    """tqdm bar per stage, showing the stage's loss; messages printed above the bar."""
+
+    def __init__(self, disable: bool = False) -> None:
+        self.disable = disable
+        self.bar = None
+        self.stage = None
+
+    def __call__(self, ev: dict) -> None:
+        if self.disable:
+            return
+        from tqdm import tqdm
+
+        stage, total = ev.get("stage"), int(ev.get("total") or 0)
+        if ev.get("message"):
+            (tqdm.write if self.bar is not None else print)(f"[{stage}] {ev['message']}", file=sys.stderr)
+        if total <= 0:
+            return
+        if self.bar is None or stage != self.stage or self.bar.total != total:
+            self.close()
+            self.bar = tqdm(total=total, desc=stage, file=sys.stderr, leave=False, dynamic_ncols=True)
+            self.stage = stage
+        self.bar.n = min(int(ev.get("step") or 0), total)
+        if ev.get("loss") is not None:
+            self.bar.set_postfix(loss=f"{ev['loss']:.4f}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (``python -m diffproxy.commands.proceduralize_cmd``)."""
+    p = argparse.ArgumentParser(prog="diffproxy proceduralize", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
