@@ -1,0 +1,267 @@
+"""The engine server's JSON-lines protocol, against a real `python -m diffproxy.server` child."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TIMEOUT = 120.0
+
+
+class Engine:
+    """A real server child process with a line reader."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "diffproxy.server"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.events: "queue.Queue[dict]" = queue.Queue()
+        self.raw: list[bytes] = []
+        self.stderr: list[str] = []
+        self.aside: list[dict] = []  # events of other requests seen while waiting
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_err, daemon=True).start()
+        self.n = 0
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in iter(self.proc.stdout.readline, b""):
+            self.raw.append(line)
+            self.events.put(json.loads(line))  # every stdout line must be protocol JSON
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in iter(self.proc.stderr.readline, b""):
+            self.stderr.append(line.decode("utf-8", "replace"))
+
+    def send(self, cmd: str, **args) -> str:
+        self.n += 1
+        rid = f"t{self.n}"
+        self.write(json.dumps({"id": rid, "cmd": cmd, **args}))
+        return rid
+
+    def write(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+    def until_end(self, rid: str, timeout: float = TIMEOUT) -> tuple[dict, list[dict]]:
+        """Events of ``rid`` until its result/error; other requests' events are kept aside."""
+        progress, deadline = [], time.monotonic() + timeout
+        while True:
+            ev = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            if ev.get("id") != rid:
+                self.aside.append(ev)
+                continue
+            if ev["event"] == "progress":
+                progress.append(ev)
+                continue
+            return ev, progress
+
+    def close(self) -> int:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        return self.proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    e = Engine()
+    yield e
+    if e.proc.poll() is None:
+        e.close()
+
+
+@pytest.fixture(scope="module")
+def hello(engine):
+    ev, _ = engine.until_end(engine.send("hello"))
+    assert ev["event"] == "result", ev
+    return ev
+
+
+def test_hello_reports_versions_device_and_graphs(hello):
+    import torch
+
+    import diffproxy
+    assert hello["protocol"] == 1
+    assert hello["engine_version"] == diffproxy.__version__
+    assert hello["torch_version"] == torch.__version__
+    assert hello["device"] in ("cpu", "cuda", "mps")
+    names = [g["name"] for g in hello["graphs"]]
+    from diffproxy.graphs import GRAPHS
+    assert names == list(GRAPHS)
+
+
+def test_describe_groups_every_parameter_with_the_spec_hash(engine, hello):
+    from diffproxy.graphs import get_graph
+    name = hello["graphs"][0]["name"]
+    ev, _ = engine.until_end(engine.send("describe", graph=name))
+    assert ev["event"] == "result", ev
+    g = get_graph(name)
+    assert ev["spec_hash"] == g.spec.hash()
+    assert [p["name"] for p in ev["params"]] == g.spec.names
+    grouped = [p["name"] for grp in ev["groups"] for p in grp["params"]]
+    assert sorted(grouped) == sorted(g.spec.names)
+    for grp in ev["groups"]:
+        assert all(p["group"] == grp["name"] for p in grp["params"])
+    assert ev["params"][0] == g.spec.params[0].describe()
+
+
+def _read_png(path: str) -> np.ndarray:
+    from diffproxy.io import read_png
+    return read_png(path).numpy()
+
+
+def test_synthesize_writes_maps_and_reuses_patterns_for_filter_edits(engine, hello, tmp_path):
+    from diffproxy.graphs import get_graph
+    name = hello["graphs"][0]["name"]
+    g = get_graph(name)
+    ev, _ = engine.until_end(engine.send("synthesize", graph=name, params={}, resolution=64,
+                                         out_dir=str(tmp_path / "a")))
+    assert ev["event"] == "result", ev
+    assert set(ev["paths"]) >= {"basecolor", "normal", "roughness", "metallic", "height"}
+    assert ev["patterns_cached"] is False
+    assert ev["params"] == g.spec.to_json(g.spec.defaults())
+    base_a = _read_png(ev["paths"]["basecolor"])
+    assert base_a.shape == (3, 64, 64)
+
+    # move one filter parameter towards the far end of its range: same patterns, new maps
+    fp = next(p for p in g.spec if p.role == "filter" and p.kind == "float")
+    v = fp.high if fp.default_value - fp.low < fp.high - fp.default_value else fp.low
+    ev2, _ = engine.until_end(engine.send("synthesize", graph=name, params={fp.name: v},
+                                          resolution=64, out_dir=str(tmp_path / "b")))
+    assert ev2["event"] == "result", ev2
+    assert ev2["patterns_cached"] is True
+    changed = [m for m in ev["paths"] if not np.array_equal(_read_png(ev["paths"][m]), _read_png(ev2["paths"][m]))]
+    assert changed, f"changing {fp.name} to {v} changed no map"
+
+    # the same folder again without overwrite is refused, with overwrite it is replaced
+    ev3, _ = engine.until_end(engine.send("synthesize", graph=name, params={}, resolution=64,
+                                          out_dir=str(tmp_path / "a")))
+    assert ev3["event"] == "error" and "already exists" in ev3["message"], ev3
+    ev4, _ = engine.until_end(engine.send("synthesize", graph=name, params={}, resolution=64,
+                                          out_dir=str(tmp_path / "a"), overwrite=True, render=True))
+    assert ev4["event"] == "result" and "render" in ev4["paths"], ev4
+
+
+def test_errors_are_actionable_and_the_server_keeps_serving(engine, hello, tmp_path):
+    name = hello["graphs"][0]["name"]
+    engine.write("this is not json")
+    ev = engine.events.get(timeout=30)
+    assert ev["event"] == "error" and ev["id"] is None and "not valid JSON" in ev["message"]
+
+    ev, _ = engine.until_end(engine.send("frobnicate"))
+    assert ev["event"] == "error" and ev["code"] == "bad_request" and "unknown command" in ev["message"]
+
+    ev, _ = engine.until_end(engine.send("describe", graph="no_such_graph"))
+    assert ev["event"] == "error" and "available" in ev["message"], ev
+
+    ev, _ = engine.until_end(engine.send("synthesize", graph=name, params={"no_such_param": 1},
+                                         resolution=64, out_dir=str(tmp_path)))
+    assert ev["event"] == "error" and ev["code"] == "bad_request" and "no_such_param" in ev["message"]
+    assert ev["traceback"]  # for the log
+
+    ev, _ = engine.until_end(engine.send("synthesize", graph=name, params={}, resolution=3,
+                                         out_dir=str(tmp_path)))
+    assert ev["event"] == "error" and "resolution" in ev["message"]
+
+    ev, _ = engine.until_end(engine.send("proceduralize", image=str(tmp_path / "missing.png"),
+                                         out_dir=str(tmp_path)))
+    assert ev["event"] == "error" and ev["code"] == "not_found" and "missing.png" in ev["message"]
+
+    ev, _ = engine.until_end(engine.send("hello"))
+    assert ev["event"] == "result"
+
+
+def test_cancel_of_a_queued_request(engine, hello, tmp_path):
+    name = hello["graphs"][0]["name"]
+    first = engine.send("synthesize", graph=name, params={}, resolution=512, out_dir=str(tmp_path / "1"))
+    second = engine.send("synthesize", graph=name, params={}, resolution=512, out_dir=str(tmp_path / "2"))
+    c = engine.send("cancel", target=second)
+    ev_c, _ = engine.until_end(c)
+    assert ev_c["event"] == "result" and ev_c["cancelled"] is True
+    ev2, _ = engine.until_end(second)
+    assert ev2["event"] == "error" and ev2["code"] == "cancelled"
+    ev1 = next((e for e in engine.aside if e.get("id") == first and e["event"] != "progress"), None)
+    if ev1 is None:
+        ev1, _ = engine.until_end(first)
+    assert ev1["event"] == "result"
+    ev_unknown, _ = engine.until_end(engine.send("cancel", target="nope"))
+    assert ev_unknown["cancelled"] is False
+
+
+def test_stdout_carries_protocol_lines_only(engine, hello):
+    assert engine.raw, "no output"
+    for line in engine.raw:
+        json.loads(line)  # raises on anything that is not protocol JSON
+
+
+def test_exits_when_stdin_closes():
+    e = Engine()
+    ev, _ = e.until_end(e.send("hello"))
+    assert ev["event"] == "result"
+    t = time.monotonic()
+    assert e.close() == 0
+    assert time.monotonic() - t < 10
+
+
+def test_shutdown_command():
+    e = Engine()
+    ev, _ = e.until_end(e.send("shutdown"))
+    assert ev["event"] == "result"
+    assert e.proc.wait(30) == 0
+
+
+# --- the photo pipeline ----------------------------------------------------------------------
+def _photo(tmp_path: Path) -> Path:
+    from diffproxy.photo import default_photo_path
+    p = default_photo_path()
+    if p.is_file():
+        return p
+    pytest.skip("engine/assets/default_photo.png is not there yet")
+
+
+def test_proceduralize_reports_progress_and_writes_the_material(engine, hello, tmp_path):
+    pytest.importorskip("diffproxy.optimize.pipeline")
+    photo = _photo(tmp_path)
+    ev, progress = engine.until_end(engine.send(
+        "proceduralize", image=str(photo), out_dir=str(tmp_path / "out"), overwrite=True,
+        options={"graph": hello["graphs"][0]["name"], "preset": "fast", "res_out": 128, "seed": 0}),
+        timeout=900)
+    assert ev["event"] == "result", ev.get("message")
+    assert progress and all({"stage", "step", "total"} <= set(p) for p in progress)
+    assert ev["graph"] == hello["graphs"][0]["name"]
+    from diffproxy.graphs import get_graph
+    get_graph(ev["graph"]).spec.from_json(ev["params"])  # valid parameter JSON
+    for m in ("basecolor", "normal", "roughness", "metallic", "height"):
+        assert Path(ev["paths"][m]).is_file()
+    assert _read_png(ev["paths"]["basecolor"]).shape[-1] == 128
+
+
+def test_cancel_stops_a_running_proceduralize_within_a_second(engine, hello, tmp_path):
+    pytest.importorskip("diffproxy.optimize.pipeline")
+    photo = _photo(tmp_path)
+    rid = engine.send("proceduralize", image=str(photo), out_dir=str(tmp_path / "out"),
+                      options={"graph": "auto", "preset": "balanced", "res_out": 128})
+    deadline = time.monotonic() + 300
+    while True:  # wait until it is really running (first progress event)
+        ev = engine.events.get(timeout=max(0.01, deadline - time.monotonic()))
+        if ev.get("id") == rid:
+            assert ev["event"] == "progress", ev
+            break
+    t = time.monotonic()
+    engine.send("cancel", target=rid)
+    ev, _ = engine.until_end(rid, timeout=30)
+    dt = time.monotonic() - t
+    assert ev["event"] == "error" and ev["code"] == "cancelled"
+    assert dt < 1.0, f"cancel took {dt:.2f} s"
