@@ -1,0 +1,253 @@
+"""Photo -> procedural material: options, progress/cancel, each stage lowering its loss on a
+small synthetic target, graph choice, the end-to-end API and export, the CLI commands.
+
+Everything runs the real graphs, generators, renderer, descriptor (and proxies where shipped)
+at tiny resolutions with a test-sized preset registered for the duration of a test.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import torch
+
+from diffproxy.optimize import PRESETS, Cancelled, Options, Preset, proceduralize
+from diffproxy.optimize.control import Reporter
+
+TINY = Preset("tiny", res=48, scales=(48, 24), rank_samples=3, rank_res=32, top_k=1,
+              stage1_steps=8, stage1_lr=0.05, search_samples=8, search_res=32,
+              stage2_steps=8, stage2_lr=0.05, stage2_halve_every=4,
+              stage3_steps=8, stage3_lr=0.05, search_seconds=2.0)
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setitem(PRESETS, "tiny", TINY)
+    return TINY
+
+
+# --- options, reporter (no graphs needed) -----------------------------------------------------
+
+@pytest.mark.parametrize("kw, match", [
+    ({"preset": "slow"}, "preset"), ({"method": "adam"}, "method"), ({"device": "tpu"}, "device"),
+    ({"res_out": 10}, "res_out"), ({"seed": -1}, "seed"), ({"descriptor": "x"}, "descriptor"),
+    ({"time_limit": 0}, "time_limit"), ({"top_k": 0}, "top_k"), ({"graph": ""}, "graph"),
+])
+def test_options_validated(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Options(**kw)
+
+
+def test_options_defaults_match_the_server_contract():
+    o = Options()
+    assert (o.graph, o.preset, o.method, o.device, o.res_out, o.seed) == ("auto", "balanced", "diffproxy", "auto", 2048, 0)
+    assert Options(**{"graph": "auto", "preset": "fast", "method": "match", "device": "cpu",
+                      "res_out": 512, "seed": 3}).budget.name == "fast"
+
+
+def test_reporter_throttles_and_cancels():
+    events = []
+    flag = {"stop": False}
+    rep = Reporter(events.append, lambda: flag["stop"], interval=10.0)
+    for i in range(50):
+        rep.step("s", i, 49, float(i))
+    # first and last step always, everything in between throttled away (interval 10 s)
+    assert [e["step"] for e in events] == [0, 49]
+    assert set(events[0]) == {"stage", "step", "total", "loss", "message"}
+    flag["stop"] = True
+    with pytest.raises(Cancelled):
+        rep.step("s", 1, 2)
+
+
+# --- stages on a small synthetic target -------------------------------------------------------
+
+def _setup(graph_name: str, seed: int = 0):
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.render import render
+
+    g = get_graph(graph_name)
+    gen = torch.Generator().manual_seed(seed)
+    spec = g.spec
+    u_target = spec.normalize(spec.sample(1, generator=gen))
+    with torch.no_grad():
+        target = render(g.maps(spec.round(spec.denormalize(u_target)), 64))
+    fit = Fit(g, target, TINY, get_descriptor("random"), torch.device("cpu"))
+    u_start = spec.normalize(spec.sample(1, generator=gen))
+    return fit, u_target, u_start, gen
+
+
+def test_stage1_lowers_style_loss():
+    from diffproxy.optimize.stages import stage1
+
+    fit, u_t, u_s, _ = _setup("bricks")
+    # same pattern as the target, other filter parameters: only Stage I's variables differ
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    r = stage1(fit, u, Reporter(), steps=10, lr=0.05)
+    assert not r.info["skipped"]
+    assert r.end < 0.9 * r.start, (r.start, r.end)
+    # only filter entries moved
+    moved = (r.u - u).abs()[0] > 0
+    assert set(torch.nonzero(moved).flatten().tolist()) <= set(fit.filter_idx)
+    # the returned point really has the reported loss
+    with torch.no_grad():
+        assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+
+
+def test_stage1_reverts_when_it_cannot_improve():
+    from diffproxy.optimize.stages import stage1
+
+    fit, u_t, _, _ = _setup("bricks")
+    r = stage1(fit, u_t, Reporter(), steps=3, lr=0.0)  # lr 0: nothing can improve
+    assert r.info["skipped"] and torch.equal(r.u, u_t)
+
+
+def test_random_search_picks_the_best_candidate():
+    from diffproxy.optimize.stages import random_search
+
+    fit, u_t, u_s, gen = _setup("bricks", seed=1)
+    r = random_search(fit, u_s, 16, Reporter(), gen)
+    assert r.end <= r.start and len(r.curve) == 17
+    with torch.no_grad():
+        again = float(fit.gray(fit.render(r.u, res=TINY.search_res)))
+    assert again == pytest.approx(r.end, rel=1e-4)
+    assert r.end < r.start  # 16 prior samples beat a random start on this target
+
+
+def test_stage2_lowers_joint_loss_or_reports_missing_proxies():
+    from diffproxy.optimize.stages import stage2
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    events = []
+    r = stage2(fit, u_s, Reporter(events.append), steps=10, lr=0.05, halve_every=5)
+    assert set(r.info["proxies"]) == set(fit.graph.slots)
+    # judged with the real generators; never worse than its start
+    assert r.end <= r.start
+    with torch.no_grad():
+        assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    if r.info["mode"] == "filters_only":
+        assert any("no proxy" in (e["message"] or "") for e in events)
+    if r.info["kept"] == "joint":
+        assert r.end < r.start
+
+
+def test_stage3_rounds_generators_and_lowers_style_loss():
+    from diffproxy.optimize.stages import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    u[:, fit.gen_idx] = (u[:, fit.gen_idx] + 0.013).clamp(0, 1)  # off-grid discrete values
+    r = stage3(fit, u, Reporter(), steps=10, lr=0.05)
+    nat = fit.spec.denormalize(r.u)
+    for p in fit.spec:
+        if p.role == "generator" and p.discrete:
+            assert float(nat[p.name]) == pytest.approx(round(float(nat[p.name])), abs=1e-4), p.name
+    assert r.end < r.start
+
+
+def test_auto_graph_choice_finds_the_generating_graph():
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.choose import rank_graphs
+    from diffproxy.render import render
+
+    pair = [get_graph("bricks"), get_graph("wood")]
+    desc = get_descriptor("random")
+    for truth in pair:
+        gen = torch.Generator().manual_seed(5)
+        with torch.no_grad():
+            target = render(truth.maps(truth.spec.round(truth.spec.sample(1, generator=gen)), 64))
+        ranked = rank_graphs(pair, target, desc, 6, 48, gen, Reporter(), torch.device("cpu"))
+        assert ranked[0].name == truth.name, [(c.name, c.score) for c in ranked]
+
+
+# --- end to end -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["diffproxy", "match", "search"])
+def test_proceduralize_end_to_end(tiny, tmp_path, method):
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    events = []
+    o = Options(graph="bricks", preset="tiny", method=method, device="cpu", res_out=64, seed=1,
+                time_limit=1.5)
+    r = proceduralize(photo, o, progress=events.append)
+    assert r.graph == "bricks" and set(r.params) == set(g.spec.names)
+    g.spec.from_json(r.params)  # valid parameters
+    assert r.descriptor["name"] == "random_cnn" and r.descriptor["weights_hash"]
+    assert r.device == "cpu" and r.ranking[0]["graph"] == "bricks"
+    assert "final" in r.losses and r.timings["total"] > 0
+    assert events and all(set(e) == {"stage", "step", "total", "loss", "message"} for e in events)
+    paths = r.write(tmp_path / "out")
+    for name in ("basecolor", "normal", "roughness", "metallic", "height", "render", "params",
+                 "comparison", "loss_curve"):
+        assert paths[name].is_file() and paths[name].stat().st_size > 0, name
+    data = json.loads(paths["params"].read_text())
+    assert data["graph"] == "bricks" and data["descriptor"]["weights_hash"] == r.descriptor["weights_hash"]
+    assert data["params"] == r.params and data["device"] == "cpu"
+    assert "final" in data["losses"] and "total" in data["timings"]
+    with pytest.raises(FileExistsError, match="overwrite"):
+        r.write(tmp_path / "out")
+    r.write(tmp_path / "out", overwrite=True)
+
+
+def test_cancel_stops_within_a_second(tiny):
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    stop = threading.Event()
+    when = {}
+
+    def progress(ev):
+        if ev["stage"] == "stage1" and ev["step"] >= 2 and not stop.is_set():
+            when["t"] = time.perf_counter()
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        proceduralize(photo, Options(graph="bricks", preset="tiny", device="cpu"),
+                      progress=progress, should_cancel=stop.is_set)
+    assert time.perf_counter() - when["t"] < 1.0
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+def test_cli_unusable_photo_exits_2(tmp_path, capsys):
+    from diffproxy.commands.proceduralize_cmd import main
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert main([str(tmp_path / "empty.png"), "--out", str(tmp_path / "o")]) == 2
+    assert "empty file" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_cli_end_to_end_and_no_overwrite(tiny, tmp_path, capsys):
+    from diffproxy.commands.proceduralize_cmd import main
+    from diffproxy.graphs import get_graph
+    from diffproxy.io import save_png
+    from diffproxy.render import render
+
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    save_png(photo[0], tmp_path / "p.png")
+    args = [str(tmp_path / "p.png"), "--out", str(tmp_path / "o"), "--graph", "bricks",
+            "--preset", "tiny", "--res-out", "64", "--json", "--device", "cpu"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["graph"] == "bricks" and (tmp_path / "o" / "params.json").is_file()
+    assert main(args) == 2  # exists, no --overwrite
+    assert "already exists" in capsys.readouterr().err
+    assert main(args + ["--overwrite"]) == 0
