@@ -126,7 +126,8 @@ def image_input(image: bpy.types.Image, scratch: str) -> dict[str, str]:
                           "not_found")
     w, h = image.size
     buf = np.empty(w * h * 4, dtype=np.float32)
-    image.pixels.foreach_get(buf)
+    pixels: Any = image.pixels  # a bpy_prop_array (fake-bpy-module says float)
+    pixels.foreach_get(buf)
     rgb = buf.reshape(h, w, 4)[::-1, :, :3]  # Blender stores rows bottom-up
     if image.is_float:  # float buffers are linear: encode to sRGB like a photo file
         rgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(np.clip(rgb, 0.0031308, None), 1 / 2.4) - 0.055)
@@ -157,24 +158,47 @@ def finish_proceduralize(job: EngineJob, image_name: str, settings: Settings, ob
                          mode: str | None = None) -> tuple[bpy.types.Material, str]:
     """Build the material from a finished job; returns it and a one-line report."""
     result = job.result()
-    remember_graphs(job.client)
-    spec = job.client.call("describe", graph=result["graph"], timeout=60)
-    mode = mode or settings.output
     name = os.path.splitext(image_name)[0] or "DiffProxy"
-    mat = node_tree.build_material(name, result["paths"], mode)
-    res = _image_side(result["paths"]) or settings.resolution
-    material_params.write(mat, spec, result.get("params") or {}, res)
-    assigned = node_tree.assign_to_object(mat, obj)
-    if mode == "PACK":
-        _cleanup(result["paths"])
-    loss = _final_loss(result.get("losses"))
+    mat, assigned = _build(job, name, result, settings, obj, mode)
+    loss = final_loss(result.get("losses"))
     text = (f"Created material '{mat.name}' (graph {result['graph']}"
             + (f", loss {loss:.4f}" if loss is not None else "")
             + f", {job.seconds:.0f} s)" + (f", {assigned}" if assigned else ""))
     return mat, text
 
 
-def _final_loss(losses: Any) -> float | None:
+def start_new_material(graph: str, settings: Settings, out_dir: str | None = None) -> EngineJob:
+    """Synthesise a graph at its default parameters (a starting point without a photo)."""
+    client = client_for(settings)
+    out_dir = out_dir or new_out_dir(graph)
+    req = client.request("synthesize", graph=graph, params={}, resolution=settings.resolution,
+                         out_dir=out_dir, overwrite=True, device=settings.device)
+    return EngineJob(client, req, f"New '{graph}' material")
+
+
+def finish_new_material(job: EngineJob, settings: Settings, obj: Any,
+                        mode: str | None = None) -> tuple[bpy.types.Material, str]:
+    result = job.result()
+    mat, assigned = _build(job, result["graph"], result, settings, obj, mode)
+    return mat, (f"Created material '{mat.name}' from graph {result['graph']} "
+                 f"({job.seconds:.1f} s)" + (f", {assigned}" if assigned else ""))
+
+
+def _build(job: EngineJob, name: str, result: dict[str, Any], settings: Settings, obj: Any,
+           mode: str | None) -> tuple[bpy.types.Material, str]:
+    remember_graphs(job.client)
+    spec = job.client.call("describe", graph=result["graph"], timeout=60)
+    mode = mode or settings.output
+    mat = node_tree.build_material(name, result["paths"], mode)
+    res = _image_side(result["paths"]) or settings.resolution
+    material_params.write(mat, spec, result.get("params") or {}, res)
+    assigned = node_tree.assign_to_object(mat, obj)
+    if mode != "EXTERNAL":
+        _cleanup(result["paths"])
+    return mat, assigned
+
+
+def final_loss(losses: Any) -> float | None:
     if isinstance(losses, (int, float)):
         return float(losses)
     if isinstance(losses, dict):

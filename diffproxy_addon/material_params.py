@@ -37,7 +37,8 @@ def key(name: str) -> str:
 
 
 def is_diffproxy(mat: Any) -> bool:
-    return isinstance(mat, bpy.types.Material) and isinstance(mat.get(KEY_GRAPH), str) and KEY_SPEC in mat
+    return (isinstance(mat, bpy.types.Material) and isinstance(mat.get(KEY_GRAPH), str)
+            and isinstance(mat.get(KEY_SPEC), str))
 
 
 def groups(mat: bpy.types.Material) -> list[tuple[str, list[str]]]:
@@ -97,17 +98,18 @@ def _write_param(mat: bpy.types.Material, p: dict[str, Any], value: Any) -> None
             soft_min=int(p.get("soft_min", lo)), soft_max=int(p.get("soft_max", hi)), step=1)
     else:
         mat[k] = float(value)
-        lo, hi = float(p["min"]), float(p["max"])
+        flo, fhi = float(p["min"]), float(p["max"])
         unit = str(p.get("unit", "")).upper()
-        _ui(mat, k, description=desc, default=float(p["default"]), min=lo, max=hi,
-            soft_min=float(p.get("soft_min", lo)), soft_max=float(p.get("soft_max", hi)),
+        _ui(mat, k, description=desc, default=float(p["default"]), min=flo, max=fhi,
+            soft_min=float(p.get("soft_min", flo)), soft_max=float(p.get("soft_max", fhi)),
             # Blender's float step is in hundredths: about 1/100 of the range per click
-            step=min(100.0, max(0.01, hi - lo)), precision=3,
+            step=min(100.0, max(0.01, fhi - flo)), precision=3,
             subtype=unit if unit in _SUBTYPES else "NONE")
 
 
 def _ui(mat: bpy.types.Material, k: str, **kw: Any) -> None:
-    mat.id_properties_ui(k).update(**kw)
+    # fake-bpy-module types id_properties_ui as returning None; it returns the UI manager
+    mat.id_properties_ui(k).update(**kw)  # type: ignore[func-returns-value, attr-defined]
 
 
 def read(mat: bpy.types.Material) -> dict[str, Any]:

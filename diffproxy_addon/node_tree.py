@@ -42,13 +42,13 @@ class BuildError(RuntimeError):
 
 def image_nodes(mat: bpy.types.Material) -> dict[str, bpy.types.ShaderNodeTexImage]:
     """Map name -> the material's DiffProxy Image Texture node (those still present)."""
-    out = {}
+    out: dict[str, bpy.types.ShaderNodeTexImage] = {}
     if mat.node_tree is None:
         return out
     for m, *_ in MAPS:
         node = mat.node_tree.nodes.get(NODE_PREFIX + m)
         if node is not None and node.type == 'TEX_IMAGE':
-            out[m] = node
+            out[m] = node  # type: ignore[assignment]
     return out
 
 
@@ -62,6 +62,7 @@ def build_material(name: str, paths: dict[str, str], mode: str = "PACK") -> bpy.
     mat.use_fake_user = True  # kept when saved even if no object uses it (assigning clears it)
     mat.use_nodes = True
     tree = mat.node_tree
+    assert tree is not None
     tree.nodes.clear()
     nodes, links = tree.nodes, tree.links
 
@@ -174,7 +175,8 @@ def _store_image(mat: bpy.types.Material, m: str, src: str, mode: str, colorspac
         if mode == "PACK":
             img.pack()
     img.name = f"{mat.name}_{m}"
-    img.colorspace_settings.name = colorspace
+    assert img.colorspace_settings is not None
+    img.colorspace_settings.name = colorspace  # type: ignore[assignment]  # stub: Literal["NONE"]
     img.alpha_mode = 'NONE'
     return img
 

@@ -13,9 +13,13 @@ from bpy.props import EnumProperty, StringProperty
 
 from . import engine_client, jobs, material_params, node_tree, properties
 from .engine_client import EngineError
-from .preferences import RESOLUTIONS, get_settings
+from .preferences import KNOWN_GRAPHS, RESOLUTIONS, get_settings
 
 TIMER_S = 0.1
+
+
+def _graph_search(self, context, edit_text):
+    return list(KNOWN_GRAPHS)
 
 
 def source_image(context: Any, name: str = "") -> bpy.types.Image | None:
@@ -48,6 +52,7 @@ class _EngineJobOperator:
 
     _job: "jobs.EngineJob | None" = None
     _timer: Any = None
+    report: Any  # from bpy.types.Operator, which every subclass also derives from
 
     def start(self, context) -> "jobs.EngineJob":
         raise NotImplementedError
@@ -62,6 +67,7 @@ class _EngineJobOperator:
         try:
             self._job = self.start(context)
         except (EngineError, node_tree.BuildError, OSError) as e:
+            _set_status(context, running=False, message=str(e))
             self.report({'ERROR'}, str(e))
             return False
         jobs.ACTIVE = self._job
@@ -169,6 +175,36 @@ class DIFFPROXY_OT_proceduralize(_EngineJobOperator, bpy.types.Operator):
         return text
 
 
+class DIFFPROXY_OT_new_material(_EngineJobOperator, bpy.types.Operator):
+    """Create a new material from a procedural graph at its default parameters"""
+
+    bl_idname = "diffproxy.new_material"
+    bl_label = "New Material from Graph"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    graph: StringProperty(  # type: ignore[valid-type]
+        name="Graph", default="", search=_graph_search, options={'SKIP_SAVE'},
+        description="Graph to start from (names come from the engine)")
+
+    @classmethod
+    def poll(cls, context):
+        if jobs.ACTIVE is not None:
+            cls.poll_message_set("DiffProxy is already working")
+            return False
+        return True
+
+    def start(self, context):
+        if not self.graph.strip():
+            raise EngineError("Choose a graph (its name; suggestions appear once the engine has "
+                              "started: Preferences > Check Engine).", "bad_request")
+        self._object = getattr(context, "object", None)
+        return jobs.start_new_material(self.graph.strip(), get_settings(context))
+
+    def finish(self, context, job):
+        _mat, text = jobs.finish_new_material(job, get_settings(context), self._object)
+        return text
+
+
 class DIFFPROXY_OT_bake(_EngineJobOperator, bpy.types.Operator):
     """Re-synthesise the active DiffProxy material's maps at this resolution"""
 
@@ -249,6 +285,7 @@ class DIFFPROXY_OT_check_engine(bpy.types.Operator):
         try:
             info = client.wait_ready()
         except EngineError as e:
+            _set_status(context, message=str(e))
             self.report({'ERROR'}, str(e))
             return {'CANCELLED'}
         jobs.remember_graphs(client)

@@ -33,6 +33,15 @@ def _draw(layout, context) -> None:
         box.operator("diffproxy.proceduralize", icon='NODE_MATERIAL')
     if status is not None and status.message:
         box.label(text=status.message)
+    header, body = box.panel("diffproxy_new_from_graph", default_closed=True)
+    header.label(text="New from a graph")
+    if body is not None:
+        if preferences.KNOWN_GRAPHS:
+            col = body.column(align=True)
+            for g in preferences.KNOWN_GRAPHS:
+                col.operator("diffproxy.new_material", text=g.replace("_", " ").title()).graph = g
+        else:
+            body.operator("diffproxy.check_engine", text="List Graphs (starts the engine)")
 
     mat = active_diffproxy_material(context)
     if mat is None:
@@ -55,7 +64,7 @@ def _draw(layout, context) -> None:
         col = body.column(align=True)
         for name in names:
             k = material_params.PREFIX + name
-            if k in mat:
+            if mat.get(k) is not None:
                 col.prop(mat, f'["{k}"]', text=name.replace("_", " ").replace(".", ": "))
 
 

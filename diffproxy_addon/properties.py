@@ -25,13 +25,16 @@ class DIFFPROXY_PG_status(bpy.types.PropertyGroup):
 
 
 def attach() -> None:
-    bpy.types.Scene.diffproxy = PointerProperty(type=DIFFPROXY_PG_scene)
-    bpy.types.WindowManager.diffproxy_status = PointerProperty(type=DIFFPROXY_PG_status)
+    # fake-bpy-module types the property functions as returning None
+    setattr(bpy.types.Scene, "diffproxy",
+            PointerProperty(type=DIFFPROXY_PG_scene))  # type: ignore[func-returns-value]
+    setattr(bpy.types.WindowManager, "diffproxy_status",
+            PointerProperty(type=DIFFPROXY_PG_status))  # type: ignore[func-returns-value]
 
 
 def detach() -> None:
-    del bpy.types.WindowManager.diffproxy_status
-    del bpy.types.Scene.diffproxy
+    delattr(bpy.types.WindowManager, "diffproxy_status")
+    delattr(bpy.types.Scene, "diffproxy")
 
 
 def status(context=None):

@@ -425,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
+    # Fail at start, not on the first request, when torch is missing: the client turns this
+    # exit into "this Python has no torch" with what to do.
+    import torch  # noqa: F401
     server = Server(_Writer(proto))
     log.info("diffproxy server ready (pid %d)", os.getpid())
     stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin

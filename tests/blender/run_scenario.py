@@ -1,0 +1,19 @@
+"""Entry point of a Blender test process: ``python3 run_scenario.py NAME`` (see harness.py)."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bpy  # noqa: E402,F401 - the real Blender, started before the scenario imports anything
+
+import scenarios  # noqa: E402
+
+if __name__ == "__main__":
+    name = sys.argv[1]
+    args = json.loads(os.environ.get("DPX_SCENARIO_ARGS", "{}"))
+    out = getattr(scenarios, name)(**args)
+    with open(os.environ["DPX_SCENARIO_RESULT"], "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=2, default=str)
+    print(f"scenario {name}: done", flush=True)

@@ -1,0 +1,373 @@
+"""Scenarios that run inside a fresh Blender (the PyPI ``bpy`` module), one per process.
+
+Each installs the built extension zip into a throwaway repository with Blender's own
+``extensions.package_install_files``, enables it, points its interpreter preference at a Python
+that has torch, and drives the real operators. Failures are assertions; results (timings,
+messages) are returned to the test as JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+import time
+from types import ModuleType
+from typing import Any
+
+import bpy
+
+REPO = "dpx_test"
+MAPS = ("basecolor", "normal", "roughness", "metallic", "height")
+
+
+# --- setup -------------------------------------------------------------------------------------
+def install(zip_path: str, python: str) -> tuple[ModuleType, Any]:
+    user = os.environ["BLENDER_USER_RESOURCES"]
+    assert user and "blender-user" in user, "refusing to run outside a throwaway user folder"
+    repos = bpy.context.preferences.extensions.repos
+    if REPO not in [r.module for r in repos]:
+        repos.new(name=REPO, module=REPO, custom_directory=os.path.join(user, "repo"), source='USER')
+    r = bpy.ops.extensions.package_install_files(filepath=zip_path, repo=REPO, enable_on_install=True)
+    assert r == {'FINISHED'}, r
+    name = f"bl_ext.{REPO}.diffproxy"
+    assert name in bpy.context.preferences.addons, list(bpy.context.preferences.addons.keys())
+    prefs = bpy.context.preferences.addons[name].preferences
+    prefs.python = python
+    return sys.modules[name], prefs
+
+
+def status() -> Any:
+    return bpy.context.window_manager.diffproxy_status
+
+
+def plane() -> Any:
+    bpy.ops.mesh.primitive_plane_add(size=2.0)
+    return bpy.context.view_layer.objects.active
+
+
+def pixels(img: Any) -> Any:
+    import numpy as np
+    buf = np.empty(img.size[0] * img.size[1] * img.channels, dtype=np.float32)
+    img.pixels.foreach_get(buf)
+    return buf.reshape(img.size[1], img.size[0], img.channels)
+
+
+def digest(img: Any) -> str:
+    return hashlib.sha1(pixels(img).tobytes()).hexdigest()
+
+
+def digests(addon: ModuleType, mat: Any) -> dict[str, str]:
+    return {m: digest(n.image) for m, n in addon.node_tree.image_nodes(mat).items()}
+
+
+def wait_synced(addon: ModuleType, before: int, timeout: float = 300.0) -> float:
+    """Drive the slider timer by hand (background Blender runs no timers) until one update."""
+    w = addon.sliders.WATCHER
+    t0 = time.perf_counter()
+    while w.updates <= before:
+        w.tick()
+        assert not w.last_error, w.last_error
+        assert time.perf_counter() - t0 < timeout, "slider edit never reached the images"
+        time.sleep(0.01)
+    while w.busy():  # a superseded request may still be finishing
+        w.tick()
+        time.sleep(0.01)
+    return time.perf_counter() - t0
+
+
+def run_in_thread_after(delay_fn, action) -> threading.Thread:
+    t = threading.Thread(target=lambda: (delay_fn(), action()), daemon=True)
+    t.start()
+    return t
+
+
+# --- checks ----------------------------------------------------------------------------------
+def check_material(addon: ModuleType, mat: Any, spec: dict, res: int) -> None:
+    nt = mat.node_tree
+    nodes = {n.name: n for n in nt.nodes}
+    bsdf = next(n for n in nt.nodes if n.type == 'BSDF_PRINCIPLED')
+    out = next(n for n in nt.nodes if n.type == 'OUTPUT_MATERIAL')
+    mapping = next(n for n in nt.nodes if n.type == 'MAPPING')
+    coords = next(n for n in nt.nodes if n.type == 'TEX_COORD')
+    assert out.inputs["Surface"].links[0].from_node == bsdf
+    assert mapping.inputs["Vector"].links[0].from_node == coords
+    assert mapping.inputs["Vector"].links[0].from_socket.name == "UV"
+    images = addon.node_tree.image_nodes(mat)
+    assert sorted(images) == sorted(MAPS), sorted(images)
+    for m, node in images.items():
+        img = node.image
+        assert img is not None and img.name.startswith(mat.name), (m, img and img.name)
+        assert tuple(img.size) == (res, res), (m, tuple(img.size))
+        want = "sRGB" if m == "basecolor" else "Non-Color"
+        assert img.colorspace_settings.name == want, (m, img.colorspace_settings.name)
+        assert node.inputs["Vector"].links[0].from_node == mapping, m
+        assert node.extension == 'REPEAT'
+        assert node.label, m
+    for sock, m in (("Base Color", "basecolor"), ("Roughness", "roughness"), ("Metallic", "metallic")):
+        assert bsdf.inputs[sock].links[0].from_node == images[m], sock
+    nmap = bsdf.inputs["Normal"].links[0].from_node
+    assert nmap.type == 'NORMAL_MAP' and nmap.inputs["Color"].links[0].from_node == images["normal"]
+    disp = out.inputs["Displacement"].links[0].from_node
+    assert disp.type == 'DISPLACEMENT' and disp.mute
+    assert disp.inputs["Height"].links[0].from_node == images["height"]
+    assert "DiffProxy basecolor" in nodes
+
+    mp = addon.material_params
+    assert mat[mp.KEY_GRAPH] == spec["graph"]
+    assert mat[mp.KEY_RES] == res
+    assert mp.groups(mat) == [(g["name"], [p["name"] for p in g["params"]]) for g in spec["groups"]]
+    for p in spec["params"]:
+        k = mp.PREFIX + p["name"]
+        assert k in mat.keys(), k
+        ui = mat.id_properties_ui(k).as_dict()
+        assert p["description"] in ui.get("description", ""), (k, ui)
+        if p["kind"] == "float":
+            assert abs(ui["min"] - p["min"]) < 1e-6 and abs(ui["max"] - p["max"]) < 1e-6, (k, ui)
+            assert abs(ui["default"] - p["default"]) < 1e-6 and isinstance(mat[k], float)
+            assert ui["soft_min"] >= ui["min"] and ui["soft_max"] <= ui["max"]
+            assert ui["step"] > 0
+        elif p["kind"] == "int":
+            assert (ui["min"], ui["max"], ui["default"]) == (p["min"], p["max"], p["default"]), (k, ui)
+            assert isinstance(mat[k], int)
+        elif p["kind"] == "bool":
+            assert isinstance(mat[k], bool) and ui["default"] == bool(p["default"])
+        else:  # choice: an int with enum items
+            assert [it[0] for it in ui["items"]] == p["choices"], (k, ui)
+            assert mat[k] == p["choices"].index(p["default"])
+
+
+def pick_float(spec: dict, role: str) -> dict:
+    return next(p for p in spec["params"] if p["role"] == role and p["kind"] == "float")
+
+
+def far_value(p: dict) -> float:
+    return p["max"] if p["default"] - p["min"] < p["max"] - p["default"] else p["min"]
+
+
+# --- scenarios -------------------------------------------------------------------------------
+def material_from_graph(zip_path: str, python: str, graph: str) -> dict:
+    """New material from a graph; checks; slider edits (latest wins); undo; bake; save/reopen."""
+    addon, prefs = install(zip_path, python)
+    out: dict[str, Any] = {}
+    for cls in ("DIFFPROXY_PT_shader_editor", "DIFFPROXY_PT_image_editor"):
+        assert hasattr(bpy.types, cls), cls
+    assert bpy.ops.diffproxy.check_engine() == {'FINISHED'}
+    assert graph in addon.preferences.KNOWN_GRAPHS
+    prefs.resolution = "1024"
+    obj = plane()
+    t = time.perf_counter()
+    assert bpy.ops.diffproxy.new_material(graph=graph) == {'FINISHED'}, status().message
+    out["new_material_1k_s"] = time.perf_counter() - t
+    mat = obj.active_material
+    assert mat is not None and addon.material_params.is_diffproxy(mat), mat
+    assert mat.name.startswith(graph)
+    client = addon.engine_client.current_client()
+    spec = client.call("describe", graph=graph)
+    check_material(addon, mat, spec, 1024)
+    for m, node in addon.node_tree.image_nodes(mat).items():
+        assert node.image.packed_file is not None, m
+    out["engine_pid"] = client.pid
+
+    w = addon.sliders.WATCHER
+    w.tick()  # first sight of the material: its images are in sync
+    before = digests(addon, mat)
+
+    # one filter edit: the images change in place
+    fp = pick_float(spec, "filter")
+    key = addon.material_params.PREFIX + fp["name"]
+    mat[key] = far_value(fp)
+    out["slider_filter_1k_s"] = wait_synced(addon, w.updates)
+    after = digests(addon, mat)
+    out["filter_param"] = fp["name"]
+    out["maps_changed_by_filter"] = [m for m in MAPS if after[m] != before[m]]
+    assert out["maps_changed_by_filter"], f"{fp['name']} changed no map"
+    assert all(n.image.packed_file is not None for n in addon.node_tree.image_nodes(mat).values())
+
+    # a generator (pattern) edit
+    gp = pick_float(spec, "generator")
+    gkey = addon.material_params.PREFIX + gp["name"]
+    mat[gkey] = far_value(gp)
+    out["slider_generator_1k_s"] = wait_synced(addon, w.updates)
+    after_g = digests(addon, mat)
+    assert any(after_g[m] != after[m] for m in MAPS), f"{gp['name']} changed no map"
+
+    # rapid edits: the images end at the latest value
+    lo, hi = fp["min"], fp["max"]
+    n0 = w.updates
+    for v in (lo + 0.25 * (hi - lo), lo + 0.5 * (hi - lo), lo + 0.75 * (hi - lo)):
+        mat[key] = v
+        for _ in range(3):
+            w.tick()
+            time.sleep(0.02)
+    wait_synced(addon, n0)
+    out["updates_for_3_rapid_edits"] = w.updates - n0
+    import numpy as np
+
+    from_engine = client.call("synthesize", graph=graph, params=addon.material_params.read(mat),
+                              resolution=1024, out_dir=os.path.join(os.getcwd(), "check"),
+                              overwrite=True)
+    ref = bpy.data.images.load(from_engine["paths"]["basecolor"], check_existing=False)
+    shown = addon.node_tree.image_nodes(mat)["basecolor"].image
+    assert np.array_equal(pixels(ref), pixels(shown)), "images do not show the latest value"
+    bpy.data.images.remove(ref)
+
+    # undo restores the slider, and the images follow
+    bpy.ops.ed.undo_push(message="before edit")
+    latest = digests(addon, mat)
+    value_before = mat[key]
+    mat[key] = lo if value_before != lo else hi
+    bpy.ops.ed.undo_push(message="edit")
+    wait_synced(addon, w.updates)
+    assert digests(addon, mat) != latest
+    r = bpy.ops.ed.undo()
+    out["undo"] = str(r)
+    mat = obj.active_material
+    out["undo_value_restored"] = abs(mat[key] - value_before) < 1e-6
+    if out["undo_value_restored"]:
+        wait_synced(addon, w.updates)
+        out["undo_images_restored"] = digests(addon, mat) == latest
+
+    # bake at 2K
+    t = time.perf_counter()
+    assert bpy.ops.diffproxy.bake(resolution="2048") == {'FINISHED'}, status().message
+    out["bake_2k_s"] = time.perf_counter() - t
+    for m, node in addon.node_tree.image_nodes(mat).items():
+        assert tuple(node.image.size) == (2048, 2048), m
+    assert mat[addon.material_params.KEY_RES] == 2048
+
+    # saved and reopened without the engine: packed maps and sliders are in the file
+    path = os.path.join(os.getcwd(), "saved.blend")
+    values = addon.material_params.read(mat)
+    name = mat.name
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    mat = bpy.data.materials[name]
+    assert addon.material_params.read(mat) == values
+    assert all(n.image.packed_file is not None and tuple(n.image.size) == (2048, 2048)
+               for n in addon.node_tree.image_nodes(mat).values())
+    assert bpy.ops.diffproxy.release_engine() == {'FINISHED'}
+    return out
+
+
+def engine_failures(zip_path: str, python: str, graph: str, no_torch_python: str) -> dict:
+    """Wrong interpreter, no torch, a killed engine, a cancelled job: one message each, then it works."""
+    addon, prefs = install(zip_path, python)
+    out: dict[str, Any] = {}
+    prefs.resolution = "1024"
+    obj = plane()
+
+    prefs.python = "/nonexistent/bin/python3"
+    assert bpy.ops.diffproxy.new_material(graph=graph) == {'CANCELLED'}
+    out["missing_python"] = status().message
+    assert "does not exist" in out["missing_python"], out["missing_python"]
+
+    prefs.python = no_torch_python
+    assert bpy.ops.diffproxy.new_material(graph=graph) == {'CANCELLED'}
+    out["no_torch"] = status().message
+    assert "has no torch" in out["no_torch"], out["no_torch"]
+
+    prefs.python = python
+    assert bpy.ops.diffproxy.new_material(graph=graph) == {'FINISHED'}, status().message
+    mat = obj.active_material
+    client = addon.engine_client.current_client()
+
+    # kill the engine while a 4K bake runs
+    def kill_when_running():
+        while addon.jobs.ACTIVE is None:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        out["killed_pid"] = client.pid
+        os.kill(client.pid, 9)
+
+    run_in_thread_after(lambda: None, kill_when_running)
+    assert bpy.ops.diffproxy.bake(resolution="4096") == {'CANCELLED'}
+    out["killed_message"] = status().message
+    assert "stopped unexpectedly" in out["killed_message"], out["killed_message"]
+    assert bpy.ops.diffproxy.bake(resolution="1024") == {'FINISHED'}, status().message
+    out["restarted_pid"] = addon.engine_client.current_client().pid
+    assert out["restarted_pid"] != out["killed_pid"]
+
+    # cancel a 4K bake: the operator returns within a second of the request
+    stamps: dict[str, float] = {}
+
+    def cancel_when_running():
+        while addon.jobs.ACTIVE is None:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        stamps["cancel"] = time.perf_counter()
+        addon.jobs.ACTIVE.request_cancel()
+
+    run_in_thread_after(lambda: None, cancel_when_running)
+    r = bpy.ops.diffproxy.bake(resolution="4096")
+    out["cancel_to_return_s"] = time.perf_counter() - stamps["cancel"]
+    out["cancel_result"] = str(r)
+    out["cancel_message"] = status().message
+    assert r == {'CANCELLED'} and "ancel" in out["cancel_message"], out
+    assert out["cancel_to_return_s"] < 1.5, out
+    assert bpy.ops.diffproxy.bake(resolution="1024") == {'FINISHED'}, status().message
+    assert tuple(addon.node_tree.image_nodes(mat)["basecolor"].image.size) == (1024, 1024)
+    addon.engine_client.release()
+    return out
+
+
+def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
+                  graph: str = "auto") -> dict:
+    """The button: photo -> new material assigned to the plane; then a cancel and a kill mid-run."""
+    addon, prefs = install(zip_path, python)
+    out: dict[str, Any] = {}
+    prefs.preset, prefs.graph, prefs.resolution = preset, graph, "1024"
+    obj = plane()
+    img = bpy.data.images.load(image, check_existing=False)
+    bpy.context.scene.diffproxy.image = img
+    user_materials = set(bpy.data.materials.keys())
+    user_images = {i.name: digest(i) for i in bpy.data.images if i.has_data}
+
+    t = time.perf_counter()
+    r = bpy.ops.diffproxy.proceduralize()
+    out["button_to_material_s"] = time.perf_counter() - t
+    assert r == {'FINISHED'}, status().message
+    out["report"] = status().message
+    mat = obj.active_material
+    assert mat is not None and mat.name not in user_materials
+    assert mat.name.startswith(os.path.splitext(img.name)[0])
+    client = addon.engine_client.current_client()
+    spec = client.call("describe", graph=mat[addon.material_params.KEY_GRAPH])
+    check_material(addon, mat, spec, 1024)
+    assert {i.name: digest(i) for i in bpy.data.images if i.name in user_images} == user_images
+    out["graph"] = mat[addon.material_params.KEY_GRAPH]
+
+    # cancel after the first progress event
+    stamps: dict[str, float] = {}
+
+    def cancel_when_progress():
+        while addon.jobs.ACTIVE is None or not addon.jobs.ACTIVE.progress:
+            time.sleep(0.01)
+        stamps["cancel"] = time.perf_counter()
+        addon.jobs.ACTIVE.request_cancel()
+
+    run_in_thread_after(lambda: None, cancel_when_progress)
+    prefs.preset = "balanced"
+    r = bpy.ops.diffproxy.proceduralize()
+    out["cancel_to_return_s"] = time.perf_counter() - stamps["cancel"]
+    out["cancel_message"] = status().message
+    assert r == {'CANCELLED'} and "ancel" in out["cancel_message"], out
+    assert out["cancel_to_return_s"] < 1.5, out
+
+    # kill the engine mid-run, then run again
+    def kill_when_progress():
+        while addon.jobs.ACTIVE is None or not addon.jobs.ACTIVE.progress:
+            time.sleep(0.01)
+        os.kill(addon.engine_client.current_client().pid, 9)
+
+    run_in_thread_after(lambda: None, kill_when_progress)
+    assert bpy.ops.diffproxy.proceduralize() == {'CANCELLED'}
+    out["killed_message"] = status().message
+    assert "stopped unexpectedly" in out["killed_message"], out["killed_message"]
+    prefs.preset = preset
+    n = len(bpy.data.materials)
+    assert bpy.ops.diffproxy.proceduralize() == {'FINISHED'}, status().message
+    assert len(bpy.data.materials) == n + 1
+    addon.engine_client.release()
+    return out

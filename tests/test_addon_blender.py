@@ -1,0 +1,126 @@
+"""The add-on in a real Blender (the PyPI `bpy` module): install the built zip, drive the operators.
+
+Every scenario runs in a fresh Blender process with a throwaway user folder (see
+tests/blender/harness.py); the engine is this interpreter (which has torch), set in the
+add-on's preferences exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "blender"))
+import harness  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def light_zip(tmp_path_factory) -> Path:
+    harness.require_bpy()
+    return harness.build_light_zip(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="module")
+def graph_name() -> str:
+    from diffproxy.graphs import GRAPHS
+    return next(iter(GRAPHS))
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory, graph_name) -> Path:
+    """A flash photo of a procedural material, rendered by the engine (no external files)."""
+    from diffproxy.graphs import get_graph
+    from diffproxy.io import save_png
+    from diffproxy.render import render
+    g = get_graph(graph_name)
+    params = g.spec.sample(1, generator=__import__("torch").Generator().manual_seed(3))
+    maps = g.maps(g.spec.round(params), 256)
+    path = tmp_path_factory.mktemp("photo") / "sample_photo.png"
+    save_png(render(maps)[0], path)
+    return path
+
+
+def test_light_zip_is_a_valid_extension_with_the_engine_inside(light_zip):
+    with zipfile.ZipFile(light_zip) as z:
+        names = set(z.namelist())
+        manifest = z.read("blender_manifest.toml").decode()
+    assert {"__init__.py", "batch.py", "engine_client.py", "node_tree.py", "blender_manifest.toml",
+            "_engine/diffproxy/__init__.py", "_engine/diffproxy/server.py"} <= names
+    assert not any("__pycache__" in n or n.endswith(".whl") for n in names)
+    import tomllib
+    m = tomllib.loads(manifest)
+    assert m["id"] == "diffproxy" and m["type"] == "add-on" and m["blender_version_min"] == "4.2.0"
+    assert m["license"] == ["SPDX:GPL-3.0-or-later"] and len(m["tagline"]) <= 64
+    assert "files" in m["permissions"] and "wheels" not in m
+
+
+def test_material_from_graph_sliders_undo_bake(light_zip, graph_name, tmp_path):
+    r = harness.run_scenario("material_from_graph", tmp_path, zip_path=str(light_zip),
+                             python=sys.executable, graph=graph_name)
+    print(json.dumps({k: v for k, v in r.items() if k != "_log"}, indent=1))
+    assert r["maps_changed_by_filter"]
+    assert r["undo_value_restored"], "undo did not restore the slider value"
+    assert r.get("undo_images_restored"), "after undo the images did not follow the slider"
+
+
+def test_engine_failures_kill_and_cancel(light_zip, graph_name, tmp_path):
+    venv = tmp_path / "venv-no-torch"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    no_torch = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    r = harness.run_scenario("engine_failures", tmp_path, zip_path=str(light_zip),
+                             python=sys.executable, graph=graph_name, no_torch_python=str(no_torch))
+    print(json.dumps({k: v for k, v in r.items() if k != "_log"}, indent=1))
+    assert r["cancel_to_return_s"] < 1.5
+
+
+def _pipeline_ready() -> bool:
+    try:
+        from diffproxy.optimize import proceduralize  # noqa: F401
+        from diffproxy.optimize.pipeline import proceduralize as _p  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_proceduralize_button_cancel_and_kill(light_zip, photo, tmp_path):
+    if not _pipeline_ready():
+        pytest.skip("the photo pipeline (diffproxy.optimize) is not there yet")
+    r = harness.run_scenario("proceduralize", tmp_path, zip_path=str(light_zip),
+                             python=sys.executable, image=str(photo), preset="fast")
+    print(json.dumps({k: v for k, v in r.items() if k != "_log"}, indent=1))
+    assert r["cancel_to_return_s"] < 1.5
+
+
+def test_batch_two_images_one_corrupt(light_zip, photo, tmp_path):
+    if not _pipeline_ready():
+        pytest.skip("the photo pipeline (diffproxy.optimize) is not there yet")
+    ext = tmp_path / "ext"
+    with zipfile.ZipFile(light_zip) as z:
+        z.extractall(ext)
+    bad = tmp_path / "corrupt.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
+    out = tmp_path / "out"
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender-user")}
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run([sys.executable, str(ext / "batch.py"), "--", "--images", str(photo), str(bad),
+                        "--out", str(out), "--preset", "fast", "--resolution", "256",
+                        "--python", sys.executable, "--blend", str(out / "batch.blend")],
+                       capture_output=True, text=True, timeout=1800, env=env, cwd=str(tmp_path))
+    print(r.stdout[-3000:], r.stderr[-3000:])
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    rows = json.loads((out / "summary.json").read_text())
+    assert [Path(x["image"]).name for x in rows] == [photo.name, "corrupt.png"]
+    assert rows[0]["status"] == "ok" and rows[0]["graph"]
+    assert rows[1]["status"].startswith("FAILED") and "corrupt" in rows[1]["status"].lower()
+    for m in ("basecolor", "normal", "roughness", "metallic", "height"):
+        assert (out / photo.stem / f"{m}.png").is_file()
+    assert (out / "batch.blend").is_file()
+    assert "image" in r.stdout and "graph" in r.stdout and "loss" in r.stdout  # the table
