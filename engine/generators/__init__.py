@@ -31,8 +31,9 @@ class Generator:
     stochastic: bool = False  # highly stochastic: proxies train with an adversarial term
     version: int = 1  # bump when the output for given parameters changes (invalidates proxies)
 
-    def __call__(self, params: Batch, res: int) -> torch.Tensor:
-        return self.fn(params, res)
+    def __call__(self, params: Batch, res: int, **kwargs) -> torch.Tensor:
+        # kwargs: optional extras of a generator function (e.g. ``origin`` for period checks)
+        return self.fn(params, res, **kwargs)
 
     def spec_hash(self) -> str:
         """Hash of spec + code version: a proxy checkpoint is valid only for this value."""

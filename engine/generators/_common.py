@@ -29,7 +29,8 @@ _M32 = 0xFFFFFFFF
 
 
 # --- parameters -------------------------------------------------------------------------------
-def prepare(params: Mapping[str, torch.Tensor], spec: ParamSpec, res: int) -> tuple[Batch, int, torch.device]:
+def prepare(params: Mapping[str, torch.Tensor], spec: ParamSpec, res: int,
+            origin: tuple[float, float] = (0.0, 0.0)) -> tuple[Batch, int, torch.device]:
     """Check a generator call and return ``(params rounded and clamped, B, device)``.
 
     Every parameter of ``spec`` must be present as a ``(B,)`` tensor; discrete kinds are
@@ -37,6 +38,8 @@ def prepare(params: Mapping[str, torch.Tensor], spec: ParamSpec, res: int) -> tu
     """
     if not (isinstance(res, int) and 1 <= res <= 16384):
         raise ValueError(f"res must be a whole number of pixels in [1, 16384], got {res!r}")
+    if not (len(origin) == 2 and all(isinstance(o, (int, float)) for o in origin)):
+        raise ValueError(f"origin must be a pair of floats (x, y), got {origin!r}")
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict name -> (B,) tensor, got {type(params).__name__}")
     missing = [n for n in spec.names if n not in params]
@@ -65,14 +68,32 @@ def pixel_centers(res: int, device=None) -> torch.Tensor:
     return (torch.arange(res, device=device, dtype=torch.float32) + 0.5) / res
 
 
-def uv(res: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel-centre coordinates ``u`` of shape ``(1, 1, 1, res)`` and ``v`` of ``(1, 1, res, 1)``."""
+def uv(res: int, device=None, origin: tuple[float, float] = (0.0, 0.0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel-centre coordinates ``u`` of shape ``(1, 1, 1, res)`` and ``v`` of ``(1, 1, res, 1)``.
+
+    ``origin`` = ``(x, y)`` shifts the sampled window (texture units); a period-1 pattern
+    rendered with ``origin=(k / res, l / res)`` equals the default render rolled by ``(-l, -k)``.
+    """
     c = pixel_centers(res, device)
-    return c.view(1, 1, 1, res), c.view(1, 1, res, 1)
+    return (c + float(origin[0])).view(1, 1, 1, res), (c + float(origin[1])).view(1, 1, res, 1)
+
+
+SUB = 4  # sub-samples per pixel along an axis for profiles computed on 1-D tables
+
+
+def supersample(t: torch.Tensor, res: int, n: int = SUB) -> torch.Tensor:
+    """Replace pixel centres by ``n`` evenly spread sub-sample positions per pixel.
+
+    ``t``: coordinates ``(..., L)`` of pixel centres (texture units) -> ``(..., L * n)``,
+    sub-samples of one pixel adjacent; average groups of ``n`` to box-filter over the pixel.
+    """
+    offs = ((torch.arange(n, device=t.device, dtype=t.dtype) + 0.5) / n - 0.5) / res
+    return (t.unsqueeze(-1) + offs).flatten(-2)
 
 
 def render_rows(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], res: int, batch: int,
-                device, target: int | None = None) -> torch.Tensor:
+                device, target: int | None = None,
+                origin: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:
     """Evaluate a per-pixel pattern band by band.
 
     Args:
@@ -80,6 +101,7 @@ def render_rows(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], res: i
             and ``u`` of shape ``(1, 1, 1, res)``.
         res, batch, device: output size, batch size and device.
         target: elements per band (default 2**18 on CPU, i.e. cache-sized; whole image elsewhere).
+        origin: ``(x, y)`` shift of the sampled window, see :func:`uv`.
 
     Returns:
         ``(B, 1, res, res)`` float32.
@@ -87,7 +109,7 @@ def render_rows(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], res: i
     device = torch.device(device) if device is not None else torch.device("cpu")
     if target is None:
         target = 1 << 18 if device.type == "cpu" else 1 << 26
-    u, v = uv(res, device)
+    u, v = uv(res, device, origin)
     rows = max(1, min(res, target // max(1, res * batch)))
     if rows >= res:
         return fn(v, u).expand(batch, 1, res, res).to(torch.float32).contiguous()
@@ -175,11 +197,19 @@ def coverage(d: torch.Tensor, px: float) -> torch.Tensor:
 def bevel_profile(d: torch.Tensor, bevel, px: float, rounded: bool = True) -> torch.Tensor:
     """Height of a shape with an edge ramp: 0 outside, rising over ``bevel`` to 1 inside.
 
+    A ramp wider than a pixel is sampled at pixel centres as is (unbiased: its pixel average
+    differs only to second order); a ramp narrower than a pixel widens to one pixel and shifts
+    outwards until, at ``bevel = 0``, it is :func:`coverage`. So edges stay antialiased and the
+    mean height does not drift with the resolution.
+
     Args:
         d: signed distance to the shape's edge (> 0 inside), texture units.
-        bevel: ramp width (texture units, float or broadcastable tensor, >= 0).
-        px: pixel size; the ramp is never narrower than a pixel so the edge stays antialiased.
-        rounded: ease-out (quarter-round bevel) if True, linear chamfer if False.
+        bevel: ramp width, texture units, >= 0: float or tensor broadcastable to ``d`` (e.g.
+            ``(B, 1, 1, 1)``); 0 = hard edge.
+        px: pixel size in texture units.
+        rounded: ease-out ``t (2 - t)`` (quarter-round bevel) if True, linear chamfer if False.
     """
-    t = ((d + 0.5 * px) / (bevel + px)).clamp(0.0, 1.0)
+    b = torch.as_tensor(bevel, dtype=d.dtype, device=d.device)
+    width = b.clamp(min=px)
+    t = torch.addcmul((0.5 * (width - b)) / width, d, 1.0 / width).clamp_(0.0, 1.0)
     return t * (2.0 - t) if rounded else t

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from ._common import cell_table, pixel_centers, quintic
+from ._common import cell_table, pixel_centers, quintic, uv
 
 _STRIP = 256  # output columns per matrix product (keeps the lattice slice per strip small)
 _SALT_VALUE, _SALT_GRAD, _SALT_CELL_X, _SALT_CELL_Y = 0x51, 0x7A00, 0x3C1, 0x3C2
@@ -51,9 +51,12 @@ def _per_sample(x, batch: int, device, name: str, low: float, high: float) -> to
     return t.expand(batch).reshape(batch, 1, 1)
 
 
-def _axis(res: int, n: int, device):
-    """Sample a period-``n`` lattice at pixel centres: (cell index, fraction, fade) each ``(res,)``."""
-    x = pixel_centers(res, device).to(torch.float64) * n  # float64: exact cell index at 16k px
+def _axis(res: int, n: int, device, shift: float = 0.0):
+    """Sample a period-``n`` lattice at pixel centres: (cell index, fraction, fade) each ``(res,)``.
+
+    The cell index is not wrapped (callers take it modulo ``n``).
+    """
+    x = (pixel_centers(res, device).to(torch.float64) + shift) * n  # float64: exact cell index at 16k px
     i0 = torch.floor(x)
     f = (x - i0).to(torch.float32)
     return i0.to(torch.int64), f, quintic(f)
@@ -107,7 +110,7 @@ def _synthesize(terms, res: int, batch: int, device) -> torch.Tensor:
 
 
 def value_fbm(seed: torch.Tensor, res: int, scale: int = 8, octaves: int = 5,
-              persistence=0.5) -> torch.Tensor:
+              persistence=0.5, origin: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:
     """Tileable value-noise fBm.
 
     Args:
@@ -116,6 +119,7 @@ def value_fbm(seed: torch.Tensor, res: int, scale: int = 8, octaves: int = 5,
         scale: lattice cells per side of the first octave (python int >= 1).
         octaves: number of octaves (python int >= 1), each with twice the cells of the last.
         persistence: weight ratio between octaves, float or ``(B,)`` tensor in [0, 1].
+        origin: ``(x, y)`` shift of the sampled window in texture units (period checks).
 
     Returns:
         ``(B, 1, res, res)`` float32 in [0, 1], mean 0.5 (lattice values uniform, quintic
@@ -133,15 +137,15 @@ def value_fbm(seed: torch.Tensor, res: int, scale: int = 8, octaves: int = 5,
     terms = []
     for o, n, fade in _octaves(res, scale, octaves):
         lat = cell_table(_SALT_VALUE + o, seed, n, n).view(b, n, n) - 0.5
-        i0, _, w = _axis(res, n, dev)
-        ax = (i0, 1.0 - w, w)
-        terms.append((lat * (amps[o] * fade / total), ax, ax))
+        ix, _, wx = _axis(res, n, dev, origin[0])
+        iy, _, wy = _axis(res, n, dev, origin[1])
+        terms.append((lat * (amps[o] * fade / total), (iy, 1.0 - wy, wy), (ix, 1.0 - wx, wx)))
     out = _synthesize(terms, res, b, dev)
     return (out + 0.5).clamp_(0.0, 1.0)
 
 
 def perlin_fbm(seed: torch.Tensor, res: int, scale: int = 8, octaves: int = 5,
-               persistence=0.5) -> torch.Tensor:
+               persistence=0.5, origin: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:
     """Tileable gradient (Perlin) noise fBm.
 
     Args: as :func:`value_fbm`.
@@ -163,12 +167,12 @@ def perlin_fbm(seed: torch.Tensor, res: int, scale: int = 8, octaves: int = 5,
     for o, n, fade in _octaves(res, scale, octaves):
         ang = cell_table(_SALT_GRAD + o, seed, n, n).view(b, n, n) * (2.0 * math.pi)
         k = amps[o] * (fade * _PERLIN_GAIN / total)
-        i0, f, w = _axis(res, n, dev)
-        interp = (i0, 1.0 - w, w)  # lattice-node weights
-        ramp = (i0, (1.0 - w) * f, w * (f - 1.0))  # weights times offset to the node
-        # g . (p - node) splits into gx * dx + gy * dy, each separable in x and y
-        terms.append((torch.cos(ang) * k, interp, ramp))
-        terms.append((torch.sin(ang) * k, ramp, interp))
+        ix, fx, wx = _axis(res, n, dev, origin[0])
+        iy, fy, wy = _axis(res, n, dev, origin[1])
+        # g . (p - node) splits into gx * dx + gy * dy, each separable in x and y: lattice-node
+        # weights on one axis, weights times the offset to the node on the other
+        terms.append((torch.cos(ang) * k, (iy, 1.0 - wy, wy), (ix, (1.0 - wx) * fx, wx * (fx - 1.0))))
+        terms.append((torch.sin(ang) * k, (iy, (1.0 - wy) * fy, wy * (fy - 1.0)), (ix, 1.0 - wx, wx)))
     out = _synthesize(terms, res, b, dev)
     return (out + 0.5).clamp_(0.0, 1.0)
 
@@ -223,9 +227,9 @@ def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: 
     return f1, cell, f2
 
 
-def row_bands(res: int, n: int, target_rows: int):
+def row_bands(res: int, n: int, target_rows: int, shift: float = 0.0):
     """Split pixel rows ``0..res`` into bands that never straddle a lattice row of ``n`` cells."""
-    v = pixel_centers(res).to(torch.float64) * n
+    v = (pixel_centers(res).to(torch.float64) + shift) * n
     cj = torch.floor(v).to(torch.int64).tolist()
     start = 0
     for r in range(1, res + 1):
@@ -234,7 +238,8 @@ def row_bands(res: int, n: int, target_rows: int):
             start = r
 
 
-def cells(seed: torch.Tensor, res: int, scale: int = 8, jitter=1.0) -> torch.Tensor:
+def cells(seed: torch.Tensor, res: int, scale: int = 8, jitter=1.0,
+          origin: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:
     """Tileable Worley (cellular) noise: distance to the nearest jittered lattice point.
 
     Args:
@@ -243,6 +248,7 @@ def cells(seed: torch.Tensor, res: int, scale: int = 8, jitter=1.0) -> torch.Ten
         scale: cells per side (python int >= 1).
         jitter: float or ``(B,)`` tensor in [0, 1]; 0 = regular grid, 1 = point anywhere in
             its cell.
+        origin: ``(x, y)`` shift of the sampled window in texture units (period checks).
 
     Returns:
         ``(B, 1, res, res)`` float32 in [0, 1]: F1 in cell widths divided by its typical maximum
@@ -258,11 +264,10 @@ def cells(seed: torch.Tensor, res: int, scale: int = 8, jitter=1.0) -> torch.Ten
     jx = cell_table(_SALT_CELL_X, seed, scale, scale)
     jy = cell_table(_SALT_CELL_Y, seed, scale, scale)
     norm = _F1_NORM_0 + (_F1_NORM_1 - _F1_NORM_0) * jit
-    u = pixel_centers(res, dev).view(1, 1, 1, res)
-    v = pixel_centers(res, dev).view(1, 1, res, 1)
+    u, v = uv(res, dev, origin)
     out = torch.empty(b, 1, res, res, device=dev, dtype=torch.float32)
     rows = max(1, (1 << 18) // (res * b)) if dev.type == "cpu" else res
-    for r0, r1 in row_bands(res, scale, rows):
+    for r0, r1 in row_bands(res, scale, rows, origin[1]):
         f1, _, _ = worley_band(v[:, :, r0:r1], u, scale, jx, jy, jit)
         out[:, :, r0:r1] = (f1.sqrt_() / norm).clamp_(0.0, 1.0)
     return out
