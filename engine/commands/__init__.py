@@ -1,0 +1,75 @@
+"""Subcommands of the ``diffproxy`` command line, registered from :data:`COMMANDS`.
+
+Adding a command = one module in this folder + one line in :data:`COMMANDS`. A command module
+exposes ``NAME``, ``HELP`` (one line), its docstring (the command's ``--help`` text) and either
+
+* ``add_arguments(parser)`` and ``run(args) -> int`` (the CLI builds the sub-parser), or
+* ``register(subparsers) -> parser`` that builds its own sub-parser and sets ``func=run``.
+
+``run`` returns the exit code. A problem the user can fix is reported by raising
+:class:`CLIError` (or returning 2 after printing it): the CLI prints ``error: ...`` without a
+traceback and exits with the error's code. Modules import heavy dependencies (torch, graphs)
+inside ``run`` so ``diffproxy --help`` stays quick and one broken command cannot break the rest.
+"""
+
+from __future__ import annotations
+
+# (command name, module in this package); the order is the order in `diffproxy --help`
+COMMANDS: list[tuple[str, str]] = [
+    ("graphs", "graphs_cmd"),
+    ("render", "render_cmd"),
+    ("contact-sheet", "contact_sheet_cmd"),
+    ("bench-render", "bench_render_cmd"),
+    ("proceduralize", "proceduralize_cmd"),
+    ("bench", "bench_cmd"),
+    ("serve", "serve_cmd"),
+]
+
+
+class CLIError(Exception):
+    """A problem the user can fix: printed as ``error: <message>`` (no traceback), exit ``code``."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def load_graphs() -> dict:
+    """The graph registry, or a CLIError (exit 1) saying why the graph library cannot load."""
+    try:
+        from ..graphs import GRAPHS
+    except Exception as e:  # a broken or missing graph module is not the user's fault: exit 1
+        raise CLIError(f"the graph library failed to load ({type(e).__name__}: {e})", code=1) from e
+    return GRAPHS
+
+
+def resolve_graph(name: str):
+    """Graph by name, or a CLIError listing the available names."""
+    graphs = load_graphs()
+    if name not in graphs:
+        raise CLIError(f"unknown graph {name!r}; available: {', '.join(graphs)} "
+                       f"(`diffproxy graphs` describes them)")
+    return graphs[name]
+
+
+def resolution(text: str) -> int:
+    """argparse type for a map side in pixels: a whole number in 16..16384."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"resolution must be an integer number of pixels in 16..16384, "
+                                         f"got {text!r}") from None
+    if not 16 <= value <= 16384:
+        raise argparse.ArgumentTypeError(f"resolution must be an integer in 16..16384, got {value}")
+    return value
+
+
+def progress(total: int, desc: str):
+    """tqdm bar on stderr (hidden when stderr is not a terminal)."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=None, leave=False, dynamic_ncols=True)
