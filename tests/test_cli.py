@@ -1,0 +1,269 @@
+"""`diffproxy` command line: in-process main([...]) calls, plus one console-script subprocess.
+
+Most tests run against a tiny graph defined here (plain torch ops) patched into the registry, so
+the CLI is tested whether or not the real graph library imports; the tests marked `real_graphs`
+run every command path against the real registry.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import diffproxy.graphs as graphs_mod
+from diffproxy import __version__, io
+from diffproxy.cli import main
+from diffproxy.graphs import MaterialGraph
+from diffproxy.params import choice_param, float_param, int_param
+
+
+class TinyGraph(MaterialGraph):
+    """Stripes whose count, colour and roughness are parameters (no generator slots)."""
+
+    name = "tiny"
+    description = "test stripes"
+    slots = {}
+    filter_params = (
+        int_param("count", 4, 1, 16, prior=(6, 3), group="Pattern", description="stripes"),
+        float_param("hue", 0.3, 0.0, 1.0, prior=(0.5, 0.2), group="Color"),
+        float_param("rough", 0.5, 0.0, 1.0, group="Surface"),
+        choice_param("finish", "matte", ("matte", "metal"), group="Surface"),
+    )
+
+    def compose(self, p, patterns, res):
+        b = p["count"].shape[0]
+        dev = p["count"].device
+        u = (torch.arange(res, device=dev, dtype=torch.float32) + 0.5) / res
+        h = 0.5 + 0.5 * torch.sin(2 * torch.pi * p["count"].round().view(b, 1, 1, 1) * u.view(1, 1, 1, res))
+        h = h.expand(b, 1, res, res)
+        hue = p["hue"].view(b, 1, 1, 1)
+        base = torch.cat([h * hue, h * (1 - hue), 0.5 * torch.ones_like(h)], 1)
+        dx = torch.roll(h, -1, 3) - torch.roll(h, 1, 3)
+        n = torch.cat([-dx, torch.zeros_like(dx), torch.ones_like(dx)], 1)
+        n = n / n.norm(dim=1, keepdim=True)
+        return {"basecolor": base, "normal": n * 0.5 + 0.5,
+                "roughness": p["rough"].view(b, 1, 1, 1).expand(b, 1, res, res),
+                "metallic": p["finish"].view(b, 1, 1, 1).expand(b, 1, res, res), "height": h}
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    g = TinyGraph()
+    monkeypatch.setattr(graphs_mod, "_REGISTRY", {"tiny": g})
+    return g
+
+
+def err_of(capsys):
+    return capsys.readouterr().err
+
+
+# --- parser and registry --------------------------------------------------------------------
+def test_help_lists_every_registered_command(capsys):
+    from diffproxy.commands import COMMANDS
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name, _ in COMMANDS:
+        assert name in out
+    assert main([]) == 2
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_broken_command_module_is_reported_not_fatal(monkeypatch, capsys):
+    import diffproxy.commands as commands
+
+    monkeypatch.setattr(commands, "COMMANDS", commands.COMMANDS + [("ghost", "no_such_module_cmd")])
+    import diffproxy.cli as cli
+
+    monkeypatch.setattr(cli, "COMMANDS", commands.COMMANDS)
+    assert main(["ghost"]) == 1
+    assert "command 'ghost' is unavailable" in err_of(capsys)
+
+
+# --- graphs ---------------------------------------------------------------------------------
+def test_graphs_table_and_json(tiny, capsys):
+    assert main(["graphs"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny: test stripes" in out
+    for cell in ("count", "int", "1..16", "matte|metal", "Surface", "filter", tiny.spec.hash()):
+        assert cell in out
+    assert main(["graphs", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data[0]["name"] == "tiny" and [p["name"] for p in data[0]["params"]] == tiny.spec.names
+
+
+def test_graph_library_failure_is_a_clear_error(monkeypatch, capsys):
+    def broken():
+        raise ModuleNotFoundError("No module named 'diffproxy.graphs.nope'")
+
+    monkeypatch.setattr(graphs_mod, "_REGISTRY", None)
+    monkeypatch.setattr(graphs_mod, "_registry", broken)
+    assert main(["graphs"]) == 1
+    err = err_of(capsys)
+    assert "graph library failed to load" in err and "Traceback" not in err
+
+
+# --- render ---------------------------------------------------------------------------------
+def test_render_writes_maps_render_and_params(tiny, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["render", "--graph", "tiny", "--seed", "3", "--res", "32", "--out", str(out), "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["basecolor.png", "normal.png", "roughness.png", "metallic.png", "height.png", "render.png", "params.json"])
+    rec = json.loads((out / "params.json").read_text())
+    assert rec["graph"] == "tiny" and rec["resolution"] == 32 and rec["engine_version"] == __version__
+    assert rec["spec_hash"] == tiny.spec.hash()
+    assert set(rec["timings"]) == {"generators", "filters", "render", "writing"}
+    expect = tiny.spec.sample(1, generator=torch.Generator().manual_seed(3))
+    assert rec["params"] == tiny.spec.to_json(expect)
+    maps = tiny.maps(expect, 32)
+    assert torch.equal(torch.round(io.read_png(out / "height.png") * 65535), torch.round(maps["height"][0] * 65535))
+    assert io.read_png(out / "render.png").shape == (3, 32, 32)
+    assert "wrote 7 files" in capsys.readouterr().out
+
+
+def test_render_params_file_round_trip_and_plain_dict(tiny, tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert main(["render", "--graph", "tiny", "--seed", "5", "--res", "16", "--out", str(a)]) == 0
+    # the written params.json (wrapped form, names its graph) reproduces the maps without --graph
+    assert main(["render", "--params", str(a / "params.json"), "--res", "16", "--out", str(b)]) == 0
+    for name in ("basecolor.png", "normal.png", "height.png", "render.png"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"count": 2, "finish": "metal"}))
+    assert main(["render", "--graph", "tiny", "--params", str(plain), "--res", "16", "--out", str(c)]) == 0
+    rec = json.loads((c / "params.json").read_text())
+    assert rec["params"]["count"] == 2 and rec["params"]["finish"] == "metal" and rec["params"]["rough"] == 0.5
+    assert float(io.read_png(c / "metallic.png").mean()) == 1.0
+
+
+def test_render_defaults_without_seed_or_params(tiny, tmp_path):
+    assert main(["render", "--graph", "tiny", "--res", "16", "--out", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "params.json").read_text())
+    assert rec["params"] == tiny.spec.to_json(tiny.spec.defaults())
+
+
+def test_render_refuses_existing_outputs_unless_overwrite(tiny, tmp_path, capsys):
+    args = ["render", "--graph", "tiny", "--res", "16", "--out", str(tmp_path)]
+    assert main(args) == 0
+    before = (tmp_path / "params.json").read_text()
+    assert main(args[:-2] + ["--seed", "1", "--out", str(tmp_path)]) == 2
+    err = err_of(capsys)
+    assert "already exists" in err and "--overwrite" in err and "Traceback" not in err
+    assert (tmp_path / "params.json").read_text() == before
+    assert main(args + ["--seed", "1", "--overwrite"]) == 0
+    assert (tmp_path / "params.json").read_text() != before
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--graph", "nope"], "unknown graph 'nope'; available: tiny"),
+    (["--graph", "tiny", "--res", "8"], "resolution must be an integer in 16..16384"),
+    (["--graph", "tiny", "--res", "20000"], "resolution must be an integer in 16..16384"),
+    (["--graph", "tiny", "--res", "1.5k"], "resolution must be an integer"),
+    (["--graph", "tiny", "--seed", "1", "--params", "x.json"], "not allowed with argument"),
+    ([], "--graph is required"),
+    (["--graph", "tiny", "--fov", "200"], "0 < --fov < 180"),
+])
+def test_render_usage_errors_exit_2_without_traceback(tiny, tmp_path, capsys, argv, needle):
+    assert main(["render", "--out", str(tmp_path / "o")] + argv) == 2
+    err = err_of(capsys)
+    assert needle in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("content,needle", [
+    (None, "no such file"),
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "expected a JSON object"),
+    ('{"count": 99, "hue": "red", "bogus": 1}', "outside [1, 16]"),
+    ('{"graph": "other", "params": {}}', "holds parameters for graph 'other'"),
+])
+def test_render_bad_params_files(tiny, tmp_path, capsys, content, needle):
+    f = tmp_path / "p.json"
+    if content is not None:
+        f.write_text(content)
+    assert main(["render", "--graph", "tiny", "--params", str(f), "--res", "16", "--out", str(tmp_path / "o")]) == 2
+    err = err_of(capsys)
+    assert needle in err and str(f) in err and "Traceback" not in err
+    if "outside" in needle:  # every problem is listed at once
+        assert "hue" in err and "bogus" in err
+
+
+def test_render_warns_on_spec_hash_mismatch(tiny, tmp_path, capsys):
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"graph": "tiny", "params": {"count": 3}, "spec_hash": "0123456789abcdef"}))
+    assert main(["render", "--params", str(f), "--res", "16", "--out", str(tmp_path / "o")]) == 0
+    assert "spec hash 0123456789abcdef" in err_of(capsys)
+
+
+# --- contact sheet and bench ----------------------------------------------------------------
+def test_contact_sheet(tiny, tmp_path, capsys):
+    from PIL import Image
+
+    from diffproxy.contact_sheet import COLUMNS, GAP, GROUP_GAP, HEADER_H, LABEL_W
+
+    out = tmp_path / "sheet.png"
+    assert main(["contact-sheet", "--out", str(out), "--res", "24", "--seeds", "2", "--seed", "4"]) == 0
+    with Image.open(out) as im:
+        assert im.size == (LABEL_W + 2 * (6 * (24 + GAP) - GAP + GROUP_GAP), HEADER_H + 24 + GAP)
+        sheet = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).float() / 255
+    # the render cell of seed 5 is the render of `diffproxy render --seed 5`
+    assert main(["render", "--graph", "tiny", "--seed", "5", "--res", "24", "--out", str(tmp_path / "r")]) == 0
+    x0 = LABEL_W + (6 * (24 + GAP) - GAP + GROUP_GAP) + COLUMNS.index("render") * (24 + GAP)
+    cell = sheet[:, HEADER_H:HEADER_H + 24, x0:x0 + 24]
+    assert (cell - io.read_png(tmp_path / "r" / "render.png")).abs().max() <= 1 / 255 + 1e-6
+    assert main(["contact-sheet", "--out", str(out), "--res", "24"]) == 2
+    assert "--overwrite" in err_of(capsys)
+    assert main(["contact-sheet", "--out", str(out), "--res", "24", "--graphs", "nope"]) == 2
+
+
+def test_bench_render_markdown(tiny, capsys):
+    assert main(["bench-render", "--res", "16", "32", "--runs", "2", "--render", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| graph | resolution | maps median (s) |" in out
+    assert out.count("| tiny |") == 2 and "torch: " + torch.__version__ in out and "cpu:" in out
+    assert main(["bench-render", "--res", "16", "--runs", "0"]) == 2
+
+
+# --- the console script ---------------------------------------------------------------------
+def test_console_script_graphs_runs():
+    exe = shutil.which("diffproxy")
+    cmd = [exe, "graphs", "--help"] if exe else [sys.executable, "-m", "diffproxy", "graphs", "--help"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "--json" in r.stdout
+    r = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=120)
+    # exit 0 with the table once the graph library loads; exit 1 with a one-line reason until then
+    assert (r.returncode == 0 and "parameter" in r.stdout) or \
+        (r.returncode == 1 and "graph library failed to load" in r.stderr and "Traceback" not in r.stderr)
+
+
+# --- the real graph registry ----------------------------------------------------------------
+def _real_graph_names():
+    try:
+        return list(graphs_mod._registry())
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("diffproxy."):
+            raise
+        # a colleague's module has not landed yet: skip, naming it; any other failure fails below
+        return [pytest.param("<graph library>", marks=pytest.mark.skip(reason=f"graphs do not import yet: {e}"))]
+
+
+@pytest.mark.parametrize("name", _real_graph_names())
+def test_render_every_real_graph_at_64px(name, tmp_path):
+    assert main(["render", "--graph", name, "--seed", "0", "--res", "64", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    for m, (chans, _) in io.MAP_FORMATS.items():
+        img = io.read_png(tmp_path / f"{m}.png")
+        assert img.shape == (chans, 64, 64), m
+    rec = json.loads((tmp_path / "params.json").read_text())
+    assert rec["graph"] == name
+    r = io.read_png(tmp_path / "render.png")
+    assert r.std() > 0.0 and 0.0 < r.mean() < 1.0  # not a blank frame
