@@ -40,9 +40,11 @@ WHEELS = ROOT / "wheels"
 BUILD = ROOT / "build"
 ENGINE_DIR_IN_EXT = "_engine"  # engine_client.BUNDLED_ENGINE_DIR
 
+# Bundled torch: the version the tests run (CUDA build on Linux/Windows, MPS on macOS); --torch
+# overrides it.
 TORCH = "torch==2.13.0"
 # numpy is Blender's own (1.26 in 4.2-4.5): never bundle another one
-BUNDLED = [TORCH, "pillow>=10", "safetensors>=0.4", "tqdm>=4.60"]
+BUNDLED = ["pillow>=10", "safetensors>=0.4", "tqdm>=4.60"]
 PY = "3.11"
 # Blender platform -> (pip --platform tags, extra pip index arguments)
 PLATFORMS: dict[str, tuple[list[str], list[str]]] = {
@@ -52,6 +54,14 @@ PLATFORMS: dict[str, tuple[list[str], list[str]]] = {
     "macos-arm64": (["macosx_11_0_arm64", "macosx_12_0_arm64", "macosx_14_0_arm64"], []),
 }
 # PyPI's Linux torch is the CUDA build; Windows needs PyTorch's CUDA index; macOS has MPS built in
+TARGET_MARKERS = {
+    "linux-x64": {"sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
+                  "os_name": "posix"},
+    "windows-x64": {"sys_platform": "win32", "platform_system": "Windows", "platform_machine": "AMD64",
+                    "os_name": "nt"},
+    "macos-arm64": {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "arm64",
+                    "os_name": "posix"},
+}
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".mypy_cache", ".pytest_cache")
 
 
@@ -114,34 +124,74 @@ def pip_platform_args(platform: str, cuda: str) -> list[str]:
     return out + [a.format(cuda=cuda) for a in index]
 
 
-def download_wheels(platform: str, cuda: str) -> list[Path]:
-    """``pip download`` the bundled packages and their dependencies for ``platform``."""
+def _resolve_one(req: str, platform: str, cuda: str) -> dict:
+    """pip's dry-run report for one requirement on ``platform`` (no dependencies, no download)."""
+    report = BUILD / "pip-report.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
+           "--quiet", "--report", str(report), "--target", str(BUILD / "pip-dry-run-target"),
+           *pip_platform_args(platform, cuda), req]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"build.py: pip cannot find {req!r} for {platform}:\n{r.stderr.strip()[-1500:]}")
+    return json.loads(report.read_text())["install"][0]
+
+
+def resolve(platform: str, cuda: str, torch: str) -> list[tuple[str, str, list[str]]]:
+    """Every wheel (name, url, requirement) the bundle needs on ``platform``.
+
+    pip evaluates dependency markers for the machine it runs on, not for ``--platform``, so a
+    Linux build would pull Linux-only CUDA packages into the macOS bundle. Dependencies are
+    therefore walked here, one ``--no-deps`` resolution each, with markers evaluated for the
+    target platform. numpy is left out: Blender ships its own.
+    """
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    env = default_environment()
+    env.update(TARGET_MARKERS[platform])
+    env.update(python_version=PY, python_full_version=PY + ".9", implementation_name="cpython",
+               platform_python_implementation="CPython")
+    todo = [torch, *BUNDLED]
+    seen: set[str] = {"numpy"}
+    out = []
+    while todo:
+        req = Requirement(todo.pop(0))
+        name = req.name.lower().replace("_", "-")
+        if name in seen or (req.marker is not None and not req.marker.evaluate({**env, "extra": ""})):
+            continue
+        seen.add(name)
+        item = _resolve_one(str(req).split(";")[0].strip(), platform, cuda)
+        url = item["download_info"]["url"]
+        out.append((url.rsplit("/", 1)[-1].split("#")[0], url, [str(req)]))
+        todo += item["metadata"].get("requires_dist") or []
+    return out
+
+
+def download_wheels(platform: str, cuda: str, torch: str) -> list[Path]:
+    """Download the bundle's wheels for ``platform`` into ``wheels/<platform>/``."""
     dest = WHEELS / platform
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "-d", str(dest), *pip_platform_args(platform, cuda), *BUNDLED]
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
-    wheels = [w for w in dest.glob("*.whl") if not w.name.lower().startswith("numpy-")]
+    wheels = []
+    for name, url, _req in resolve(platform, cuda, torch):
+        target = dest / name
+        if not target.exists():
+            print(f"  downloading {name}", flush=True)
+            tmp = target.with_suffix(".part")
+            with urllib.request.urlopen(url, timeout=600) as r, open(tmp, "wb") as f:
+                shutil.copyfileobj(r, f, 1 << 20)
+            tmp.rename(target)
+        wheels.append(target)
     return wheels
 
 
-def resolve_sizes(platform: str, cuda: str) -> list[tuple[str, int]]:
-    """Wheels pip would download for ``platform`` and their sizes (HTTP HEAD; nothing saved)."""
-    report = BUILD / f"pip-report-{platform}.json"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-           "--report", str(report), "--target", str(BUILD / "pip-dry-run-target"),
-           *pip_platform_args(platform, cuda), *BUNDLED]
-    subprocess.run(cmd, check=True)
+def resolve_sizes(platform: str, cuda: str, torch: str) -> list[tuple[str, int]]:
+    """Wheels the bundle would hold for ``platform`` and their sizes (HTTP HEAD; nothing saved)."""
     out = []
-    for item in json.loads(report.read_text())["install"]:
-        url = item["download_info"]["url"]
-        name = url.rsplit("/", 1)[-1].split("#")[0]
-        if name.lower().startswith("numpy-"):
-            continue
+    for name, url, _req in resolve(platform, cuda, torch):
         size = -1
         if url.startswith("file://"):
-            size = Path(urllib.request.url2pathname(url[7:].split("#")[0])).stat().st_size
+            size = Path(urllib.request.url2pathname(url[7:])).stat().st_size
         else:
             try:
                 with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=60) as r:
@@ -165,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--platforms", nargs="+", default=list(PLATFORMS), choices=list(PLATFORMS),
                     help="platforms of the full build")
     ap.add_argument("--cuda", default="cu128", help="PyTorch CUDA index for Windows (cu126, cu128...)")
+    ap.add_argument("--torch", default=TORCH, help=f"torch requirement to bundle (default {TORCH!r})")
     ap.add_argument("--out", default=str(BUILD / "dist"), help="folder for the zips")
     ap.add_argument("--sizes", action="store_true",
                     help="only report the wheel download size per platform (no build)")
@@ -174,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.sizes:
         for plat in args.platforms:
-            items = resolve_sizes(plat, args.cuda)
+            items = resolve_sizes(plat, args.cuda, args.torch)
             total = sum(s for _, s in items if s > 0)
             print(f"{plat}: {len(items)} wheels, {total / 2**20:.0f} MiB")
             for name, size in sorted(items, key=lambda x: -x[1]):
@@ -195,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         wheels: list[Path] = []
         for plat in args.platforms:
-            wheels += download_wheels(plat, args.cuda)
+            wheels += download_wheels(plat, args.cuda, args.torch)
         unique = list({w.name: w for w in wheels}.values())
         src = BUILD / "stage-full" / "diffproxy"
         stage(src, unique, args.platforms)

@@ -257,9 +257,8 @@ class EngineClient:
         proc = self.proc
         if proc is None or proc.stdin is None:
             raise EngineError("The engine is not running.", "dead")
-        if cmd != "cancel":
-            with self._lock:
-                self._pending[req.id] = req
+        with self._lock:
+            self._pending[req.id] = req
         try:
             with self._write_lock:
                 proc.stdin.write(line)
@@ -293,6 +292,8 @@ class EngineClient:
                     self._started_ok = True
                 self._finish(req, result=ev)
             elif kind == "error":
+                if req.cmd == "hello":
+                    self._started_ok = True  # it runs; the error says what is wrong inside
                 self._finish(req, error=EngineError(ev.get("message") or "engine error",
                                                     ev.get("code") or "failed",
                                                     ev.get("traceback") or ""))
