@@ -134,7 +134,7 @@ def test_resolution_independent(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_prior_samples_are_not_degenerate(name):
     g = _gen(name)
-    x = g(_prior(g, 8, seed=11), 64)
+    x = g(_prior(g, 8, seed=11), 128)  # proxies train at 256 px; at 64 px fine stripes blur out
     std = x.flatten(1).std(1)
     assert (std > 0.05).all(), std.tolist()
     # samples differ from each other
