@@ -6,7 +6,7 @@
     python batch.py -- ...          (same, with the `bpy` module from PyPI)
 
 Maps go to ``DIR/<image name>/``; the materials reference them there (``--blend`` saves the
-.blend with relative paths). A summary table (image, graph, loss, seconds, status) is printed
+.blend with relative paths). A summary table (image, graph, final losses, seconds, status) is printed
 and written to ``DIR/summary.json``. Every image is attempted; the exit code is 1 if any failed.
 Settings not given on the command line come from the extension's preferences when it is
 enabled, else from the defaults.
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         while sub in used:
             sub, i = f"{stem}_{i}", i + 1
         used.add(sub)
-        row = {"image": path, "graph": "", "loss": None, "seconds": 0.0, "status": "", "maps": ""}
+        row: dict = {"image": path, "graph": "", "losses": {}, "seconds": 0.0, "status": "", "maps": ""}
         try:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"no such file: {path}")
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 pass  # raised again by finish with the engine's message
             mat, text = addon.jobs.finish_proceduralize(job, image.name, settings, None, mode="EXTERNAL")
             result = job.result()
-            row.update(graph=result["graph"], loss=addon.jobs.final_loss(result.get("losses")),
+            row.update(graph=result["graph"], losses=addon.jobs.final_losses(result.get("losses")),
                        status="ok", material=mat.name, maps=os.path.join(out_root, sub))
             print(f"DiffProxy batch: {text}", flush=True)
         except Exception as e:  # noqa: BLE001 - one bad image must not stop the others
@@ -111,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("image", "graph", "loss", "seconds", "status")
+    head = ("image", "graph", "losses", "seconds", "status")
     cells = [[os.path.basename(r["image"]), r["graph"] or "-",
-              f"{r['loss']:.4f}" if isinstance(r["loss"], (int, float)) else "-",
+              ", ".join(f"{k} {v:.4f}" for k, v in r["losses"].items()) or "-",
               f"{r['seconds']:.1f}", r["status"][:80]] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)),

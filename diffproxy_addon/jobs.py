@@ -160,9 +160,9 @@ def finish_proceduralize(job: EngineJob, image_name: str, settings: Settings, ob
     result = job.result()
     name = os.path.splitext(image_name)[0] or "DiffProxy"
     mat, assigned = _build(job, name, result, settings, obj, mode)
-    loss = final_loss(result.get("losses"))
+    loss = format_losses(result.get("losses"))
     text = (f"Created material '{mat.name}' (graph {result['graph']}"
-            + (f", loss {loss:.4f}" if loss is not None else "")
+            + (f", {loss}" if loss else "")
             + f", {job.seconds:.0f} s)" + (f", {assigned}" if assigned else ""))
     return mat, text
 
@@ -198,18 +198,19 @@ def _build(job: EngineJob, name: str, result: dict[str, Any], settings: Settings
     return mat, assigned
 
 
-def final_loss(losses: Any) -> float | None:
-    if isinstance(losses, (int, float)):
-        return float(losses)
+def final_losses(losses: Any) -> dict[str, float]:
+    """The final losses of a run (``{"feature": .., "style": ..}``), whatever the nesting."""
     if isinstance(losses, dict):
-        for k in ("final", "total", "stage3", "best"):
-            if isinstance(losses.get(k), (int, float)):
-                return float(losses[k])
-        vals = [v for v in losses.values() if isinstance(v, (int, float))]
-        return float(vals[-1]) if vals else None
-    if isinstance(losses, list) and losses and isinstance(losses[-1], (int, float)):
-        return float(losses[-1])
-    return None
+        final = losses.get("final", losses)
+        if isinstance(final, dict):
+            return {k: float(v) for k, v in final.items() if isinstance(v, (int, float))}
+    if isinstance(losses, (int, float)):
+        return {"loss": float(losses)}
+    return {}
+
+
+def format_losses(losses: Any) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in final_losses(losses).items())
 
 
 def _image_side(paths: dict[str, str]) -> int | None:

@@ -123,4 +123,4 @@ def test_batch_two_images_one_corrupt(light_zip, photo, tmp_path):
     for m in ("basecolor", "normal", "roughness", "metallic", "height"):
         assert (out / photo.stem / f"{m}.png").is_file()
     assert (out / "batch.blend").is_file()
-    assert "image" in r.stdout and "graph" in r.stdout and "loss" in r.stdout  # the table
+    assert "image" in r.stdout and "graph" in r.stdout and "losses" in r.stdout  # the table

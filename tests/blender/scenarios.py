@@ -371,3 +371,148 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     assert len(bpy.data.materials) == n + 1
     addon.engine_client.release()
     return out
+
+
+# --- measurements (tests/blender/measure.py) ---------------------------------------------------
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return -1.0
+
+
+def measure_sliders(zip_path: str, python: str, graph: str, resolution: str, edits: int) -> dict:
+    """Slider edit -> images updated, ``edits`` times, alternating a filter parameter; engine RSS."""
+    addon, prefs = install(zip_path, python)
+    prefs.resolution = resolution
+    obj = plane()
+    t = time.perf_counter()
+    assert bpy.ops.diffproxy.new_material(graph=graph) == {'FINISHED'}, status().message
+    out: dict[str, Any] = {"new_material_s": time.perf_counter() - t}
+    mat = obj.active_material
+    client = addon.engine_client.current_client()
+    spec = client.call("describe", graph=graph)
+    fp = pick_float(spec, "filter")
+    key = addon.material_params.PREFIX + fp["name"]
+    w = addon.sliders.WATCHER
+    w.tick()
+    lat, rss = [], {"after_material": rss_mib(client.pid)}
+    lo, hi = fp["min"], fp["max"]
+    for i in range(edits):
+        mat[key] = lo + (0.3 if i % 2 == 0 else 0.7) * (hi - lo) + 1e-4 * i
+        n = w.updates
+        t = time.perf_counter()
+        # the debounce is part of what a user waits for: start the clock at the edit
+        while w.updates == n:
+            w.tick()
+            assert not w.last_error, w.last_error
+            time.sleep(0.005)
+        lat.append(time.perf_counter() - t)
+        if i == 0:
+            rss["after_first_edit"] = rss_mib(client.pid)
+    rss[f"after_{edits}_edits"] = rss_mib(client.pid)
+    lat_sorted = sorted(lat)
+    out.update(resolution=int(resolution), edits=edits, param=fp["name"],
+               latency_first_s=lat[0], latency_median_s=lat_sorted[len(lat) // 2],
+               latency_max_s=lat_sorted[-1], debounce_s=addon.sliders.DEBOUNCE_S,
+               engine_rss_mib=rss, engine_pid=client.pid)
+    addon.engine_client.release()
+    return out
+
+
+def measure_button(zip_path: str, python: str, image: str, preset: str = "fast") -> dict:
+    """Proceduralize button to finished material (blocking run, as in background Blender)."""
+    addon, prefs = install(zip_path, python)
+    prefs.preset, prefs.resolution, prefs.device = preset, "1024", "cpu"
+    plane()
+    img = bpy.data.images.load(image, check_existing=False)
+    bpy.context.scene.diffproxy.image = img
+    t = time.perf_counter()
+    r = bpy.ops.diffproxy.proceduralize()
+    dt = time.perf_counter() - t
+    assert r == {'FINISHED'}, status().message
+    out = {"button_to_material_s": dt, "report": status().message, "preset": preset}
+    addon.engine_client.release()
+    return out
+
+
+def cycles_vs_engine(zip_path: str, python: str, graph: str, out_png: str, size: int = 256,
+                     samples: int = 64) -> dict:
+    """Cycles render of a DiffProxy material under a flash (point light at the camera) next to
+    the engine's own render.png of the same maps, as one small side-by-side image."""
+    import math
+
+    import numpy as np
+    addon, prefs = install(zip_path, python)
+    prefs.resolution = "1024"
+    scene = bpy.context.scene
+    for o in list(bpy.data.objects):
+        bpy.data.objects.remove(o)
+    obj = plane()  # 2 x 2 units, UVs 0..1, centred at the origin
+    assert bpy.ops.diffproxy.new_material(graph=graph) == {'FINISHED'}, status().message
+    mat = obj.active_material
+    client = addon.engine_client.current_client()
+    ref = client.call("synthesize", graph=graph, params=addon.material_params.read(mat),
+                      resolution=1024, out_dir=os.path.join(os.getcwd(), "engine"),
+                      overwrite=True, render=True)
+
+    # the engine's capture: pinhole camera and point light together, fov 50 deg, the sample
+    # filling the frame; its light gives irradiance I / d^2 = 0.25 / 0.3^2 at the centre
+    fov = math.radians(50.0)
+    dist = 1.0 / math.tan(fov / 2)  # half side 1 fills the view
+    irradiance = 0.25 / 0.3 ** 2
+    cam_data = bpy.data.cameras.new("flash camera")
+    cam_data.angle = fov
+    cam_data.sensor_fit = 'HORIZONTAL'
+    cam = bpy.data.objects.new("flash camera", cam_data)
+    cam.location = (0.0, 0.0, dist)
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    light_data = bpy.data.lights.new("flash", 'POINT')
+    light_data.shadow_soft_size = 0.0
+    light_data.energy = irradiance * 4 * math.pi * dist ** 2  # point light: E = P / (4 pi r^2)
+    light = bpy.data.objects.new("flash", light_data)
+    light.location = (0.0, 0.0, dist)
+    scene.collection.objects.link(light)
+    if scene.world is None:
+        scene.world = bpy.data.worlds.new("World")
+    scene.world.use_nodes = True
+    scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.0
+    scene.render.engine = 'CYCLES'
+    scene.cycles.device = 'CPU'
+    scene.cycles.samples = samples
+    scene.cycles.use_denoising = False
+    scene.render.resolution_x = scene.render.resolution_y = size
+    scene.render.resolution_percentage = 100
+    scene.view_settings.view_transform = 'Standard'  # the engine clamps and encodes sRGB
+    scene.view_settings.look = 'None'
+    scene.render.image_settings.file_format = 'PNG'
+    scene.render.filepath = os.path.join(os.getcwd(), "cycles.png")
+    t = time.perf_counter()
+    bpy.ops.render.render(write_still=True)
+    render_s = time.perf_counter() - t
+
+    def load(path: str) -> Any:
+        im = bpy.data.images.load(path, check_existing=False)
+        if tuple(im.size) != (size, size):
+            im.scale(size, size)
+        a = pixels(im)[::-1, :, :3].copy()  # top row first
+        bpy.data.images.remove(im)
+        return a
+
+    cyc = load(scene.render.filepath)
+    eng = load(ref["paths"]["render"])
+    diff = np.abs(cyc - eng)
+    sheet = np.concatenate([cyc, np.ones((size, 8, 3), np.float32), eng], axis=1)
+    h, w_ = sheet.shape[:2]
+    img = bpy.data.images.new("sheet", w_, h, alpha=False)
+    rgba = np.concatenate([sheet[::-1], np.ones((h, w_, 1), np.float32)], axis=2)
+    img.pixels.foreach_set(rgba.ravel())
+    img.filepath_raw = out_png
+    img.file_format = 'PNG'
+    img.save()
+    addon.engine_client.release()
+    return {"graph": graph, "size": size, "samples": samples, "cycles_render_s": render_s,
+            "mean_abs_diff": float(diff.mean()), "mean_cycles": float(cyc.mean()),
+            "mean_engine": float(eng.mean()), "out": out_png}
