@@ -1,0 +1,142 @@
+"""Small helpers shared by the material graphs: colour parameters, per-sample broadcasting,
+constant images and resolution-capped noise.
+
+Conventions follow the graphs' contract (``graphs/__init__.py``): parameter batches are
+``dict[str, Tensor(B,)]`` in natural units, images ``(B, C, H, W)`` in [0, 1], tileable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from ..params import Batch, Param, ParamSpec, float_param, int_param
+from . import MaterialGraph
+
+def color_params(key: str, hsv: tuple[float, float, float], std: tuple[float | None, float, float],
+                 description: str, group: str = "Color") -> tuple[Param, Param, Param]:
+    """A colour as three float params ``key.hue``, ``key.saturation``, ``key.value`` in [0, 1]
+    (HSV of the sRGB-encoded colour), each with the artist prior ``(hsv[i], std[i])`` (a
+    ``None`` std: uniform over [0, 1]).
+
+    HSV rather than RGB so that independent priors stay plausible: a brick's hue is narrow
+    while its brightness varies widely; independent R, G, B draws wander into purple bricks.
+    """
+    names = (("hue", "hue, in turns: 0 red, 0.08 orange, 0.17 yellow, 0.33 green, 0.67 blue"),
+             ("saturation", "saturation"), ("value", "brightness"))
+    return tuple(float_param(f"{key}.{n}", v, 0.0, 1.0, prior=None if s is None else (v, s), group=group,
+                             unit="FACTOR", description=f"{description}: {d}")
+                 for (n, d), v, s in zip(names, hsv, std))  # type: ignore[return-value]
+
+
+def rgb(p: Batch, key: str) -> torch.Tensor:
+    """The colour ``key.hue/.saturation/.value`` of a batch -> sRGB ``(B, 3, 1, 1)`` in [0, 1]
+    (differentiable; hue wraps around)."""
+    h, s, v = (p[f"{key}.{n}"].reshape(-1, 1) for n in ("hue", "saturation", "value"))
+    n = torch.tensor([5.0, 3.0, 1.0], device=h.device, dtype=h.dtype)
+    k = torch.remainder(n + 6.0 * h, 6.0)
+    c = v - v * s * torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
+    return c[:, :, None, None]
+
+
+def seed_param(description: str = "Seed of the graph's noise (grain, dirt, variation)") -> Param:
+    """The graph-side integer seed of its noise inputs (not differentiable; uniform prior)."""
+    return int_param("noise.seed", 0, 0, 63, group="Noise", description=description)
+
+
+def col(t: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` -> ``(B, 1, 1, 1)`` so a per-sample value broadcasts over images."""
+    return t.reshape(-1, 1, 1, 1)
+
+
+def full(v: torch.Tensor, res: int, channels: int = 1) -> torch.Tensor:
+    """A per-sample constant (``(B,)`` or ``(B, C, 1, 1)``) as a ``(B, C, res, res)`` image."""
+    v = col(v) if v.dim() == 1 else v
+    return v.expand(v.shape[0], channels if v.shape[1] == 1 else v.shape[1], res, res)
+
+
+def seeds(p: Batch, k: int) -> torch.Tensor:
+    """The ``k``-th independent noise seed derived from the graph's ``noise.seed``."""
+    return torch.round(p["noise.seed"].detach()) * 16 + k
+
+
+def upsample(x: torch.Tensor, res: int) -> torch.Tensor:
+    """Tileable bilinear upsampling of ``(B, C, r, r)`` to ``res`` (pixel centres kept aligned,
+    wrapping around the borders)."""
+    r = x.shape[-1]
+    if r == res:
+        return x
+    k = res // r
+    if k * r != res:
+        raise ValueError(f"upsample needs res ({res}) to be a multiple of the input size ({r})")
+    y = F.interpolate(F.pad(x, (1, 1, 1, 1), mode="circular"), scale_factor=k, mode="bilinear",
+                      align_corners=False)
+    return y[..., k:k + res, k:k + res]
+
+
+def noise(fn: Callable[..., torch.Tensor], seed: torch.Tensor, res: int, scale: int, octaves: int = 0,
+          cap: int | None = None, then: Callable[[torch.Tensor], torch.Tensor] | None = None,
+          **kw) -> torch.Tensor:
+    """Evaluate a ``generators.noise`` field, at a capped resolution when that loses nothing.
+
+    A field is smooth within its finest lattice cells, so at ``8 * finest cells per side``
+    pixels it is well resolved; above that it is computed there and upsampled (bilinear,
+    tileable), which keeps 4096 px renders fast. ``octaves=0`` means a field without octaves
+    (``cells``, whose creases need ``32`` pixels per cell); ``cap`` overrides the resolution;
+    ``then`` is applied before upsampling (a cheap place for per-pixel work on the field).
+    """
+    finest = scale * 2 ** max(octaves - 1, 0)
+    need = cap or (8 * finest if octaves else 32 * scale)
+    r = res
+    while r > need and r % 2 == 0:
+        r //= 2
+    args = {"scale": scale, **kw}
+    if octaves:
+        args["octaves"] = octaves
+    x = fn(seed, r, **args)
+    return upsample(then(x) if then else x, res)
+
+
+def streak(x: torch.Tensor, length: float, vertical: torch.Tensor | bool) -> torch.Tensor:
+    """Tileable box blur along one axis (x, or y where ``vertical``): fibres out of noise.
+
+    ``length`` is the box length as a fraction of the width (fixed per graph, not a parameter);
+    ``vertical`` a bool or a ``(B,)`` bool tensor choosing the axis per sample.
+    """
+    k = max(1, int(round(length * x.shape[-1])) // 2)
+    along_x = _box_x(x, k)
+    along_y = _box_x(x.transpose(-1, -2), k).transpose(-1, -2)
+    if isinstance(vertical, bool):
+        return along_y if vertical else along_x
+    return torch.where(col(vertical), along_y, along_x)
+
+
+def _box_x(x: torch.Tensor, k: int) -> torch.Tensor:
+    # mean over 2k+1 wrapped neighbours along x, via a cumulative sum (cost independent of k)
+    w = x.shape[-1]
+    pad = torch.cat([x[..., w - k - 1:], x, x[..., :k]], dim=-1).cumsum(-1)
+    return (pad[..., 2 * k + 1:] - pad[..., :w]) / (2 * k + 1)
+
+
+def retune(spec: ParamSpec, changes: Mapping[str, Mapping[str, Any]]) -> ParamSpec:
+    """Copy of ``spec`` with some params' fields replaced (e.g. a graph's own artist prior for a
+    slot parameter: a fabric wants 40 threads where generic stripes want 8)."""
+    unknown = [n for n in changes if n not in spec]
+    if unknown:
+        raise KeyError(f"retune: {unknown} not in the spec")
+    return ParamSpec(replace(p, **changes[p.name]) if p.name in changes else p for p in spec)
+
+
+class RetunedGraph(MaterialGraph):
+    """A graph whose ``slot_priors`` (``{"slot.param": {field: value}}``) replace fields of its
+    generator parameters (prior, weights, default) in ``self.spec``; the generators' own specs,
+    which proxies are tied to, are untouched."""
+
+    slot_priors: dict[str, dict[str, Any]] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = retune(self.spec, self.slot_priors)

@@ -1,0 +1,89 @@
+"""Ceramic tiles: glazed square tiles in a grid of grout lines.
+
+Wiring (the ``tiles`` pattern is ``tile_paraboloid``, retuned to flat-topped, square, aligned
+tiles: 0 in the grout, each tile up to its own level):
+
+* tile mask from the pattern's edge; per-tile shade from the pattern's level;
+* glaze: a smooth, slightly wavy surface (low-frequency noise in the height) with an optional
+  fine speckle in the colour, very low roughness;
+* grout: its own colour, dirt noise, rough and recessed;
+* normal from height; metallic 0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..filters.blend import blend
+from ..filters.levels import levels
+from ..filters.normal import normal_from_height
+from ..generators.noise import perlin_fbm, value_fbm
+from ..params import float_param
+from ._common import RetunedGraph, col, color_params, full, noise, rgb, seed_param, seeds
+
+
+class CeramicTiles(RetunedGraph):
+    name = "ceramic_tiles"
+    description = "Ceramic tiles: glossy glazed squares with grout lines"
+    slots = {"tiles": "tile_paraboloid"}
+    # glazed tiles are flat squares on a regular grid
+    slot_priors = {
+        "tiles.tiles_x": dict(default=4, prior=(4.0, 1.5)),
+        "tiles.tiles_y": dict(default=4, prior=(4.0, 1.5)),
+        "tiles.gap": dict(default=0.03, prior=(0.03, 0.015)),
+        "tiles.roundness": dict(default=0.0, prior=(0.0, 0.05)),
+        "tiles.curvature": dict(default=0.9, prior=(0.9, 0.06)),
+        "tiles.height_random": dict(default=0.1, prior=(0.1, 0.06)),
+        "tiles.position_jitter": dict(default=0.0, prior=(0.0, 0.05)),
+        "tiles.size_jitter": dict(default=0.0, prior=(0.0, 0.03)),
+    }
+    filter_params = (
+        *color_params("color.tile", (0.1, 0.12, 0.78), (None, 0.12, 0.15), "Glaze colour"),
+        float_param("color.variation", 0.3, 0.0, 1.0, prior=(0.3, 0.15), group="Color",
+                    description="Shade difference between tiles"),
+        float_param("color.speckle", 0.15, 0.0, 1.0, prior=(0.15, 0.1), group="Color",
+                    description="Fine speckle in the glaze"),
+        *color_params("color.grout", (0.1, 0.08, 0.55), (0.05, 0.05, 0.15), "Grout colour"),
+        float_param("color.grout_dirt", 0.3, 0.0, 1.0, prior=(0.3, 0.15), group="Color",
+                    description="Dirt in the grout"),
+        float_param("height.waviness", 0.3, 0.0, 1.0, prior=(0.3, 0.15), group="Surface",
+                    description="Waviness of the glaze (bends reflections)"),
+        float_param("height.grout_depth", 0.5, 0.0, 1.0, prior=(0.5, 0.15), group="Surface",
+                    description="How far the grout lies below the tiles"),
+        float_param("normal.intensity", 1.0, 0.0, 3.0, prior=(1.0, 0.3), group="Normal",
+                    description="Strength of the normal map"),
+        float_param("roughness.glaze", 0.12, 0.02, 0.6, prior=(0.12, 0.06), group="Roughness",
+                    description="Roughness of the glaze (low = glossy)"),
+        float_param("roughness.grout", 0.85, 0.4, 1.0, prior=(0.85, 0.06), group="Roughness",
+                    description="Roughness of the grout"),
+        seed_param(),
+    )
+
+    def compose(self, p, patterns, res):
+        pat = patterns["tiles"]
+        wave = noise(perlin_fbm, seeds(p, 0), res, 3, 3)
+        speck = noise(value_fbm, seeds(p, 1), res, 96, 2)
+        dirt = noise(perlin_fbm, seeds(p, 2), res, 24, 3)
+
+        tile = levels(pat, in_high=0.1)
+        shade = levels(pat, in_low=0.5)  # per-tile level (1 = highest tile)
+
+        glaze = rgb(p, "color.tile")
+        color = full(glaze, res, 3) * (1.0 - col(p["color.variation"]) * 0.3 * (1.0 - shade))
+        color = blend(speck, color, "overlay", opacity=p["color.speckle"])
+        grout = blend(dirt, full(rgb(p, "color.grout"), res, 3), "multiply", opacity=p["color.grout_dirt"])
+        color = blend(grout, color, "copy", mask=1.0 - tile)
+
+        h = levels(tile, out_low=0.7 - 0.6 * p["height.grout_depth"], out_high=0.7)
+        h = blend(wave, h, "overlay", opacity=0.5 * p["height.waviness"], mask=tile)
+        h = blend(dirt, h, "overlay", opacity=0.3, mask=1.0 - tile)
+
+        rough = blend(full(p["roughness.grout"], res), full(p["roughness.glaze"], res), "copy",
+                      mask=1.0 - tile)
+        return {
+            "basecolor": color.clamp(0.0, 1.0),
+            "normal": normal_from_height(h, p["normal.intensity"]),
+            "roughness": rough,
+            "metallic": torch.zeros_like(h),
+            "height": h,
+        }

@@ -1,0 +1,187 @@
+"""Material graphs: registry, spec roles, map contract, tileability, gradients, slot swapping.
+
+Everything runs the real generators and filters at small resolutions (64 px) so the suite stays
+fast on a shared CPU; one 1024 px render per graph checks full-size synthesis.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from diffproxy.graphs import GRAPHS, MAP_NAMES, get_graph
+
+EXPECTED = {"bricks", "paving", "ceramic_tiles", "wood", "fabric", "metal", "leather", "stone"}
+NAMES = sorted(EXPECTED)
+CHANNELS = {"basecolor": 3, "normal": 3, "roughness": 1, "metallic": 1, "height": 1}
+
+
+def _prior(graph, n, seed=0):
+    return graph.spec.sample(n, generator=torch.Generator().manual_seed(seed))
+
+
+def _check_maps(maps, batch, res):
+    assert set(MAP_NAMES) <= set(maps)
+    for name in MAP_NAMES:
+        m = maps[name]
+        assert m.shape == (batch, CHANNELS[name], res, res), (name, tuple(m.shape))
+        assert m.dtype == torch.float32, name
+        assert torch.isfinite(m).all(), f"{name} has NaN/inf"
+        assert m.min() >= 0.0 and m.max() <= 1.0, (name, float(m.min()), float(m.max()))
+
+
+def test_registry_has_the_eight_graphs():
+    assert set(GRAPHS) == EXPECTED
+    for name, g in GRAPHS.items():
+        assert g.name == name
+        assert g.description
+        assert get_graph(name) is g
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_spec_roles_and_names(name):
+    g = get_graph(name)
+    names = g.spec.names
+    assert len(names) == len(set(names))
+    gen = g.generator_spec
+    assert len(gen) > 0
+    for p in gen:
+        assert p.role == "generator"
+        assert p.name.split(".", 1)[0] in g.slots, p.name
+    filt = g.filter_spec
+    assert 8 <= len(filt) <= 30, len(filt)
+    for p in filt:
+        assert p.role == "filter"
+        assert p.group and p.description, p.name
+        assert p.name.split(".", 1)[0] not in g.slots, f"filter param {p.name} shadows a slot"
+    # filter params, in order, are exactly what the graph declares
+    assert [p.name for p in filt] == [p.name for p in g.filter_params]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_maps_contract_defaults_and_prior(name):
+    g = get_graph(name)
+    with torch.no_grad():
+        _check_maps(g.maps(g.spec.defaults(1), 64), 1, 64)
+        _check_maps(g.maps(_prior(g, 3), 64), 3, 64)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_maps_vary_and_prior_is_not_degenerate(name):
+    g = get_graph(name)
+    with torch.no_grad():
+        maps = g.maps(_prior(g, 3, seed=1), 64)
+    for key in ("basecolor", "height", "normal"):
+        # a material has structure: every sample's map is not flat
+        std = maps[key].flatten(1).std(dim=1)
+        assert (std > 1e-3).all(), (key, std.tolist())
+    # samples differ from each other
+    bc = maps["basecolor"]
+    assert (bc[0] - bc[1]).abs().mean() > 1e-3
+
+
+def _seam_ok(m):
+    # wrap-around neighbours must not differ more than typical neighbours inside the map
+    for dim in (-1, -2):
+        x = m.movedim(dim, -1)
+        inner = (x[..., 1:] - x[..., :-1]).abs().mean(dim=tuple(range(x.dim() - 1)))
+        seam = (x[..., 0] - x[..., -1]).abs().mean()
+        if not (seam <= inner.max() + 1e-4 and seam <= 3 * inner.median() + 0.03):
+            return False, float(seam), float(inner.median()), float(inner.max())
+    return True, 0.0, 0.0, 0.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_maps_tile(name):
+    g = get_graph(name)
+    with torch.no_grad():
+        maps = g.maps(_prior(g, 2, seed=2), 64)
+    for key in MAP_NAMES:
+        if maps[key].std() < 1e-6:
+            continue  # a constant map tiles trivially
+        ok, seam, med, mx = _seam_ok(maps[key])
+        assert ok, f"{key}: seam diff {seam:.4f} vs inner median {med:.4f} max {mx:.4f}"
+
+
+def test_seam_check_catches_a_non_tileable_map():
+    # the seam criterion used above must fail on a map with a hard wrap discontinuity
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 1, 64, 64)
+    assert not _seam_ok(ramp)[0]
+    noise = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    smooth = F.interpolate(noise, size=64, mode="bilinear", align_corners=True)  # not periodic
+    assert not _seam_ok(smooth)[0]
+
+
+def _weights(maps, seed=3):
+    # random per-pixel weights so no map's contribution cancels out (e.g. normals summing to const)
+    gen = torch.Generator().manual_seed(seed)
+    return {k: torch.rand(v.shape, generator=gen) for k, v in maps.items()}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_reach_filter_params_and_patterns(name):
+    g = get_graph(name)
+    params = _prior(g, 4, seed=4)
+    cont = [p.name for p in g.filter_spec if not p.discrete]
+    assert cont, "a graph needs continuous filter parameters to optimise"
+    for n in cont:
+        params[n] = params[n].clone().requires_grad_(True)
+    with torch.no_grad():
+        pats = g.patterns(params, 64)
+    pats = {k: v.clone().requires_grad_(True) for k, v in pats.items()}
+    maps = g.maps(params, 64, patterns=pats)
+    w = _weights(maps)
+    loss = sum((maps[k] * w[k]).sum() for k in MAP_NAMES)
+    loss.backward()
+    dead = [n for n in cont if params[n].grad is None or not (params[n].grad != 0).any()]
+    assert not dead, f"no gradient reaches {dead}"
+    for slot, t in pats.items():
+        assert t.grad is not None and (t.grad != 0).any(), f"no gradient reaches pattern {slot}"
+        assert torch.isfinite(t.grad).all()
+    for n in cont:
+        assert torch.isfinite(params[n].grad).all(), n
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_generator_slot_can_be_swapped(name):
+    g = get_graph(name)
+    params = _prior(g, 2, seed=5)
+    with torch.no_grad():
+        real = g.maps(params, 64)
+        for slot, gen in g.slots.items():
+            const = g.maps(params, 64, generators={
+                slot: lambda prm, res: torch.full((next(iter(prm.values())).shape[0], 1, res, res), 0.5)})
+            _check_maps(const, 2, 64)
+            assert (const["height"] - real["height"]).abs().mean() > 1e-4 or \
+                (const["basecolor"] - real["basecolor"]).abs().mean() > 1e-4, slot
+
+            from diffproxy.generators import get_generator
+            real_fn = get_generator(gen)
+
+            def blurred(prm, res, fn=real_fn):
+                x = fn(prm, res)
+                return F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="circular"), 3, stride=1)
+
+            soft = g.maps(params, 64, generators={slot: blurred})
+            _check_maps(soft, 2, 64)
+            assert (soft["normal"] - real["normal"]).abs().mean() > 1e-5, slot
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_renders_at_256_and_1024(name):
+    g = get_graph(name)
+    with torch.no_grad():
+        _check_maps(g.maps(_prior(g, 2, seed=6), 256), 2, 256)
+        _check_maps(g.maps(g.spec.defaults(1), 1024), 1, 1024)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deterministic(name):
+    g = get_graph(name)
+    params = _prior(g, 2, seed=7)
+    with torch.no_grad():
+        a = g.maps(params, 64)
+        b = g.maps(params, 64)
+    for k in MAP_NAMES:
+        assert torch.equal(a[k], b[k]), k
