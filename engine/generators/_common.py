@@ -119,6 +119,18 @@ def render_rows(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], res: i
     return out
 
 
+def supersample_small(fn: Callable[..., torch.Tensor], params, res: int, origin, min_res: int = 256):
+    """Render ``fn`` at a multiple of ``res`` of at least ``min_res`` and box-filter down.
+
+    For patterns whose features are only a few pixels wide at small sizes (one-pixel edge
+    ramps stop being a good pixel average there). Returns None when ``res >= min_res``.
+    """
+    if res >= min_res:
+        return None
+    f = -(-min_res // res)
+    return torch.nn.functional.avg_pool2d(fn(params, res * f, origin), f)
+
+
 # --- hashing ----------------------------------------------------------------------------------
 def _mix32(x: torch.Tensor) -> torch.Tensor:
     """Avalanche a 32-bit value held in int64 (multipliers < 2**31 so nothing overflows)."""
@@ -149,16 +161,25 @@ def hash_uniform(salt: int, seed: torch.Tensor, *idx: torch.Tensor) -> torch.Ten
     return (h >> 8).to(torch.float32) * (1.0 / 16777216.0)
 
 
-def cell_table(salt: int, seed: torch.Tensor, ny: int, nx: int) -> torch.Tensor:
-    """Random value per cell ``(j, i)`` for ``j < ny``, ``i < nx``: ``(B, ny * nx)`` float32.
+def hash_table(salt: int, seed: torch.Tensor, *sizes: int) -> torch.Tensor:
+    """Random value per multi-index: ``(B, prod(sizes))`` float32 in [0, 1).
 
-    Entry ``j * nx + i`` is ``hash_uniform(salt, seed, j, i)``; it depends on the cell only, not
-    on the table size, so batches with different counts see the same values as single calls.
+    Entry at multi-index ``(a, b, ...)`` (row-major) is ``hash_uniform(salt, seed, a, b, ...)``:
+    it depends on the index only, not on the table size, so batches with different counts see
+    the same values as single calls.
     """
-    dev = seed.device
-    j = torch.arange(ny, device=dev).view(1, ny, 1)
-    i = torch.arange(nx, device=dev).view(1, 1, nx)
-    return hash_uniform(salt, seed.view(-1, 1, 1), j, i).reshape(seed.shape[0], ny * nx)
+    dev, n = seed.device, len(sizes)
+    idx = [torch.arange(s, device=dev).view([1] * (k + 1) + [s] + [1] * (n - k - 1))
+           for k, s in enumerate(sizes)]
+    return hash_uniform(salt, seed.view([-1] + [1] * n), *idx).reshape(seed.shape[0], -1)
+
+
+def cell_table(salt: int, seed: torch.Tensor, ny: int, nx: int) -> torch.Tensor:
+    """Random value per cell ``(j, i)``, ``j < ny``, ``i < nx``: ``(B, ny * nx)`` float32 in [0, 1).
+
+    Entry ``j * nx + i`` is ``hash_uniform(salt, seed, j, i)`` (see :func:`hash_table`).
+    """
+    return hash_table(salt, seed, ny, nx)
 
 
 def lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
