@@ -4,12 +4,13 @@ Each scratch ``i < count`` gets from the hash of ``(seed, i)``: a centre anywher
 square, an angle ``angle +- angle_random * 90`` degrees, a length ``length * (1 -
 length_random * r)`` and a brightness ``1 - brightness_random * r``. Its mask is the
 antialiased coverage of a round-capped line of ``width`` (a line thinner than a pixel keeps its
-area: peak ``width / pixel``), faded towards both ends; overlapping scratches take the maximum.
+area: peak ``width / pixel``), faded towards both ends. Overlaps combine as ``1 - prod(1 - s)``
+(screen), the union of partial coverages, so crossings look the same at every resolution.
 
 Speed: scratches are rasterised, not tested per pixel: each segment walks the pixel columns
 (or rows) along its major axis and the few pixels across its width, and the values are
-scattered with ``amax`` into the image (wrapped indices), so the cost is proportional to the
-scratched area, not to ``count x pixels``.
+scattered with a ``prod`` reduction into the image (wrapped indices; order-independent, so
+deterministic), so the cost is proportional to the scratched area, not to ``count x pixels``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def scratches(params: dict[str, torch.Tensor], res: int, origin: tuple[float, fl
     half_m = reach / da
     n_minor = int(torch.ceil(2.0 * half_m.max() * res)) + 2
 
-    out = torch.zeros(b, res * res, device=dev, dtype=torch.float32)
+    keep = torch.ones(b, res * res, device=dev, dtype=torch.float32)  # product of (1 - scratch)
     per_seg = n_major * n_minor
     chunk = max(1, _CHUNK // max(1, b * per_seg))
     ka = torch.arange(n_major, device=dev, dtype=torch.float32).view(1, 1, n_major, 1)
@@ -116,8 +117,8 @@ def scratches(params: dict[str, torch.Tensor], res: int, origin: tuple[float, fl
         xm = e(x_major)
         col_pix = torch.where(xm, a_pix, m_pix).to(torch.int64) % res
         row_pix = torch.where(xm, m_pix, a_pix).to(torch.int64) % res
-        out.scatter_reduce_(1, (row_pix * res + col_pix).view(b, -1), val.view(b, -1), reduce="amax")
-    return out.view(b, 1, res, res)
+        keep.scatter_reduce_(1, (row_pix * res + col_pix).view(b, -1), (1.0 - val).view(b, -1), reduce="prod")
+    return (1.0 - keep).view(b, 1, res, res)
 
 
 GENERATOR = Generator(
