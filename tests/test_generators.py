@@ -14,7 +14,9 @@ import torch.nn.functional as F
 
 NAMES = ["brick", "stripes", "scratches", "tile_paraboloid", "tile_brick", "arc_pavement", "cellular"]
 NOISES = ["value_fbm", "perlin_fbm", "cells"]
-MIN_STD = {"scratches": 0.015}  # a sparse mask of thin lines: low contrast overall
+# a sparse mask of sub-pixel lines (at 128 px): low contrast overall, peaks ~ width / pixel
+MIN_STD = {"scratches": 0.015}
+MIN_PEAK = {"scratches": 0.15}
 
 
 def _gen(name):
@@ -142,7 +144,7 @@ def test_prior_samples_are_not_degenerate(name):
     x = g(_prior(g, 8, seed=11), 128)  # proxies train at 256 px; at 64 px fine stripes blur out
     std = x.flatten(1).std(1)
     assert (std > MIN_STD.get(name, 0.05)).all(), std.tolist()
-    assert (x.flatten(1).amax(1) > 0.3).all()
+    assert (x.flatten(1).amax(1) > MIN_PEAK.get(name, 0.3)).all()
     # samples differ from each other
     assert float((x[1:] - x[:1]).abs().mean()) > 0.02
 
