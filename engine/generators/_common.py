@@ -189,6 +189,76 @@ def lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return torch.gather(table, 1, idx.reshape(b, -1)).view(idx.shape)
 
 
+# --- jittered point lattices (Worley / cellular) ------------------------------------------------
+def row_bands(res: int, n: int, target_rows: int, shift: float = 0.0):
+    """Split pixel rows ``0..res`` into bands of at most ``target_rows`` rows that never straddle
+    a lattice row of ``n`` cells per side (window shifted by ``shift`` texture units)."""
+    v = (pixel_centers(res).to(torch.float64) + shift) * n
+    cj = torch.floor(v).to(torch.int64).tolist()
+    start = 0
+    for r in range(1, res + 1):
+        if r == res or cj[r] != cj[start] or r - start >= target_rows:
+            yield start, r
+            start = r
+
+
+def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: torch.Tensor,
+                jitter: torch.Tensor, metric: torch.Tensor | None = None,
+                carry: torch.Tensor | None = None, want_f2: bool = False):
+    """Nearest jittered lattice points for a band of rows (distances in cell widths).
+
+    Args:
+        v: ``(1, 1, h, 1)`` row coordinates; every row of the band must lie in the same lattice
+            row (``floor(v * n)`` constant, see :func:`row_bands`). u: ``(1, 1, 1, W)``.
+        n: cells per side (python int); the point of cell ``(j, i)`` sits at
+            ``(i + 0.5 + jitter * (jx - 0.5), j + 0.5 + jitter * (jy - 0.5))``.
+        jx, jy: ``(B, n * n)`` per-cell uniforms in [0, 1) (index ``j * n + i``).
+        jitter: ``(B, 1, 1, 1)`` in [0, 1].
+        metric: optional ``(B, 1, 1, 1)`` in [0, 1]: squared distance blends Euclidean (0) into
+            Chebyshev (1, square cells).
+        carry: optional ``(B, n * n)`` per-cell value to return for the nearest point.
+        want_f2: also track the second-nearest distance.
+
+    Returns:
+        ``(f1sq, f2sq, carried)``: squared F1 ``(B, 1, h, W)``, squared F2 (or None), the
+        nearest cell's ``carry`` value (or None). Checks the 3 x 3 neighbourhood. Candidate
+        points are ``(B, 1, 1, W)`` vectors (one lattice row per band), so a candidate costs a
+        few elementwise passes; selections use exact 0/1 float masks (torch.where and bool
+        tensors are an order of magnitude slower on CPU).
+    """
+    b, w = jx.shape[0], u.shape[-1]
+    big_u, big_v = u * n, v * n
+    ci = torch.floor(big_u)  # (1,1,1,W)
+    cj = int(torch.floor(big_v[0, 0, 0, 0]))
+    f1 = f2 = got = None
+    for dj in (-1, 0, 1):
+        row = (cj + dj) % n
+        for di in (-1, 0, 1):
+            cols = ci + di
+            flat = (row * n + cols - n * torch.floor(cols / n)).to(torch.int64).view(1, w).expand(b, w)
+            gx = torch.gather(jx, 1, flat).view(b, 1, 1, w)
+            gy = torch.gather(jy, 1, flat).view(b, 1, 1, w)
+            dx = big_u - cols - 0.5 - jitter * (gx - 0.5)  # (B,1,1,W)
+            dy = big_v - (cj + dj + 0.5) - jitter * (gy - 0.5)  # (B,1,h,W)
+            dx2, dy2 = dx * dx, dy * dy
+            d = dy2 + dx2
+            if metric is not None:
+                d = torch.lerp(d, torch.maximum(dy2, dx2), metric)
+            val = torch.gather(carry, 1, flat).view(b, 1, 1, w) if carry is not None else None
+            if f1 is None:
+                f1 = d
+                f2 = torch.full_like(d, 1e9) if want_f2 else None
+                got = val.expand_as(d) if val is not None else None
+                continue
+            if val is not None:
+                closer = ((f1 - d) * 1e30).clamp_(0.0, 1.0)
+                got = torch.lerp(got, val, closer)
+            if want_f2:
+                f2 = torch.minimum(f2, torch.maximum(f1, d))
+            f1 = torch.minimum(f1, d)
+    return f1, f2, got
+
+
 # --- shaping ----------------------------------------------------------------------------------
 def wrap(x: torch.Tensor) -> torch.Tensor:
     """Fractional part, in [0, 1): wraps coordinates onto the unit square."""

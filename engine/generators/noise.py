@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from ._common import cell_table, pixel_centers, quintic, uv
+from ._common import cell_table, pixel_centers, quintic, row_bands, uv, worley_band
 
 _STRIP = 256  # output columns per matrix product (keeps the lattice slice per strip small)
 _SALT_VALUE, _SALT_GRAD, _SALT_CELL_X, _SALT_CELL_Y = 0x51, 0x7A00, 0x3C1, 0x3C2
@@ -180,62 +180,6 @@ def perlin_fbm(seed: torch.Tensor, res: int, scale: int = 8, octaves: int = 5,
 # Worley F1 for jitter 0 peaks at sqrt(2)/2 (a cell corner); fully jittered points leave holes
 # up to ~1.1 cells, but 99.9 % of pixels stay under ~0.95.
 _F1_NORM_0, _F1_NORM_1 = 0.7072, 0.95
-
-
-def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: torch.Tensor,
-                jitter: torch.Tensor, want_f2: bool = False):
-    """Nearest jittered lattice points for a band of rows, in lattice units.
-
-    Args:
-        v: ``(1, 1, h, 1)`` row coordinates of the band, u: ``(1, 1, 1, W)``; all rows of the
-            band must lie in the same lattice row (``floor(v * n)`` constant).
-        n: lattice cells per side (python int).
-        jx, jy: ``(B, n * n)`` per-cell uniforms in [0, 1); the point of cell ``(j, i)`` sits at
-            ``(i + 0.5 + jitter * (jx - 0.5), j + 0.5 + jitter * (jy - 0.5))``.
-        jitter: ``(B, 1, 1, 1)`` in [0, 1].
-        want_f2: also return the second-nearest distance.
-
-    Returns:
-        ``(f1, cell, f2)``: squared F1 ``(B, 1, h, W)``, flat index ``j * n + i`` of the nearest
-        point's cell (wrapped, int64), squared F2 (or None). Checks the 3 x 3 neighbourhood.
-    """
-    big_u = u * n
-    big_v = v * n
-    ci = torch.floor(big_u).to(torch.int64)  # (1,1,1,W)
-    cj = int(torch.floor(big_v[0, 0, 0, 0]))
-    f1 = f2 = cell = None
-    for dj in (-1, 0, 1):
-        row = (cj + dj) % n
-        for di in (-1, 0, 1):
-            cols = (ci + di) % n
-            flat = row * n + cols  # (1,1,1,W)
-            gx = torch.gather(jx, 1, flat.view(1, -1).expand(jx.shape[0], -1)).view(-1, 1, 1, u.shape[-1])
-            gy = torch.gather(jy, 1, flat.view(1, -1).expand(jy.shape[0], -1)).view(-1, 1, 1, u.shape[-1])
-            dx = big_u - (ci + di).to(torch.float32) - 0.5 - jitter * (gx - 0.5)  # (B,1,1,W)
-            py = (cj + dj + 0.5) + jitter * (gy - 0.5)  # (B,1,1,W)
-            d = (big_v - py).square_() + dx.square()  # (B,1,h,W)
-            if f1 is None:
-                f1, cell = d, flat.expand_as(d)
-                if want_f2:
-                    f2 = torch.full_like(d, float("inf"))
-                continue
-            closer = d < f1
-            if want_f2:
-                f2 = torch.minimum(f2, torch.maximum(f1, d))
-            cell = torch.where(closer, flat, cell)
-            f1 = torch.minimum(f1, d)
-    return f1, cell, f2
-
-
-def row_bands(res: int, n: int, target_rows: int, shift: float = 0.0):
-    """Split pixel rows ``0..res`` into bands that never straddle a lattice row of ``n`` cells."""
-    v = (pixel_centers(res).to(torch.float64) + shift) * n
-    cj = torch.floor(v).to(torch.int64).tolist()
-    start = 0
-    for r in range(1, res + 1):
-        if r == res or cj[r] != cj[start] or r - start >= target_rows:
-            yield start, r
-            start = r
 
 
 def cells(seed: torch.Tensor, res: int, scale: int = 8, jitter=1.0,
