@@ -127,10 +127,11 @@ def test_gradients_reach_filter_params_and_patterns(name):
     assert cont, "a graph needs continuous filter parameters to optimise"
     for n in cont:
         params[n] = params[n].clone().requires_grad_(True)
+    # 128 px, the optimiser's working size: finer noise octaves fade out below it
     with torch.no_grad():
-        pats = g.patterns(params, 64)
+        pats = g.patterns(params, 128)
     pats = {k: v.clone().requires_grad_(True) for k, v in pats.items()}
-    maps = g.maps(params, 64, patterns=pats)
+    maps = g.maps(params, 128, patterns=pats)
     w = _weights(maps)
     loss = sum((maps[k] * w[k]).sum() for k in MAP_NAMES)
     loss.backward()

@@ -21,14 +21,15 @@ from ..filters.normal import normal_from_height
 from ..filters.warp import warp
 from ..generators.noise import perlin_fbm, value_fbm
 from ..params import float_param
-from . import MaterialGraph
-from ._common import color_params, full, noise, rgb, seed_param, seeds
+from ._common import RetunedGraph, color_params, full, noise, rgb, seed_param, seeds
 
 
-class Bricks(MaterialGraph):
+class Bricks(RetunedGraph):
     name = "bricks"
     description = "Brick wall: running-bond bricks with mortar joints, per-brick colour, grain, dirt"
     slots = {"brick": "brick"}
+    # facing-brick walls show wider joints than the generator's generic prior
+    slot_priors = {"brick.mortar": dict(default=0.2, prior=(0.2, 0.06))}
     filter_params = (
         *color_params("color.brick", (0.035, 0.66, 0.56), (0.015, 0.1, 0.1), "Brick colour"),
         float_param("color.variation", 0.5, 0.0, 1.0, prior=(0.5, 0.15), group="Color",
@@ -44,7 +45,7 @@ class Bricks(MaterialGraph):
                     description="Bumpiness of the brick surface (grain in the height)"),
         float_param("height.mortar_grain", 0.5, 0.0, 1.0, prior=(0.5, 0.2), group="Surface",
                     description="Coarse grain of the mortar surface"),
-        float_param("normal.intensity", 1.0, 0.0, 3.0, prior=(1.0, 0.3), group="Normal",
+        float_param("normal.intensity", 3.0, 0.0, 20.0, prior=(3.0, 1.05), group="Normal",
                     description="Strength of the normal map"),
         float_param("roughness.brick", 0.82, 0.3, 1.0, prior=(0.82, 0.07), group="Roughness",
                     description="Roughness of the brick faces"),
@@ -57,10 +58,10 @@ class Bricks(MaterialGraph):
         pat = patterns["brick"]
         b = pat.shape[0]
         blotch = noise(value_fbm, seeds(p, 0), res, 4, 4)
-        grain = noise(perlin_fbm, seeds(p, 1), res, 48, 3)
+        grain = noise(perlin_fbm, seeds(p, 1), res, 32, 3)
         # ragged outlines: a few-pixel warp along the gradient of mid-frequency noise
         chips = noise(perlin_fbm, seeds(p, 2), res, 16, 3)
-        shape = warp(pat, chips, p["shape.edge_wear"] * 0.05)
+        shape = warp(pat, chips, p["shape.edge_wear"] * 4e-4)
         brick = levels(shape, in_high=0.1)  # 1 on a brick (bevel included), 0 in the mortar
 
         h = levels(shape, out_low=0.25, out_high=0.85)

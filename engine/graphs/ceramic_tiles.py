@@ -1,7 +1,8 @@
 """Ceramic tiles: glazed square tiles in a grid of grout lines.
 
-Wiring (the ``tiles`` pattern is ``tile_paraboloid``, retuned to flat-topped, square, aligned
-tiles: 0 in the grout, each tile up to its own level):
+Wiring (the ``tiles`` pattern is ``tile_brick``, retuned to ceramic proportions: a square grid
+by default, a shifted subway bond now and then; 0 in the grout, each tile's chamfered top at its
+own luminance):
 
 * tile mask from the pattern's edge; per-tile shade from the pattern's level;
 * glaze: a smooth, slightly wavy surface (low-frequency noise in the height) with an optional
@@ -25,17 +26,17 @@ from ._common import RetunedGraph, col, color_params, full, noise, rgb, seed_par
 class CeramicTiles(RetunedGraph):
     name = "ceramic_tiles"
     description = "Ceramic tiles: glossy glazed squares with grout lines"
-    slots = {"tiles": "tile_paraboloid"}
-    # glazed tiles are flat squares on a regular grid
+    slots = {"tiles": "tile_brick"}
+    # glazed tiles: even, thin joints, a small chamfer, set straight
     slot_priors = {
         "tiles.tiles_x": dict(default=4, prior=(4.0, 1.5)),
-        "tiles.tiles_y": dict(default=4, prior=(4.0, 1.5)),
-        "tiles.gap": dict(default=0.03, prior=(0.03, 0.015)),
-        "tiles.roundness": dict(default=0.0, prior=(0.0, 0.05)),
-        "tiles.curvature": dict(default=0.9, prior=(0.9, 0.06)),
-        "tiles.height_random": dict(default=0.1, prior=(0.1, 0.06)),
-        "tiles.position_jitter": dict(default=0.0, prior=(0.0, 0.05)),
-        "tiles.size_jitter": dict(default=0.0, prior=(0.0, 0.03)),
+        "tiles.tiles_y": dict(default=4, prior=(5.0, 2.0)),
+        "tiles.offset": dict(default=0.0, prior=(0.0, 0.08)),
+        "tiles.gap": dict(default=0.04, prior=(0.04, 0.02)),
+        "tiles.bevel": dict(default=0.06, prior=(0.06, 0.03)),
+        "tiles.luminance_random": dict(default=0.15, prior=(0.15, 0.1)),
+        "tiles.tilt_random": dict(default=0.05, prior=(0.05, 0.05)),
+        "tiles.scale_random": dict(default=0.0, prior=(0.0, 0.02)),
     }
     filter_params = (
         *color_params("color.tile", (0.1, 0.12, 0.78), (None, 0.12, 0.15), "Glaze colour"),
@@ -50,7 +51,7 @@ class CeramicTiles(RetunedGraph):
                     description="Waviness of the glaze (bends reflections)"),
         float_param("height.grout_depth", 0.5, 0.0, 1.0, prior=(0.5, 0.15), group="Surface",
                     description="How far the grout lies below the tiles"),
-        float_param("normal.intensity", 1.0, 0.0, 3.0, prior=(1.0, 0.3), group="Normal",
+        float_param("normal.intensity", 2.0, 0.0, 20.0, prior=(2.0, 0.70), group="Normal",
                     description="Strength of the normal map"),
         float_param("roughness.glaze", 0.12, 0.02, 0.6, prior=(0.12, 0.06), group="Roughness",
                     description="Roughness of the glaze (low = glossy)"),
@@ -62,11 +63,11 @@ class CeramicTiles(RetunedGraph):
     def compose(self, p, patterns, res):
         pat = patterns["tiles"]
         wave = noise(perlin_fbm, seeds(p, 0), res, 3, 3)
-        speck = noise(value_fbm, seeds(p, 1), res, 96, 2)
+        speck = noise(value_fbm, seeds(p, 1), res, 32, 3)
         dirt = noise(perlin_fbm, seeds(p, 2), res, 24, 3)
 
-        tile = levels(pat, in_high=0.1)
-        shade = levels(pat, in_low=0.5)  # per-tile level (1 = highest tile)
+        tile = levels(pat, in_high=0.05)
+        shade = levels(pat, in_low=0.3)  # per-tile luminance (1 = lightest tile)
 
         glaze = rgb(p, "color.tile")
         color = full(glaze, res, 3) * (1.0 - col(p["color.variation"]) * 0.3 * (1.0 - shade))

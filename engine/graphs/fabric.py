@@ -20,7 +20,6 @@ from ..filters.levels import levels
 from ..filters.normal import normal_from_height
 from ..generators.noise import perlin_fbm, value_fbm
 from ..params import choice_param, float_param
-from . import MaterialGraph
 from ._common import RetunedGraph, col, color_params, full, noise, rgb, seed_param, seeds, streak
 
 # Threads fill most of their period, with rounded profiles; a tilted stripe would not follow
@@ -70,7 +69,7 @@ class Fabric(RetunedGraph):
                     description="How much higher a thread is where it passes over the other"),
         float_param("height.fuzz", 0.3, 0.0, 1.0, prior=(0.3, 0.12), group="Surface",
                     description="Fuzz of loose fibres on the threads"),
-        float_param("normal.intensity", 1.0, 0.0, 3.0, prior=(1.0, 0.3), group="Normal",
+        float_param("normal.intensity", 3.0, 0.0, 20.0, prior=(3.0, 1.05), group="Normal",
                     description="Strength of the normal map"),
         float_param("roughness.base", 0.85, 0.4, 1.0, prior=(0.85, 0.06), group="Roughness",
                     description="Roughness of the cloth"),
@@ -84,8 +83,8 @@ class Fabric(RetunedGraph):
         weft = _along(patterns["weft"], p["weft.direction"], False)
         up = _weave(p, res, warp.device)
         # fibres run along each thread: noise smeared along y for the warp, along x for the weft
-        fuzz_v = noise(perlin_fbm, seeds(p, 0), res, 128, 1, cap=1024, then=lambda x: streak(x, 0.02, True))
-        fuzz_h = noise(perlin_fbm, seeds(p, 0), res, 128, 1, cap=1024, then=lambda x: streak(x, 0.02, False))
+        fuzz_v = noise(perlin_fbm, seeds(p, 0), res, 32, 3, cap=1024, then=lambda x: streak(x, 0.02, True))
+        fuzz_h = noise(perlin_fbm, seeds(p, 0), res, 32, 3, cap=1024, then=lambda x: streak(x, 0.02, False))
         fade = noise(value_fbm, seeds(p, 1), res, 4, 4)
 
         lift = col(p["weave.lift"])

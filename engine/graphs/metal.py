@@ -44,7 +44,7 @@ class ScratchedMetal(MaterialGraph):
                     description="Depth of the scratches"),
         float_param("height.rust", 0.4, 0.0, 1.0, prior=(0.4, 0.15), group="Surface",
                     description="Relief and grain of the rust"),
-        float_param("normal.intensity", 1.0, 0.0, 3.0, prior=(1.0, 0.3), group="Normal",
+        float_param("normal.intensity", 4.0, 0.0, 20.0, prior=(4.0, 1.40), group="Normal",
                     description="Strength of the normal map"),
         float_param("roughness.metal", 0.35, 0.05, 1.0, prior=(0.35, 0.1), group="Roughness",
                     description="Roughness of the bare metal"),
@@ -61,7 +61,7 @@ class ScratchedMetal(MaterialGraph):
         scr = patterns["scratches"]
         patch = noise(value_fbm, seeds(p, 0), res, 4, 5)
         grime = noise(perlin_fbm, seeds(p, 1), res, 8, 5)
-        grain = noise(perlin_fbm, seeds(p, 2), res, 64, 2)
+        grain = noise(perlin_fbm, seeds(p, 2), res, 32, 3)
 
         # rust where the blotch noise is high: the threshold moves down as the amount grows
         rust = threshold(patch, position=0.75 - 0.5 * p["rust.amount"], contrast=p["rust.sharpness"])

@@ -22,14 +22,20 @@ from ..filters.normal import normal_from_height
 from ..filters.warp import directional_warp
 from ..generators.noise import perlin_fbm, value_fbm
 from ..params import float_param
-from . import MaterialGraph
-from ._common import col, color_params, full, noise, rgb, seed_param, seeds, streak
+from ._common import RetunedGraph, col, color_params, full, noise, rgb, seed_param, seeds, streak
 
 
-class Wood(MaterialGraph):
+class Wood(RetunedGraph):
     name = "wood"
     description = "Wood: growth rings and fibres along the grain, two-tone colour, varnish sheen"
     slots = {"grain": "stripes"}
+    # growth rings: soft-edged, uneven bands
+    slot_priors = {
+        "grain.count": dict(default=10, prior=(10.0, 4.0)),
+        "grain.softness": dict(default=0.5, prior=(0.5, 0.2)),
+        "grain.width_random": dict(default=0.4, prior=(0.4, 0.2)),
+        "grain.brightness_random": dict(default=0.3, prior=(0.3, 0.2)),
+    }
     filter_params = (
         *color_params("color.wood", (0.07, 0.65, 0.52), (0.015, 0.1, 0.15), "Wood colour (light early wood)"),
         float_param("color.rings", 0.4, 0.0, 1.0, prior=(0.4, 0.12), group="Color",
@@ -44,7 +50,7 @@ class Wood(MaterialGraph):
                     description="Relief of the growth rings"),
         float_param("height.fibres", 0.4, 0.0, 1.0, prior=(0.4, 0.15), group="Surface",
                     description="Relief of the fibres"),
-        float_param("normal.intensity", 0.6, 0.0, 3.0, prior=(0.6, 0.25), group="Normal",
+        float_param("normal.intensity", 2.0, 0.0, 20.0, prior=(2.0, 0.70), group="Normal",
                     description="Strength of the normal map"),
         float_param("roughness.base", 0.45, 0.05, 1.0, prior=(0.45, 0.15), group="Roughness",
                     description="Roughness of the surface (low = varnished, high = raw)"),
@@ -60,11 +66,11 @@ class Wood(MaterialGraph):
         wobble = noise(perlin_fbm, seeds(p, 0), res, 2, 3)
         blotch = noise(value_fbm, seeds(p, 1), res, 3, 3)
         # fibres: noise smeared along the grain, computed at <= 1024 px then upsampled
-        fibres = noise(perlin_fbm, seeds(p, 2), res, 64, 2, cap=1024,
+        fibres = noise(perlin_fbm, seeds(p, 2), res, 32, 3, cap=1024,
                        then=lambda x: levels(streak(x, 0.12, vertical), in_low=0.35, in_high=0.65))
 
         across = torch.where(vertical, torch.zeros_like(p["shape.waviness"]), torch.full_like(p["shape.waviness"], 0.25))
-        rings = directional_warp(rings, wobble, p["shape.waviness"] * 0.3, across)
+        rings = directional_warp(rings, wobble, p["shape.waviness"] * 0.15, across)
         # late wood fades into early wood over a few pixels' worth of texture
         tone = blur(rings, 0.004)
 
