@@ -58,6 +58,9 @@ class TargetStats:
     features: dict[int, dict[str, torch.Tensor]]
     grams: dict[int, dict[str, torch.Tensor]]
     norms: dict[int, dict[str, float]]
+    standardize: bool = False
+    lum_mean: float = 0.5
+    lum_std: float = 0.2
 
 
 class DescriptorLoss:
@@ -67,10 +70,16 @@ class DescriptorLoss:
         descriptor: frozen feature extractor.
         scales: square sizes (pixels) both images are resized to; each >= 16.
         gray: compare luminance only (both images turned grey before the descriptor).
+        standardize: with ``gray``, map each candidate's luminance affinely to the target's mean
+            and standard deviation first, so only *structure* is compared (exposure and
+            contrast, which filters fix later, do not count). Used to rank graphs and in the
+            random search.
     """
 
     def __init__(self, descriptor: Descriptor, scales: Sequence[int] = DEFAULT_SCALES,
-                 gray: bool = False) -> None:
+                 gray: bool = False, standardize: bool = False) -> None:
+        if standardize and not gray:
+            raise ValueError("standardize=True needs gray=True (it standardises luminance)")
         if not isinstance(descriptor, Descriptor):
             raise ValueError(f"descriptor must be a Descriptor, got {type(descriptor).__name__}")
         scales = tuple(int(s) for s in scales)
@@ -79,17 +88,27 @@ class DescriptorLoss:
         self.descriptor = descriptor
         self.scales = scales
         self.gray = bool(gray)
+        self.standardize = bool(standardize)
 
     @property
     def info(self) -> dict:
-        return {**self.descriptor.info, "scales": list(self.scales), "gray": self.gray}
+        return {**self.descriptor.info, "scales": list(self.scales), "gray": self.gray,
+                "standardize": self.standardize}
 
-    def _prep(self, image: torch.Tensor) -> torch.Tensor:
+    def _prep(self, image: torch.Tensor, target: TargetStats | None = None) -> torch.Tensor:
         if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != 3:
             shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
             raise ValueError(f"image must be (B, 3, H, W) in [0, 1], got {shape}")
         image = image.to(self.descriptor.mean.device, torch.float32)
-        return to_gray3(image) if self.gray else image
+        if not self.gray:
+            return image
+        g = to_gray3(image)
+        if self.standardize and target is not None:
+            mean = g.mean(dim=(1, 2, 3), keepdim=True)
+            std = g.std(dim=(1, 2, 3), keepdim=True)
+            # a flat candidate (std 0) stays flat at the target's mean
+            g = (g - mean) / (std + 1e-4) * target.lum_std + target.lum_mean
+        return g
 
     def _layers(self) -> tuple[str, ...]:
         d = self.descriptor
@@ -109,7 +128,8 @@ class DescriptorLoss:
             # the floor keeps a flat black target (all-zero statistics) from dividing by zero
             norms[s] = {**{"f:" + n: max(float(v.abs().mean()), 1e-4) for n, v in feats[s].items()},
                         **{"g:" + n: max(float(v.abs().mean()), 1e-6) for n, v in grams[s].items()}}
-        return TargetStats(self.scales, self.gray, feats, grams, norms)
+        return TargetStats(self.scales, self.gray, feats, grams, norms, self.standardize,
+                           float(image[:, :1].mean()), float(image[:, :1].std()))
 
     def __call__(self, image: torch.Tensor, target: TargetStats, w_feature: float = 0.0,
                  w_style: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -119,11 +139,11 @@ class DescriptorLoss:
         w_feature * feature + w_style * style``; a term whose weight is 0 is not computed
         (reported as zeros) to save time.
         """
-        if target.scales != self.scales or target.gray != self.gray:
-            raise ValueError("target was prepared by a DescriptorLoss with other scales/gray settings")
+        if (target.scales, target.gray, target.standardize) != (self.scales, self.gray, self.standardize):
+            raise ValueError("target was prepared by a DescriptorLoss with other scales/gray/standardize settings")
         if w_feature < 0 or w_style < 0 or (w_feature == 0 and w_style == 0):
             raise ValueError(f"w_feature, w_style must be >= 0 and not both 0, got {w_feature}, {w_style}")
-        image = self._prep(image)
+        image = self._prep(image, target)
         b = image.shape[0]
         d = self.descriptor
         layers = tuple(dict.fromkeys((d.style_layers if w_style else ()) + (d.feature_layers if w_feature else ())))

@@ -62,7 +62,7 @@ class Fit:
         self.target: TargetStats = self.loss.target(resize(photo, self.res))
         # grayscale loss at the random search's resolution (Stage II's search)
         sr = preset.search_res
-        self.gray_loss = DescriptorLoss(descriptor, (sr, max(sr // 2, 16)), gray=True)
+        self.gray_loss = DescriptorLoss(descriptor, (sr, max(sr // 2, 16)), gray=True, standardize=True)
         self.gray_target: TargetStats = self.gray_loss.target(resize(photo, sr))
 
     # --- parameters ---------------------------------------------------------------------------
@@ -121,7 +121,8 @@ class Fit:
         return self.loss(image, self.target, w_feature=STAGE2_W_FEATURE, w_style=STAGE2_W_STYLE)[0]
 
     def gray(self, image: torch.Tensor) -> torch.Tensor:
-        """Grayscale feature + 0.05 x style ``(B,)`` at the search resolution (Stage II's search)."""
+        """Grayscale feature + 0.05 x style ``(B,)`` at the search resolution (Stage II's search),
+        luminance standardised to the photo's (structure only: Stage I already set the colours)."""
         return self.gray_loss(image, self.gray_target, w_feature=STAGE2_W_FEATURE, w_style=STAGE2_W_STYLE)[0]
 
     @torch.no_grad()

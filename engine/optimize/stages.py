@@ -116,7 +116,7 @@ def random_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
     if n > 0 and len(fit.gen_idx):
         samples = gspec.sample(n, generator=generator, prior=True)
         idx = torch.tensor(fit.gen_idx, device=u.device)
-        cands[1:] = cands[1:].index_copy(1, idx, fit.normalize(samples).to(u.device))
+        cands[1:] = cands[1:].index_copy(1, idx, gspec.normalize(samples).to(u.device))
     losses = torch.empty(n + 1)
     res = fit.preset.search_res
     for i in range(0, n + 1, batch):
