@@ -48,7 +48,8 @@ BUNDLED = ["pillow>=10", "safetensors>=0.4", "tqdm>=4.60"]
 PY = "3.11"
 # Blender platform -> (pip --platform tags, extra pip index arguments)
 PLATFORMS: dict[str, tuple[list[str], list[str]]] = {
-    "linux-x64": (["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"], []),
+    # Blender 4.2+ needs glibc 2.28: accept every manylinux tag up to that
+    "linux-x64": ([f"manylinux_2_{v}_x86_64" for v in range(28, 16, -1)] + ["manylinux2014_x86_64"], []),
     "windows-x64": (["win_amd64"], ["--index-url", "https://download.pytorch.org/whl/{cuda}",
                                     "--extra-index-url", "https://pypi.org/simple"]),
     "macos-arm64": (["macosx_11_0_arm64", "macosx_12_0_arm64", "macosx_14_0_arm64"], []),
@@ -124,6 +125,15 @@ def pip_platform_args(platform: str, cuda: str) -> list[str]:
     return out + [a.format(cuda=cuda) for a in index]
 
 
+def _public_index_env() -> dict[str, str]:
+    """pip with no local configuration: a machine's mirror or find-links folder (say, one with a
+    CPU-only torch) must not end up in a bundle meant for other machines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
 def _resolve_one(req: str, platform: str, cuda: str) -> dict:
     """pip's dry-run report for one requirement on ``platform`` (no dependencies, no download)."""
     report = BUILD / "pip-report.json"
@@ -131,7 +141,7 @@ def _resolve_one(req: str, platform: str, cuda: str) -> dict:
     cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
            "--quiet", "--report", str(report), "--target", str(BUILD / "pip-dry-run-target"),
            *pip_platform_args(platform, cuda), req]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_public_index_env())
     if r.returncode != 0:
         raise SystemExit(f"build.py: pip cannot find {req!r} for {platform}:\n{r.stderr.strip()[-1500:]}")
     return json.loads(report.read_text())["install"][0]
