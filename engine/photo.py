@@ -227,3 +227,27 @@ def load_photo(source: str | os.PathLike | torch.Tensor, *, min_size: int = DEFA
 def default_photo_path() -> Path:
     """The project's own default input (``engine/assets/default_photo.png``)."""
     return Path(__file__).resolve().parent / "assets" / "default_photo.png"
+
+
+DEFAULT_PHOTO_GRAPH = "bricks"
+DEFAULT_PHOTO_SEED = 6  # prior sample: red bricks, light mortar, clearly visible courses
+DEFAULT_PHOTO_NOISE = 0.012  # sensor-like noise (sRGB std), so the input is not a clean render
+
+
+def make_default_photo(path: str | os.PathLike | None = None, res: int = 512,
+                       overwrite: bool = False) -> Path:
+    """Regenerate the project's default input with the engine itself: the ``bricks`` graph at the
+    artist-prior sample of seed :data:`DEFAULT_PHOTO_SEED`, rendered by the flash renderer at
+    ``res`` px, plus seeded Gaussian noise, 8-bit PNG. Its parameters are therefore known
+    (``graph.spec.sample(1, generator=torch.Generator().manual_seed(DEFAULT_PHOTO_SEED))``)."""
+    from .graphs import get_graph
+    from .io import save_png
+    from .render import render
+
+    g = get_graph(DEFAULT_PHOTO_GRAPH)
+    params = g.spec.round(g.spec.sample(1, generator=torch.Generator().manual_seed(DEFAULT_PHOTO_SEED)))
+    with torch.no_grad():
+        img = render(g.maps(params, res))
+    noise = torch.randn(img.shape, generator=torch.Generator().manual_seed(DEFAULT_PHOTO_SEED))
+    img = (img + DEFAULT_PHOTO_NOISE * noise).clamp(0, 1)
+    return save_png(img[0], Path(path) if path else default_photo_path(), 8, overwrite=overwrite)

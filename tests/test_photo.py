@@ -163,3 +163,11 @@ def test_tensor_input_validated():
         load_photo(torch.rand(2, 3, 32, 32))
     with pytest.raises(PhotoError, match=r"\[0, 1\]"):
         load_photo(torch.rand(1, 3, 32, 32) * 2)
+
+
+def test_default_photo_asset_loads():
+    from diffproxy.photo import default_photo_path
+
+    p = load_photo(default_photo_path())
+    x = _check(p, 512)
+    assert p.notes == [] and 0.1 < float(x.mean()) < 0.9
