@@ -230,6 +230,10 @@ def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: 
     big_u, big_v = u * n, v * n
     ci = torch.floor(big_u)  # (1,1,1,W)
     cj = int(torch.floor(big_v[0, 0, 0, 0]))
+    big_v = big_v - cj  # rows relative to the band's lattice row: small numbers, exact squares
+    # Euclidean: |p - c|^2 = v^2 + (cx'^2 + cy^2) - 2 v cy with cx' = u - cx; v^2 is the same
+    # for every candidate of a pixel, so it is added once at the end: one pass per candidate.
+    v2 = big_v * big_v if metric is None else None
     f1 = f2 = got = None
     for dj in (-1, 0, 1):
         row = (cj + dj) % n
@@ -239,11 +243,13 @@ def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: 
             gx = torch.gather(jx, 1, flat).view(b, 1, 1, w)
             gy = torch.gather(jy, 1, flat).view(b, 1, 1, w)
             dx = big_u - cols - 0.5 - jitter * (gx - 0.5)  # (B,1,1,W)
-            dy = big_v - (cj + dj + 0.5) - jitter * (gy - 0.5)  # (B,1,h,W)
-            dx2, dy2 = dx * dx, dy * dy
-            d = dy2 + dx2
-            if metric is not None:
-                d = torch.lerp(d, torch.maximum(dy2, dx2), metric)
+            cy = (dj + 0.5) + jitter * (gy - 0.5)  # (B,1,1,W), relative to row cj
+            if metric is None:
+                d = torch.addcmul(dx * dx + cy * cy, big_v, cy, value=-2.0)  # minus v^2
+            else:
+                dy = big_v - cy
+                dy2, dx2 = dy * dy, dx * dx
+                d = torch.lerp(dy2 + dx2, torch.maximum(dy2, dx2), metric)
             val = torch.gather(carry, 1, flat).view(b, 1, 1, w) if carry is not None else None
             if f1 is None:
                 f1 = d
@@ -251,11 +257,15 @@ def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: 
                 got = val.expand_as(d) if val is not None else None
                 continue
             if val is not None:
-                closer = ((f1 - d) * 1e30).clamp_(0.0, 1.0)
+                closer = torch.sub(f1, d).mul_(1e30).clamp_(0.0, 1.0)
                 got = torch.lerp(got, val, closer)
             if want_f2:
                 f2 = torch.minimum(f2, torch.maximum(f1, d))
             f1 = torch.minimum(f1, d)
+    if v2 is not None:
+        f1 = f1.add_(v2).clamp_(min=0.0)
+        if want_f2:
+            f2 = f2.add_(v2).clamp_(min=0.0)
     return f1, f2, got
 
 
