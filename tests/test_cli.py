@@ -226,6 +226,21 @@ def test_contact_sheet(tiny, tmp_path, capsys):
     assert main(["contact-sheet", "--out", str(out), "--res", "24", "--graphs", "nope"]) == 2
 
 
+def test_contact_sheet_thumbnails_and_palette_fallback(tiny, tmp_path, capsys):
+    from PIL import Image
+
+    from diffproxy.contact_sheet import HEADER_H, LABEL_W
+
+    out = tmp_path / "s.png"
+    assert main(["contact-sheet", "--out", str(out), "--res", "32", "--thumb", "16", "--seeds", "1",
+                 "--max-mb", "0.000001"]) == 0
+    assert "256-colour palette" in capsys.readouterr().out
+    with Image.open(out) as im:
+        assert im.mode == "P" and im.size[1] == HEADER_H + 16 + 2 and im.size[0] > LABEL_W + 6 * 16
+    assert main(["contact-sheet", "--out", str(out), "--res", "32", "--thumb", "64", "--overwrite"]) == 2
+    assert "--thumb must be in 16..--res (32)" in err_of(capsys)
+
+
 def test_bench_render_markdown(tiny, capsys):
     assert main(["bench-render", "--res", "16", "32", "--runs", "2", "--render", "--markdown"]) == 0
     out = capsys.readouterr().out

@@ -1,16 +1,17 @@
 """``diffproxy contact-sheet``: one PNG showing every graph's maps and render for a few seeds.
 
-    diffproxy contact-sheet --out docs/contact_sheet.png --res 128 --seeds 3 --seed 0
+    diffproxy contact-sheet --out docs/contact_sheet.png --res 128 --thumb 96 --seeds 3 --seed 0
 
 Row = graph; per seed: basecolor | normal | roughness | metallic | height | render. Seeds are
 ``--seed``, ``--seed + 1``, ...; ``diffproxy render --graph NAME --seed S`` reproduces a cell.
-An existing file is not replaced without ``--overwrite``.
+Maps are synthesised at ``--res`` and shown at ``--thumb`` px. The PNG is RGB unless that exceeds
+``--max-mb``, then a 256-colour palette (said on stdout). An existing file is not replaced
+without ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
-import io as _bytes_io
 from pathlib import Path
 
 from . import CLIError, load_graphs, progress
@@ -21,7 +22,9 @@ HELP = "draw every graph's maps and renders for a few artist-prior seeds into on
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="docs/contact_sheet.png", help="PNG to write (default docs/contact_sheet.png)")
-    p.add_argument("--res", type=int, default=128, help="thumbnail side in pixels, 16..1024 (default 128)")
+    p.add_argument("--res", type=int, default=128, help="synthesis resolution, 16..1024 (default 128)")
+    p.add_argument("--thumb", type=int, default=None, help="thumbnail side, 16..--res (default: 96, or --res if smaller)")
+    p.add_argument("--max-mb", type=float, default=1.5, help="size budget in MB before palette fallback; 0: none")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds per graph (default 3)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--graphs", default="all", help="comma-separated graph names (default all)")
@@ -30,11 +33,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..contact_sheet import build
+    from ..contact_sheet import build, encode
     from ..device import pick_device
 
     if not 16 <= args.res <= 1024:
         raise CLIError(f"--res must be an integer in 16..1024 for a contact sheet, got {args.res}")
+    thumb = min(96, args.res) if args.thumb is None else args.thumb
+    if not 16 <= thumb <= args.res:
+        raise CLIError(f"--thumb must be in 16..--res ({args.res}), got {thumb}")
+    if args.max_mb < 0:
+        raise CLIError(f"--max-mb must be >= 0, got {args.max_mb}")
     if not 1 <= args.seeds <= 16:
         raise CLIError(f"--seeds must be in 1..16, got {args.seeds}")
     out = Path(args.out)
@@ -54,14 +62,15 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.seed, args.seed + args.seeds))
     bar = progress(len(graphs), "contact sheet")
     try:
-        sheet = build(graphs, args.res, seeds, device, on_row=lambda name: bar.update())
+        sheet = build(graphs, args.res, seeds, device, on_row=lambda name: bar.update(), thumb=thumb)
     finally:
         bar.close()
-    buf = _bytes_io.BytesIO()
-    sheet.save(buf, format="PNG", optimize=True)
+    data, mode, rgb_size = encode(sheet, int(args.max_mb * 1e6) if args.max_mb else None)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb" if args.overwrite else "xb") as f:
-        f.write(buf.getvalue())
+        f.write(data)
+    note = "" if mode == "rgb" else (f" (RGB would be {rgb_size / 1e6:.2f} MB, over --max-mb {args.max_mb:g}: "
+                                     f"saved as a 256-colour palette)")
     print(f"wrote {out}: {sheet.width}x{sheet.height}px, {len(graphs)} graphs x {len(seeds)} seeds, "
-          f"{len(buf.getvalue()) / 1e6:.2f} MB")
+          f"{len(data) / 1e6:.2f} MB{note}")
     return 0
