@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if existing and not args.overwrite:  # refuse before minutes of work, not after
         print(f"error: {existing[0]} already exists; pass --overwrite to replace it", file=err)
         return 2
-    bar = _Progress(disable=args.json and not err.isatty())
+    bar = _Progress()
     try:
         result = proceduralize(args.photo, options, progress=bar)
     except PhotoError as e:
@@ -114,22 +114,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """tqdm bar per stage, showing the stage's loss; messages printed above the bar."""
+    """tqdm bar per stage on stderr showing the stage's loss (only on a terminal); messages are
+    printed above it (always: they are the run's log)."""
 
-    def __init__(self, disable: bool = False) -> None:
-        self.disable = disable
+    def __init__(self) -> None:
+        self.bars = sys.stderr.isatty()
         self.bar = None
         self.stage = None
 
     def __call__(self, ev: dict) -> None:
-        if self.disable:
-            return
         from tqdm import tqdm
 
         stage, total = ev.get("stage"), int(ev.get("total") or 0)
         if ev.get("message"):
             (tqdm.write if self.bar is not None else print)(f"[{stage}] {ev['message']}", file=sys.stderr)
-        if total <= 0:
+        if total <= 0 or not self.bars:
             return
         if self.bar is None or stage != self.stage or self.bar.total != total:
             self.close()

@@ -49,8 +49,9 @@ class Candidate:
 @torch.no_grad()
 def score_graph(graph, photo: torch.Tensor, descriptor: Descriptor, n: int, res: int,
                 generator: torch.Generator, reporter: Reporter, device: torch.device,
-                batch: int = 8) -> Candidate:
-    """Score ``graph`` by its defaults plus ``n`` prior samples rendered at ``res``."""
+                batch: int = 8, offset: int = 0, total: int | None = None) -> Candidate:
+    """Score ``graph`` by its defaults plus ``n`` prior samples rendered at ``res``
+    (progress steps ``offset + i`` of ``total``, so a ranking of many graphs is one bar)."""
     t0 = time.perf_counter()
     scales = (res, max(res // 2, 16))
     gray_loss = DescriptorLoss(descriptor, scales, gray=True, standardize=True)
@@ -63,8 +64,9 @@ def score_graph(graph, photo: torch.Tensor, descriptor: Descriptor, n: int, res:
     if samples is not None:
         u = torch.cat([u, spec.normalize(samples).to(device)], 0)
     structure, colour = torch.empty(u.shape[0]), torch.empty(u.shape[0])
+    total = total or u.shape[0]
     for i in range(0, u.shape[0], batch):
-        reporter.step("rank", i, u.shape[0], None)
+        reporter.step("rank", offset + i, total, None)
         params = spec.round(spec.denormalize(u[i:i + batch]))
         img = render(graph.maps(params, res))
         structure[i:i + batch] = gray_loss(img, tg, w_feature=0.0, w_style=1.0)[0].cpu()
@@ -78,8 +80,11 @@ def rank_graphs(graphs, photo: torch.Tensor, descriptor: Descriptor, n: int, res
                 generator: torch.Generator, reporter: Reporter, device: torch.device) -> list[Candidate]:
     """Candidates for ``graphs`` sorted best first (see the module docstring)."""
     out = []
+    total = len(graphs) * (n + 1)
+    reporter.message("rank", f"scoring {len(graphs)} graph(s) on {n + 1} parameter sets each")
     for k, g in enumerate(graphs):
-        reporter.step("rank", k, len(graphs), None, f"scoring graph {g.name} ({k + 1}/{len(graphs)})")
-        out.append(score_graph(g, photo, descriptor, n, res, generator, reporter, device))
+        out.append(score_graph(g, photo, descriptor, n, res, generator, reporter, device,
+                               offset=k * (n + 1), total=total))
+    reporter.step("rank", total, total, None)
     out.sort(key=lambda c: c.score)
     return out
