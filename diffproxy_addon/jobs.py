@@ -243,11 +243,13 @@ def start_synthesize(mat: bpy.types.Material, settings: Settings, resolution: in
 
 
 def finish_synthesize(job: EngineJob, mat: bpy.types.Material, settings: Settings,
-                      cleanup: bool = True) -> dict[str, Any]:
+                      cleanup: bool = True, record_resolution: bool = True) -> dict[str, Any]:
+    """Put a finished synthesis into the material's images (``record_resolution``: it is the
+    material's new resolution, not a preview)."""
     result = job.result()
-    mode = settings.output
-    node_tree.update_images(mat, result["paths"], mode)
-    mat[material_params.KEY_RES] = int(result["resolution"])
+    node_tree.update_images(mat, result["paths"])
+    if record_resolution:
+        mat[material_params.KEY_RES] = int(result["resolution"])
     if cleanup:
         _cleanup(result["paths"])
     return result

@@ -109,9 +109,12 @@ def build_material(name: str, paths: dict[str, str], mode: str = "PACK") -> bpy.
     return mat
 
 
-def update_images(mat: bpy.types.Material, paths: dict[str, str], mode: str = "PACK") -> list[str]:
-    """Replace the pixels of the material's map images in place; returns the maps updated."""
-    _check_mode(mode)
+def update_images(mat: bpy.types.Material, paths: dict[str, str]) -> list[str]:
+    """Replace the pixels of the material's map images in place; returns the maps updated.
+
+    Packed images get the new file packed; file images get the new file copied over theirs
+    (files this add-on wrote for this material) and are reloaded.
+    """
     done = []
     for m, node in image_nodes(mat).items():
         img = node.image
@@ -124,11 +127,9 @@ def update_images(mat: bpy.types.Material, paths: dict[str, str], mode: str = "P
             img.filepath = src
             img.reload()
             img.pack()
-        elif mode == "EXTERNAL" and os.path.normcase(bpy.path.abspath(img.filepath)) == os.path.normcase(os.path.abspath(src)):
-            img.reload()
         else:
-            target = bpy.path.abspath(img.filepath)
-            if os.path.abspath(target) != os.path.abspath(src):
+            target = bpy.path.abspath(img.filepath, library=img.library)
+            if os.path.normcase(os.path.abspath(target)) != os.path.normcase(os.path.abspath(src)):
                 shutil.copyfile(src, target)
             img.reload()
         done.append(m)

@@ -6,6 +6,9 @@ that has been stable for ``DEBOUNCE_S`` is sent to the engine; if values change 
 request is in flight, that request is cancelled and the newest values go next. Undo, redo,
 Python edits and drivers are all seen the same way, because only the values are compared.
 
+Maps larger than ``PREVIEW_RES`` are first re-synthesised at ``PREVIEW_RES`` (quick feedback
+while a slider moves), then at the material's own resolution once the values stay put.
+
 Background Blender runs no timers; there (and in tests) call :func:`tick` directly.
 """
 
@@ -23,6 +26,7 @@ from .preferences import get_settings
 
 DEBOUNCE_S = 0.15
 INTERVAL_S = 0.05
+PREVIEW_RES = 512
 
 
 @dataclass
@@ -32,6 +36,8 @@ class _State:
     changed_at: float = 0.0
     job: "jobs.EngineJob | None" = None
     sent: dict[str, Any] | None = None
+    sent_res: int = 0
+    previewed: dict[str, Any] | None = None  # values the images show at preview resolution
     failed: dict[str, Any] | None = None  # values whose synthesis failed (not retried)
 
 
@@ -39,7 +45,8 @@ class Watcher:
     def __init__(self) -> None:
         self.states: dict[int, _State] = {}
         self.last_error = ""
-        self.updates = 0  # images refreshed (for tests and the status line)
+        self.updates = 0  # images refreshed at full resolution (for tests and measurements)
+        self.previews = 0  # images refreshed at preview resolution
 
     def reset(self) -> None:
         for st in self.states.values():
@@ -87,23 +94,30 @@ class Watcher:
             return
         settings = get_settings()
         res = int(mat.get(material_params.KEY_RES, settings.resolution))
+        if res > PREVIEW_RES and values != st.previewed:
+            res = PREVIEW_RES
         st.job = jobs.start_synthesize(mat, settings, res, values)
-        st.sent = values
+        st.sent, st.sent_res = values, res
 
     def _finish(self, mat: bpy.types.Material, st: _State) -> None:
         job, sent = st.job, st.sent
         st.job, st.sent = None, None
         assert job is not None and sent is not None
+        full = st.sent_res >= int(mat.get(material_params.KEY_RES, 0))
         try:
-            jobs.finish_synthesize(job, mat, get_settings())
+            jobs.finish_synthesize(job, mat, get_settings(), record_resolution=full)
         except EngineError as e:
             if e.code != "cancelled":
                 st.failed = sent
                 self._report(f"'{mat.name}': {e}")
             return
-        st.synced = sent
         st.failed = None
-        self.updates += 1
+        if full:
+            st.synced = sent
+            self.updates += 1
+        else:
+            st.previewed = sent
+            self.previews += 1
         self.last_error = ""
         _redraw()
 

@@ -221,9 +221,12 @@ def material_from_graph(zip_path: str, python: str, graph: str) -> dict:
     bpy.ops.ed.undo_push(message="edit")
     wait_synced(addon, w.updates)
     assert digests(addon, mat) != latest
+    obj_name, mat_name = obj.name, mat.name
     r = bpy.ops.ed.undo()
     out["undo"] = str(r)
-    mat = obj.active_material
+    obj = bpy.data.objects[obj_name]  # undo rebuilt the datablocks: old references are gone
+    mat = bpy.data.materials[mat_name]
+    assert obj.active_material == mat
     out["undo_value_restored"] = abs(mat[key] - value_before) < 1e-6
     if out["undo_value_restored"]:
         wait_synced(addon, w.updates)
@@ -397,25 +400,31 @@ def measure_sliders(zip_path: str, python: str, graph: str, resolution: str, edi
     key = addon.material_params.PREFIX + fp["name"]
     w = addon.sliders.WATCHER
     w.tick()
-    lat, rss = [], {"after_material": rss_mib(client.pid)}
+    lat, prev, rss = [], [], {"after_material": rss_mib(client.pid)}
     lo, hi = fp["min"], fp["max"]
     for i in range(edits):
         mat[key] = lo + (0.3 if i % 2 == 0 else 0.7) * (hi - lo) + 1e-4 * i
-        n = w.updates
+        n, p = w.updates, w.previews
         t = time.perf_counter()
         # the debounce is part of what a user waits for: start the clock at the edit
         while w.updates == n:
             w.tick()
             assert not w.last_error, w.last_error
+            if w.previews != p and len(prev) == i:
+                prev.append(time.perf_counter() - t)
             time.sleep(0.005)
         lat.append(time.perf_counter() - t)
         if i == 0:
             rss["after_first_edit"] = rss_mib(client.pid)
     rss[f"after_{edits}_edits"] = rss_mib(client.pid)
-    lat_sorted = sorted(lat)
+
+    def stats(xs: list) -> dict:
+        s = sorted(xs)
+        return {"first": xs[0], "median": s[len(s) // 2], "max": s[-1]} if xs else {}
+
     out.update(resolution=int(resolution), edits=edits, param=fp["name"],
-               latency_first_s=lat[0], latency_median_s=lat_sorted[len(lat) // 2],
-               latency_max_s=lat_sorted[-1], debounce_s=addon.sliders.DEBOUNCE_S,
+               full_res_s=stats(lat), preview_s=stats(prev),
+               preview_res=addon.sliders.PREVIEW_RES, debounce_s=addon.sliders.DEBOUNCE_S,
                engine_rss_mib=rss, engine_pid=client.pid)
     addon.engine_client.release()
     return out
