@@ -94,12 +94,16 @@ def ggx_brdf(n: torch.Tensor, l: torch.Tensor, v: torch.Tensor, base_linear: tor
     Returns:
         ``(f, n_dot_l)``: BRDF value ``(B, 3, H, W)`` (>= 0) and the clamped cosine ``(B, 1, H, W)``.
     """
-    h = l + v
-    h = h * torch.rsqrt((h * h).sum(dim=1, keepdim=True) + 1e-12)
     ndl = (n * l).sum(dim=1, keepdim=True).clamp(min=0.0)
-    ndv = (n * v).sum(dim=1, keepdim=True).clamp(min=0.0)
-    ndh = (n * h).sum(dim=1, keepdim=True).clamp(min=0.0)
-    vdh = (v * h).sum(dim=1, keepdim=True).clamp(0.0, 1.0)
+    if v is l:  # co-located flash: h = l = v exactly, so three dot products and a normalise go
+        ndv = ndh = ndl
+        vdh = None
+    else:
+        h = l + v
+        h = h * torch.rsqrt((h * h).sum(dim=1, keepdim=True) + 1e-12)
+        ndv = (n * v).sum(dim=1, keepdim=True).clamp(min=0.0)
+        ndh = (n * h).sum(dim=1, keepdim=True).clamp(min=0.0)
+        vdh = (v * h).sum(dim=1, keepdim=True).clamp(0.0, 1.0)
 
     alpha = roughness * roughness
     a2 = alpha * alpha
@@ -109,7 +113,7 @@ def ggx_brdf(n: torch.Tensor, l: torch.Tensor, v: torch.Tensor, base_linear: tor
     lam_l = ndv * torch.sqrt(ndl * ndl * (1.0 - a2) + a2)
     vis = 0.5 / (lam_v + lam_l).clamp(min=1e-12)
     f0 = _DIELECTRIC_F0 + (base_linear - _DIELECTRIC_F0) * metallic
-    fresnel = f0 + (1.0 - f0) * (1.0 - vdh) ** 5
+    fresnel = f0 if vdh is None else f0 + (1.0 - f0) * (1.0 - vdh) ** 5  # Schlick; = f0 at v.h = 1
     specular = d * vis * fresnel
     diffuse = base_linear * (1.0 - metallic) / math.pi
     return diffuse + specular, ndl
