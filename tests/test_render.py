@@ -139,3 +139,14 @@ def test_size_and_module_and_argument_checks():
         render({**m, "roughness": torch.zeros(1, 3, 16, 16)})
     with pytest.raises(ValueError, match="light_intensity"):
         render(m, light_intensity=torch.ones(3))
+
+
+def test_colocated_fast_path_matches_general_brdf():
+    g = torch.Generator().manual_seed(3)
+    n = decode_normal(torch.rand(2, 3, 8, 8, generator=g, dtype=torch.float64))
+    l = decode_normal(torch.rand(2, 3, 8, 8, generator=g, dtype=torch.float64) * 0.4 + 0.6)
+    base, rough, metal = (torch.rand(2, c, 8, 8, generator=g, dtype=torch.float64) for c in (3, 1, 1))
+    rough = rough.clamp(min=MIN_ROUGHNESS)
+    fast, ndl_fast = ggx_brdf(n, l, l, base, rough, metal)
+    general, ndl = ggx_brdf(n, l, l.clone(), base, rough, metal)  # a copy takes the general path
+    assert torch.allclose(fast, general, rtol=1e-9, atol=1e-12) and torch.equal(ndl_fast, ndl)
