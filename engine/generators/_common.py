@@ -234,7 +234,9 @@ def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: 
     # Euclidean: |p - c|^2 = v^2 + (cx'^2 + cy^2) - 2 v cy with cx' = u - cx; v^2 is the same
     # for every candidate of a pixel, so it is added once at the end: one pass per candidate.
     v2 = big_v * big_v if metric is None else None
-    f1 = f2 = got = None
+    f1: torch.Tensor | None = None
+    f2: torch.Tensor | None = None
+    got: torch.Tensor | None = None
     for dj in (-1, 0, 1):
         row = (cj + dj) % n
         for di in (-1, 0, 1):
@@ -256,15 +258,16 @@ def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: 
                 f2 = torch.full_like(d, 1e9) if want_f2 else None
                 got = val.expand_as(d) if val is not None else None
                 continue
-            if val is not None:
+            if val is not None and got is not None:
                 closer = torch.sub(f1, d).mul_(1e30).clamp_(0.0, 1.0)
                 got = torch.lerp(got, val, closer)
-            if want_f2:
+            if f2 is not None:
                 f2 = torch.minimum(f2, torch.maximum(f1, d))
             f1 = torch.minimum(f1, d)
+    assert f1 is not None  # the 3 x 3 loop always runs
     if v2 is not None:
         f1 = f1.add_(v2).clamp_(min=0.0)
-        if want_f2:
+        if f2 is not None:
             f2 = f2.add_(v2).clamp_(min=0.0)
     return f1, f2, got
 

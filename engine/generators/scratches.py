@@ -15,7 +15,6 @@ deterministic), so the cost is proportional to the scratched area, not to ``coun
 
 from __future__ import annotations
 
-import math
 
 import torch
 

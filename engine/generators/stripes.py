@@ -17,7 +17,7 @@ import torch
 
 from ..params import ParamSpec, choice_param, float_param, int_param
 from . import Generator
-from ._common import SUB, cell_table, col, lookup, pixel_centers, prepare, render_rows, uv
+from ._common import SUB, cell_table, col, lookup, prepare, render_rows
 
 _SALT_WIDTH, _SALT_LEVEL = 0x5701, 0x5702
 
