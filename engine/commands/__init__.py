@@ -23,6 +23,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("proceduralize", "proceduralize_cmd"),
     ("bench", "bench_cmd"),
     ("serve", "serve_cmd"),
+    ("proxy-train", "proxy_train_cmd"),
+    ("proxy-eval", "proxy_eval_cmd"),
 ]
 
 

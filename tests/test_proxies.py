@@ -1,0 +1,213 @@
+"""Neural proxies: network contract, files, refusal of stale files, training, evaluation.
+
+Everything runs on CPU in seconds: a tiny proxy (16 px, few channels) is trained once per
+module on the real ``stripes`` generator and shared by the tests below. Shipped proxies found
+in engine/weights/ are checked for the gradient contract too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import pytest
+import torch
+
+from diffproxy.proxies import (Proxy, ProxyMismatch, ProxyUnavailable, available_proxies, load_proxy,
+                               param_levels, resolve_generator)
+from diffproxy.proxies.checkpoint import load_checkpoint, load_network, save_weights
+from diffproxy.proxies.network import ProxyNetwork, wrap_pad, wrap_upsample2x
+from diffproxy.proxies.resample import wrap_resize
+
+GEN = "stripes"
+TINY = dict(channel_base=64, channel_max=16, channel_min=8, w_dim=32, mapping_layers=2,
+            mapping_lr=0.1, fourier_bands=2, embed_dim=4, waves=4)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    torch.set_num_threads(1)
+    return resolve_generator(GEN)
+
+
+def tiny_net(gen, res=16, seed=0):
+    torch.manual_seed(seed)
+    return ProxyNetwork(param_levels(gen.spec), resolution=res, **TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(gen, tmp_path_factory):
+    """Train a tiny proxy for a few steps; returns (summary, run dir, weights dir)."""
+    from diffproxy.proxies.train import TrainConfig, train
+    root = tmp_path_factory.mktemp("proxy_run")
+    wdir = root / "weights"
+    cfg = TrainConfig(generator=GEN, res=16, batch=8, steps=40, lr=0.005, device="cpu",
+                      out=str(root / "run"), export=str(wdir / f"{GEN}.safetensors"),
+                      network=dict(TINY), sample_every=20, log_every=10, threads=1, progress=False)
+    summary = train(cfg, log=lambda m: None)
+    return summary, root / "run", wdir
+
+
+# --- network ------------------------------------------------------------------------------------
+def test_output_shape_range_and_resize(gen):
+    proxy = Proxy(gen, tiny_net(gen)).eval()
+    params = gen.spec.sample(3, generator=torch.Generator().manual_seed(1))
+    for res in (16, 40, 8):
+        with torch.no_grad():
+            out = proxy(params, res)
+        assert out.shape == (3, 1, res, res)
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_network_is_tileable(gen):
+    # Every layer wraps around, so shifting the network's spatial inputs (the 4x4 constant and
+    # the wave maps) by a quarter period shifts the output by exactly a quarter of its size;
+    # zero padding or a non-periodic wave would break this at the edges.
+    net = tiny_net(gen, res=32).eval()
+    u = torch.rand(2, len(gen.spec), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = net(u, clamp=False)
+        net.synthesis.const.copy_(torch.roll(net.synthesis.const, 1, dims=-1))
+        for block in net.synthesis.blocks:
+            block.wave_maps = torch.roll(block.wave_maps, block.wave_maps.shape[-1] // 4, dims=-1)
+        shifted = net(u, clamp=False)
+    assert torch.allclose(shifted, torch.roll(out, 8, dims=-1), atol=1e-4)
+    assert not torch.allclose(shifted, out, atol=1e-3)
+
+
+def test_wrap_ops_are_circular():
+    x = torch.rand(1, 2, 6, 6)
+    assert torch.equal(wrap_pad(x, 1), torch.nn.functional.pad(x, (1, 1, 1, 1), mode="circular"))
+    assert torch.allclose(wrap_upsample2x(torch.roll(x, 1, -1)), torch.roll(wrap_upsample2x(x), 2, -1), atol=1e-6)
+
+
+def test_wrap_resize_tiles_and_matches_bilinear_inside():
+    x = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    y = wrap_resize(x, 64, "linear")
+    ref = torch.nn.functional.interpolate(x, size=64, mode="bilinear", align_corners=False)
+    assert torch.allclose(y[..., 4:-4, 4:-4], ref[..., 4:-4, 4:-4], atol=1e-6)
+    assert torch.allclose(wrap_resize(torch.roll(x, 3, -1), 64), torch.roll(wrap_resize(x, 64), 12, -1), atol=1e-6)
+    small = wrap_resize(x, 8, "linear")  # shrinking averages (antialiased), stays in range
+    assert small.shape == (2, 1, 8, 8) and abs(float(small.mean() - x.mean())) < 1e-5
+
+
+def _assert_grads_everywhere(proxy: Proxy, gen, n: int = 4, res: int | None = None):
+    params = gen.spec.sample(n, generator=torch.Generator().manual_seed(3))
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    out = proxy(leaves, res or proxy.resolution)
+    r = torch.randn(out.shape, generator=torch.Generator().manual_seed(4))
+    (out * r).sum().backward()
+    for p in gen.spec:
+        g = leaves[p.name].grad
+        assert g is not None and bool((g != 0).all()), f"{p.name} ({p.kind}): gradient {g}"
+
+
+def test_gradients_reach_every_parameter_untrained(gen):
+    net = tiny_net(gen).eval().requires_grad_(False)
+    _assert_grads_everywhere(Proxy(gen, net), gen, res=24)
+
+
+# --- training, files ----------------------------------------------------------------------------
+def test_tiny_training_loss_drops(tiny_run):
+    summary, run_dir, _ = tiny_run
+    events = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    val = [e["val_l1"] for e in events if "val_l1" in e]
+    assert val[0] > 0.0 and summary["val_l1"] < 0.8 * val[0], val
+    assert summary["steps"] == 40 and summary["samples_seen"] == 320
+    assert list(run_dir.glob("samples_*.png"))
+
+
+def test_trained_proxy_gradients_reach_every_parameter(tiny_run, gen):
+    _, _, wdir = tiny_run
+    proxy = load_proxy(GEN, weights_dir=wdir)
+    assert not any(p.requires_grad for p in proxy.parameters())
+    _assert_grads_everywhere(proxy, gen)
+
+
+def test_weights_and_checkpoint_round_trip(tiny_run, gen):
+    summary, run_dir, wdir = tiny_run
+    state = load_checkpoint(run_dir / "checkpoint.pt", gen)  # weights_only=True inside
+    full = ProxyNetwork(**state["network_config"])
+    full.load_state_dict(state["network"])
+    full.eval()
+    u = torch.rand(5, len(gen.spec), generator=torch.Generator().manual_seed(2))
+    again = ProxyNetwork(**state["network_config"])
+    again.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["network"])
+    again.eval()
+    with torch.no_grad():
+        ref = full(u)
+        assert torch.equal(again(u), ref)
+        half, meta = load_network(wdir / f"{GEN}.safetensors", gen)
+        assert (half.eval()(u) - ref).abs().max() < 2e-2  # fp16 weights
+    assert meta["generator"] == GEN and meta["spec_hash"] == gen.spec_hash()
+    assert meta["config"] == full.config and meta["training"]["steps"] == summary["steps"]
+    assert all(t.dtype == torch.float16 for t in __import__("safetensors.torch").torch.load_file(
+        str(wdir / f"{GEN}.safetensors")).values())
+
+
+def test_resume_continues_from_checkpoint(tiny_run, gen, tmp_path):
+    from diffproxy.proxies.train import TrainConfig, train
+    _, run_dir, _ = tiny_run
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out)
+    cfg = TrainConfig(generator=GEN, res=16, batch=8, steps=45, device="cpu", out=str(out),
+                      export=str(tmp_path / "w.safetensors"), resume=True, network=dict(TINY),
+                      threads=1, progress=False, sample_every=1000)
+    summary = train(cfg, log=lambda m: None)
+    assert summary["steps"] == 45 and summary["samples_seen"] == 360
+
+
+def test_mismatched_spec_hash_and_name_are_refused(tiny_run, gen, tmp_path):
+    _, _, wdir = tiny_run
+    net, _ = load_network(wdir / f"{GEN}.safetensors", gen)
+    stale = dataclasses.replace(gen, version=gen.version + 1)
+    save_weights(tmp_path / f"{GEN}.safetensors", net, stale)
+    with pytest.raises(ProxyMismatch, match=r"spec hash.*proxy-train --generator stripes"):
+        load_proxy(GEN, weights_dir=tmp_path)
+    assert GEN not in available_proxies(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(wdir / f"{GEN}.safetensors", other / "brick.safetensors")
+    with pytest.raises(ProxyMismatch, match=r"generator 'stripes', not 'brick'"):
+        load_proxy("brick", weights_dir=other)
+    with pytest.raises(ProxyMismatch, match="spec hash"):
+        load_checkpoint(tiny_run[1] / "checkpoint.pt", stale)
+
+
+def test_missing_weights_raise_proxy_unavailable(tmp_path):
+    with pytest.raises(ProxyUnavailable, match=r"no proxy weights for generator 'stripes'.*"
+                                               r"diffproxy proxy-train --generator stripes"):
+        load_proxy(GEN, weights_dir=tmp_path)
+    assert available_proxies(tmp_path) == []
+
+
+def test_proxy_eval_command(tiny_run, tmp_path, capsys):
+    from diffproxy.cli import main
+    _, _, wdir = tiny_run
+    sheet = tmp_path / "sheet.png"
+    code = main(["proxy-eval", "--generator", GEN, "--samples", "16", "--seed", "1", "--json",
+                 "--weights-dir", str(wdir), "--sheet", str(sheet)])
+    assert code == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert 0.0 < row["l1"] < 1.0 and row["resolution"] == 16
+    assert set(row["grad_norm"]) == set(resolve_generator(GEN).spec.names)
+    assert row["grad_norm_min"] > 0.0 and row["fwd_bwd_ms"] > 0.0 and row["weight_bytes"] > 0
+    assert sheet.is_file()
+
+
+def test_proxy_train_command_rejects_bad_arguments(capsys):
+    from diffproxy.cli import main
+    assert main(["proxy-train", "--generator", "nope", "--steps", "1"]) == 2
+    assert "unknown generator 'nope'" in capsys.readouterr().err
+    assert main(["proxy-train", "--generator", GEN, "--res", "48", "--steps", "1"]) == 2
+
+
+@pytest.mark.parametrize("name", available_proxies())
+def test_shipped_proxy_contract(name):
+    g = resolve_generator(name)
+    proxy = load_proxy(name)
+    params = g.spec.sample(2, generator=torch.Generator().manual_seed(0))
+    out = proxy(params, 96)
+    assert out.shape == (2, 1, 96, 96) and 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+    _assert_grads_everywhere(proxy, g)
