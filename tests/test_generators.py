@@ -265,3 +265,22 @@ def test_doctests(module):
     mod = importlib.import_module(f"diffproxy.generators.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_on_the_parameters_device(name):
+    g = _gen(name)
+    p = _prior(g, 2, seed=19)
+    cpu = g(p, 64)
+    gpu = g({k: v.cuda() for k, v in p.items()}, 64)
+    assert gpu.device.type == "cuda"
+    assert float((gpu.cpu() - cpu).abs().mean()) < 1e-3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_hash_is_identical_on_cuda():
+    from diffproxy.generators._common import hash_uniform
+    i = torch.arange(-50, 5000)
+    assert torch.equal(hash_uniform(7, torch.tensor(5.0), i),
+                       hash_uniform(7, torch.tensor(5.0).cuda(), i.cuda()).cpu())
