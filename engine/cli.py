@@ -49,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"diffproxy {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    seen: set[str] = set()
     for name, module_name in COMMANDS:
-        _add_command(sub, name, module_name)
+        if name not in seen:  # a doubled line must not break the CLI (tests flag it)
+            seen.add(name)
+            _add_command(sub, name, module_name)
     return parser
 
 
