@@ -4,8 +4,7 @@
 * Window: each point owns a region, from a round spot around the point (``window`` = 0,
   radius ``size`` x 0.75 cell) to its whole Voronoi cell minus a border (``window`` = 1, border
   half-width ``(1 - size)`` x 0.25 cell); in between, the signed distances to the two edges
-  are blended, so there is always a single edge. Distances blend from Euclidean to Chebyshev
-  with ``metric`` (round to square, sharp-cornered cells).
+  are blended, so there is always a single edge.
 * Feature: the value inside the window, from a flat plateau (``profile`` = 0) to a cone that
   peaks at the point and falls to 0 at the window's edge (``profile`` = 1), times a per-cell
   shade ``1 - luminance_random * r``.
@@ -38,8 +37,6 @@ SPEC = ParamSpec([
                 description="Window from round spots around the points (0) to whole cells (1)"),
     float_param("size", 0.6, 0.05, 1.0, prior=(0.6, 0.15), group="Shape", role="generator",
                 description="Window size: spot radius / how much of the cell is kept"),
-    float_param("metric", 0.2, 0.0, 1.0, prior=(0.2, 0.25), group="Shape", role="generator",
-                description="Cell shape from round (Euclidean) to square (Chebyshev)"),
     float_param("softness", 0.1, 0.0, 1.0, prior=(0.1, 0.1), group="Shape", role="generator",
                 description="Width of the window's edge ramp"),
     float_param("profile", 0.4, 0.0, 1.0, prior=(0.4, 0.3), group="Feature", role="generator",
@@ -87,7 +84,7 @@ def _render_group(p: dict[str, torch.Tensor], n: int, res: int, origin) -> torch
     jx = cell_table(_SALT_X, p["seed"], n, n)
     jy = cell_table(_SALT_Y, p["seed"], n, n)
     level = 1.0 - p["luminance_random"].view(b, 1) * cell_table(_SALT_LEVEL, p["seed"], n, n)
-    jitter, metric = col(p["jitter"]), col(p["metric"])
+    jitter = col(p["jitter"])
     window, profile, size = col(p["window"]), col(p["profile"]), col(p["size"])
     px = n / res  # a pixel in cell widths
     soft = 0.25 * col(p["softness"]) + px  # edge ramp, cell widths
@@ -98,12 +95,10 @@ def _render_group(p: dict[str, torch.Tensor], n: int, res: int, origin) -> torch
     # fall between, not on, the texture's edges
     phase = 0.5 / n
     u, v = uv(res, dev, (float(origin[0]) + phase, float(origin[1]) + phase))
-    use_metric = metric if bool((p["metric"] > 0).any()) else None
     out = torch.empty(b, 1, res, res, device=dev, dtype=torch.float32)
     rows = max(1, (1 << 18) // (res * b)) if dev.type == "cpu" else res
     for r0, r1 in row_bands(res, n, rows, float(origin[1]) + phase):
-        f1sq, f2sq, lum = worley_band(v[:, :, r0:r1], u, n, jx, jy, jitter, metric=use_metric,
-                                      carry=level, want_f2=True)
+        f1sq, f2sq, lum = worley_band(v[:, :, r0:r1], u, n, jx, jy, jitter, carry=level, want_f2=True)
         f1, f2 = f1sq.sqrt_(), f2sq.sqrt_()
         # signed distance to the window's edge (> 0 inside), blended between a round spot of
         # `radius` and the Voronoi cell minus a border ((f2 - f1) / 2: distance to the cell edge)
@@ -112,7 +107,7 @@ def _render_group(p: dict[str, torch.Tensor], n: int, res: int, origin) -> torch
         # feature: cone from the point (1) to the window's edge (0), blended with a plateau
         cone = inside.clamp(min=0.0)
         cone = cone.div_(cone + f1 + 1e-6)
-        feature = torch.lerp(torch.ones_like(cone), cone, profile)
+        feature = cone.sub_(1.0).mul_(profile).add_(1.0)  # lerp(1, cone, profile)
         out[:, :, r0:r1] = win.mul_(feature).mul_(lum).clamp_(0.0, 1.0)
     return out
 
