@@ -27,7 +27,7 @@ from typing import Any, Callable
 # Where build.py puts the bundled engine inside the extension: <ext>/_engine/diffproxy
 BUNDLED_ENGINE_DIR = "_engine"
 START_TIMEOUT_S = 180.0  # importing torch from a cold disk can take a minute
-CANCEL_GRACE_S = 1.0  # a cancelled request that has not stopped by then gets the child killed
+CANCEL_GRACE_S = 0.5  # a cancelled request still running by then gets the child killed (< 1 s in all)
 
 
 class EngineError(RuntimeError):
@@ -243,11 +243,9 @@ class EngineClient:
             return True
         if req.cancel_sent_at is not None and time.monotonic() - req.cancel_sent_at > CANCEL_GRACE_S:
             self.kill()
-            req.done.wait(2.0)  # the reader thread fails every pending request on EOF
-            if not req.done.is_set():
-                self._finish(req, error=EngineError("Cancelled.", "cancelled"))
-            elif req.error is not None and req.error.code != "cancelled":
-                req.error = EngineError("Cancelled (the engine was stopped).", "cancelled")
+            # ends first here; the reader thread then fails whatever else waited on that child
+            self._finish(req, error=EngineError("Cancelled (the engine was stopped; it restarts "
+                                                "on the next request).", "cancelled"))
             return True
         return False
 

@@ -78,7 +78,7 @@ def test_engine_failures_kill_and_cancel(light_zip, graph_name, tmp_path):
     r = harness.run_scenario("engine_failures", tmp_path, zip_path=str(light_zip),
                              python=sys.executable, graph=graph_name, no_torch_python=str(no_torch))
     print(json.dumps({k: v for k, v in r.items() if k != "_log"}, indent=1))
-    assert r["cancel_to_return_s"] < 1.5
+    assert r["cancel_to_return_s"] < 1.0
 
 
 def _pipeline_ready() -> bool:
@@ -96,7 +96,7 @@ def test_proceduralize_button_cancel_and_kill(light_zip, photo, tmp_path):
     r = harness.run_scenario("proceduralize", tmp_path, zip_path=str(light_zip),
                              python=sys.executable, image=str(photo), preset="fast")
     print(json.dumps({k: v for k, v in r.items() if k != "_log"}, indent=1))
-    assert r["cancel_to_return_s"] < 1.5
+    assert r["cancel_to_return_s"] < 1.0
 
 
 def test_batch_two_images_one_corrupt(light_zip, photo, tmp_path):

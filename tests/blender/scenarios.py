@@ -38,6 +38,16 @@ def install(zip_path: str, python: str) -> tuple[ModuleType, Any]:
     return sys.modules[name], prefs
 
 
+def call(op: Any, **kw: Any) -> set:
+    """Run an operator; an ERROR report raises RuntimeError from Python: count it as cancelled
+    (the message is in the status line the panel shows)."""
+    try:
+        return op(**kw)
+    except RuntimeError as e:
+        print(f"operator reported: {e}")
+        return {'CANCELLED'}
+
+
 def status() -> Any:
     return bpy.context.window_manager.diffproxy_status
 
@@ -262,12 +272,12 @@ def engine_failures(zip_path: str, python: str, graph: str, no_torch_python: str
     obj = plane()
 
     prefs.python = "/nonexistent/bin/python3"
-    assert bpy.ops.diffproxy.new_material(graph=graph) == {'CANCELLED'}
+    assert call(bpy.ops.diffproxy.new_material, graph=graph) == {'CANCELLED'}
     out["missing_python"] = status().message
     assert "does not exist" in out["missing_python"], out["missing_python"]
 
     prefs.python = no_torch_python
-    assert bpy.ops.diffproxy.new_material(graph=graph) == {'CANCELLED'}
+    assert call(bpy.ops.diffproxy.new_material, graph=graph) == {'CANCELLED'}
     out["no_torch"] = status().message
     assert "has no torch" in out["no_torch"], out["no_torch"]
 
@@ -285,7 +295,7 @@ def engine_failures(zip_path: str, python: str, graph: str, no_torch_python: str
         os.kill(client.pid, 9)
 
     run_in_thread_after(lambda: None, kill_when_running)
-    assert bpy.ops.diffproxy.bake(resolution="4096") == {'CANCELLED'}
+    assert call(bpy.ops.diffproxy.bake, resolution="4096") == {'CANCELLED'}
     out["killed_message"] = status().message
     assert "stopped unexpectedly" in out["killed_message"], out["killed_message"]
     assert bpy.ops.diffproxy.bake(resolution="1024") == {'FINISHED'}, status().message
@@ -303,12 +313,12 @@ def engine_failures(zip_path: str, python: str, graph: str, no_torch_python: str
         addon.jobs.ACTIVE.request_cancel()
 
     run_in_thread_after(lambda: None, cancel_when_running)
-    r = bpy.ops.diffproxy.bake(resolution="4096")
+    r = call(bpy.ops.diffproxy.bake, resolution="4096")
     out["cancel_to_return_s"] = time.perf_counter() - stamps["cancel"]
     out["cancel_result"] = str(r)
     out["cancel_message"] = status().message
     assert r == {'CANCELLED'} and "ancel" in out["cancel_message"], out
-    assert out["cancel_to_return_s"] < 1.5, out
+    assert out["cancel_to_return_s"] < 1.0, out
     assert bpy.ops.diffproxy.bake(resolution="1024") == {'FINISHED'}, status().message
     assert tuple(addon.node_tree.image_nodes(mat)["basecolor"].image.size) == (1024, 1024)
     addon.engine_client.release()
@@ -352,11 +362,11 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
 
     run_in_thread_after(lambda: None, cancel_when_progress)
     prefs.preset = "balanced"
-    r = bpy.ops.diffproxy.proceduralize()
+    r = call(bpy.ops.diffproxy.proceduralize)
     out["cancel_to_return_s"] = time.perf_counter() - stamps["cancel"]
     out["cancel_message"] = status().message
     assert r == {'CANCELLED'} and "ancel" in out["cancel_message"], out
-    assert out["cancel_to_return_s"] < 1.5, out
+    assert out["cancel_to_return_s"] < 1.0, out
 
     # kill the engine mid-run, then run again
     def kill_when_progress():
@@ -365,7 +375,7 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
         os.kill(addon.engine_client.current_client().pid, 9)
 
     run_in_thread_after(lambda: None, kill_when_progress)
-    assert bpy.ops.diffproxy.proceduralize() == {'CANCELLED'}
+    assert call(bpy.ops.diffproxy.proceduralize) == {'CANCELLED'}
     out["killed_message"] = status().message
     assert "stopped unexpectedly" in out["killed_message"], out["killed_message"]
     prefs.preset = preset
