@@ -48,8 +48,9 @@ def edge_detect(x: torch.Tensor, width: Scalar = 0.01, softness: Scalar = 0.5) -
     if bool((wd.detach() <= 0).any()):
         raise ValueError(f"width: expected > 0, got {width!r}")
     sigma = wd * (1.0 / _FWHM)  # texture widths
-    b = gaussian_blur_px(gray(x), sigma * x.shape[-1])
-    gx, gy = gradient(b)
+    # central differences of the blur (not the exact spectral derivative): at low resolution
+    # they average over two pixels, which matches a high-resolution render viewed smaller
+    gx, gy = gradient(gaussian_blur_px(gray(x), sigma * x.shape[-1]))
     # |grad| * sigma * sqrt(2 pi): a unit step gives exp(-d^2 / (2 sigma^2)), peak 1
     mag = torch.sqrt((gx * gx).addcmul_(gy, gy).add_(1e-12))
     e = mag * (sigma * math.sqrt(2.0 * math.pi))
