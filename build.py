@@ -122,7 +122,22 @@ def pip_platform_args(platform: str, cuda: str) -> list[str]:
     out = ["--only-binary=:all:", "--python-version", PY, "--implementation", "cp", "--abi", "cp311"]
     for t in tags:
         out += ["--platform", t]
-    return out + [a.format(cuda=cuda) for a in index]
+    return out + ([a.format(cuda=cuda) for a in index] if cuda != "none" else [])
+
+
+def check_cuda_build(platform: str, cuda: str, wheels: list[tuple[str, str, list[str]]],
+                     strict: bool) -> str:
+    """Windows wheels on PyPI are CPU-only: make sure torch came from PyTorch's CUDA index."""
+    if platform != "windows-x64" or cuda == "none":
+        return ""
+    url = next((u for n, u, _ in wheels if n.lower().startswith("torch-")), "")
+    if "download.pytorch.org" in url:
+        return ""
+    msg = (f"{platform}: torch did not come from https://download.pytorch.org/whl/{cuda} (unreachable "
+           "from here?), pip fell back to PyPI's CPU-only build; pass --cuda none to bundle that on purpose")
+    if strict:
+        raise SystemExit("build.py: " + msg)
+    return msg
 
 
 def _public_index_env() -> dict[str, str]:
@@ -183,7 +198,9 @@ def download_wheels(platform: str, cuda: str, torch: str) -> list[Path]:
     dest = WHEELS / platform
     dest.mkdir(parents=True, exist_ok=True)
     wheels = []
-    for name, url, _req in resolve(platform, cuda, torch):
+    resolved = resolve(platform, cuda, torch)
+    check_cuda_build(platform, cuda, resolved, strict=True)
+    for name, url, _req in resolved:
         target = dest / name
         if not target.exists():
             print(f"  downloading {name}", flush=True)
@@ -198,7 +215,10 @@ def download_wheels(platform: str, cuda: str, torch: str) -> list[Path]:
 def resolve_sizes(platform: str, cuda: str, torch: str) -> list[tuple[str, int]]:
     """Wheels the bundle would hold for ``platform`` and their sizes (HTTP HEAD; nothing saved)."""
     out = []
-    for name, url, _req in resolve(platform, cuda, torch):
+    resolved = resolve(platform, cuda, torch)
+    if warning := check_cuda_build(platform, cuda, resolved, strict=False):
+        print("WARNING: " + warning, file=sys.stderr)
+    for name, url, _req in resolved:
         size = -1
         if url.startswith("file://"):
             size = Path(urllib.request.url2pathname(url[7:])).stat().st_size
@@ -224,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="light zip without wheels (use your own Python with torch)")
     ap.add_argument("--platforms", nargs="+", default=list(PLATFORMS), choices=list(PLATFORMS),
                     help="platforms of the full build")
-    ap.add_argument("--cuda", default="cu128", help="PyTorch CUDA index for Windows (cu126, cu128...)")
+    ap.add_argument("--cuda", default="cu128",
+                    help="PyTorch CUDA index for the Windows torch (cu126, cu128...; none: CPU build)")
     ap.add_argument("--torch", default=TORCH, help=f"torch requirement to bundle (default {TORCH!r})")
     ap.add_argument("--out", default=str(BUILD / "dist"), help="folder for the zips")
     ap.add_argument("--sizes", action="store_true",
