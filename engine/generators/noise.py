@@ -6,9 +6,9 @@ on the unit square, pixel centres at ``(i + 0.5) / res``, randomness only from i
 of ``(seed, lattice cell)``, so the same seed gives the same field at every resolution.
 
 Convention (fBm): octave ``o`` (0-based) has ``scale * 2**o`` lattice cells per side and weight
-``persistence**o``. An octave whose cells are under 4 pixels wide is faded out (gone at 2 px):
+``persistence**o``. An octave whose cells are under 2 pixels wide is faded out (gone at 1 px):
 this band-limits the field so a render downsampled from a larger one matches a small render
-instead of aliasing. The normalisation uses the full weight sum, so the mean (0.5) and the
+instead of aliasing (that threshold gave the smallest 64-vs-256 px difference). The normalisation uses the full weight sum, so the mean (0.5) and the
 contrast do not depend on resolution.
 
 Speed: a lattice field is separable (``rows @ lattice @ columns``); it is synthesised as a few
@@ -67,7 +67,7 @@ def _octaves(res: int, scale: int, octaves: int) -> list[tuple[int, int, float]]
     out = []
     for o in range(octaves):
         n = scale * 2 ** o
-        fade = min(1.0, max(0.0, (0.5 - n / res) / 0.25))
+        fade = min(1.0, max(0.0, (1.0 - n / res) / 0.5))
         if fade > 0.0:
             out.append((o, n, fade))
     return out
