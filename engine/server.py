@@ -19,8 +19,8 @@ Protocol
 
 Commands (arguments -> ``result`` fields)
 -----------------------------------------
-``hello`` -> ``protocol, engine_version, torch_version, python, pid, device, graphs``
-    (``graphs``: ``[{name, description}]``).
+``hello`` -> ``protocol, engine_version, torch_version, python, pid, device, engine_path,
+    graphs`` (``graphs``: ``[{name, description}]``; ``engine_path``: where diffproxy loaded from).
 ``describe`` ``graph`` -> ``graph, description, spec_hash, slots, params, groups``
     (``params``: :meth:`Param.describe` list in spec order; ``groups``: ``[{name, params}]`` in
     order of first appearance).
@@ -268,6 +268,7 @@ class Server:
         return {"protocol": PROTOCOL, "engine_version": __version__,
                 "torch_version": torch.__version__, "python": sys.version.split()[0],
                 "pid": os.getpid(), "device": str(pick_device("auto")),
+                "engine_path": str(Path(__file__).resolve().parent),
                 "graphs": [{"name": g.name, "description": g.description} for g in GRAPHS.values()]}
 
     def describe(self, args: dict[str, Any]) -> dict[str, Any]:

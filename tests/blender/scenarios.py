@@ -165,6 +165,17 @@ def material_from_graph(zip_path: str, python: str, graph: str) -> dict:
         assert hasattr(bpy.types, cls), cls
     assert bpy.ops.diffproxy.check_engine() == {'FINISHED'}
     assert graph in addon.preferences.KNOWN_GRAPHS
+    ext_dir = os.path.dirname(addon.__file__)
+    hello = addon.engine_client.current_client().hello
+    out["engine_path"] = hello["engine_path"]
+    assert hello["engine_path"].startswith(os.path.realpath(ext_dir)), (hello["engine_path"], ext_dir)
+    # the default interpreter (empty preference): this process's Python + its sys.path
+    prefs.python = ""
+    assert bpy.ops.diffproxy.check_engine() == {'FINISHED'}
+    default = addon.engine_client.current_client()
+    assert default.hello["engine_path"].startswith(os.path.realpath(ext_dir))
+    out["default_interpreter_python"] = default.hello["python"]
+    prefs.python = python
     prefs.resolution = "1024"
     obj = plane()
     t = time.perf_counter()
