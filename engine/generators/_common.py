@@ -203,9 +203,8 @@ def row_bands(res: int, n: int, target_rows: int, shift: float = 0.0):
 
 
 def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: torch.Tensor,
-                jitter: torch.Tensor, metric: torch.Tensor | None = None,
-                carry: torch.Tensor | None = None, want_f2: bool = False):
-    """Nearest jittered lattice points for a band of rows (distances in cell widths).
+                jitter: torch.Tensor, carry: torch.Tensor | None = None, want_f2: bool = False):
+    """Nearest jittered lattice points for a band of rows (squared distances in cell widths).
 
     Args:
         v: ``(1, 1, h, 1)`` row coordinates; every row of the band must lie in the same lattice
@@ -214,26 +213,25 @@ def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: 
             ``(i + 0.5 + jitter * (jx - 0.5), j + 0.5 + jitter * (jy - 0.5))``.
         jx, jy: ``(B, n * n)`` per-cell uniforms in [0, 1) (index ``j * n + i``).
         jitter: ``(B, 1, 1, 1)`` in [0, 1].
-        metric: optional ``(B, 1, 1, 1)`` in [0, 1]: squared distance blends Euclidean (0) into
-            Chebyshev (1, square cells).
         carry: optional ``(B, n * n)`` per-cell value to return for the nearest point.
         want_f2: also track the second-nearest distance.
 
     Returns:
         ``(f1sq, f2sq, carried)``: squared F1 ``(B, 1, h, W)``, squared F2 (or None), the
-        nearest cell's ``carry`` value (or None). Checks the 3 x 3 neighbourhood. Candidate
-        points are ``(B, 1, 1, W)`` vectors (one lattice row per band), so a candidate costs a
-        few elementwise passes; selections use exact 0/1 float masks (torch.where and bool
-        tensors are an order of magnitude slower on CPU).
+        nearest cell's ``carry`` value (or None). Checks the 3 x 3 neighbourhood.
+
+    Cost: a band lies in one lattice row, so candidate points are ``(B, 1, 1, W)`` vectors and
+    ``|p - c|^2 = v^2 + (dx^2 + cy^2) - 2 v cy`` is one pass per candidate (``v^2`` is common
+    to all candidates and added at the end). Distances are held scaled by 2**60 so that
+    ``clamp(f1 - d, 0, 1)`` is an exact 0/1 "closer" mask (torch.where and bool tensors cost
+    an order of magnitude more on CPU).
     """
     b, w = jx.shape[0], u.shape[-1]
     big_u, big_v = u * n, v * n
     ci = torch.floor(big_u)  # (1,1,1,W)
     cj = int(torch.floor(big_v[0, 0, 0, 0]))
     big_v = big_v - cj  # rows relative to the band's lattice row: small numbers, exact squares
-    # Euclidean: |p - c|^2 = v^2 + (cx'^2 + cy^2) - 2 v cy with cx' = u - cx; v^2 is the same
-    # for every candidate of a pixel, so it is added once at the end: one pass per candidate.
-    v2 = big_v * big_v if metric is None else None
+    scale = 2.0 ** 60
     f1: torch.Tensor | None = None
     f2: torch.Tensor | None = None
     got: torch.Tensor | None = None
@@ -246,29 +244,23 @@ def worley_band(v: torch.Tensor, u: torch.Tensor, n: int, jx: torch.Tensor, jy: 
             gy = torch.gather(jy, 1, flat).view(b, 1, 1, w)
             dx = big_u - cols - 0.5 - jitter * (gx - 0.5)  # (B,1,1,W)
             cy = (dj + 0.5) + jitter * (gy - 0.5)  # (B,1,1,W), relative to row cj
-            if metric is None:
-                d = torch.addcmul(dx * dx + cy * cy, big_v, cy, value=-2.0)  # minus v^2
-            else:
-                dy = big_v - cy
-                dy2, dx2 = dy * dy, dx * dx
-                d = torch.lerp(dy2 + dx2, torch.maximum(dy2, dx2), metric)
+            d = torch.addcmul((dx * dx + cy * cy) * scale, big_v, cy, value=-2.0 * scale)  # minus v^2
             val = torch.gather(carry, 1, flat).view(b, 1, 1, w) if carry is not None else None
             if f1 is None:
                 f1 = d
-                f2 = torch.full_like(d, 1e9) if want_f2 else None
+                f2 = torch.full_like(d, 1e9 * scale) if want_f2 else None
                 got = val.expand_as(d) if val is not None else None
                 continue
             if val is not None and got is not None:
-                closer = torch.sub(f1, d).mul_(1e30).clamp_(0.0, 1.0)
-                got = torch.lerp(got, val, closer)
+                got = torch.lerp(got, val, torch.sub(f1, d).clamp_(0.0, 1.0))
             if f2 is not None:
                 f2 = torch.minimum(f2, torch.maximum(f1, d))
             f1 = torch.minimum(f1, d)
     assert f1 is not None  # the 3 x 3 loop always runs
-    if v2 is not None:
-        f1 = f1.add_(v2).clamp_(min=0.0)
-        if f2 is not None:
-            f2 = f2.add_(v2).clamp_(min=0.0)
+    v2 = big_v * big_v
+    f1 = torch.addcmul(v2, f1, torch.tensor(1.0 / scale, device=f1.device)).clamp_(min=0.0)
+    if f2 is not None:
+        f2 = torch.addcmul(v2, f2, torch.tensor(1.0 / scale, device=f2.device)).clamp_(min=0.0)
     return f1, f2, got
 
 
