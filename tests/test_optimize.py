@@ -257,6 +257,11 @@ def test_cli_unusable_photo_exits_2(tmp_path, capsys):
     assert "empty file" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
+    (tmp_path / "text.png").write_text("hello")
+    assert main([str(tmp_path / "text.png"), "--out", str(tmp_path / "o")]) == 2
+    assert "not an image" in capsys.readouterr().err
+    assert main([str(tmp_path / "text.png"), "--out", str(tmp_path / "o"), "--graph", "nope"]) == 2
+    assert "unknown graph" in capsys.readouterr().err
 
 
 def test_cli_end_to_end_and_no_overwrite(tiny, tmp_path, capsys):

@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=err)
         return 2
+    if args.graph != "auto":
+        from . import resolve_graph
+        resolve_graph(args.graph)  # CLIError (exit 2) listing the graphs for an unknown name
     out = Path(args.out)
     existing = _existing_outputs(out)
     if existing and not args.overwrite:  # refuse before minutes of work, not after
@@ -79,10 +82,6 @@ def run(args: argparse.Namespace) -> int:
     except PhotoError as e:
         bar.close()
         print(f"error: {e}", file=err)
-        return 2
-    except KeyError as e:  # unknown graph name
-        bar.close()
-        print(f"error: {e.args[0] if e.args else e}", file=err)
         return 2
     except (Cancelled, KeyboardInterrupt):
         bar.close()
@@ -150,7 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="diffproxy proceduralize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
-    return run(p.parse_args(argv))
+    from . import CLIError
+    try:
+        return run(p.parse_args(argv))
+    except CLIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
 
 
 if __name__ == "__main__":
