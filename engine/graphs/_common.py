@@ -82,14 +82,15 @@ def noise(fn: Callable[..., torch.Tensor], seed: torch.Tensor, res: int, scale: 
           **kw) -> torch.Tensor:
     """Evaluate a ``generators.noise`` field, at a capped resolution when that loses nothing.
 
-    A field is smooth within its finest lattice cells, so at ``8 * finest cells per side``
-    pixels it is well resolved; above that it is computed there and upsampled (bilinear,
-    tileable), which keeps 4096 px renders fast. ``octaves=0`` means a field without octaves
-    (``cells``, whose creases need ``32`` pixels per cell); ``cap`` overrides the resolution;
+    The noise fades out octaves whose cells are under 4 pixels, and its finest octave has the
+    least weight, so at ``4 * finest cells per side`` pixels the field is resolved; above that
+    it is computed there and upsampled (bilinear, tileable), which keeps 4096 px renders fast.
+    ``octaves=0`` means a field without octaves (``cells``, whose creases need ``32`` pixels
+    per cell); ``cap`` overrides the resolution;
     ``then`` is applied before upsampling (a cheap place for per-pixel work on the field).
     """
     finest = scale * 2 ** max(octaves - 1, 0)
-    need = cap or (8 * finest if octaves else 32 * scale)
+    need = cap or (4 * finest if octaves else 32 * scale)
     r = res
     while r > need and r % 2 == 0:
         r //= 2

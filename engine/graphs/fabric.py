@@ -83,8 +83,8 @@ class Fabric(RetunedGraph):
         weft = _along(patterns["weft"], p["weft.direction"], False)
         up = _weave(p, res, warp.device)
         # fibres run along each thread: noise smeared along y for the warp, along x for the weft
-        fuzz_v = noise(perlin_fbm, seeds(p, 0), res, 32, 3, cap=1024, then=lambda x: streak(x, 0.02, True))
-        fuzz_h = noise(perlin_fbm, seeds(p, 0), res, 32, 3, cap=1024, then=lambda x: streak(x, 0.02, False))
+        fuzz_v, fuzz_h = noise(perlin_fbm, seeds(p, 0), res, 32, 3, then=lambda x: torch.cat(
+            [streak(x, 0.02, True), streak(x, 0.02, False)], dim=1)).split(1, dim=1)
         fade = noise(value_fbm, seeds(p, 1), res, 4, 4)
 
         lift = col(p["weave.lift"])

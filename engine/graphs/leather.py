@@ -33,7 +33,6 @@ class Leather(RetunedGraph):
         "grain.jitter": dict(default=0.9, prior=(0.9, 0.1)),
         "grain.window": dict(default=1.0, prior=(1.0, 0.05)),
         "grain.size": dict(default=0.7, prior=(0.7, 0.08)),
-        "grain.metric": dict(default=0.0, prior=(0.0, 0.1)),
         "grain.softness": dict(default=0.3, prior=(0.3, 0.15)),
         "grain.profile": dict(default=0.5, prior=(0.5, 0.2)),
         "grain.luminance_random": dict(default=0.2, prior=(0.2, 0.1)),

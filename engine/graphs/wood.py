@@ -16,7 +16,6 @@ import torch
 
 from ..filters.blend import blend
 from ..filters.blur import blur
-from ..filters.gradient_map import gradient_map
 from ..filters.levels import levels
 from ..filters.normal import normal_from_height
 from ..filters.warp import directional_warp
@@ -74,10 +73,8 @@ class Wood(RetunedGraph):
         # late wood fades into early wood over a few pixels' worth of texture
         tone = blur(rings, 0.004)
 
-        light = rgb(p, "color.wood")[:, :, 0, 0]
-        ramp = torch.stack([light * (1.0 - p["color.rings"][:, None]), light], dim=1)
-        # stripes are 1 on the ring: rings are the dark late wood
-        color = gradient_map(1.0 - tone, ramp)
+        # stripes are 1 on the ring: rings are the dark late wood (two-stop ramp as arithmetic)
+        color = rgb(p, "color.wood") * (1.0 - col(p["color.rings"]) * tone)
         color = blend(fibres, color, "overlay", opacity=0.5 * p["shape.fibres"])
         color = blend(blotch, color, "overlay", opacity=p["color.blotch"])
 
