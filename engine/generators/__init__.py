@@ -9,7 +9,12 @@ Contract (every generator module follows it):
 * Deterministic given its parameters (seeds are parameters), tileable (period 1 on the unit
   square; pixel centres at ``(i + 0.5) / res``), resolution-independent (the same parameters at
   256 and 2048 give the same pattern, sharper).
+* Every generator function also takes an optional ``origin=(x, y)`` (texture units) that shifts
+  the sampled window; with whole-pixel shifts it must equal rolling the image (the tests use it
+  to check period 1 exactly). Callers of the contract never need it.
 * Adding a generator = one module defining ``GENERATOR = Generator(...)`` + one line below.
+  Shared helpers (hashing, antialiasing, banded rendering) live in ``_common``; seeded noise
+  inputs for graphs in ``noise``; ``python -m diffproxy.generators.benchmark`` times them all.
 """
 
 from __future__ import annotations
