@@ -252,6 +252,15 @@ def test_contact_sheet_thumbnails_and_palette_fallback(tiny, tmp_path, capsys):
     assert "256-colour palette" in capsys.readouterr().out
     with Image.open(out) as im:
         assert im.mode == "P" and im.size[1] == HEADER_H + 16 + 2 and im.size[0] > LABEL_W + 6 * 16
+    # a budget that 96 px thumbnails miss but 72 px ones meet: thumbnails shrink, colours stay RGB
+    from diffproxy.contact_sheet import collect, encode_within
+
+    cells = collect({"tiny": tiny}, 96, [0])
+    sizes = {t: len(encode_within(cells, [0], t)[0]) for t in (96, 88, 80, 72)}
+    budget = sizes[72]
+    assert min(sizes[96], sizes[88], sizes[80]) > budget  # the test's premise
+    data, side, mode = encode_within(cells, [0], 96, max_bytes=budget)
+    assert (side, mode) == (72, "rgb") and len(data) == budget
     assert main(["contact-sheet", "--out", str(out), "--res", "32", "--thumb", "64", "--overwrite"]) == 2
     assert "--thumb must be in 16..--res (32)" in err_of(capsys)
 

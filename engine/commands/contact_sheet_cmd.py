@@ -4,9 +4,9 @@
 
 Row = graph; per seed: basecolor | normal | roughness | metallic | height | render. Seeds are
 ``--seed``, ``--seed + 1``, ...; ``diffproxy render --graph NAME --seed S`` reproduces a cell.
-Maps are synthesised at ``--res`` and shown at ``--thumb`` px. The PNG is RGB unless that exceeds
-``--max-mb``, then a 256-colour palette (said on stdout). An existing file is not replaced
-without ``--overwrite``.
+Maps are synthesised at ``--res`` and shown at ``--thumb`` px. To stay under ``--max-mb`` the
+thumbnails shrink in 8 px steps (down to 64 px), and only then does the PNG fall back to a
+256-colour palette; stdout says which. An existing file is not replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..contact_sheet import build, encode
+    from ..contact_sheet import collect, encode_within
     from ..device import pick_device
 
     if not 16 <= args.res <= 1024:
@@ -62,15 +62,18 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.seed, args.seed + args.seeds))
     bar = progress(len(graphs), "contact sheet")
     try:
-        sheet = build(graphs, args.res, seeds, device, on_row=lambda name: bar.update(), thumb=thumb)
+        cells = collect(graphs, args.res, seeds, device, on_row=lambda name: bar.update())
     finally:
         bar.close()
-    data, mode, rgb_size = encode(sheet, int(args.max_mb * 1e6) if args.max_mb else None)
+    data, side, mode = encode_within(cells, seeds, thumb, int(args.max_mb * 1e6) if args.max_mb else None)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb" if args.overwrite else "xb") as f:
         f.write(data)
-    note = "" if mode == "rgb" else (f" (RGB would be {rgb_size / 1e6:.2f} MB, over --max-mb {args.max_mb:g}: "
-                                     f"saved as a 256-colour palette)")
-    print(f"wrote {out}: {sheet.width}x{sheet.height}px, {len(graphs)} graphs x {len(seeds)} seeds, "
+    note = ""
+    if mode == "palette":
+        note = f" (RGB stayed over --max-mb {args.max_mb:g} even at 64 px thumbnails: saved as a 256-colour palette)"
+    elif side != thumb:
+        note = f" (thumbnails shrunk from {thumb} to {side} px to stay under --max-mb {args.max_mb:g})"
+    print(f"wrote {out}: {side} px thumbnails, {len(graphs)} graphs x {len(seeds)} seeds, "
           f"{len(data) / 1e6:.2f} MB{note}")
     return 0
