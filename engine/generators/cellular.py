@@ -87,7 +87,7 @@ def _render_group(p: dict[str, torch.Tensor], n: int, res: int, origin) -> torch
     jitter = col(p["jitter"])
     window, profile, size = col(p["window"]), col(p["profile"]), col(p["size"])
     px = n / res  # a pixel in cell widths
-    soft = 0.25 * col(p["softness"]) + px  # edge ramp, cell widths
+    soft = 0.25 * col(p["softness"])  # edge ramp, cell widths
     radius = 0.75 * size  # round window
     border = 0.25 * (1.0 - size)  # cell window: half-width of the border between cells
 
@@ -103,7 +103,9 @@ def _render_group(p: dict[str, torch.Tensor], n: int, res: int, origin) -> torch
         # signed distance to the window's edge (> 0 inside), blended between a round spot of
         # `radius` and the Voronoi cell minus a border ((f2 - f1) / 2: distance to the cell edge)
         inside = torch.lerp(radius - f1, torch.sub(f2, f1).mul_(0.5).sub_(border), window)
-        win = smoothstep(-soft, 0.0, inside)
+        # the pixel-wide antialiasing ramp is centred on the edge so windows keep their size
+        # at every resolution
+        win = smoothstep(-soft - 0.5 * px, 0.5 * px, inside)
         # feature: cone from the point (1) to the window's edge (0), blended with a plateau
         cone = inside.clamp(min=0.0)
         cone = cone.div_(cone + f1 + 1e-6)
