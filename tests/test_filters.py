@@ -548,3 +548,29 @@ def test_argument_checks_name_the_argument():
         ambient_occlusion(x[:, :1], 0.0)
     with pytest.raises(ValueError, match="width"):
         edge_detect(x, 0.0)
+
+
+def test_strips_give_the_same_result(monkeypatch):
+    """Without gradients, pointwise stages and resampling run over strips of rows; the result
+    must not depend on the strip size."""
+    import diffproxy.filters._common as common
+    x = rand(2, 3, 24, 24, lo=0, hi=1, grad=False)
+    h = blur(rand(2, 1, 24, 24, seed=5, grad=False), 0.05)
+    run = {
+        "blend": lambda: blend(x, x.flip(-1), "overlay", 0.6, h),
+        "levels": lambda: levels(x, 0.1, 0.8, 1.5, 0.1, 0.9),
+        "curve": lambda: curve(x, torch.tensor([0.1, 0.4, 0.5, 1.0]), "cubic"),
+        "gradient_map": lambda: gradient_map(h, torch.rand(4, 3, generator=torch.Generator().manual_seed(1))),
+        "hsl": lambda: hsl(x, 0.2, 0.3, -0.2),
+        "warp": lambda: warp(x, h, 0.01),
+        "directional_warp": lambda: directional_warp(x, h, 0.1, 0.3),
+        "slope_blur": lambda: slope_blur(x, h, 0.01, 3),
+        "normal": lambda: normal_from_height(h, 10.0),
+        "edge_detect": lambda: edge_detect(x, 0.1, 0.5),
+        "ambient_occlusion": lambda: ambient_occlusion(h, 0.2, 2.0),
+    }
+    with torch.no_grad():
+        whole = {k: f() for k, f in run.items()}
+        monkeypatch.setattr(common, "STRIP_VALUES", 200)  # strips of one or two rows
+        for k, f in run.items():
+            assert torch.allclose(f(), whole[k], atol=1e-12), k

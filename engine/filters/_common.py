@@ -93,10 +93,11 @@ def gradient(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return dx, dy
 
 
-def base_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
-    """Pixel-centre coordinates ``(1, H, W, 2)`` as (column, row) of ``like``'s device/dtype."""
+def base_grid(h: int, w: int, like: torch.Tensor, row0: int = 0) -> torch.Tensor:
+    """Pixel-centre coordinates ``(1, h, w, 2)`` as (column, row), rows ``row0 .. row0+h-1``,
+    on ``like``'s device and dtype."""
     cols = torch.arange(w, device=like.device, dtype=like.dtype)
-    rows = torch.arange(h, device=like.device, dtype=like.dtype)
+    rows = torch.arange(row0, row0 + h, device=like.device, dtype=like.dtype)
     return torch.stack(torch.meshgrid(cols, rows, indexing="xy"), dim=-1).unsqueeze(0)
 
 
@@ -119,10 +120,13 @@ def sample_wrap(x: torch.Tensor, coords: torch.Tensor, padded: bool = False) -> 
     else:
         h, w = x.shape[-2:]
         xp = F.pad(x, (1, 1, 1, 1), mode="circular")
-    size = torch.tensor([w, h], device=coords.device, dtype=coords.dtype)
     # wrap into [0, size), shift by the pad, normalise for align_corners=True on the padded image
-    scale = 2.0 / (size + 1.0)
-    g = torch.remainder(coords, size).add_(1.0).mul_(scale).sub_(1.0)
+    if h == w:  # remainder by a scalar is ~10x faster than by a broadcast tensor
+        g = torch.remainder(coords, float(w)).add_(1.0).mul_(2.0 / (w + 1.0)).sub_(1.0)
+    else:
+        size = torch.tensor([w, h], device=coords.device, dtype=coords.dtype)
+        g = coords - torch.floor(coords / size) * size
+        g = g.add_(1.0).mul_(2.0 / (size + 1.0)).sub_(1.0)
     return F.grid_sample(xp, g, mode="bilinear", padding_mode="border", align_corners=True)
 
 
@@ -153,4 +157,31 @@ def rowwise(fn, *images: torch.Tensor, grad_inputs: tuple = ()) -> torch.Tensor:
         if out is None:
             out = y.new_empty(y.shape[:-2] + (h, w))
         out[..., s:s + rows, :] = y
+    return out  # type: ignore[return-value]
+
+
+def resample_wrap(x: torch.Tensor, coords_fn, taps: int = 1, grad_inputs: tuple = ()) -> torch.Tensor:
+    """Mean over ``taps`` wrap-around bilinear samplings of ``x (B, C, H, W)``.
+
+    ``coords_fn(r0, r1, t)`` returns the ``(B, r1 - r0, W, 2)`` sampling positions (as in
+    :func:`sample_wrap`) of output rows ``r0 .. r1-1`` for tap ``t``. Without gradients the
+    output is built in strips of rows, so the coordinate grids stay small.
+    """
+    b, c, h, w = x.shape
+    xp = F.pad(x, (1, 1, 1, 1), mode="circular")  # padded once for every strip and tap
+    rows = h if needs_grad(x, *grad_inputs) else max(1, STRIP_VALUES // (b * w * max(c, 2)))
+    out = None
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        acc = None
+        for t in range(taps):
+            tap = sample_wrap(xp, coords_fn(r0, r1, t), padded=True)
+            acc = tap if acc is None else acc.add_(tap)
+        if taps > 1:
+            acc = acc.mul_(1.0 / taps)  # type: ignore[union-attr]
+        if rows >= h:
+            return acc  # type: ignore[return-value]
+        if out is None:
+            out = x.new_empty(b, c, h, w)
+        out[..., r0:r1, :] = acc
     return out  # type: ignore[return-value]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import Scalar, check_image, param
+from ._common import Scalar, check_image, param, rowwise
 from .blur import downsample2_wrap, fft_gaussian, pyramid_level, upsample2_wrap
 
 SCALES = 4  # neighbourhoods of radius, radius/2, radius/4, radius/8
@@ -54,8 +54,7 @@ def ambient_occlusion(h: torch.Tensor, radius: Scalar = 0.05, intensity: Scalar 
         mean = _multiscale_mean(h, sig, plans[0])
     else:
         mean = torch.cat([_multiscale_mean(h[i:i + 1], sig[i:i + 1], plans[i]) for i in range(b)])
-    occ = (mean - h).clamp_min_(0.0)
-    return torch.exp(occ.mul_(-k))
+    return rowwise(lambda m, hs: torch.exp((m - hs).clamp_min_(0.0).mul_(-k)), mean, h, grad_inputs=(k,))
 
 
 def _multiscale_mean(h: torch.Tensor, sig: torch.Tensor, levels: tuple[int, ...]) -> torch.Tensor:

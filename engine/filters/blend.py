@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import Scalar, check_image, clamp01, is_const, param
+from ._common import Scalar, check_image, clamp01, is_const, param, rowwise
 
 MODES = ("copy", "add", "subtract", "multiply", "screen", "overlay", "max", "min")
 
@@ -59,13 +59,19 @@ def blend(fg: torch.Tensor, bg: torch.Tensor, mode: str = "copy", opacity: Scala
     if mask is not None and (mask.shape[0] not in (1, fg.shape[0]) or mask.shape[-2:] != fg.shape[-2:]):
         raise ValueError(f"mask: expected shape (B, 1, H, W) = ({fg.shape[0]}, 1, "
                          f"{fg.shape[-2]}, {fg.shape[-1]}), got {tuple(mask.shape)}")
-    mixed = clamp01(_mode(fg, bg, mode))
-    if mask is None and is_const(opacity, 1.0):
-        return mixed if mixed.shape[1] >= bg.shape[1] else mixed.expand_as(bg).contiguous()
-    alpha = param(opacity, bg, "opacity")
-    if mask is not None:
-        alpha = alpha * mask
-    return torch.lerp(bg, mixed, clamp01(alpha))
+    alpha = None if mask is None and is_const(opacity, 1.0) else param(opacity, bg, "opacity")
+    channels = max(fg.shape[1], bg.shape[1])
+
+    def apply(f: torch.Tensor, b: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
+        mixed = clamp01(_mode(f, b, mode))
+        if alpha is None:
+            return mixed if mixed.shape[1] == channels else mixed.expand(-1, channels, -1, -1).contiguous()
+        a = clamp01(alpha if m is None else alpha * m)
+        return torch.lerp(b.expand_as(mixed) if b.shape[1] < channels else b,
+                          mixed.expand(-1, channels, -1, -1), a)
+
+    images = (fg, bg) if mask is None else (fg, bg, mask)
+    return rowwise(apply, *images, grad_inputs=(alpha,))
 
 
 def _mode(fg: torch.Tensor, bg: torch.Tensor, mode: str) -> torch.Tensor:

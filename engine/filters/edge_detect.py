@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ._common import Scalar, check_image, gradient, gray, param
+from ._common import Scalar, check_image, gradient, gray, param, rowwise
 from .blur import gaussian_blur_px
 
 _FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))  # full width at half maximum / sigma
@@ -52,10 +52,14 @@ def edge_detect(x: torch.Tensor, width: Scalar = 0.01, softness: Scalar = 0.5) -
     # they average over two pixels, which matches a high-resolution render viewed smaller
     gx, gy = gradient(gaussian_blur_px(gray(x), sigma * x.shape[-1]))
     # |grad| * sigma * sqrt(2 pi): a unit step gives exp(-d^2 / (2 sigma^2)), peak 1
-    mag = torch.sqrt((gx * gx).addcmul_(gy, gy).add_(1e-12))
-    e = mag * (sigma * math.sqrt(2.0 * math.pi))
+    peak = sigma * math.sqrt(2.0 * math.pi)
     s = param(softness, x, "softness").clamp_min(_MIN_SOFTNESS)
-    return e.sub_(0.5).div_(s).add_(0.5).clamp_(0.0, 1.0)
+
+    def shape(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        e = torch.sqrt((a * a).addcmul_(b, b).add_(1e-12)) * peak
+        return e.sub_(0.5).div_(s).add_(0.5).clamp_(0.0, 1.0)
+
+    return rowwise(shape, gx, gy, grad_inputs=(peak, s))
 
 
 class EdgeDetect(nn.Module):

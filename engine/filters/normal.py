@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import Scalar, check_image, gradient, param
+from ._common import Scalar, check_image, gradient, param, rowwise
 
 # Intensity is defined against this resolution: intensity 1 tilts the normal by the height
 # difference between neighbouring pixels of a REFERENCE_RES-wide version of the texture.
@@ -49,9 +49,11 @@ def normal_from_height(h: torch.Tensor, intensity: Scalar = 1.0) -> torch.Tensor
     check_image(h, "h", (1,))
     s = param(intensity, h, "intensity") * (1.0 / REFERENCE_RES)
     gx, gy = gradient(h)
-    nx = gx.mul_(-s)
-    ny = gy.mul_(-s)
-    # encode n * 0.5 + 0.5 with n = (nx, ny, 1) / |(nx, ny, 1)|
+    return rowwise(lambda a, b: _encode(a * -s, b * -s), gx, gy, grad_inputs=(s,))
+
+
+def _encode(nx: torch.Tensor, ny: torch.Tensor) -> torch.Tensor:
+    # n * 0.5 + 0.5 with n = (nx, ny, 1) / |(nx, ny, 1)|
     half = torch.rsqrt((nx * nx).addcmul_(ny, ny).add_(1.0)) * 0.5
     return torch.cat(((nx * half).add_(0.5), (ny * half).add_(0.5), half + 0.5), dim=1)
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ._common import Scalar, base_grid, check_image, gradient, param, sample_wrap
+from ._common import Scalar, base_grid, check_image, gradient, param, resample_wrap
 
 
 def slope_blur(x: torch.Tensor, slope: torch.Tensor, intensity: Scalar = 0.01,
@@ -54,14 +53,11 @@ def slope_blur(x: torch.Tensor, slope: torch.Tensor, intensity: Scalar = 0.01,
     v = torch.stack((gx[:, 0] * k, gy[:, 0] * (-k)), dim=-1)
     if v.shape[0] != b:
         v = v.expand(b, h, w, 2)
-    base = base_grid(h, w, x)
-    xp = F.pad(x, (1, 1, 1, 1), mode="circular")  # padded once for every tap
-    out = None
-    for i in range(samples):
-        t = (i + 0.5) / samples
-        tap = sample_wrap(xp, torch.sub(base, v, alpha=t), padded=True)
-        out = tap if out is None else out.add_(tap)
-    return out.mul_(1.0 / samples)  # type: ignore[union-attr]
+
+    def coords(r0: int, r1: int, tap: int) -> torch.Tensor:
+        return torch.sub(base_grid(r1 - r0, w, x, r0), v[:, r0:r1], alpha=(tap + 0.5) / samples)
+
+    return resample_wrap(x, coords, taps=samples, grad_inputs=(v,))
 
 
 class SlopeBlur(nn.Module):

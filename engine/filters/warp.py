@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ._common import Scalar, base_grid, check_image, gradient, param, sample_wrap
+from ._common import Scalar, base_grid, check_image, gradient, param, resample_wrap
 
 
 def warp(x: torch.Tensor, source: torch.Tensor, intensity: Scalar = 0.01) -> torch.Tensor:
@@ -94,10 +94,13 @@ def _check_source(source: torch.Tensor, x: torch.Tensor) -> None:
 def _displace(x: torch.Tensor, dcol: torch.Tensor, drow: torch.Tensor) -> torch.Tensor:
     """``out[r, c] = x(r - drow, c - dcol)`` (pixels, wrapped); ``dcol, drow``: ``(B', H, W)``."""
     b, _, h, w = x.shape
-    coords = base_grid(h, w, x) - torch.stack((dcol, drow), dim=-1)
-    if coords.shape[0] != b:
-        coords = coords.expand(b, h, w, 2)
-    return sample_wrap(x, coords)
+
+    def coords(r0: int, r1: int, _t: int) -> torch.Tensor:
+        d = torch.stack((dcol[:, r0:r1], drow[:, r0:r1]), dim=-1)
+        c = base_grid(r1 - r0, w, x, r0) - d
+        return c if c.shape[0] == b else c.expand(b, r1 - r0, w, 2)
+
+    return resample_wrap(x, coords, grad_inputs=(dcol, drow))
 
 
 class Warp(nn.Module):
