@@ -17,7 +17,7 @@ import torch
 from diffproxy.optimize import PRESETS, Cancelled, Options, Preset, proceduralize
 from diffproxy.optimize.control import Reporter
 
-TINY = Preset("tiny", res=48, scales=(48, 24), rank_samples=3, rank_res=32, top_k=1,
+TINY = Preset("tiny", res=48, scales=(48, 24), rank_samples=3, rank_res=32, top_k=1, filter_samples=4,
               stage1_steps=8, stage1_lr=0.05, search_samples=8, search_res=32,
               stage2_steps=8, stage2_lr=0.05, stage2_halve_every=4,
               stage3_steps=8, stage3_lr=0.05, search_seconds=2.0)

@@ -4,7 +4,8 @@
   their parameters stay fixed -- here at the pick of the same grayscale random search that
   DiffProxy's Stage II starts from (MATch itself kept the graph author's defaults; the search
   pick is the stronger, fairer variant: both methods then differ only in whether theta_g moves).
-  Then the filter parameters alone are optimised with the multi-scale style loss for as many
+  Before the search, the same filter search as DiffProxy's Stage I (best of n prior samples of
+  the filter parameters). Then the filter parameters alone are optimised with the multi-scale style loss for as many
   steps as DiffProxy's three stages together, at Stage I's learning rate, with Stage II's
   halving schedule.
 * ``search``: gradient-free, over *every* parameter on the real generators, for a fixed wall

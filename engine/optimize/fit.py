@@ -52,6 +52,7 @@ class Fit:
         self.res = preset.res
         params = list(self.spec)
         self.gen_idx = [i for i, p in enumerate(params) if p.role == "generator"]
+        self.all_filter_idx = [i for i, p in enumerate(params) if p.role == "filter"]
         self.filter_idx = [i for i, p in enumerate(params) if p.role == "filter" and not p.discrete]
         self._round_filter = [p.name for p in params if p.role == "filter" and p.discrete]
         self._round_gen = [p.name for p in params if p.role == "generator" and p.discrete]
@@ -64,6 +65,9 @@ class Fit:
         sr = preset.search_res
         self.gray_loss = DescriptorLoss(descriptor, (sr, max(sr // 2, 16)), gray=True, standardize=True)
         self.gray_target: TargetStats = self.gray_loss.target(resize(photo, sr))
+        # colour style loss at the search resolution (Stage I's filter search)
+        self.small_loss = DescriptorLoss(descriptor, (sr, max(sr // 2, 16)))
+        self.small_target: TargetStats = self.small_loss.target(resize(photo, sr))
 
     # --- parameters ---------------------------------------------------------------------------
     def natural(self, u: torch.Tensor, round_generators: bool = True) -> Batch:
@@ -124,6 +128,10 @@ class Fit:
         """Grayscale feature + 0.05 x style ``(B,)`` at the search resolution (Stage II's search),
         luminance standardised to the photo's (structure only: Stage I already set the colours)."""
         return self.gray_loss(image, self.gray_target, w_feature=STAGE2_W_FEATURE, w_style=STAGE2_W_STYLE)[0]
+
+    def small_style(self, image: torch.Tensor) -> torch.Tensor:
+        """Colour style loss ``(B,)`` at the search resolution (Stage I's filter search)."""
+        return self.small_loss(image, self.small_target, w_feature=0.0, w_style=1.0)[0]
 
     @torch.no_grad()
     def evaluate(self, u: torch.Tensor) -> dict[str, float]:

@@ -31,6 +31,7 @@ class Preset:
     rank_samples: int  # prior samples per graph for the graph ranking / start point
     rank_res: int
     top_k: int  # graphs optimised when graph="auto"
+    filter_samples: int  # Stage I's filter search before the descent (not in the paper)
     stage1_steps: int
     stage1_lr: float
     search_samples: int  # Stage II random search size
@@ -48,14 +49,17 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "fast": Preset("fast", res=96, scales=(96, 48), rank_samples=12, rank_res=64, top_k=1,
+                   filter_samples=32,
                    stage1_steps=25, stage1_lr=0.01, search_samples=48, search_res=64,
                    stage2_steps=60, stage2_lr=0.02, stage2_halve_every=25,
                    stage3_steps=25, stage3_lr=0.01, search_seconds=20.0),
     "balanced": Preset("balanced", res=128, scales=(128, 64), rank_samples=24, rank_res=64, top_k=2,
+                       filter_samples=64,
                        stage1_steps=60, stage1_lr=0.005, search_samples=128, search_res=96,
                        stage2_steps=150, stage2_lr=0.02, stage2_halve_every=60,
                        stage3_steps=60, stage3_lr=0.005, search_seconds=60.0),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
+                   filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
                    stage2_steps=600, stage2_lr=0.02, stage2_halve_every=200,
                    stage3_steps=200, stage3_lr=0.002, search_seconds=600.0),

@@ -28,14 +28,14 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
 from .result import GraphRun, Result
-from .stages import StageResult, random_search, stage1, stage2, stage3
+from .stages import StageResult, filter_search, random_search, stage1, stage2, stage3
 
 
 def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator) -> GraphRun:
     p = o.budget
     run = GraphRun(fit.graph.name)
     run.add("start", StageResult(u, 0.0, 0.0), fit)
-    r = stage1(fit, u, rep, p.stage1_steps, p.stage1_lr)
+    r = stage1(fit, u, rep, p.stage1_steps, p.stage1_lr, search=p.filter_samples, generator=gen)
     run.add("stage1", r, fit)
     r = random_search(fit, r.u, p.search_samples, rep, gen)
     run.add("search", r, fit)
@@ -50,7 +50,9 @@ def _run_match(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.
     p = o.budget
     run = GraphRun(fit.graph.name)
     run.add("start", StageResult(u, 0.0, 0.0), fit)
-    r = random_search(fit, u, p.search_samples, rep, gen)
+    r = filter_search(fit, u, p.filter_samples, rep, gen, stage="match")
+    run.add("filter_search", r, fit)
+    r = random_search(fit, r.u, p.search_samples, rep, gen)
     run.add("search", r, fit)
     steps = p.stage1_steps + p.stage2_steps + p.stage3_steps
     r = match(fit, r.u, rep, steps, p.stage1_lr, p.stage2_halve_every)

@@ -2,7 +2,11 @@
 
 * :func:`stage1`: filter parameters only, multi-scale style loss, Adam (paper lr 0.002) with the
   real generators' patterns computed once; reverted ("skipped") if it ends no better than it
-  started.
+  started. Before the descent, :func:`filter_search` picks the best of the current filter
+  parameters and ``n`` prior samples of them (colour style loss, small renders). This is not in
+  the paper: colour parameters such as an HSV hue have a local minimum gradient descent cannot
+  leave (a wrong hue drives saturation to 0, after which the hue has no gradient), and
+  graph authors' defaults (the paper's start) are as likely to sit in it as a prior sample.
 * :func:`random_search` + :func:`stage2`: the best of ``n`` generator parameter sets from the
   artist prior by grayscale feature distance, then every parameter jointly through the proxies
   with feature + 0.05 x style, Adam lr 0.02 halved every ``halve_every`` steps. Without a proxy
@@ -91,17 +95,61 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
                        time.perf_counter() - t0)
 
 
+@torch.no_grad()
+def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generator: torch.Generator,
+                  batch: int = 8, stage: str = "stage1") -> StageResult:
+    """Best of the current filter parameters (all of them, discrete ones included) and ``n``
+    samples, by colour style loss at the search resolution; generator parameters fixed. Half the
+    samples come from the artist prior, half uniformly from the ranges: a photo's colours need
+    not be among those a graph's author had in mind (blue denim under a stone graph)."""
+    t0 = time.perf_counter()
+    res = fit.preset.search_res
+    cands = u.detach().repeat(n + 1, 1)
+    fidx = fit.all_filter_idx
+    if n > 0 and fidx:
+        fspec = fit.graph.filter_spec
+        k = n - n // 2
+        samples = torch.cat([fspec.normalize(fspec.sample(k, generator=generator, prior=True)),
+                             fspec.normalize(fspec.sample(n - k, generator=generator, prior=False))]).to(u.device)
+        cands[1:] = cands[1:].index_copy(1, torch.tensor(fidx, device=u.device), samples)
+    pats = fit.patterns(u, res=res)
+    losses = torch.empty(n + 1)
+    for i in range(0, n + 1, batch):
+        reporter.step(stage, i, n + 1, float(losses[:i].min()) if i else None)
+        losses[i:i + batch] = fit.small_style(fit.render(cands[i:i + batch], res=res, patterns=pats)).cpu()
+    best = int(torch.argmin(losses))
+    return StageResult(cands[best:best + 1].clone(), float(losses[0]), float(losses[best]),
+                       torch.cummin(losses, 0).values.tolist(), {"samples": n, "picked": best},
+                       time.perf_counter() - t0)
+
+
 def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
-           stage: str = "stage1") -> StageResult:
-    """Filters only, style loss, real generators (patterns cached); reverted if no better."""
+           stage: str = "stage1", search: int = 0, generator: torch.Generator | None = None) -> StageResult:
+    """Filters only, style loss, real generators (patterns cached); reverted if no better.
+    With ``search > 0`` the descent starts from :func:`filter_search`'s pick when that is better
+    at full resolution."""
+    t0 = time.perf_counter()
+    info: dict = {}
+    if search > 0:
+        fs = filter_search(fit, u, search, reporter, generator or torch.Generator().manual_seed(0),
+                           stage=stage)
+        info = {"filter_search_samples": search, "filter_search_picked": fs.info["picked"]}
+        u_start = fs.u
+    else:
+        u_start = u
     with torch.no_grad():
         pats = fit.patterns(u)
-    r = adam(fit, u, fit.filter_idx, fit.style, steps=steps, lr=lr, halve_every=None,
+        before = float(fit.style(fit.render(u, patterns=pats)))
+    r = adam(fit, u_start, fit.filter_idx, fit.style, steps=steps, lr=lr, halve_every=None,
              reporter=reporter, stage=stage, patterns=pats)
+    r.info.update(info)
+    r.start = before  # the stage's start is what it was handed, not the search's pick
     r.info["skipped"] = not r.end < r.start
     if r.info["skipped"]:
         r.u = u.detach().clone()
+        r.end = r.start
         reporter.message(stage, "did not improve on the start; skipped (parameters reverted)")
+    r.seconds = time.perf_counter() - t0
     return r
 
 
