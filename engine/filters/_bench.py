@@ -65,6 +65,19 @@ def _chain(h, src, ramp):
     return color, normal, rough
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc to serve every allocation from the heap and never give freed memory back
+    (M_MMAP_MAX = 0, M_TRIM_THRESHOLD = max): a process-wide setting for a benchmark."""
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
+    except (OSError, AttributeError):
+        return False
+
+
 def measure(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -80,7 +93,12 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="glibc only: keep freed blocks in the heap (mallopt) so big temporaries are "
+                         "reused instead of being mapped and page-faulted afresh each time")
     args = ap.parse_args(argv)
+    if args.keep_freed_memory:
+        keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -88,6 +106,7 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, {torch.get_num_threads()} threads, device {device}, "
           f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}, "
+          f"keep-freed-memory={args.keep_freed_memory}, "
           f"load average at start {load[0]}")
     table: dict[str, list[float]] = {}
     with torch.no_grad():

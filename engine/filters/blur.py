@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ._common import Scalar, check_image, param
@@ -97,7 +96,7 @@ def _blur_level(x: torch.Tensor, sig: torch.Tensor, lv: int) -> torch.Tensor:
     y = fft_gaussian(y, var)
     for _ in range(lv):
         y = upsample2_wrap(y)
-    return y.contiguous()
+    return y
 
 
 def fft_gaussian(x: torch.Tensor, var_px: torch.Tensor) -> torch.Tensor:
@@ -120,21 +119,42 @@ def downsample2_wrap(x: torch.Tensor) -> torch.Tensor:
     """Halve both sides with the binomial filter [1, 3, 3, 1] / 8 and wrap-around:
     ``(B, C, 2h, 2w)`` -> ``(B, C, h, w)``; output pixel ``k`` is centred between input pixels
     ``2k`` and ``2k+1`` (like a 2x2 box, with far less aliasing)."""
-    b, c, h, w = x.shape
-    k1 = torch.tensor([1.0, 3.0, 3.0, 1.0], device=x.device, dtype=x.dtype) / 8.0
-    kernel = (k1[:, None] * k1[None, :]).reshape(1, 1, 4, 4)
-    p = F.pad(x.reshape(b * c, 1, h, w), (1, 1, 1, 1), mode="circular")
-    return F.conv2d(p, kernel, stride=2).reshape(b, c, h // 2, w // 2)
+    return _down_dim(_down_dim(x, -1), -2)
+
+
+def _down_dim(x: torch.Tensor, dim: int) -> torch.Tensor:
+    # output k = (x[2k-1] + 3 x[2k] + 3 x[2k+1] + x[2k+2]) / 8, wrapped; dim is -1 or -2
+    n = x.shape[dim] // 2
+    pairs = x.narrow(dim, 0, 2 * n).unflatten(dim, (n, 2))
+    a = pairs.select(dim, 0)  # x[2k]
+    b = pairs.select(dim, 1)  # x[2k+1]
+    out = (a + b).mul_(0.375)
+    out.narrow(dim, 1, n - 1).add_(b.narrow(dim, 0, n - 1), alpha=0.125)
+    out.narrow(dim, 0, 1).add_(b.narrow(dim, n - 1, 1), alpha=0.125)
+    out.narrow(dim, 0, n - 1).add_(a.narrow(dim, 1, n - 1), alpha=0.125)
+    out.narrow(dim, n - 1, 1).add_(a.narrow(dim, 0, 1), alpha=0.125)
+    return out
 
 
 def upsample2_wrap(y: torch.Tensor) -> torch.Tensor:
     """Bilinear 2x upsampling with wrap-around: ``(B, C, h, w)`` -> ``(B, C, 2h, 2w)``; level
     pixel ``k`` is centred between output pixels ``2k`` and ``2k+1`` (inverse of
     :func:`downsample2_wrap`'s placement)."""
-    h, w = y.shape[-2:]
-    p = F.pad(y, (1, 1, 1, 1), mode="circular")
-    up = F.interpolate(p, scale_factor=2, mode="bilinear", align_corners=False)
-    return up[..., 2:2 + 2 * h, 2:2 + 2 * w]
+    return _up_dim(_up_dim(y, -1), -2)
+
+
+def _up_dim(y: torch.Tensor, dim: int) -> torch.Tensor:
+    # output 2k = 3/4 y[k] + 1/4 y[k-1], output 2k+1 = 3/4 y[k] + 1/4 y[k+1], wrapped
+    n = y.shape[dim]
+    even = y * 0.75
+    even.narrow(dim, 1, n - 1).add_(y.narrow(dim, 0, n - 1), alpha=0.25)
+    even.narrow(dim, 0, 1).add_(y.narrow(dim, n - 1, 1), alpha=0.25)
+    odd = y * 0.75
+    odd.narrow(dim, 0, n - 1).add_(y.narrow(dim, 1, n - 1), alpha=0.25)
+    odd.narrow(dim, n - 1, 1).add_(y.narrow(dim, 0, 1), alpha=0.25)
+    shape = list(y.shape)
+    shape[dim] *= 2
+    return torch.stack((even, odd), dim=dim).reshape(shape)
 
 
 class Blur(nn.Module):
