@@ -212,6 +212,9 @@ def test_proceduralize_end_to_end(tiny, tmp_path, method):
     assert r.descriptor["name"] == "random_cnn" and r.descriptor["weights_hash"]
     assert r.device == "cpu" and r.ranking[0]["graph"] == "bricks"
     assert "final" in r.losses and r.timings["total"] > 0
+    if method == "diffproxy":  # never worse (style) than after Stage I
+        assert r.losses["final"]["style"] <= r.losses["stage1"]["style"]
+        assert r.losses["final"]["from_stage"] in ("stage1", "stage3")
     assert events and all(set(e) == {"stage", "step", "total", "loss", "message"} for e in events)
     paths = r.write(tmp_path / "out")
     for name in ("basecolor", "normal", "roughness", "metallic", "height", "render", "params",

@@ -29,6 +29,9 @@ PatternFn = Callable[[Batch, int], torch.Tensor]
 # Stage II's loss (paper): feature + 0.05 x style
 STAGE2_W_FEATURE = 1.0
 STAGE2_W_STYLE = 0.05
+# Stage II's random search: grayscale feature + 0.05 x style (paper)
+SEARCH_W_FEATURE = 1.0
+SEARCH_W_STYLE = 0.05
 
 
 class Fit:
@@ -127,7 +130,7 @@ class Fit:
     def gray(self, image: torch.Tensor) -> torch.Tensor:
         """Grayscale feature + 0.05 x style ``(B,)`` at the search resolution (Stage II's search),
         luminance standardised to the photo's (structure only: Stage I already set the colours)."""
-        return self.gray_loss(image, self.gray_target, w_feature=STAGE2_W_FEATURE, w_style=STAGE2_W_STYLE)[0]
+        return self.gray_loss(image, self.gray_target, w_feature=SEARCH_W_FEATURE, w_style=SEARCH_W_STYLE)[0]
 
     def small_style(self, image: torch.Tensor) -> torch.Tensor:
         """Colour style loss ``(B,)`` at the search resolution (Stage I's filter search)."""

@@ -43,6 +43,9 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     run.add("stage2", r, fit)
     r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr)
     run.add("stage3", r, fit)
+    run.settle(("stage1", "stage3"))
+    if run.final_from != "stage3":
+        rep.message("stage3", f"the result after {run.final_from} has the lower style loss; keeping it")
     return run
 
 
@@ -152,7 +155,7 @@ def _proceduralize(image, o: Options, rep: Reporter) -> Result:
         fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)
         runs.append(optimise_graph(fit, cand.u.to(device), o, rep, gen, search_seconds))
     rep.prefix = ""
-    best = min(runs, key=lambda r: r.final["style"])
+    best = min(runs, key=lambda r: r.final["style"])  # the same criterion as GraphRun.settle
     timings.update({f"graph:{r.graph}": r.seconds for r in runs})
     for name, sec in best.timings.items():
         timings[name] = sec

@@ -48,6 +48,8 @@ class GraphRun:
     final: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     fit: Fit | None = None
+    points: dict[str, tuple[torch.Tensor, dict[str, float]]] = field(default_factory=dict)
+    final_from: str = ""
 
     def add(self, name: str, r: StageResult, fit: Fit) -> None:
         ev = fit.evaluate(r.u)
@@ -60,6 +62,19 @@ class GraphRun:
         self.stages[name] = entry
         self.u = r.u.detach().clone()
         self.final = ev
+        self.points[name] = (self.u, ev)
+        self.final_from = name
+
+    def settle(self, names: tuple[str, ...]) -> None:
+        """Hand on the stage output among ``names`` with the lowest style loss (the criterion
+        graphs are compared by), so later stages chasing other objectives (Stage II's feature
+        loss) can never leave the result worse than an earlier stage had it."""
+        have = [n for n in names if n in self.points]
+        if not have:
+            return
+        best = min(have, key=lambda n: self.points[n][1]["style"])
+        self.u, self.final = self.points[best]
+        self.final_from = best
 
 
 def _finite(x: Any) -> Any:
@@ -102,7 +117,7 @@ class Result:
                  ranking: list[dict], timings: dict[str, float]) -> "Result":
         assert best.fit is not None and best.u is not None
         losses = dict(best.stages)
-        losses["final"] = dict(best.final)
+        losses["final"] = {**best.final, "from_stage": best.final_from}
         proxies = losses.get("stage2", {}).get("proxies", {})
         return cls(graph=best.graph, params=best.fit.to_json(best.u), losses=_finite(losses),
                    timings={k: round(float(v), 3) for k, v in timings.items()},
