@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--graphs", default=None, help="comma-separated graphs for synthetic targets (default: all)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--descriptor", default="auto", choices=["auto", "vgg19", "random"])
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: auto, as proceduralize)")
     p.add_argument("--json", default=None, help="write rows + summary to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
 
@@ -66,8 +66,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json and Path(args.json).exists() and not args.overwrite:
         print(f"error: {args.json} already exists; pass --overwrite to replace it", file=err)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from ..device import pick_device
+    from ..optimize.pipeline import auto_threads
+
+    try:
+        threads = args.threads or auto_threads(pick_device(args.device))
+    except RuntimeError as e:
+        print(f"error: {e}", file=err)
+        return 2
+    if threads:
+        torch.set_num_threads(threads)
     graphs = [g.strip() for g in args.graphs.split(",")] if args.graphs else None
     log = lambda s: print(s, file=err, flush=True)  # noqa: E731
     t0 = time.perf_counter()

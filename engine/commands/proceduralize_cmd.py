@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="deep features: VGG19 if its weights are present, else a seeded random CNN")
     p.add_argument("--allow-download", action="store_true", help="let --descriptor vgg19 download its weights")
     p.add_argument("--time-limit", type=float, default=None, help="seconds for --method search")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: auto, half the cores, at most 4)")
     p.add_argument("--json", action="store_true", help="print the result summary as JSON on stdout")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 

@@ -114,13 +114,21 @@ def proceduralize(image: str | os.PathLike | torch.Tensor, options: Options | No
         raise ValueError(f"options must be an Options, got {type(o).__name__}")
     rep = Reporter(progress, should_cancel)
     old_threads = torch.get_num_threads()
-    if o.threads:
-        torch.set_num_threads(o.threads)
+    threads = o.threads or auto_threads(pick_device(o.device))
+    if threads:
+        torch.set_num_threads(threads)
     try:
         return _proceduralize(image, o, rep)
     finally:
-        if o.threads:
+        if threads:
             torch.set_num_threads(old_threads)
+
+
+def auto_threads(device: torch.device) -> int:
+    """CPU threads for ``Options.threads == 0`` (see :class:`Options`); 0: leave torch alone."""
+    if device.type != "cpu":
+        return 0
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 def _proceduralize(image, o: Options, rep: Reporter) -> Result:
