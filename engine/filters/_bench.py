@@ -45,6 +45,9 @@ def cases(res: int, device: torch.device):
         ("threshold", lambda: threshold(rgb, 0.4, 0.8)),
         ("edge_detect (C=1)", lambda: edge_detect(gray, 0.01, 0.5)),
         ("slope_blur samples 8", lambda: slope_blur(rgb, src, 0.01, 8)),
+        ("slope_blur samples 8 (C=1)", lambda: slope_blur(gray, src, 0.01, 8)),
+        ("blur radius 0.005 (C=1)", lambda: blur(gray, 0.005)),
+        ("warp (C=1)", lambda: warp(gray, src, 0.01)),
         ("normal_from_height (C=1)", lambda: normal_from_height(gray, 8.0)),
         ("ambient_occlusion (C=1)", lambda: ambient_occlusion(gray, 0.05, 2.0)),
         ("chain of 10 filters", lambda: _chain(gray, src, ramp)),
@@ -78,6 +81,31 @@ def keep_freed_memory() -> bool:
         return False
 
 
+def _rss_mib(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def peak_extra_mib(fn) -> float | None:
+    """Peak resident memory while ``fn`` runs, above the resident memory before it (Linux:
+    resets the high-water mark through /proc/self/clear_refs); ``None`` where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return None
+    before = _rss_mib("VmRSS")
+    fn()
+    peak = _rss_mib("VmHWM")
+    return None if before is None or peak is None else peak - before
+
+
 def measure(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -108,16 +136,20 @@ def main(argv=None) -> None:
           f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}, "
           f"keep-freed-memory={args.keep_freed_memory}, "
           f"load average at start {load[0]}")
-    table: dict[str, list[float]] = {}
+    table: dict[str, list[str]] = {}
     with torch.no_grad():
         for res in args.res:
             for name, fn in cases(res, device):
-                fn()  # warm-up
-                table.setdefault(name, []).append(measure(fn, args.repeat))
-    print("| filter | " + " | ".join(f"{r} px (s)" for r in args.res) + " |")
+                extra = peak_extra_mib(fn) if device.type == "cpu" else None  # also the warm-up
+                cell = f"{measure(fn, args.repeat):.3f}"
+                if extra is not None:
+                    cell += f" ({extra:.0f} MiB)"
+                table.setdefault(name, []).append(cell)
+    print("time in s (peak memory above the inputs, first call)")
+    print("| filter | " + " | ".join(f"{r} px" for r in args.res) + " |")
     print("|---|" + "---|" * len(args.res))
-    for name, ts in table.items():
-        print(f"| {name} | " + " | ".join(f"{t:.3f}" for t in ts) + " |")
+    for name, cells in table.items():
+        print(f"| {name} | " + " | ".join(cells) + " |")
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     print(f"load average at end {load[0]}")
 

@@ -73,11 +73,15 @@ def _apply(x: torch.Tensor, hue: torch.Tensor, sat: torch.Tensor, light: torch.T
     s1 = (sat0 * (1.0 + sat)).clamp(0.0, 1.0)
     l1 = _toward(light0, light).clamp(0.0, 1.0)
     a = s1 * torch.minimum(l1, 1.0 - l1)
+    hm = torch.remainder(h12, 12.0)
     out = []
     for n in (0.0, 8.0, 4.0):
-        k = torch.remainder(h12 + n, 12.0)
-        out.append(l1 - a * torch.minimum(k - 3.0, 9.0 - k).clamp(-1.0, 1.0))
-    return torch.cat(out, dim=1).clamp(0.0, 1.0)
+        # clamp(min(k - 3, 9 - k), -1, 1) with k = (hm + n) mod 12, as 3 - distance of k to 6
+        # around the circle of 12 (k < 20 here): one remainder for the three channels
+        k = hm + n
+        dist = torch.minimum((k - 6.0).abs_(), (k - 18.0).abs_())
+        out.append(l1 - a * (3.0 - dist).clamp_(-1.0, 1.0))
+    return torch.cat(out, dim=1).clamp_(0.0, 1.0)
 
 
 class HSL(nn.Module):
