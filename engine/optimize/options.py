@@ -1,12 +1,18 @@
 """Options of a proceduralize run and the speed/quality presets.
 
-Presets (all numbers in one place; measured wall times are in docs/BENCHMARKS.md):
+Presets (all numbers in one place):
 
-* ``full``: the paper's budget (Sec. 3.3): 256 px renders, losses at 256/128/64, ~500 random
-  search samples, ~1000 optimisation steps in all, Stage I/III at lr 0.002, Stage II at lr 0.02
+* ``full``: the paper's budget (Sec. 3.3): 256 px renders, losses at 256/128/64, 500 random
+  search samples, 1000 optimisation steps in all, Stage I/III at lr 0.002, Stage II at lr 0.02
   halved every 200 steps, the best 3 graphs optimised when the graph is chosen automatically.
-* ``balanced``: <= 120 s for a 512 px photo on a 2-core CPU: 128 px renders, losses at 128/64.
-* ``fast``: <= 30 s on the same CPU: 96 px renders, losses at 96/48, one graph.
+  (Not timed yet: ~0.2 s per step on the dev CPU -> several minutes per graph.)
+* ``balanced``: target <= 120 s for a 512 px photo on a 2-core CPU: 128 px renders, losses at
+  128/64, best 2 graphs. Measured 51.7 s (35.0 s CPU) on the shared 2-core dev CPU.
+* ``fast``: target <= 30 s on the same CPU: 96 px renders, losses at 96/48, one graph.
+  Measured 13.9 s (8.5 s CPU), 9.1 s when the machine was quieter.
+
+(Measured with ``engine/assets/default_photo.png``, 512 px, graph auto, random descriptor, no
+proxy weights shipped; writing 2048 px maps afterwards took another 6.5-11 s.)
 
 Shorter schedules use proportionally larger learning rates in Stages I and III (0.002 moves a
 normalised parameter by at most 0.002 per step: 40 steps could not move it by 0.1) and halve
