@@ -122,5 +122,16 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _exit(code: int) -> None:
+    import bpy
+    if bpy.app.binary_path:  # inside Blender: let it shut down as usual
+        sys.exit(code)
+    # The PyPI bpy module can deadlock in its C++ exit handlers (a file-closing thread waits on a
+    # condition variable being destroyed); everything is written and flushed by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())
