@@ -272,6 +272,7 @@ def material_from_graph(zip_path: str, python: str, graph: str) -> dict:
     assert all(n.image.packed_file is not None and tuple(n.image.size) == (2048, 2048)
                for n in addon.node_tree.image_nodes(mat).values())
     assert bpy.ops.diffproxy.release_engine() == {'FINISHED'}
+    assert "torch" not in sys.modules, "Blender's process imported torch"
     return out
 
 
@@ -394,6 +395,7 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     assert bpy.ops.diffproxy.proceduralize() == {'FINISHED'}, status().message
     assert len(bpy.data.materials) == n + 1
     addon.engine_client.release()
+    assert "torch" not in sys.modules, "Blender's process imported torch"
     return out
 
 
