@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ._common import Scalar, check_image, param
+from ._common import Scalar, check_image, needs_grad, param
 
 # A sample is blurred on the pyramid level 2**L where its sigma is at least this many level
 # pixels (below it the bilinear upsampling would show); the level blur is an exact FFT.
@@ -80,10 +80,6 @@ def pyramid_level(sigma_px: float, h: int, w: int) -> int:
     return lv
 
 
-def _needs_grad(*ts: torch.Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
-
-
 def _blur_level(x: torch.Tensor, sig: torch.Tensor, lv: int) -> torch.Tensor:
     if lv == 0:
         return fft_gaussian(x, sig * sig)
@@ -108,7 +104,7 @@ def fft_gaussian(x: torch.Tensor, var_px: torch.Tensor) -> torch.Tensor:
     k = -2.0 * math.pi ** 2 * var_px
     transfer = torch.exp(k * fy * fy) * torch.exp(k * fx * fx)  # separable, (B, 1, H, W/2+1)
     spec = torch.fft.rfft2(x)
-    if _needs_grad(x, var_px):
+    if needs_grad(x, var_px):
         spec = spec * transfer
     else:
         spec.mul_(transfer)
