@@ -11,7 +11,6 @@ The protocol is described in ``diffproxy.optimize.bench``. Exit code 2 for bad a
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
