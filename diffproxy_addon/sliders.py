@@ -47,6 +47,7 @@ class Watcher:
         self.last_error = ""
         self.updates = 0  # images refreshed at full resolution (for tests and measurements)
         self.previews = 0  # images refreshed at preview resolution
+        self.last_timings: dict[str, Any] = {}
 
     def reset(self) -> None:
         for st in self.states.values():
@@ -104,13 +105,17 @@ class Watcher:
         st.job, st.sent = None, None
         assert job is not None and sent is not None
         full = st.sent_res >= int(mat.get(material_params.KEY_RES, 0))
+        t = time.perf_counter()
         try:
-            jobs.finish_synthesize(job, mat, get_settings(), record_resolution=full)
+            result = jobs.finish_synthesize(job, mat, get_settings(), record_resolution=full)
         except EngineError as e:
             if e.code != "cancelled":
                 st.failed = sent
                 self._report(f"'{mat.name}': {e}")
             return
+        # where the time went, for the status line and measurements
+        self.last_timings = {**result.get("timings", {}), "blender_update": time.perf_counter() - t,
+                             "resolution": result.get("resolution")}
         st.failed = None
         if full:
             st.synced = sent

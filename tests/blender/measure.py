@@ -34,6 +34,8 @@ def main() -> int:
     ap.add_argument("--skip-button", action="store_true")
     ap.add_argument("--figure", action="store_true")
     args = ap.parse_args()
+    if args.photo:
+        args.photo = str(Path(args.photo).resolve())
     from diffproxy.graphs import GRAPHS
     graph = args.graph or next(iter(GRAPHS))
     tmp = Path(tempfile.mkdtemp(prefix="dpx-measure-"))
@@ -49,6 +51,7 @@ def main() -> int:
                                      resolution=res, edits=n)
             r.pop("_log")
             out[f"sliders_{res}"] = r
+            print(json.dumps(r), file=sys.stderr, flush=True)
     if not args.skip_button and args.photo:
         r = harness.run_scenario("measure_button", tmp / "button", timeout=3600, zip_path=str(z),
                                  python=sys.executable, image=args.photo, preset="fast")

@@ -423,7 +423,7 @@ def measure_sliders(zip_path: str, python: str, graph: str, resolution: str, edi
     key = addon.material_params.PREFIX + fp["name"]
     w = addon.sliders.WATCHER
     w.tick()
-    lat, prev, rss = [], [], {"after_material": rss_mib(client.pid)}
+    lat, prev, parts, rss = [], [], [], {"after_material": rss_mib(client.pid)}
     lo, hi = fp["min"], fp["max"]
     for i in range(edits):
         mat[key] = lo + (0.3 if i % 2 == 0 else 0.7) * (hi - lo) + 1e-4 * i
@@ -437,6 +437,7 @@ def measure_sliders(zip_path: str, python: str, graph: str, resolution: str, edi
                 prev.append(time.perf_counter() - t)
             time.sleep(0.005)
         lat.append(time.perf_counter() - t)
+        parts.append(dict(w.last_timings))
         if i == 0:
             rss["after_first_edit"] = rss_mib(client.pid)
     rss[f"after_{edits}_edits"] = rss_mib(client.pid)
@@ -448,6 +449,8 @@ def measure_sliders(zip_path: str, python: str, graph: str, resolution: str, edi
     out.update(resolution=int(resolution), edits=edits, param=fp["name"],
                full_res_s=stats(lat), preview_s=stats(prev),
                preview_res=addon.sliders.PREVIEW_RES, debounce_s=addon.sliders.DEBOUNCE_S,
+               full_res_parts_median_s={k: sorted(p[k] for p in parts)[len(parts) // 2]
+                                        for k in parts[0] if k != "resolution"},
                engine_rss_mib=rss, engine_pid=client.pid)
     addon.engine_client.release()
     return out
@@ -548,3 +551,52 @@ def cycles_vs_engine(zip_path: str, python: str, graph: str, out_png: str, size:
     return {"graph": graph, "size": size, "samples": samples, "cycles_render_s": render_s,
             "mean_abs_diff": float(diff.mean()), "mean_cycles": float(cyc.mean()),
             "mean_engine": float(eng.mean()), "out": out_png}
+
+
+def save_next_to_blend(zip_path: str, python: str, graph: str) -> dict:
+    """Maps saved as files next to the .blend (unique names); slider edits rewrite those files."""
+    addon, prefs = install(zip_path, python)
+    prefs.resolution, prefs.output = "1024", "SAVE"
+    plane()
+    assert call(bpy.ops.diffproxy.new_material, graph=graph) == {'CANCELLED'}
+    out: dict[str, Any] = {"unsaved_message": status().message}
+    assert "Save the .blend file first" in out["unsaved_message"], out
+    blend = os.path.join(os.getcwd(), "project", "scene.blend")
+    os.makedirs(os.path.dirname(blend), exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=blend)
+    # a file of the user's with the name the first material's map would take stays untouched
+    textures = os.path.join(os.path.dirname(blend), "textures")
+    os.makedirs(textures, exist_ok=True)
+    user_file = os.path.join(textures, f"{graph}_basecolor.png")
+    with open(user_file, "wb") as f:
+        f.write(b"not ours")
+    mats = []
+    for _ in range(2):
+        assert bpy.ops.diffproxy.new_material(graph=graph) == {'FINISHED'}, status().message
+        mats.append(bpy.context.object.active_material)
+    files = {m.name: {k: bpy.path.abspath(n.image.filepath) for k, n in addon.node_tree.image_nodes(m).items()}
+             for m in mats}
+    out["files"] = files
+    all_files = [p for f in files.values() for p in f.values()]
+    assert len(set(all_files)) == len(all_files) == 10, all_files
+    for m in mats:
+        for k, n in addon.node_tree.image_nodes(m).items():
+            assert n.image.packed_file is None and n.image.filepath.startswith("//textures/"), n.image.filepath
+            assert os.path.isfile(files[m.name][k])
+    with open(user_file, "rb") as f:
+        assert f.read() == b"not ours"
+
+    mat = mats[0]
+    spec = addon.engine_client.current_client().call("describe", graph=graph)
+    fp = pick_float(spec, "filter")
+    w = addon.sliders.WATCHER
+    w.tick()
+    path = files[mat.name]["basecolor"]
+    before = open(path, "rb").read()
+    img_before = digest(addon.node_tree.image_nodes(mat)["basecolor"].image)
+    mat[addon.material_params.PREFIX + fp["name"]] = far_value(fp)
+    wait_synced(addon, w.updates)
+    assert open(path, "rb").read() != before, "the map file was not rewritten"
+    assert digest(addon.node_tree.image_nodes(mat)["basecolor"].image) != img_before
+    addon.engine_client.release()
+    return out
