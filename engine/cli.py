@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
+    from .device import keep_freed_memory
+    keep_freed_memory()
     try:
         code = args.func(args)
     except CLIError as e:

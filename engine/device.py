@@ -21,3 +21,27 @@ def pick_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def keep_freed_memory() -> bool:
+    """Process-wide: serve large allocations from glibc's heap and keep freed memory for reuse
+    (``M_MMAP_MAX = 0``, ``M_TRIM_THRESHOLD = max``).
+
+    Why: every full-resolution temporary otherwise is a fresh mmap whose pages the kernel must
+    zero-fill on first touch; at 4096 px that page-fault work dominated a graph's time (bricks:
+    14.6 s -> 2.0 s under load, see docs/BENCHMARKS.md). Memory stays at the process's peak
+    (reused, not growing). Called by the command line and the subprocess server only, never on
+    import. Returns False where glibc's ``mallopt`` is not available (macOS, Windows, musl).
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
+    except (OSError, AttributeError):
+        return False

@@ -15,6 +15,8 @@ import time
 
 import torch
 
+from ..device import keep_freed_memory
+
 from . import (ambient_occlusion, blend, blur, curve, directional_warp, edge_detect, gradient_map,
                hsl, invert, levels, normal_from_height, sharpen, slope_blur, threshold, transform, warp)
 
@@ -66,19 +68,6 @@ def _chain(h, src, ramp):
     ao = ambient_occlusion(h, 0.05, 1.0)
     rough = levels(blend(ao, h, "multiply"), out_low=0.3, out_high=0.8)
     return color, normal, rough
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc to serve every allocation from the heap and never give freed memory back
-    (M_MMAP_MAX = 0, M_TRIM_THRESHOLD = max): a process-wide setting for a benchmark."""
-    import ctypes
-    import ctypes.util
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        m_trim_threshold, m_mmap_max = -1, -4
-        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
-    except (OSError, AttributeError):
-        return False
 
 
 def _rss_mib(field: str) -> float | None:
