@@ -93,8 +93,9 @@ def stage(target: Path, wheels: list[Path], platforms: list[str] | None) -> Path
         shutil.rmtree(target)
     shutil.copytree(ADDON, target, ignore=IGNORE)
     eng = target / ENGINE_DIR_IN_EXT / "diffproxy"
+    # the engine's example photo (assets/) is for its command line, not needed in Blender
     shutil.copytree(ENGINE, eng, ignore=shutil.ignore_patterns(
-        "__pycache__", "*.pyc", "*.egg-info", "weights"))
+        "__pycache__", "*.pyc", "*.egg-info", "weights", "assets"))
     weights = [p for p in (ENGINE / "weights").glob("*") if p.suffix in (".safetensors", ".json")]
     if weights:
         (eng / "weights").mkdir()

@@ -124,3 +124,9 @@ def test_batch_two_images_one_corrupt(light_zip, photo, tmp_path):
         assert (out / photo.stem / f"{m}.png").is_file()
     assert (out / "batch.blend").is_file()
     assert "image" in r.stdout and "graph" in r.stdout and "losses" in r.stdout  # the table
+
+
+def test_maps_saved_next_to_the_blend(light_zip, graph_name, tmp_path):
+    r = harness.run_scenario("save_next_to_blend", tmp_path, zip_path=str(light_zip),
+                             python=sys.executable, graph=graph_name)
+    assert "Save the .blend file first" in r["unsaved_message"]

@@ -24,6 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
 
+def caption(path: Path, labels: list[str], height: int = 16) -> None:
+    """Add a strip of labels above a side-by-side image (one label per half)."""
+    from PIL import Image, ImageDraw
+    im = Image.open(path).convert("RGB")
+    out = Image.new("RGB", (im.width, im.height + height), (255, 255, 255))
+    out.paste(im, (0, height))
+    d = ImageDraw.Draw(out)
+    for i, text in enumerate(labels):
+        d.text((4 + i * im.width // len(labels), 2), text, fill=(0, 0, 0))
+    out.save(path, optimize=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--graph", default="")
@@ -63,6 +75,8 @@ def main() -> int:
                                  python=sys.executable, graph=graph, out_png=str(target))
         r.pop("_log")
         out["cycles_vs_engine"] = r
+        caption(target, ["Cycles (Blender), flash = point light at the camera",
+                         "engine render.png, same maps"])
     print(json.dumps(out, indent=1))
     return 0
 
