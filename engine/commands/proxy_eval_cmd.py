@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..device import pick_device
-    from ..proxies import GENERATOR_NAMES, ProxyUnavailable, resolve_generator
+    from ..proxies import ProxyUnavailable, generator_names, resolve_generator
     from ..proxies.evaluate import evaluate
 
     if args.samples < 1:
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         device = pick_device(args.device)
     except (RuntimeError, ValueError) as e:
         raise CLIError(str(e)) from None
-    names = list(GENERATOR_NAMES) if args.all else [args.generator]
+    names = generator_names() if args.all else [args.generator]
     if not args.all:
         try:
             resolve_generator(args.generator)

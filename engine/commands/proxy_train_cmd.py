@@ -47,7 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--batch", type=_positive_int, default=16, help="batch per process (default 16)")
     p.add_argument("--res", type=_positive_int, default=64, help="proxy resolution, a power of two >= 8 (default 64)")
-    p.add_argument("--lr", type=float, default=0.0025, help="Adam learning rate (default 0.0025)")
+    p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate of the proxy (default 0.02)")
+    p.add_argument("--w-feature", type=float, default=10.0, help="weight of the feature term (default 10)")
+    p.add_argument("--w-style", type=float, default=1.0, help="weight of the style (Gram) term (default 1)")
+    p.add_argument("--w-adv", type=float, default=0.1, help="weight of the adversarial term (default 0.1)")
     p.add_argument("--out", default=None, help="run directory (default ./proxy_runs/<generator>)")
     p.add_argument("--export", default=None, help="weights file (default engine/weights/<generator>.safetensors)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--lr must be positive, got {args.lr}")
     cfg = TrainConfig(generator=args.generator, res=args.res, batch=args.batch, steps=args.steps,
                       minutes=args.minutes, cpu_minutes=args.cpu_minutes, lr=args.lr, seed=args.seed, device=args.device,
-                      out=args.out, export=args.export, resume=args.resume,
+                      out=args.out, export=args.export, resume=args.resume, w_feature=args.w_feature,
+                      w_style=args.w_style, w_adv=args.w_adv,
                       adversarial={"auto": None, "on": True, "off": False}[args.adversarial],
                       sample_every=args.sample_every, threads=args.threads or None)
     cfg.network["channel_base"] = args.channel_base

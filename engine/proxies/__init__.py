@@ -37,10 +37,20 @@ from .network import ProxyNetwork
 from .resample import wrap_resize
 
 __all__ = ["Proxy", "ProxyMismatch", "ProxyNetwork", "ProxyUnavailable", "available_proxies",
-           "load_proxy", "param_levels", "resolve_generator"]
+           "generator_names", "load_proxy", "param_levels", "resolve_generator"]
 
+# The architecture's generator names: used when the registry itself cannot be built.
 GENERATOR_NAMES = ("brick", "stripes", "scratches", "tile_paraboloid", "tile_brick", "arc_pavement",
                    "cellular")
+
+
+def generator_names() -> list[str]:
+    """Names of the registered generators (the fixed list if the registry does not load)."""
+    try:
+        from ..generators import GENERATORS
+        return list(GENERATORS)
+    except Exception:  # a generator module missing or broken: fall back to the known names
+        return list(GENERATOR_NAMES)
 
 
 def resolve_generator(name: str):
@@ -121,7 +131,7 @@ def load_proxy(generator_name: str, device: Any = "cpu", weights_dir: str | Path
 def available_proxies(weights_dir: str | Path | None = None) -> list[str]:
     """Generators whose weights file exists and matches the generator's current spec hash."""
     names = []
-    for name in GENERATOR_NAMES:
+    for name in generator_names():
         path = weights_path(name, weights_dir)
         if not path.is_file():
             continue

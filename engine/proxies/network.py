@@ -143,11 +143,11 @@ class ModulatedConv2d(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 3,
-                 demodulate: bool = True, activation: bool = True):
+                 demodulate: bool = True, activation: bool = True, style_bias: float = 1.0):
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.demodulate, self.activation = demodulate, activation
-        self.affine = FullyConnected(w_dim, in_channels, activation=False, bias_init=1.0)
+        self.affine = FullyConnected(w_dim, in_channels, activation=False, bias_init=style_bias)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
@@ -216,7 +216,10 @@ class SynthesisBlock(nn.Module):
         self.waves = None
         if k > 0:
             self.register_buffer("wave_maps", tile_waves(resolution, k)[None], persistent=False)
-            self.waves = ModulatedConv2d(2 * len(WAVE_DIRECTIONS) * k, out_channels, w_dim, kernel_size=1, activation=False)
+            # Style bias 0: waves start unselected, so w picks the few a pattern needs rather
+            # than having to switch off all the others first.
+            self.waves = ModulatedConv2d(2 * len(WAVE_DIRECTIONS) * k, out_channels, w_dim, kernel_size=1,
+                                         activation=False, style_bias=0.0)
 
     def forward(self, x: torch.Tensor, img: torch.Tensor, w: torch.Tensor):
         x = self.conv0(wrap_upsample2x(x), w)
