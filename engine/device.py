@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 
@@ -21,6 +23,17 @@ def pick_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def auto_threads(device: torch.device) -> int:
+    """CPU threads for engine work: half the cores, at most 4 (0 on GPU: leave torch alone).
+
+    Why: the engine shares the machine with Blender's UI; on 2 shared cores 1 thread measured up
+    to 8x faster than 2 (docs/BENCHMARKS.md).
+    """
+    if device.type != "cpu":
+        return 0
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 def keep_freed_memory() -> bool:

@@ -428,7 +428,11 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     # Fail at start, not on the first request, when torch is missing: the client turns this
     # exit into "this Python has no torch" with what to do.
-    import torch  # noqa: F401
+    import torch
+
+    from .device import auto_threads, keep_freed_memory
+    keep_freed_memory()  # 4K slider edits: page faults of fresh temporaries dominated
+    torch.set_num_threads(auto_threads(torch.device("cpu")))
     server = Server(_Writer(proto))
     log.info("diffproxy server ready (pid %d)", os.getpid())
     stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin

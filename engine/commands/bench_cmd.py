@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {args.json} already exists; pass --overwrite to replace it", file=err)
         return 2
     from ..device import pick_device
-    from ..optimize.pipeline import auto_threads
+    from ..device import auto_threads
 
     try:
         threads = args.threads or auto_threads(pick_device(args.device))

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 
 from ..descriptor import get_descriptor
-from ..device import pick_device
+from ..device import auto_threads, pick_device
 from ..photo import load_photo
 from .baselines import es_search, match
 from .choose import rank_graphs
@@ -122,13 +122,6 @@ def proceduralize(image: str | os.PathLike | torch.Tensor, options: Options | No
     finally:
         if threads:
             torch.set_num_threads(old_threads)
-
-
-def auto_threads(device: torch.device) -> int:
-    """CPU threads for ``Options.threads == 0`` (see :class:`Options`); 0: leave torch alone."""
-    if device.type != "cpu":
-        return 0
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 def _proceduralize(image, o: Options, rep: Reporter) -> Result:
