@@ -57,7 +57,8 @@ def table(rows: list[dict]) -> str:
             continue
         g = list(r["grad_norm"].values())
         t = r.get("trained") or {}
-        trained = f"{t.get('device')}, {t.get('minutes')} min, {t.get('samples_seen')} samples"
+        trained = (f"{t.get('device')}, {t.get('minutes')} min ({t.get('cpu_minutes')} CPU), "
+                   f"{t.get('steps')} steps, {t.get('samples_seen')} samples")
         lines.append(f"{r['generator']:<16} {r['l1']:>7.4f} {r['l1_p90']:>7.4f} {r['grad_norm_min']:>9.5f} "
                      f"{sum(g) / len(g):>9.5f} {r['fwd_bwd_ms']:>6.1f} {r['fwd_bwd_cpu_ms']:>6.1f} "
                      f"{r['weight_bytes'] / 1024:>6.0f}  {trained}")

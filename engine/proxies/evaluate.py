@@ -105,8 +105,9 @@ def evaluate(name: str, samples: int = 1000, seed: int = 0, device: Any = "cpu",
         "grad_norm": {n: round(float(v), 6) for n, v in zip(gen.spec.names, norms)},
         "grad_norm_min": round(float(norms.min()), 6), "fwd_bwd_ms": round(ms, 2),
         "fwd_bwd_cpu_ms": round(cpu_ms, 2), "weight_bytes": os.path.getsize(path),
-        "weights": str(path), "trained": {k: training.get(k) for k in
-                                          ("device", "minutes", "steps", "samples_seen", "val_l1")},
+        "weights": path.name, "trained": {k: training.get(k) for k in
+                                          ("device", "device_name", "minutes", "cpu_minutes", "steps",
+                                           "samples_seen", "val_l1", "date")},
     }
     if sheet:
         k = min(sheet_count, samples)
