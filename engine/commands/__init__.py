@@ -54,6 +54,28 @@ def resolve_graph(name: str):
     return graphs[name]
 
 
+def select_graphs(spec: str) -> dict:
+    """``"all"`` or ``"a,b"`` -> ``{name: graph}``, or a CLIError naming the unknown ones."""
+    graphs = load_graphs()
+    if spec == "all":
+        return dict(graphs)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in graphs]
+    if unknown:
+        raise CLIError(f"unknown graph(s) {unknown}; available: {', '.join(graphs)}")
+    return {n: graphs[n] for n in names}
+
+
+def device_arg(name: str):
+    """``--device`` value -> torch.device, or a CLIError saying what to use instead."""
+    from ..device import pick_device
+
+    try:
+        return pick_device(name)
+    except (RuntimeError, ValueError) as e:
+        raise CLIError(str(e)) from None
+
+
 def resolution(text: str) -> int:
     """argparse type for a map side in pixels: a whole number in 16..16384."""
     import argparse

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import CLIError, load_graphs, progress, resolution
+from . import CLIError, device_arg, select_graphs, progress, resolution
 
 NAME = "bench-render"
 HELP = "time map synthesis (and the render) per graph and resolution; markdown for the docs"
@@ -34,23 +34,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..bench_render import bench_graph, machine_info, markdown, text_table
-    from ..device import pick_device
 
     if not 1 <= args.runs <= 1000:
         raise CLIError(f"--runs must be in 1..1000, got {args.runs}")
     if args.threads < 0:
         raise CLIError(f"--threads must be >= 0, got {args.threads}")
-    graphs = load_graphs()
-    if args.graphs != "all":
-        names = [n.strip() for n in args.graphs.split(",") if n.strip()]
-        unknown = [n for n in names if n not in graphs]
-        if unknown:
-            raise CLIError(f"unknown graph(s) {unknown}; available: {', '.join(graphs)}")
-        graphs = {n: graphs[n] for n in names}
-    try:
-        device = pick_device(args.device)
-    except (RuntimeError, ValueError) as e:
-        raise CLIError(str(e)) from None
+    graphs = select_graphs(args.graphs)
+    device = device_arg(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CLIError, load_graphs, progress
+from . import CLIError, device_arg, select_graphs, progress
 
 NAME = "contact-sheet"
 HELP = "draw every graph's maps and renders for a few artist-prior seeds into one PNG"
@@ -34,7 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..contact_sheet import collect, encode_within
-    from ..device import pick_device
 
     if not 16 <= args.res <= 1024:
         raise CLIError(f"--res must be an integer in 16..1024 for a contact sheet, got {args.res}")
@@ -48,17 +47,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise CLIError(f"{out} already exists; pass --overwrite to replace it")
-    graphs = load_graphs()
-    if args.graphs != "all":
-        names = [n.strip() for n in args.graphs.split(",") if n.strip()]
-        unknown = [n for n in names if n not in graphs]
-        if unknown:
-            raise CLIError(f"unknown graph(s) {unknown}; available: {', '.join(graphs)}")
-        graphs = {n: graphs[n] for n in names}
-    try:
-        device = pick_device(args.device)
-    except (RuntimeError, ValueError) as e:
-        raise CLIError(str(e)) from None
+    graphs = select_graphs(args.graphs)
+    device = device_arg(args.device)
     seeds = list(range(args.seed, args.seed + args.seeds))
     bar = progress(len(graphs), "contact sheet")
     try:
