@@ -54,6 +54,14 @@ class _EngineJobOperator:
     _timer: Any = None
     report: Any  # from bpy.types.Operator, which every subclass also derives from
 
+    @classmethod
+    def poll(cls, context) -> bool:
+        # one engine job at a time; subclasses add their own context checks after this one
+        if jobs.ACTIVE is not None:
+            cls.poll_message_set("DiffProxy is already working")  # type: ignore[attr-defined]
+            return False
+        return True
+
     def start(self, context) -> "jobs.EngineJob":
         raise NotImplementedError
 
@@ -151,8 +159,7 @@ class DIFFPROXY_OT_proceduralize(_EngineJobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if jobs.ACTIVE is not None:
-            cls.poll_message_set("DiffProxy is already working")
+        if not super().poll(context):
             return False
         if source_image(context) is None:
             cls.poll_message_set("Open a photo in the Image Editor, select an Image Texture node, "
@@ -186,13 +193,6 @@ class DIFFPROXY_OT_new_material(_EngineJobOperator, bpy.types.Operator):
         name="Graph", default="", search=_graph_search, options={'SKIP_SAVE'},
         description="Graph to start from (names come from the engine)")
 
-    @classmethod
-    def poll(cls, context):
-        if jobs.ACTIVE is not None:
-            cls.poll_message_set("DiffProxy is already working")
-            return False
-        return True
-
     def start(self, context):
         if not self.graph.strip():
             raise EngineError("Choose a graph (its name; suggestions appear once the engine has "
@@ -217,8 +217,7 @@ class DIFFPROXY_OT_bake(_EngineJobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if jobs.ACTIVE is not None:
-            cls.poll_message_set("DiffProxy is already working")
+        if not super().poll(context):
             return False
         if active_diffproxy_material(context) is None:
             cls.poll_message_set("The active material was not made by DiffProxy")
