@@ -34,6 +34,7 @@ def tiny(monkeypatch):
 @pytest.mark.parametrize("kw, match", [
     ({"preset": "slow"}, "preset"), ({"method": "adam"}, "method"), ({"device": "tpu"}, "device"),
     ({"res_out": 10}, "res_out"), ({"seed": -1}, "seed"), ({"descriptor": "x"}, "descriptor"),
+    ({"proxy_mode": "always"}, "proxy_mode"),
     ({"time_limit": 0}, "time_limit"), ({"top_k": 0}, "top_k"), ({"graph": ""}, "graph"),
 ])
 def test_options_validated(kw, match):
@@ -162,6 +163,75 @@ def test_stage2_joint_path_moves_generator_params_through_a_proxy(monkeypatch):
     assert (only_g.u[0, fit.gen_idx] - u_s[0, fit.gen_idx]).abs().max() > 0
 
 
+def _untrained_proxy(name, device="cpu"):
+    import diffproxy.proxies as proxies
+
+    gen = proxies.resolve_generator(name)
+    torch.manual_seed(0)
+    net = proxies.ProxyNetwork(proxies.param_levels(gen.spec), resolution=32, channel_max=32,
+                               w_dim=32, mapping_layers=2)
+    return proxies.Proxy(gen, net.freeze(), info={"untrained": True}).to(device)
+
+
+def test_anchored_proxy_forward_is_the_real_generator_gradient_is_the_proxys():
+    from diffproxy.generators import get_generator
+    from diffproxy.optimize.stages import AnchoredProxy
+
+    gen, proxy = get_generator("brick"), _untrained_proxy("brick")
+    params = gen.spec.sample(2, generator=torch.Generator().manual_seed(4))
+    params = {k: (v + 0.3 if gen.spec.by_name[k].discrete else v) for k, v in params.items()}  # off-grid
+
+    def leaf():
+        return {k: v.clone().requires_grad_(True) for k, v in params.items()}
+
+    p1, p2 = leaf(), leaf()
+    out = AnchoredProxy(proxy, gen)(p1, 48)
+    with torch.no_grad():
+        real = gen(gen.spec.round(params), 48)
+    assert torch.allclose(out, real, atol=1e-6)  # the pattern the material will really have
+    weights = torch.rand(out.shape, generator=torch.Generator().manual_seed(5))
+    (out * weights).sum().backward()
+    (proxy(p2, 48) * weights).sum().backward()
+    for k in params:
+        assert torch.allclose(p1[k].grad, p2[k].grad), k
+    assert any(float(p1[k].grad.abs().sum()) > 0 for k in params if gen.spec.by_name[k].discrete)
+
+
+@pytest.mark.parametrize("mode", ["anchored", "paper"])
+def test_stage2_modes_move_generator_params(monkeypatch, mode):
+    import diffproxy.proxies as proxies
+    from diffproxy.optimize.stages import stage2
+
+    monkeypatch.setattr(proxies, "load_proxy", _untrained_proxy)
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    r = stage2(fit, u_s, Reporter(), steps=8, lr=0.05, halve_every=4, mode=mode)
+    assert r.info["proxy_mode"] == mode and r.info["mode"] == "joint"
+    assert r.end <= r.start
+    if mode == "anchored":  # the loss it tracked is the real one
+        assert r.info["proxy_start"] == pytest.approx(r.info["real_start"], rel=1e-4)
+
+
+def test_stage2_proxies_off_tunes_filters_only():
+    from diffproxy.optimize.stages import stage2
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    events = []
+    r = stage2(fit, u_s, Reporter(events.append), steps=5, lr=0.05, halve_every=5, mode="off")
+    assert r.info["mode"] == "filters_only" and set(r.info["proxies"].values()) == {"off"}
+    assert torch.equal(r.u[:, fit.gen_idx], u_s[:, fit.gen_idx])
+    assert any("proxies off" in (e["message"] or "") for e in events)
+
+
+def test_match_keeps_generators_at_the_start(tiny):
+    from diffproxy.optimize.pipeline import optimise_graph
+
+    fit, u_t, u_s, gen = _setup("bricks", seed=6)
+    o = Options(graph="bricks", preset="tiny", method="match", device="cpu")
+    run = optimise_graph(fit, u_s, o, Reporter(), gen)
+    assert torch.equal(run.u[:, fit.gen_idx], u_s[:, fit.gen_idx])
+    assert "search" not in run.stages  # MATch has no generator search
+
+
 def test_stage3_rounds_generators_and_lowers_style_loss():
     from diffproxy.optimize.stages import stage3
 
@@ -285,3 +355,23 @@ def test_cli_end_to_end_and_no_overwrite(tiny, tmp_path, capsys):
     assert main(args) == 2  # exists, no --overwrite
     assert "already exists" in capsys.readouterr().err
     assert main(args + ["--overwrite"]) == 0
+
+
+def test_bench_synthetic_rows_and_summary(tiny, monkeypatch):
+    import diffproxy.proxies as proxies
+    from diffproxy.optimize.bench import check_methods, run_synthetic, summarise
+
+    monkeypatch.setattr(proxies, "load_proxy", _untrained_proxy)
+    methods = check_methods("diffproxy,diffproxy-paper,diffproxy-noproxy,match,search".split(","))
+    rows = run_synthetic(1, 0, methods, "tiny", ["bricks"], device="cpu", descriptor="random",
+                         log=lambda s: None)
+    assert [r["method"] for r in rows] == methods  # diffproxy first: it sets search's time
+    by = {r["method"]: r for r in rows}
+    assert by["diffproxy"]["proxies"] == "joint" and by["diffproxy-noproxy"]["proxies"] == "filters_only"
+    for r in rows:
+        assert r["feature"] > 0 and r["style"] > 0 and 0 <= r["discrete_accuracy"] <= 1
+    s = summarise(rows, methods)
+    assert set(s["per_method"]) == set(methods)
+    assert {f"diffproxy_vs_{m}" for m in methods[1:]} <= set(s)
+    with pytest.raises(ValueError, match="diffproxy-noproxy"):
+        check_methods(["diffproxy", "matsh"])

@@ -25,8 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--photos", default=None, help="folder of real photos to run as well")
     p.add_argument("--photo-limit", type=int, default=None, help="use at most this many photos")
-    p.add_argument("--methods", default="diffproxy,match,search", help="comma-separated subset of "
-                                                                        "diffproxy,match,search")
+    p.add_argument("--methods", default="diffproxy,match,search",
+                   help="comma-separated subset of diffproxy,match,search and the Stage II ablations "
+                        "diffproxy-paper (proxy patterns in the forward pass, as in the paper) and "
+                        "diffproxy-noproxy (no proxies)")
     p.add_argument("--preset", default="fast", choices=["fast", "balanced", "full"])
     p.add_argument("--graphs", default=None, help="comma-separated graphs for synthetic targets (default: all)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])

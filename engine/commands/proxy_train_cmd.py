@@ -54,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="run directory (default ./proxy_runs/<generator>)")
     p.add_argument("--export", default=None, help="weights file (default engine/weights/<generator>.safetensors)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--init-from", default=None, metavar="WEIGHTS",
+                   help="warm start: begin from the network (architecture and weights) of a proxy "
+                        "weights file of the same generator, e.g. the shipped one; fresh optimiser "
+                        "(ignored with --resume when a checkpoint exists)")
     p.add_argument("--adversarial", choices=["auto", "on", "off"], default="auto",
                    help="adversarial term: auto = on for stochastic generators")
     p.add_argument("--seed", type=int, default=0)
@@ -82,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--lr must be positive, got {args.lr}")
     cfg = TrainConfig(generator=args.generator, res=args.res, batch=args.batch, steps=args.steps,
                       minutes=args.minutes, cpu_minutes=args.cpu_minutes, lr=args.lr, seed=args.seed, device=args.device,
-                      out=args.out, export=args.export, resume=args.resume, w_feature=args.w_feature,
+                      out=args.out, export=args.export, resume=args.resume,
+                      init_from=args.init_from, w_feature=args.w_feature,
                       w_style=args.w_style, w_adv=args.w_adv,
                       adversarial={"auto": None, "on": True, "off": False}[args.adversarial],
                       sample_every=args.sample_every, threads=args.threads or None)

@@ -1,13 +1,14 @@
 """Baselines run by the same tool, for the benchmark (paper Fig. 8) and for users.
 
 * ``match`` (MATch, Shi et al. 2020): generators are black boxes it cannot differentiate, so
-  their parameters stay fixed -- here at the pick of the same grayscale random search that
-  DiffProxy's Stage II starts from (MATch itself kept the graph author's defaults; the search
-  pick is the stronger, fairer variant: both methods then differ only in whether theta_g moves).
-  Before the search, the same filter search as DiffProxy's Stage I (best of n prior samples of
-  the filter parameters). Then the filter parameters alone are optimised with the multi-scale style loss for as many
-  steps as DiffProxy's three stages together, at Stage I's learning rate, with Stage II's
-  halving schedule.
+  their parameters stay fixed at the start point (the best prior sample of the graph ranking
+  for a photo; the benchmark's distant start for a synthetic target), as in the paper's
+  comparison. Before the descent, the same filter search as DiffProxy's Stage I (best of n
+  prior samples of the filter parameters, not in MATch). Then the filter parameters alone are
+  optimised with the multi-scale style loss for as many steps as DiffProxy's three stages
+  together, at Stage I's learning rate, with Stage II's halving schedule. (Until 2026-11-21
+  this baseline also got DiffProxy's random search over the generator parameters; that
+  variant is now ``diffproxy`` with ``proxy_mode="off"``, the bench's ``diffproxy-noproxy``.)
 * ``search``: gradient-free, over *every* parameter on the real generators, for a fixed wall
   time: a random search over full prior samples (first ``RANDOM_FRACTION`` of the time), then a
   (1+lambda)-evolution strategy in normalised space (lambda = 8 Gaussian mutants of the current

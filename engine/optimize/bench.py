@@ -13,6 +13,11 @@ target's), mean absolute error of the continuous theta_g (normalised), wall time
 Photos (``photos_dir``): each image run through :func:`proceduralize` per method (graph auto),
 losses and times reported (no ground truth).
 
+Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode), ``match``, ``search``,
+and two ablations of Stage II: ``diffproxy-paper`` (proxy patterns in the forward pass, as in
+the paper) and ``diffproxy-noproxy`` (no proxies: generator parameters only from the random
+search).
+
 Summary: per method mean losses and time; diffproxy's win rate against each other method
 (fraction of targets with a lower final style loss; likewise feature) and the mean of the
 per-target ratios diffproxy / match of both losses (< 1: diffproxy better).
@@ -31,11 +36,15 @@ from ..device import pick_device
 from ..render import render
 from .control import Reporter
 from .fit import Fit
-from .options import METHODS, Options
+from .options import Options
 from .pipeline import optimise_graph, proceduralize
 
 TARGET_RES = 256
 START_CANDIDATES = 8
+# bench label -> (Options.method, Options.proxy_mode)
+BENCH_METHODS = {"diffproxy": ("diffproxy", "anchored"), "diffproxy-paper": ("diffproxy", "paper"),
+                 "diffproxy-noproxy": ("diffproxy", "off"), "match": ("match", "anchored"),
+                 "search": ("search", "anchored")}
 PHOTO_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
@@ -79,8 +88,9 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
         u_t, img, u_s = synthetic_target(graph, gen, dev)
         diff_seconds = None
         for m in sorted(methods, key=lambda m: m != "diffproxy"):  # diffproxy first: it sets the time
-            o = Options(graph=graph.name, preset=preset, method=m, device=device, seed=seed + i,
-                        descriptor=descriptor)
+            method, proxy_mode = BENCH_METHODS[m]
+            o = Options(graph=graph.name, preset=preset, method=method, device=device, seed=seed + i,
+                        descriptor=descriptor, proxy_mode=proxy_mode)
             fit = Fit(graph, img, o.budget, desc, dev)
             rgen = torch.Generator().manual_seed(seed * 7919 + i)
             run = optimise_graph(fit, u_s.clone(), o, Reporter(), rgen,
@@ -110,8 +120,9 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
     for f in files:
         diff_seconds = None
         for m in sorted(methods, key=lambda m: m != "diffproxy"):
-            o = Options(preset=preset, method=m, device=device, seed=seed, descriptor=descriptor,
-                        time_limit=diff_seconds if m == "search" else None)
+            method, proxy_mode = BENCH_METHODS[m]
+            o = Options(preset=preset, method=method, device=device, seed=seed, descriptor=descriptor,
+                        time_limit=diff_seconds if m == "search" else None, proxy_mode=proxy_mode)
             t = time.perf_counter()
             r = proceduralize(str(f), o)
             sec = time.perf_counter() - t
@@ -196,10 +207,10 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
 
 def check_methods(methods: Sequence[str]) -> list[str]:
     ms = [m.strip() for m in methods if m.strip()]
-    bad = [m for m in ms if m not in METHODS]
+    bad = [m for m in ms if m not in BENCH_METHODS]
     if bad or not ms:
-        raise ValueError(f"methods must be a comma-separated subset of {list(METHODS)}, got {list(methods)}")
+        raise ValueError(f"methods must be a comma-separated subset of {list(BENCH_METHODS)}, got {list(methods)}")
     return ms
 
 
-__all__ = ["run_synthetic", "run_photos", "summarise", "table", "check_methods"]
+__all__ = ["BENCH_METHODS", "run_synthetic", "run_photos", "summarise", "table", "check_methods"]

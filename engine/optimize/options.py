@@ -24,6 +24,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 METHODS = ("diffproxy", "match", "search")
+# How Stage II uses the proxies (see stages.stage2): "anchored" (default) forward pass with the
+# real generators, backward pass through the proxies; "paper" the proxies' own patterns in both
+# passes (Hu et al. 2022); "off" no proxies (Stage II tunes filters only: an ablation).
+PROXY_MODES = ("anchored", "paper", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -80,7 +84,7 @@ class Options:
         graph: ``"auto"`` (rank every graph, optimise the best ``top_k``) or a graph name.
         preset: ``"fast" | "balanced" | "full"``.
         method: ``"diffproxy"`` (three stages through the proxies), ``"match"`` (MATch baseline:
-            filters only, generators fixed at the random search's best), ``"search"``
+            Stage I only, filters only, generators fixed at the start point), ``"search"``
             (gradient-free: random search then a (1+lambda)-ES over every parameter on the real
             generators, for ``time_limit`` seconds).
         device: ``"auto" | "cpu" | "cuda" | "mps"``.
@@ -92,6 +96,7 @@ class Options:
         vgg19_path: explicit VGG19 weight file (else ``$DIFFPROXY_VGG19``, else the hub cache).
         time_limit: wall time (s) of ``method="search"``; ``None``: the preset's.
         top_k: graphs optimised when ``graph="auto"``; ``None``: the preset's.
+        proxy_mode: how Stage II uses the proxies, one of :data:`PROXY_MODES`.
         threads: torch CPU threads during the run (restored afterwards); 0 = auto: on a CPU
             device half the logical cores, at most 4 (1 on a 2-core machine), because the
             optimisation's tensors are small (96-256 px) and extra threads mostly wait on each
@@ -111,6 +116,7 @@ class Options:
     vgg19_path: str | None = None
     time_limit: float | None = None
     top_k: int | None = None
+    proxy_mode: str = "anchored"
     threads: int = 0
 
     def __post_init__(self) -> None:
@@ -132,6 +138,8 @@ class Options:
             raise ValueError(f"time_limit must be a positive number of seconds or None, got {self.time_limit!r}")
         if self.top_k is not None and not (isinstance(self.top_k, int) and self.top_k >= 1):
             raise ValueError(f"top_k must be a positive integer or None, got {self.top_k!r}")
+        if self.proxy_mode not in PROXY_MODES:
+            raise ValueError(f"proxy_mode must be one of {list(PROXY_MODES)}, got {self.proxy_mode!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
 

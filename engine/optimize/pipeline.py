@@ -6,7 +6,8 @@ Flow (``method="diffproxy"``)::
         start (best prior sample) -> Stage I -> random search -> Stage II -> Stage III
     -> keep the graph with the lowest final style loss -> Result
 
-``method="match"`` replaces the stages by random search + filters-only optimisation,
+``method="match"`` replaces the stages by MATch's filters-only optimisation (generators fixed
+at the start point: the best prior sample of the graph ranking, or a benchmark's start),
 ``method="search"`` by a gradient-free search for a fixed wall time (see ``baselines``).
 Everything random is drawn from one ``torch.Generator`` seeded with ``options.seed``.
 """
@@ -39,7 +40,7 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     run.add("stage1", r, fit)
     r = random_search(fit, r.u, p.search_samples, rep, gen)
     run.add("search", r, fit)
-    r = stage2(fit, r.u, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every)
+    r = stage2(fit, r.u, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every, mode=o.proxy_mode)
     run.add("stage2", r, fit)
     r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr)
     run.add("stage3", r, fit)
@@ -55,8 +56,6 @@ def _run_match(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.
     run.add("start", StageResult(u, 0.0, 0.0), fit)
     r = filter_search(fit, u, p.filter_samples, rep, gen, stage="match")
     run.add("filter_search", r, fit)
-    r = random_search(fit, r.u, p.search_samples, rep, gen)
-    run.add("search", r, fit)
     steps = p.stage1_steps + p.stage2_steps + p.stage3_steps
     r = match(fit, r.u, rep, steps, p.stage1_lr, p.stage2_halve_every)
     run.add("match", r, fit)

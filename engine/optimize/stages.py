@@ -13,6 +13,12 @@
   for a slot, that slot's generator parameters stay at the search's pick and its real pattern
   is used (filters-only when no slot has one), and this is recorded. The result is judged with
   the real generators afterwards and the search's pick kept if the proxies led astray.
+  ``mode="paper"`` renders the proxies' own patterns (the paper); ``mode="anchored"`` (the
+  default, not in the paper) renders the *real* generators' patterns at the rounded parameters
+  and takes only the gradient from the proxies (:class:`AnchoredProxy`, a straight-through
+  estimator): a proxy that is only roughly right (see docs/BENCHMARKS.md) then still points the
+  generator parameters downhill, while the loss, the best-point bookkeeping and the filter
+  parameters tuned alongside all see the pattern the material will really have.
 * :func:`stage3`: real generators back, discrete parameters rounded, filter fine-tuning with the
   style loss (paper lr 0.002), again never ending worse than it started.
 
@@ -178,13 +184,35 @@ def random_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
                        time.perf_counter() - t0)
 
 
-def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2") -> tuple[dict[str, PatternFn], dict[str, str]]:
-    """``{slot: proxy}`` for the slots whose generator has a usable proxy, and
-    ``{slot: "ok" | reason}`` for every slot (reasons are reported as progress messages)."""
+class AnchoredProxy:
+    """A slot's pattern function for Stage II's ``anchored`` mode: the forward value is the real
+    generator's pattern at the rounded parameters, the gradient the proxy's
+    (``real + proxy - proxy.detach()``)."""
+
+    def __init__(self, proxy, generator):
+        self.proxy, self.generator = proxy, generator
+
+    def __call__(self, params, res: int) -> torch.Tensor:
+        approx = self.proxy(params, res)
+        with torch.no_grad():
+            real = self.generator(self.generator.spec.round(params), res)
+        return real + (approx - approx.detach())
+
+
+def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2",
+                 mode: str = "anchored") -> tuple[dict[str, PatternFn], dict[str, str]]:
+    """``{slot: pattern function}`` for the slots whose generator has a usable proxy (wrapped in
+    :class:`AnchoredProxy` in ``anchored`` mode), and ``{slot: "ok" | reason}`` for every slot
+    (reasons are reported as progress messages). ``mode="off"``: none."""
+    from ..generators import get_generator
     from ..proxies import ProxyUnavailable, load_proxy
 
-    proxies, status = {}, {}
+    proxies: dict[str, PatternFn] = {}
+    status: dict[str, str] = {}
     for slot, gen_name in fit.graph.slots.items():
+        if mode == "off":
+            status[slot] = "off"
+            continue
         try:
             proxy = load_proxy(gen_name, fit.device)
         except ProxyUnavailable as e:
@@ -192,17 +220,17 @@ def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2") -> tuple[d
             reporter.message(stage, f"no proxy for slot {slot!r} ({gen_name}): {e}; its generator "
                                     f"parameters stay at the random search's pick")
             continue
-        proxies[slot] = proxy
+        proxies[slot] = AnchoredProxy(proxy, get_generator(gen_name)) if mode == "anchored" else proxy
         status[slot] = "ok"
     return proxies, status
 
 
 def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float, halve_every: int,
-           stage: str = "stage2") -> StageResult:
+           stage: str = "stage2", mode: str = "anchored") -> StageResult:
     """Joint optimisation through the proxies (see the module docstring), judged afterwards
     with the real generators against the starting point."""
     t0 = time.perf_counter()
-    proxies, status = load_proxies(fit, reporter, stage)
+    proxies, status = load_proxies(fit, reporter, stage, mode)
     slots = list(fit.graph.slots)
     missing = [s for s in slots if s not in proxies]
     with torch.no_grad():
@@ -216,11 +244,13 @@ def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         gen_names.update(i for i, p in enumerate(fit.spec) if p.name.startswith(s + "."))
     idx = sorted(set(fit.filter_idx) | (gen_names & set(fit.gen_idx)))
     if not proxies:
-        reporter.message(stage, "no proxy available for any slot: optimising filter parameters only "
+        why = "proxies off" if mode == "off" else "no proxy available for any slot"
+        reporter.message(stage, f"{why}: optimising filter parameters only "
                                 "(generators fixed at the random search's pick)")
     r = adam(fit, u, idx, fit.joint, steps=steps, lr=lr, halve_every=halve_every, reporter=reporter,
              stage=stage, generators=gens)
-    r.info.update({"proxies": status, "mode": "joint" if proxies else "filters_only"})
+    r.info.update({"proxies": status, "mode": "joint" if proxies else "filters_only",
+                   "proxy_mode": mode})
     # the proxies are approximations: judge both ends with the real generators, keep the better
     with torch.no_grad():
         real_start = float(fit.joint(fit.render(u)))

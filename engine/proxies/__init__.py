@@ -124,7 +124,7 @@ def load_proxy(generator_name: str, device: Any = "cpu", weights_dir: str | Path
     """
     gen = resolve_generator(generator_name)
     net, meta = load_network(weights_path(gen.name, weights_dir), gen, device)
-    net.requires_grad_(False).eval()
+    net.freeze()  # no weight gradients, eval mode, scaled weights precomputed
     return Proxy(gen, net, info=meta)
 
 

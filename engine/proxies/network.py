@@ -74,9 +74,14 @@ class FullyConnected(nn.Module):
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
+        self.frozen: tuple[torch.Tensor, ...] | None = None  # see ProxyNetwork.freeze
+
+    def freeze(self) -> None:
+        self.frozen = (self.weight * self.weight_gain, self.bias * self.bias_gain)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
+        w, b = self.frozen or (self.weight * self.weight_gain, self.bias * self.bias_gain)
+        x = F.linear(x, w, b)
         return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.activation else x
 
 
@@ -151,10 +156,19 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.frozen: tuple[torch.Tensor, ...] | None = None  # see ProxyNetwork.freeze
+
+    def freeze(self) -> None:
+        weight = self.weight * self.weight_gain
+        self.frozen = (weight, weight.square().sum(dim=(2, 3)).t())
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w)  # (B, Cin)
-        weight = self.weight * self.weight_gain
+        if self.frozen is not None:
+            weight, wsq = self.frozen
+        else:
+            weight = self.weight * self.weight_gain
+            wsq = weight.square().sum(dim=(2, 3)).t() if self.demodulate else None
         if self.kernel_size == 1:
             # 1x1: fold the styles into per-sample weights, one batched matmul.
             x = torch.einsum("bihw,boi->bohw", x, weight[None, :, :, 0, 0] * styles[:, None, :])
@@ -163,7 +177,7 @@ class ModulatedConv2d(nn.Module):
             x = F.conv2d(wrap_pad(x * styles[:, :, None, None], pad), weight)  # circular: tiles
         if self.demodulate:
             # ||W * s||_2 per (sample, out channel) without building per-sample weights.
-            dcoefs = styles.square() @ weight.square().sum(dim=(2, 3)).t()  # (B, Cout)
+            dcoefs = styles.square() @ wsq  # (B, Cout)
             x = x * (dcoefs + 1e-8).rsqrt()[:, :, None, None]
         x = x + self.bias[None, :, None, None]
         return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.activation else x
@@ -282,6 +296,32 @@ class ProxyNetwork(nn.Module):
         self.encoder = ParamEncoder(levels, fourier_bands, embed_dim)
         self.mapping = MappingNetwork(self.encoder.out_features, w_dim, mapping_layers, mapping_lr)
         self.synthesis = SynthesisNetwork(w_dim, resolution, channels, waves)
+
+    @torch.no_grad()
+    def freeze(self) -> "ProxyNetwork":
+        """Inference only: stop weight gradients and precompute every layer's scaled weights
+        (and demodulation norms) once, instead of on each call: an optimiser that calls a
+        proxy hundreds of times per second with fixed weights saves a third of each step.
+        Undone by :meth:`train` (and by :meth:`unfreeze`)."""
+        self.requires_grad_(False).eval()
+        for m in self.modules():
+            if isinstance(m, (FullyConnected, ModulatedConv2d)):
+                m.freeze()
+        return self
+
+    def unfreeze(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (FullyConnected, ModulatedConv2d)):
+                m.frozen = None
+
+    def train(self, mode: bool = True) -> "ProxyNetwork":
+        if mode:
+            self.unfreeze()  # cached weights would go stale as soon as training changes them
+        return super().train(mode)
+
+    def load_state_dict(self, *args, **kwargs):
+        self.unfreeze()
+        return super().load_state_dict(*args, **kwargs)
 
     def forward(self, u: torch.Tensor, clamp: bool = True) -> torch.Tensor:
         """``clamp=False`` (training) returns the unclamped image, so a pixel on the wrong side

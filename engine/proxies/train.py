@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from ..device import pick_device
 from . import param_levels, resolve_generator
-from .checkpoint import load_checkpoint, save_checkpoint, save_weights, weights_path
+from .checkpoint import load_checkpoint, load_network, save_checkpoint, save_weights, weights_path
 from .critic import Critic
 from .network import ProxyNetwork
 
@@ -78,6 +78,7 @@ class TrainConfig:
     out: str | None = None  # run dir, default ./proxy_runs/<generator>
     export: str | None = None  # weights path, default engine/weights/<generator>.safetensors
     resume: bool = False
+    init_from: str | None = None  # warm start: network weights (and architecture) of a weights file
     network: dict = field(default_factory=lambda: dict(channel_base=512, channel_max=128, w_dim=128,
                                                        mapping_layers=4, mapping_lr=0.1,
                                                        fourier_bands=4, embed_dim=8, waves=16))
@@ -221,10 +222,20 @@ class ProxyTrainer:
             state = load_checkpoint(self.ckpt_path, gen)
         elif cfg.resume:
             self.say(f"--resume: no checkpoint at {self.ckpt_path}, starting fresh")
-        # A resumed run keeps the checkpoint's architecture, whatever the command line says.
-        net_config = state["network_config"] if state else dict(levels=param_levels(gen.spec),
-                                                                 resolution=cfg.res, **cfg.network)
-        self.net = ProxyNetwork(**net_config).to(self.device)
+        # A resumed run keeps the checkpoint's architecture, whatever the command line says;
+        # a warm start (init_from, ignored when resuming) keeps its weights file's.
+        self.init_record: dict[str, Any] | None = None
+        if state:
+            self.net = ProxyNetwork(**state["network_config"]).to(self.device)
+        elif cfg.init_from:
+            net, meta = load_network(cfg.init_from, gen, self.device)  # refuses another generator/spec
+            self.net = net.train()
+            self.init_record = {"path": str(cfg.init_from), "training": meta.get("training", {})}
+            self.say(f"warm start from {cfg.init_from} ({self.init_record['training'].get('steps', '?')} "
+                     f"steps of earlier training); fresh optimiser")
+        else:
+            self.net = ProxyNetwork(levels=param_levels(gen.spec), resolution=cfg.res,
+                                    **cfg.network).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         self.critic = self.critic_opt = None
         if self.adversarial:
@@ -258,6 +269,7 @@ class ProxyTrainer:
         self.seconds_before = float(state["seconds"])
         self.cpu_before = float(state.get("cpu_seconds", 0.0))
         self.history = json.loads(state.get("history", "[]"))
+        self.init_record = json.loads(state.get("init_record", "null"))
         if self.rank < len(state.get("data_rng", [])):
             self.data_rng.set_state(state["data_rng"][self.rank])
         self.say(f"resumed {self.ckpt_path} at step {self.step} ({self.samples_seen} samples, "
@@ -288,7 +300,8 @@ class ProxyTrainer:
                  "samples_seen": self.samples_seen, "seconds": self.wall_seconds(),
                  "cpu_seconds": self.cpu_seconds(),
                  "train_config": json.dumps(asdict(self.cfg), default=str),
-                 "history": json.dumps(self.history), "data_rng": [self.data_rng.get_state()]}
+                 "history": json.dumps(self.history), "data_rng": [self.data_rng.get_state()],
+                 "init_record": json.dumps(self.init_record)}
         if self.critic is not None:
             state.update(critic=self.critic.state_dict(), critic_config=self.critic.config,
                          critic_optimizer=self.critic_opt.state_dict())
@@ -445,6 +458,7 @@ class ProxyTrainer:
             "adversarial": self.adversarial, "r1_gamma": cfg.r1_gamma if self.adversarial else None,
             "descriptor": self.feat_loss.info, "val_l1": round(vl1, 5), "val_samples": VAL_SAMPLES,
             "seed": cfg.seed, "torch": torch.__version__, "interrupted": interrupted,
+            "warm_start": self.init_record,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         path = save_weights(self.export_path, self.net, self.gen, summary)
