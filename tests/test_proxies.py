@@ -158,6 +158,29 @@ def test_resume_continues_from_checkpoint(tiny_run, gen, tmp_path):
     assert summary["steps"] == 45 and summary["samples_seen"] == 360
 
 
+def test_warm_start_begins_from_the_weights_file(tiny_run, gen, tmp_path):
+    from diffproxy.proxies.train import ProxyTrainer, TrainConfig
+    _, _, wdir = tiny_run
+    src = wdir / f"{GEN}.safetensors"
+    cfg = TrainConfig(generator=GEN, res=32, batch=8, steps=3, device="cpu", out=str(tmp_path / "run"),
+                      export=str(tmp_path / "w.safetensors"), init_from=str(src), threads=1,
+                      progress=False, sample_every=1000)
+    trainer = ProxyTrainer(cfg, log=lambda m: None)
+    ref, meta = load_network(src, gen)
+    assert trainer.net.config == ref.config  # the file's architecture (res 16), not cfg.res
+    u = torch.rand(4, len(gen.spec), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(trainer.net.eval()(u), ref.eval()(u))
+    summary = trainer.run()
+    assert summary["steps"] == 3
+    assert summary["warm_start"]["path"] == str(src)
+    assert summary["warm_start"]["training"]["steps"] == meta["training"]["steps"]
+    other = resolve_generator("brick" if GEN != "brick" else "stripes")
+    with pytest.raises(ProxyMismatch):  # another generator's weights are refused
+        ProxyTrainer(TrainConfig(generator=other.name, init_from=str(src), device="cpu",
+                                 out=str(tmp_path / "r2"), progress=False), log=lambda m: None)
+
+
 def test_mismatched_spec_hash_and_name_are_refused(tiny_run, gen, tmp_path):
     _, _, wdir = tiny_run
     net, _ = load_network(wdir / f"{GEN}.safetensors", gen)
