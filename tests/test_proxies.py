@@ -217,6 +217,21 @@ def test_proxy_eval_command(tiny_run, tmp_path, capsys):
     assert set(row["grad_norm"]) == set(resolve_generator(GEN).spec.names)
     assert row["grad_norm_min"] > 0.0 and row["fwd_bwd_ms"] > 0.0 and row["weight_bytes"] > 0
     assert sheet.is_file()
+    assert 0.0 < row["l1_seed_floor"] < 1.0 and row["seed_floor_samples"] == 16
+
+
+def test_seed_floor_is_the_median_prediction_error(gen):
+    from diffproxy.proxies.evaluate import seed_floor
+
+    params = gen.spec.sample(3, generator=torch.Generator().manual_seed(0))
+    floor = seed_floor(gen, params, 16)
+    seeds = range(int(gen.spec.by_name["seed"].low), int(gen.spec.by_name["seed"].high) + 1)
+    imgs = torch.stack([gen({**params, "seed": torch.full_like(params["seed"], s)}, 16) for s in seeds])
+    med = imgs.median(0).values
+    assert floor == pytest.approx(float((imgs - med).abs().mean()), rel=1e-5)
+    # the median is the best seed-agnostic guess: the mean does no better
+    assert floor <= float((imgs - imgs.mean(0)).abs().mean()) + 1e-7
+    assert floor > 0  # the seed matters for this generator
 
 
 def test_proxy_train_command_rejects_bad_arguments(capsys):

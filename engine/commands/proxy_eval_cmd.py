@@ -6,7 +6,8 @@
 Per generator, on N fresh artist-prior samples (seeded): mean L1 proxy vs generator at the
 proxy's resolution, mean gradient norm of the output w.r.t. every normalised parameter
 (discrete ones included), forward + backward milliseconds at batch 1 on CPU (one thread,
-median of 20), and the weights file size. ``--sheet`` writes a comparison PNG (row 1
+median of 20), the weights file size, and the seed floor: the mean L1 below which no proxy
+that ignores the ``seed`` parameter can go (``floor``; see ``diffproxy.proxies.evaluate``). ``--sheet`` writes a comparison PNG (row 1
 generator, row 2 proxy, 8 samples); with several generators the path must contain
 ``{generator}`` or be a folder (then ``proxies_<generator>.png`` inside). Generators without
 usable weights are reported, not fatal, unless all are missing (exit 2).
@@ -48,7 +49,7 @@ def _sheet_path(sheet: str | None, name: str, several: bool) -> Path | None:
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'generator':<16} {'L1':>7} {'L1 p90':>7} {'grad min':>9} {'grad mean':>9} {'ms':>6} " \
+    head = f"{'generator':<16} {'L1':>7} {'L1 p90':>7} {'floor':>7} {'grad min':>9} {'grad mean':>9} {'ms':>6} " \
            f"{'cpu ms':>6} {'KB':>6}  trained"
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -59,7 +60,9 @@ def table(rows: list[dict]) -> str:
         t = r.get("trained") or {}
         trained = (f"{t.get('device')}, {t.get('minutes')} min ({t.get('cpu_minutes')} CPU), "
                    f"{t.get('steps')} steps, {t.get('samples_seen')} samples")
-        lines.append(f"{r['generator']:<16} {r['l1']:>7.4f} {r['l1_p90']:>7.4f} {r['grad_norm_min']:>9.5f} "
+        floor = r.get("l1_seed_floor")
+        floor_s = f"{floor:>7.4f}" if floor is not None else f"{'-':>7}"
+        lines.append(f"{r['generator']:<16} {r['l1']:>7.4f} {r['l1_p90']:>7.4f} {floor_s} {r['grad_norm_min']:>9.5f} "
                      f"{sum(g) / len(g):>9.5f} {r['fwd_bwd_ms']:>6.1f} {r['fwd_bwd_cpu_ms']:>6.1f} "
                      f"{r['weight_bytes'] / 1024:>6.0f}  {trained}")
     return "\n".join(lines)

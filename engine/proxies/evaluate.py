@@ -13,6 +13,11 @@ seeded with ``seed``, so a figure can be reproduced):
   frozen weights: what an optimiser step costs) at batch 1 on CPU, one thread, after 5 warm-up
   passes; ``fwd_bwd_cpu_ms`` the same in CPU time of the thread (robust to a busy machine).
 * ``weight_bytes``: size of the weights file.
+* ``l1_seed_floor``: the smallest mean L1 that *any* proxy ignoring the ``seed`` parameter could
+  reach on these samples (estimated on the first :data:`FLOOR_SAMPLES`): per parameter set, the
+  pattern is drawn with every seed value, and each one compared with their per-pixel median
+  (the L1-optimal seed-agnostic prediction). What lies between it and 0 is the seeds' random
+  draws (per-brick luminance, scratch positions...), which a proxy can only learn by heart.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from .train import sample_grid
 
 GRAD_SAMPLES = 200  # parameter sets used for the gradient-norm estimate
 GRAD_PROBES = 4
+FLOOR_SAMPLES = 100  # parameter sets used for the seed floor (x every seed value)
 
 
 @torch.no_grad()
@@ -44,6 +50,24 @@ def mean_l1(proxy: Proxy, generator, params: dict[str, torch.Tensor], chunk: int
         per.append((proxy(p, res) - generator(p, res)).abs().flatten(1).mean(1))
     per_sample = torch.cat(per)
     return float(per_sample.mean()), per_sample
+
+
+@torch.no_grad()
+def seed_floor(generator, params: dict[str, torch.Tensor], res: int, chunk: int = 25) -> float | None:
+    """Mean L1 of the best seed-agnostic prediction (see the module docstring); ``None`` when
+    the generator has no integer ``seed`` parameter."""
+    p = generator.spec.by_name.get("seed")
+    if p is None or not p.discrete:
+        return None
+    seeds = range(int(p.low), int(p.high) + 1)
+    n = next(iter(params.values())).shape[0]
+    total = 0.0
+    for i in range(0, n, chunk):
+        part = {k: v[i:i + chunk] for k, v in params.items()}
+        imgs = torch.stack([generator({**part, "seed": torch.full_like(part["seed"], s)}, res)
+                            for s in seeds])  # (S, B, 1, res, res)
+        total += float((imgs - imgs.median(0).values).abs().mean((0, 2, 3, 4)).sum())
+    return total / n
 
 
 def grad_norms(proxy: Proxy, params: dict[str, torch.Tensor], probes: int = GRAD_PROBES,
@@ -95,6 +119,7 @@ def evaluate(name: str, samples: int = 1000, seed: int = 0, device: Any = "cpu",
     l1, per_sample = mean_l1(proxy, gen, params)
     n_grad = min(samples, GRAD_SAMPLES)
     norms = grad_norms(proxy, {k: v[:n_grad] for k, v in params.items()}, seed=seed)
+    floor = seed_floor(gen, {k: v[:FLOOR_SAMPLES] for k, v in params.items()}, proxy.resolution)
     cpu_proxy = proxy if torch.device(device).type == "cpu" else load_proxy(name, "cpu", weights_dir)
     ms, cpu_ms = time_fwd_bwd(cpu_proxy, gen)
     path = weights_path(name, weights_dir)
@@ -102,6 +127,8 @@ def evaluate(name: str, samples: int = 1000, seed: int = 0, device: Any = "cpu",
     result = {
         "generator": name, "samples": samples, "seed": seed, "resolution": proxy.resolution,
         "l1": round(l1, 5), "l1_p90": round(float(per_sample.quantile(0.9)), 5),
+        "l1_seed_floor": None if floor is None else round(floor, 5),
+        "seed_floor_samples": min(samples, FLOOR_SAMPLES),
         "grad_norm": {n: round(float(v), 6) for n, v in zip(gen.spec.names, norms)},
         "grad_norm_min": round(float(norms.min()), 6), "fwd_bwd_ms": round(ms, 2),
         "fwd_bwd_cpu_ms": round(cpu_ms, 2), "weight_bytes": os.path.getsize(path),
