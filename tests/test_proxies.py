@@ -80,6 +80,8 @@ def test_wrap_ops_are_circular():
     x = torch.rand(1, 2, 6, 6)
     assert torch.equal(wrap_pad(x, 1), torch.nn.functional.pad(x, (1, 1, 1, 1), mode="circular"))
     assert torch.allclose(wrap_upsample2x(torch.roll(x, 1, -1)), torch.roll(wrap_upsample2x(x), 2, -1), atol=1e-6)
+    ref = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    assert torch.allclose(wrap_upsample2x(x)[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-6)
 
 
 def test_wrap_resize_tiles_and_matches_bilinear_inside():
