@@ -184,12 +184,9 @@ class ModulatedConv2d(nn.Module):
         else:
             weight = self.weight * self.weight_gain
             wsq = weight.square().sum(dim=(2, 3)).t() if self.demodulate else None
-        if self.kernel_size == 1:
-            # 1x1: fold the styles into per-sample weights, one batched matmul.
-            x = torch.einsum("bihw,boi->bohw", x, weight[None, :, :, 0, 0] * styles[:, None, :])
-        else:
-            pad = self.kernel_size // 2
-            x = F.conv2d(wrap_pad(x * styles[:, :, None, None], pad), weight)  # circular: tiles
+        pad = self.kernel_size // 2
+        x = x * styles[:, :, None, None]
+        x = F.conv2d(wrap_pad(x, pad) if pad else x, weight)  # circular padding: tiles
         if self.demodulate:
             # ||W * s||_2 per (sample, out channel) without building per-sample weights.
             dcoefs = styles.square() @ wsq  # (B, Cout)
