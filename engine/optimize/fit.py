@@ -53,6 +53,7 @@ class Fit:
         self.preset = preset
         self.device = device
         self.res = preset.res
+        self.supersample = max(1, int(getattr(preset, "supersample", 1)))
         params = list(self.spec)
         self.gen_idx = [i for i, p in enumerate(params) if p.role == "generator"]
         self.all_filter_idx = [i for i, p in enumerate(params) if p.role == "filter"]
@@ -92,10 +93,16 @@ class Fit:
         return self.spec.to_json(self.spec.round(self.natural(u.detach().cpu())))
 
     # --- rendering ----------------------------------------------------------------------------
+    def render_res(self, res: int | None = None) -> int:
+        """Side at which maps are made and rendered for an image of side ``res``: the preset's
+        ``supersample`` times larger (see :meth:`render`)."""
+        return (res or self.res) * self.supersample
+
     def patterns(self, u: torch.Tensor, res: int | None = None,
                  generators: Mapping[str, PatternFn] | None = None) -> dict[str, torch.Tensor]:
-        """Slot patterns at ``res`` (real generators unless swapped; no gradient needed)."""
-        return self.graph.patterns(self.natural(u, round_generators=not generators), res or self.res,
+        """Slot patterns for an image of side ``res``, at :meth:`render_res` (real generators
+        unless swapped; no gradient needed)."""
+        return self.graph.patterns(self.natural(u, round_generators=not generators), self.render_res(res),
                                    generators)
 
     def render(self, u: torch.Tensor, res: int | None = None,
@@ -105,18 +112,29 @@ class Fit:
         """``(B, P)`` -> flash render ``(B, 3, res, res)`` sRGB.
 
         ``generators``: slot -> callable (proxies; generator parameters then stay continuous);
-        ``patterns``: precomputed slot outputs (filters-only stages reuse them every step).
+        ``patterns``: precomputed slot outputs at :meth:`render_res` (filters-only stages reuse
+        them every step); ``maps_out`` receives the maps (at :meth:`render_res`).
+
+        Maps and the flash render are computed ``supersample`` times larger and the render is
+        area-averaged down to ``res``, as a camera integrates detail finer than a pixel: a
+        photo holds such detail (mortar lines, grain, bumps under the flash) and its downsized
+        copy is what the losses see. Rendering at ``res`` directly shades an already smoothed
+        surface: on 8 synthetic targets made at 256 px, the targets' own parameters scored a
+        style loss of up to 0.39 (mean 0.13) at 96 px; with 2x supersampling up to 0.14
+        (mean 0.04), for ~1.5x the time of a step.
         """
         res = res or self.res
+        rres = self.render_res(res)
         if patterns is not None:
             b = u.shape[0]
             patterns = {k: v.expand(b, *v.shape[1:]) if v.shape[0] == 1 and b > 1 else v
                         for k, v in patterns.items()}
         params = self.natural(u, round_generators=not generators)
-        maps = self.graph.maps(params, res, generators=generators, patterns=patterns)
+        maps = self.graph.maps(params, rres, generators=generators, patterns=patterns)
         if maps_out is not None:
             maps_out.update(maps)
-        return render(maps)
+        img = render(maps)
+        return resize(img, res) if rres != res else img
 
     # --- losses -------------------------------------------------------------------------------
     def style(self, image: torch.Tensor) -> torch.Tensor:

@@ -58,6 +58,7 @@ class Preset:
     stage3_steps: int
     stage3_lr: float
     search_seconds: float  # method="search": wall time when Options.time_limit is None
+    supersample: int = 1  # maps and renders made this many times larger, then averaged down (Fit.render)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,17 +69,17 @@ PRESETS: dict[str, Preset] = {
                    filter_samples=32,
                    stage1_steps=25, stage1_lr=0.01, search_samples=48, search_res=64,
                    stage2_steps=60, stage2_lr=0.02, stage2_halve_every=25,
-                   stage3_steps=75, stage3_lr=0.01, search_seconds=20.0),
+                   stage3_steps=75, stage3_lr=0.01, search_seconds=20.0, supersample=2),
     "balanced": Preset("balanced", res=128, scales=(128, 64), rank_samples=24, rank_res=64, top_k=2,
                        filter_samples=64,
                        stage1_steps=60, stage1_lr=0.005, search_samples=128, search_res=96,
                        stage2_steps=150, stage2_lr=0.02, stage2_halve_every=60,
-                       stage3_steps=150, stage3_lr=0.005, search_seconds=60.0),
+                       stage3_steps=150, stage3_lr=0.005, search_seconds=60.0, supersample=2),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                    filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
                    stage2_steps=600, stage2_lr=0.02, stage2_halve_every=200,
-                   stage3_steps=200, stage3_lr=0.002, search_seconds=600.0),
+                   stage3_steps=200, stage3_lr=0.002, search_seconds=600.0, supersample=2),
 }
 
 
