@@ -370,8 +370,37 @@ def test_bench_synthetic_rows_and_summary(tiny, monkeypatch):
     assert by["diffproxy"]["proxies"] == "joint" and by["diffproxy-noproxy"]["proxies"] == "filters_only"
     for r in rows:
         assert r["feature"] > 0 and r["style"] > 0 and 0 <= r["discrete_accuracy"] <= 1
+        assert r["fit_feature"] > 0 and r["fit_style"] > 0
     s = summarise(rows, methods)
     assert set(s["per_method"]) == set(methods)
     assert {f"diffproxy_vs_{m}" for m in methods[1:]} <= set(s)
     with pytest.raises(ValueError, match="diffproxy-noproxy"):
         check_methods(["diffproxy", "matsh"])
+
+
+def test_bench_judge_scores_the_targets_own_parameters_zero():
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.bench import judge, synthetic_target
+
+    g, dev = get_graph("bricks"), torch.device("cpu")
+    u_t, img, u_s = synthetic_target(g, torch.Generator().manual_seed(3), dev)
+    desc = get_descriptor("random", dev)
+    assert judge(g, img, u_t, desc, dev) == pytest.approx({"feature": 0.0, "style": 0.0}, abs=1e-4)
+    far = judge(g, img, u_s, desc, dev)
+    assert far["feature"] > 0.01 and far["style"] > 0.01
+
+
+def test_bench_photos_rows(tiny, tmp_path):
+    from diffproxy.graphs import get_graph
+    from diffproxy.io import save_png
+    from diffproxy.optimize.bench import run_photos
+    from diffproxy.render import render
+
+    g = get_graph("bricks")
+    with torch.no_grad():
+        save_png(render(g.maps(g.spec.defaults(), 64))[0], tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("not a photo")  # ignored: not an image extension
+    rows = run_photos(tmp_path, 0, ["match"], "tiny", device="cpu", descriptor="random", log=lambda s: None)
+    assert len(rows) == 1 and rows[0]["target"] == "a.png" and rows[0]["method"] == "match"
+    assert rows[0]["feature"] > 0 and rows[0]["fit_style"] > 0 and rows[0]["discrete_accuracy"] is None

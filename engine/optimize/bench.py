@@ -10,6 +10,12 @@ loss (colour, real generators, the preset's resolution and scales, the same desc
 all), discrete generator-parameter accuracy (fraction of discrete theta_g equal to the
 target's), mean absolute error of the continuous theta_g (normalised), wall time.
 
+Final losses (``feature``, ``style``) are measured at the target's own resolution (``EVAL``:
+256 px renders, losses at 256/128/64, no supersampling), where the target's own parameters
+score exactly 0, whatever resolution the preset optimised at; ``fit_feature``/``fit_style`` are
+the same losses as the optimisation saw them (preset resolution, supersampled). Photos are
+judged the same way against their 256 px copy.
+
 Photos (``photos_dir``): each image run through :func:`proceduralize` per method (graph auto),
 losses and times reported (no ground truth).
 
@@ -25,6 +31,7 @@ per-target ratios diffproxy / match of both losses (< 1: diffproxy better).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -36,10 +43,12 @@ from ..device import pick_device
 from ..render import render
 from .control import Reporter
 from .fit import Fit
-from .options import Options
+from .options import PRESETS, Options
 from .pipeline import optimise_graph, proceduralize
 
 TARGET_RES = 256
+# the judge of every method: full preset's resolution and scales, maps rendered at 256 px
+EVAL = dataclasses.replace(PRESETS["full"], name="eval", supersample=1)
 START_CANDIDATES = 8
 # bench label -> (Options.method, Options.proxy_mode)
 BENCH_METHODS = {"diffproxy": ("diffproxy", "anchored"), "diffproxy-paper": ("diffproxy", "paper"),
@@ -57,6 +66,12 @@ def _param_errors(fit: Fit, u: torch.Tensor, u_target: torch.Tensor) -> dict[str
     acc = (sum(float(got[n][0] == want[n][0]) for n in disc) / len(disc)) if disc else None
     mae = float((u.cpu()[0, cont] - u_target.cpu()[0, cont]).abs().mean()) if cont else None
     return {"discrete_accuracy": acc, "continuous_mae": mae}
+
+
+def judge(graph, image: torch.Tensor, u: torch.Tensor, descriptor, device) -> dict[str, float]:
+    """Feature and style loss of normalised parameters ``u`` (1, P) of ``graph`` against
+    ``image`` at :data:`EVAL`'s resolution and scales."""
+    return Fit(graph, image, EVAL, descriptor, device).evaluate(u.to(device))
 
 
 def synthetic_target(graph, gen: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -97,8 +112,10 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
                                  search_seconds=diff_seconds if m == "search" else None)
             if m == "diffproxy":
                 diff_seconds = run.seconds
+            final = judge(graph, img, run.u, desc, dev)
             row = {"target": f"synthetic{i}", "graph": graph.name, "method": m,
-                   "feature": run.final["feature"], "style": run.final["style"],
+                   "feature": final["feature"], "style": final["style"],
+                   "fit_feature": run.final["feature"], "fit_style": run.final["style"],
                    "start_feature": run.stages["start"]["feature"], "start_style": run.stages["start"]["style"],
                    "seconds": round(run.seconds, 2), **_param_errors(fit, run.u, u_t)}
             if "stage2" in run.stages:
@@ -112,6 +129,10 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                device: str = "auto", descriptor: str = "auto", limit: int | None = None,
                log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Photo rows (one per photo and method), graph chosen automatically."""
+    from ..graphs import get_graph
+
+    dev = pick_device(device)
+    desc = get_descriptor(descriptor, dev)
     d = Path(photos_dir)
     if not d.is_dir():
         raise ValueError(f"photos: {d} is not a folder")
@@ -128,8 +149,12 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
             sec = time.perf_counter() - t
             if m == "diffproxy":
                 diff_seconds = r.timings.get(f"graph:{r.graph}", sec)
-            row = {"target": f.name, "graph": r.graph, "method": m, "feature": r.losses["final"]["feature"],
-                   "style": r.losses["final"]["style"], "seconds": round(sec, 2),
+            g = get_graph(r.graph)
+            u = g.spec.normalize(g.spec.from_json(r.params)).to(dev)
+            final = judge(g, r.photo, u, desc, dev)
+            row = {"target": f.name, "graph": r.graph, "method": m, "feature": final["feature"],
+                   "style": final["style"], "fit_feature": r.losses["final"]["feature"],
+                   "fit_style": r.losses["final"]["style"], "seconds": round(sec, 2),
                    "discrete_accuracy": None, "continuous_mae": None}
             rows.append(row)
             log(_row_line(row))
