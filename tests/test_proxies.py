@@ -222,6 +222,18 @@ def test_proxy_eval_command(tiny_run, tmp_path, capsys):
     assert 0.0 < row["l1_seed_floor"] < 1.0 and row["seed_floor_samples"] == 16
 
 
+def test_training_totals_follow_warm_starts():
+    from diffproxy.proxies.evaluate import training_totals
+
+    first = {"device": "cpu", "minutes": 7.5, "cpu_minutes": 7.0, "steps": 100, "samples_seen": 1600}
+    second = {"device": "cuda", "minutes": 2.0, "cpu_minutes": 2.0, "steps": 50, "samples_seen": 3200,
+              "warm_start": {"path": "x", "training": first}}
+    t = training_totals(second)
+    assert t == {"runs": 2, "minutes": 9.5, "cpu_minutes": 9.0, "steps": 150, "samples_seen": 4800,
+                 "devices": ["cpu", "cuda"]}
+    assert training_totals({})["runs"] == 0
+
+
 def test_seed_floor_is_the_median_prediction_error(gen):
     from diffproxy.proxies.evaluate import seed_floor
 

@@ -57,9 +57,10 @@ def table(rows: list[dict]) -> str:
             lines.append(f"{r['generator']:<16} unavailable: {r['error']}")
             continue
         g = list(r["grad_norm"].values())
-        t = r.get("trained") or {}
-        trained = (f"{t.get('device')}, {t.get('minutes')} min ({t.get('cpu_minutes')} CPU), "
-                   f"{t.get('steps')} steps, {t.get('samples_seen')} samples")
+        t = r.get("trained_total") or r.get("trained") or {}
+        runs = f" in {t['runs']} runs" if t.get("runs", 1) > 1 else ""
+        trained = (f"{'/'.join(t.get('devices') or [str(t.get('device'))])}, {t.get('minutes')} min "
+                   f"({t.get('cpu_minutes')} CPU), {t.get('steps')} steps, {t.get('samples_seen')} samples{runs}")
         floor = r.get("l1_seed_floor")
         floor_s = f"{floor:>7.4f}" if floor is not None else f"{'-':>7}"
         lines.append(f"{r['generator']:<16} {r['l1']:>7.4f} {r['l1_p90']:>7.4f} {floor_s} {r['grad_norm_min']:>9.5f} "

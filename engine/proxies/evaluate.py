@@ -107,6 +107,23 @@ def time_fwd_bwd(proxy: Proxy, generator, repeats: int = 20, warmup: int = 5) ->
         torch.set_num_threads(threads)
 
 
+def training_totals(training: dict[str, Any]) -> dict[str, Any]:
+    """Sum of the training runs behind a weights file: its own record plus, through each
+    ``warm_start`` (``proxy-train --init-from``), the records of the runs it started from."""
+    totals: dict[str, Any] = {"runs": 0, "minutes": 0.0, "cpu_minutes": 0.0, "steps": 0, "samples_seen": 0}
+    devices = []
+    rec: dict[str, Any] | None = training
+    while rec:
+        totals["runs"] += 1
+        for k in ("minutes", "cpu_minutes", "steps", "samples_seen"):
+            totals[k] += rec.get(k) or 0
+        devices.append(rec.get("device"))
+        rec = (rec.get("warm_start") or {}).get("training")
+    totals["minutes"], totals["cpu_minutes"] = round(totals["minutes"], 2), round(totals["cpu_minutes"], 2)
+    totals["devices"] = sorted({d for d in devices if d})
+    return totals
+
+
 def evaluate(name: str, samples: int = 1000, seed: int = 0, device: Any = "cpu",
              weights_dir: str | Path | None = None, sheet: str | Path | None = None,
              sheet_count: int = 8) -> dict[str, Any]:
@@ -135,6 +152,7 @@ def evaluate(name: str, samples: int = 1000, seed: int = 0, device: Any = "cpu",
         "weights": path.name, "trained": {k: training.get(k) for k in
                                           ("device", "device_name", "minutes", "cpu_minutes", "steps",
                                            "samples_seen", "val_l1", "date")},
+        "trained_total": training_totals(training),
     }
     if sheet:
         k = min(sheet_count, samples)
