@@ -211,6 +211,22 @@ def test_stage2_modes_move_generator_params(monkeypatch, mode):
         assert r.info["proxy_start"] == pytest.approx(r.info["real_start"], rel=1e-4)
 
 
+def test_adam_with_several_starts_keeps_the_best_row():
+    from diffproxy.optimize.stages import adam
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    starts = torch.cat([u_s, u_t])  # row 1 is the target itself: nothing can beat it by much
+    r = adam(fit, starts, fit.filter_idx, fit.joint, steps=3, lr=0.01, halve_every=None,
+             reporter=Reporter(), stage="t")
+    with torch.no_grad():
+        row_losses = fit.joint(fit.render(starts))
+    assert r.info["starts"] == 2 and r.u.shape == (1, starts.shape[1])
+    assert r.start == pytest.approx(float(row_losses[0]), rel=1e-4)  # row 0's start
+    assert r.end <= float(row_losses.min()) + 1e-6
+    with torch.no_grad():
+        assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+
+
 def test_stage2_proxies_off_tunes_filters_only():
     from diffproxy.optimize.stages import stage2
 

@@ -52,53 +52,67 @@ class StageResult:
     curve: list[float] = field(default_factory=list)
     info: dict = field(default_factory=dict)
     seconds: float = 0.0
+    alternatives: torch.Tensor | None = None  # (K, P): the random search's K best, best first
 
 
 def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, steps: int, lr: float,
          halve_every: int | None, reporter: Reporter, stage: str,
          generators: Mapping[str, PatternFn] | None = None,
          patterns: Mapping[str, torch.Tensor] | None = None) -> StageResult:
-    """Adam on the entries ``idx`` of ``u0`` (1, P); returns the best point seen (the start
-    included), so an optimisation never hands on something worse than it got."""
+    """Adam on the entries ``idx`` of ``u0`` (K, P): K independent starts optimised side by
+    side in one batch. Returns the best point seen over all rows and steps (the starts
+    included), so an optimisation never hands on something worse than it got; ``start`` is
+    row 0's starting loss, ``curve`` the best row's loss per step."""
     t0 = time.perf_counter()
     u0 = u0.detach().clone()
     idx_t = torch.tensor(list(idx), dtype=torch.long, device=u0.device)
 
-    def objective(v: torch.Tensor) -> torch.Tensor:
+    def objective(v: torch.Tensor) -> torch.Tensor:  # (K,) losses
         u = u0.index_copy(1, idx_t, v) if len(idx) else u0
-        return loss_fn(fit.render(u, generators=generators, patterns=patterns)).sum()
+        return loss_fn(fit.render(u, generators=generators, patterns=patterns)).reshape(-1)
 
     if len(idx) == 0 or steps <= 0:
         with torch.no_grad():
-            start = float(objective(u0[:, idx_t]))
-        return StageResult(u0, start, start, [start], {"steps": 0}, time.perf_counter() - t0)
+            losses = objective(u0[:, idx_t])
+        k = int(torch.argmin(losses))
+        start, best = float(losses[0]), float(losses[k])
+        return StageResult(u0[k:k + 1].clone(), start, best, [best], {"steps": 0}, time.perf_counter() - t0)
     v = u0[:, idx_t].clone().requires_grad_(True)
     opt = torch.optim.Adam([v], lr=lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=halve_every, gamma=0.5) if halve_every else None
-    best_v, best, curve = v.detach().clone(), float("inf"), []
+    best_v = v.detach().clone()
+    best = torch.full((v.shape[0],), float("inf"))
+    curve: list[float] = []
+    start = None
     for step in range(steps):
         reporter.step(stage, step, steps, curve[-1] if curve else None)
         opt.zero_grad(set_to_none=True)
-        loss = objective(v)
-        value = float(loss.detach())
-        curve.append(value)
-        if value < best:  # the loss of the parameters *before* this update
-            best, best_v = value, v.detach().clone()
-        loss.backward()
+        losses = objective(v)
+        values = losses.detach().cpu()
+        start = float(values[0]) if start is None else start
+        curve.append(float(values.min()))
+        better = values < best  # the loss of the parameters *before* this update
+        best = torch.where(better, values, best)
+        best_v[better.to(v.device)] = v.detach()[better.to(v.device)]
+        losses.sum().backward()  # rows are independent: each gets its own gradient
         opt.step()
         if sched is not None:
             sched.step()
         with torch.no_grad():
             v.clamp_(0.0, 1.0)
     with torch.no_grad():
-        value = float(objective(v))
-    curve.append(value)
-    if value < best:
-        best, best_v = value, v.detach().clone()
-    reporter.step(stage, steps, steps, best)
-    u = u0.index_copy(1, idx_t, best_v)
-    return StageResult(u, curve[0], best, curve, {"steps": steps, "lr": lr},
-                       time.perf_counter() - t0)
+        values = objective(v).cpu()
+    curve.append(float(values.min()))
+    better = values < best
+    best = torch.where(better, values, best)
+    best_v[better.to(v.device)] = v.detach()[better.to(v.device)]
+    k = int(torch.argmin(best))
+    reporter.step(stage, steps, steps, float(best[k]))
+    u = u0[k:k + 1].index_copy(1, idx_t, best_v[k:k + 1])
+    info = {"steps": steps, "lr": lr}
+    if v.shape[0] > 1:
+        info.update({"starts": v.shape[0], "best_start": k})
+    return StageResult(u, float(start), float(best[k]), curve, info, time.perf_counter() - t0)
 
 
 @torch.no_grad()
@@ -161,9 +175,10 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 @torch.no_grad()
 def random_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generator: torch.Generator,
-                  batch: int = 8, stage: str = "search") -> StageResult:
+                  batch: int = 8, stage: str = "search", keep: int = 1) -> StageResult:
     """Best of the current generator parameters and ``n`` prior samples, by grayscale
-    feature + 0.05 x style distance at the search resolution (filter parameters unchanged)."""
+    feature + 0.05 x style distance at the search resolution (filter parameters unchanged);
+    the ``keep`` best go to ``alternatives`` (Stage II's starts)."""
     t0 = time.perf_counter()
     gspec = fit.graph.generator_spec
     cands = u.detach().repeat(n + 1, 1)
@@ -179,9 +194,10 @@ def random_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
     best = int(torch.argmin(losses))
     reporter.step(stage, n + 1, n + 1, float(losses[best]))
     curve = torch.cummin(losses, 0).values.tolist()
+    order = torch.argsort(losses)[:max(1, keep)].to(cands.device)
     return StageResult(cands[best:best + 1].clone(), float(losses[0]), float(losses[best]), curve,
                        {"samples": n, "picked": best, "picked_prior_sample": best > 0},
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, alternatives=cands[order].clone())
 
 
 class AnchoredProxy:
@@ -228,7 +244,9 @@ def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2",
 def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float, halve_every: int,
            stage: str = "stage2", mode: str = "anchored") -> StageResult:
     """Joint optimisation through the proxies (see the module docstring), judged afterwards
-    with the real generators against the starting point."""
+    with the real generators against the starting point. ``u`` may hold several starts
+    ``(K, P)`` (the random search's best first), optimised side by side; the best end point
+    over all of them is kept, and judged against row 0."""
     t0 = time.perf_counter()
     proxies, status = load_proxies(fit, reporter, stage, mode)
     slots = list(fit.graph.slots)
@@ -252,6 +270,7 @@ def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     r.info.update({"proxies": status, "mode": "joint" if proxies else "filters_only",
                    "proxy_mode": mode})
     # the proxies are approximations: judge both ends with the real generators, keep the better
+    u = u[:1]  # the search's pick: what the joint result must beat
     with torch.no_grad():
         real_start = float(fit.joint(fit.render(u)))
         real_end = float(fit.joint(fit.render(r.u)))
