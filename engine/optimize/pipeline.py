@@ -140,7 +140,8 @@ def _proceduralize(image, o: Options, rep: Reporter) -> Result:
 
     t = time.perf_counter()
     graphs = list(GRAPHS.values()) if o.graph == "auto" else [get_graph(o.graph)]
-    candidates = rank_graphs(graphs, photo.image, descriptor, p.rank_samples, p.rank_res, gen, rep, device)
+    candidates = rank_graphs(graphs, photo.image, descriptor, p.rank_samples, p.rank_res, gen, rep, device,
+                             supersample=p.supersample)
     timings["rank"] = time.perf_counter() - t
     ranking = [c.as_dict(i + 1) for i, c in enumerate(candidates)]
     if o.graph == "auto":
