@@ -5,20 +5,20 @@ Presets (all numbers in one place):
 * ``full``: the paper's budget (Sec. 3.3): 256 px renders, losses at 256/128/64, 500 random
   search samples, 1000 optimisation steps in all, Stage I/III at lr 0.002, Stage II at lr 0.02
   halved every 200 steps, the best 3 graphs optimised when the graph is chosen automatically.
-  (Not timed yet: ~0.2 s per step on the dev CPU -> several minutes per graph.)
 * ``balanced``: target <= 120 s for a 512 px photo on a 2-core CPU: 128 px renders, losses at
-  128/64, best 2 graphs. Measured 51.7 s (35.0 s CPU) on the shared 2-core dev CPU.
+  128/64, best 2 graphs. Measured 71.8 s (77.3 s wall for the whole command, 2048 px maps
+  written) on the dev CPU with another job on the second core.
 * ``fast``: target <= 30 s on the same CPU: 96 px renders, losses at 96/48, one graph.
-  Measured 13.9 s (8.5 s CPU), 9.1 s when the machine was quieter.
+  Measured 17.0 s (22.0 s for the whole command), same conditions.
 
-(Measured with ``engine/assets/default_photo.png``, 512 px, graph auto, random descriptor, no
-proxy weights shipped; writing 2048 px maps afterwards took another 6.5-11 s.)
+(Measured 2026-11-21 with ``engine/assets/default_photo.png``, 512 px, graph auto, random
+descriptor, the session-2 proxies; every preset renders 2x supersampled, see ``Fit.render``.)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
 left diffproxy behind MATch on style on 5 of 8 synthetic targets; with 75 steps it won all 8
 (mean style ratio 0.62, feature 0.75; 150 steps: 0.61 for 4 s more; lr 0.02: 0.64), measured
-with ``bench --synthetic 8 --preset fast`` against MATch's 110-step rows.
+with ``bench --synthetic 8 --preset fast`` against MATch's 110-step rows (before supersampling).
 
 Shorter schedules use proportionally larger learning rates in Stages I and III (0.002 moves a
 normalised parameter by at most 0.002 per step: 40 steps could not move it by 0.1) and halve
