@@ -53,7 +53,7 @@ class Fit:
         self.preset = preset
         self.device = device
         self.res = preset.res
-        self.supersample = max(1, int(getattr(preset, "supersample", 1)))
+        self.supersample = max(1, int(preset.supersample))
         params = list(self.spec)
         self.gen_idx = [i for i, p in enumerate(params) if p.role == "generator"]
         self.all_filter_idx = [i for i, p in enumerate(params) if p.role == "filter"]

@@ -18,7 +18,8 @@
   and takes only the gradient from the proxies (:class:`AnchoredProxy`, a straight-through
   estimator): a proxy that is only roughly right (see docs/BENCHMARKS.md) then still points the
   generator parameters downhill, while the loss, the best-point bookkeeping and the filter
-  parameters tuned alongside all see the pattern the material will really have.
+  parameters tuned alongside all see the pattern the material will really have. Measured with
+  the session-2 proxies (docs/BENCHMARKS.md): neither mode beats ``mode="off"`` yet.
 * :func:`stage3`: real generators back, discrete parameters rounded, filter fine-tuning with the
   style loss (paper lr 0.002), again never ending worse than it started.
 
