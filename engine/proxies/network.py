@@ -32,6 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .resample import resize_matrix
+
 LRELU_GAIN = math.sqrt(2.0)  # keeps activations ~unit variance through leaky ReLU (StyleGAN)
 
 
@@ -45,36 +47,18 @@ def wrap_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.cat([x[..., -pad:], x, x[..., :pad]], dim=-1)
 
 
-_UPSAMPLE: dict[tuple, torch.Tensor] = {}
-
-
-def upsample_matrix(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """``(2n, n)`` matrix of bilinear x2 upsampling (align_corners=False) on a periodic axis:
-    output pixel ``2i`` is 3/4 of input ``i`` plus 1/4 of ``i - 1``, output ``2i + 1`` 3/4 of
-    ``i`` plus 1/4 of ``i + 1`` (indices wrap around). Cached per size, device and dtype."""
-    key = (n, str(device), dtype)
-    m = _UPSAMPLE.get(key)
-    if m is None:
-        m = torch.zeros(2 * n, n, dtype=torch.float64)
-        i = torch.arange(n)
-        m[2 * i, i] += 0.75
-        m[2 * i, (i - 1) % n] += 0.25
-        m[2 * i + 1, i] += 0.75
-        m[2 * i + 1, (i + 1) % n] += 0.25
-        m = _UPSAMPLE[key] = m.to(device=device, dtype=dtype)
-    return m
-
-
 def wrap_upsample2x(x: torch.Tensor) -> torch.Tensor:
     """Bilinear x2 upsampling that treats the image as periodic.
 
     ``x: (B, C, H, W) -> (B, C, 2H, 2W)``; the output's pixel grid is the input's refined, so
-    pixel centres stay at ``(i + 0.5) / size`` of the unit tile. Two matrix products
-    (:func:`upsample_matrix`): a handful of operations instead of a dozen shifted copies, which
-    is what costs time in a small network run at batch 1.
+    pixel centres stay at ``(i + 0.5) / size`` of the unit tile. Two matrix products with the
+    periodic linear resampling matrix of :mod:`.resample` (at x2 it is exactly bilinear: output
+    ``2i`` = 3/4 of input ``i`` + 1/4 of ``i - 1``): a handful of operations instead of a dozen
+    shifted copies, which is what costs time in a small network run at batch 1.
     """
-    mh = upsample_matrix(x.shape[-2], x.device, x.dtype)
-    mw = mh if x.shape[-1] == x.shape[-2] else upsample_matrix(x.shape[-1], x.device, x.dtype)
+    mh = resize_matrix(x.shape[-2], 2 * x.shape[-2], "linear", x.device, x.dtype)
+    mw = mh if x.shape[-1] == x.shape[-2] else resize_matrix(x.shape[-1], 2 * x.shape[-1], "linear",
+                                                             x.device, x.dtype)
     return mh @ x @ mw.t()
 
 
