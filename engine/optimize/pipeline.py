@@ -40,7 +40,7 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     run.add("stage1", r, fit)
     r = random_search(fit, r.u, p.search_samples, rep, gen, keep=p.stage2_starts)
     run.add("search", r, fit)
-    r = stage2(fit, r.alternatives if r.alternatives is not None else r.u, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every, mode=o.proxy_mode)
+    r = stage2(fit, r.alternatives, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every, mode=o.proxy_mode)
     run.add("stage2", r, fit)
     r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr)
     run.add("stage3", r, fit)

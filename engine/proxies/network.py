@@ -296,19 +296,20 @@ class ProxyNetwork(nn.Module):
     @torch.no_grad()
     def freeze(self) -> "ProxyNetwork":
         """Inference only: stop weight gradients and precompute every layer's scaled weights
-        (and demodulation norms) once, instead of on each call: an optimiser that calls a
-        proxy hundreds of times per second with fixed weights saves a third of each step.
-        Undone by :meth:`train` (and by :meth:`unfreeze`)."""
+        (and demodulation norms) once, instead of on each call (an optimiser calls a proxy at
+        every step with fixed weights; measured ~1 ms of a ~17 ms forward+backward on the dev
+        CPU). Undone by :meth:`train` (and by :meth:`unfreeze`)."""
         self.requires_grad_(False).eval()
-        for m in self.modules():
-            if isinstance(m, (FullyConnected, ModulatedConv2d)):
-                m.freeze()
+        for m in self._scaled_layers():
+            m.freeze()
         return self
 
     def unfreeze(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (FullyConnected, ModulatedConv2d)):
-                m.frozen = None
+        for m in self._scaled_layers():
+            m.frozen = None
+
+    def _scaled_layers(self):
+        return (m for m in self.modules() if isinstance(m, (FullyConnected, ModulatedConv2d)))
 
     def train(self, mode: bool = True) -> "ProxyNetwork":
         if mode:
