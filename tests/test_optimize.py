@@ -394,6 +394,18 @@ def test_bench_synthetic_rows_and_summary(tiny, monkeypatch):
         check_methods(["diffproxy", "matsh"])
 
 
+def test_bench_synthetic_runs_can_be_split(tiny):
+    from diffproxy.optimize.bench import run_synthetic
+
+    kw = dict(device="cpu", descriptor="random", log=lambda s: None)
+    whole = run_synthetic(2, 0, ["match"], "tiny", ["bricks"], **kw)
+    second = run_synthetic(1, 0, ["match"], "tiny", ["bricks"], first=1, **kw)
+    assert [r["target"] for r in whole] == ["synthetic0", "synthetic1"]
+    assert second[0]["target"] == "synthetic1"
+    assert second[0]["style"] == pytest.approx(whole[1]["style"], rel=1e-5)
+    assert second[0]["style"] != pytest.approx(whole[0]["style"], rel=1e-3)
+
+
 def test_bench_judge_scores_the_targets_own_parameters_zero():
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph

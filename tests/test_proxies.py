@@ -220,6 +220,45 @@ def test_proxy_eval_command(tiny_run, tmp_path, capsys):
     assert row["grad_norm_min"] > 0.0 and row["fwd_bwd_ms"] > 0.0 and row["weight_bytes"] > 0
     assert sheet.is_file()
     assert 0.0 < row["l1_seed_floor"] < 1.0 and row["seed_floor_samples"] == 16
+    d = row["descent"]
+    assert row["descent_samples"] == 16 and set(d["per_param"]) <= set(row["grad_norm"]) - {"seed"}
+    for loss in ("l1", "style"):
+        for who in ("proxy", "generator"):
+            assert 0.0 <= d[loss]["continuous"][who] <= 1.0 and 0.0 <= d[loss]["discrete"][who] <= 1.0
+
+
+def test_descent_agreement_of_the_generator_itself(gen):
+    """A 'proxy' that is the generator made differentiable in its continuous parameters (a
+    linear interpolation between rounded neighbours) agrees with the generator's own finite
+    steps on a monotone parameter; a proxy with a negated output slope disagrees."""
+    from diffproxy.proxies.evaluate import descent_agreement
+
+    class Exact(torch.nn.Module):  # network(u) -> pattern
+        def __init__(self, flip=False):
+            super().__init__()
+            self.flip = flip
+            self.synthesis = torch.nn.Module()
+            self.synthesis.const = torch.zeros(1)
+
+        def forward(self, u):
+            p = gen.spec.denormalize(u)
+            w = p["width"]  # continuous: blend towards the pattern at a nearby width
+            base = gen({**gen.spec.round(p), "width": w.detach()}, 16)
+            eps = 1e-2
+            nxt = gen({**gen.spec.round(p), "width": w.detach() + eps}, 16)
+            slope = (nxt - base) / eps
+            return base + (-1 if self.flip else 1) * slope * (w - w.detach()).view(-1, 1, 1, 1)
+
+    class P:
+        resolution = 16
+
+        def __init__(self, flip):
+            self.network = Exact(flip)
+
+    params = gen.spec.sample(24, generator=torch.Generator().manual_seed(3))
+    good = descent_agreement(P(False), gen, params)["per_param"]["width"]["l1"]
+    bad = descent_agreement(P(True), gen, params)["per_param"]["width"]["l1"]
+    assert good["generator"] > 0.8 and good["proxy"] > 0.8 and bad["proxy"] < 0.2
 
 
 def test_training_totals_follow_warm_starts():

@@ -22,6 +22,9 @@ HELP = "benchmark diffproxy against MATch and random search (synthetic targets a
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synthetic", type=int, default=5, help="number of synthetic targets (0: none)")
+    p.add_argument("--first", type=int, default=0,
+                   help="index of the first synthetic target (targets keep their seeds, so a run of "
+                        "--synthetic 30 can be split, e.g. --synthetic 15 and --first 15 --synthetic 15)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--photos", default=None, help="folder of real photos to run as well")
     p.add_argument("--photo-limit", type=int, default=None, help="use at most this many photos")
@@ -58,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=err)
         return 2
-    if args.synthetic < 0 or (args.synthetic == 0 and not args.photos):
-        print("error: --synthetic must be >= 0, and something to run (--synthetic N or --photos DIR)", file=err)
+    if args.synthetic < 0 or args.first < 0 or (args.synthetic == 0 and not args.photos):
+        print("error: --synthetic and --first must be >= 0, and something to run (--synthetic N or "
+              "--photos DIR)", file=err)
         return 2
     if args.photos and not Path(args.photos).is_dir():
         print(f"error: --photos {args.photos} is not a folder", file=err)
@@ -83,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     if args.synthetic:
         rows += run_synthetic(args.synthetic, args.seed, methods, args.preset, graphs, args.device,
-                              args.descriptor, log=log)
+                              args.descriptor, log=log, first=args.first)
     if args.photos:
         rows += run_photos(args.photos, args.seed, methods, args.preset, args.device, args.descriptor,
                            limit=args.photo_limit, log=log)
@@ -93,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
                 "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
                 "threads": torch.get_num_threads(), "preset": args.preset, "seed": args.seed,
-                "synthetic": args.synthetic, "photos": args.photos, "methods": methods,
+                "synthetic": args.synthetic, "first": args.first, "photos": args.photos, "methods": methods,
                 "wall_seconds": round(time.perf_counter() - t0, 1)}
         save_json(args.json, {"meta": meta, "rows": rows, "summary": summary}, overwrite=args.overwrite)
         print(f"wrote {args.json}", file=err)

@@ -48,9 +48,16 @@ def _sheet_path(sheet: str | None, name: str, several: bool) -> Path | None:
     return Path(sheet)
 
 
+def _descent(r: dict, kind: str) -> str:
+    """``proxy/generator`` descent agreement on the style loss (see proxies.evaluate)."""
+    d = (r.get("descent") or {}).get("style", {}).get(kind) or {}
+    f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    return "-" if d.get("proxy") is None else f"{f(d['proxy'])}/{f(d.get('generator'))}"
+
+
 def table(rows: list[dict]) -> str:
-    head = f"{'generator':<16} {'L1':>7} {'L1 p90':>7} {'floor':>7} {'grad min':>9} {'grad mean':>9} {'ms':>6} " \
-           f"{'cpu ms':>6} {'KB':>6}  trained"
+    head = f"{'generator':<16} {'L1':>7} {'L1 p90':>7} {'floor':>7} {'grad min':>9} {'grad mean':>9} " \
+           f"{'descent disc':>12} {'descent cont':>12} {'ms':>6} {'cpu ms':>6} {'KB':>6}  trained"
     lines = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
@@ -64,7 +71,8 @@ def table(rows: list[dict]) -> str:
         floor = r.get("l1_seed_floor")
         floor_s = f"{floor:>7.4f}" if floor is not None else f"{'-':>7}"
         lines.append(f"{r['generator']:<16} {r['l1']:>7.4f} {r['l1_p90']:>7.4f} {floor_s} {r['grad_norm_min']:>9.5f} "
-                     f"{sum(g) / len(g):>9.5f} {r['fwd_bwd_ms']:>6.1f} {r['fwd_bwd_cpu_ms']:>6.1f} "
+                     f"{sum(g) / len(g):>9.5f} {_descent(r, 'discrete'):>12} {_descent(r, 'continuous'):>12} "
+                     f"{r['fwd_bwd_ms']:>6.1f} {r['fwd_bwd_cpu_ms']:>6.1f} "
                      f"{r['weight_bytes'] / 1024:>6.0f}  {trained}")
     return "\n".join(lines)
 

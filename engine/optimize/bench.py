@@ -89,15 +89,16 @@ def synthetic_target(graph, gen: torch.Generator, device) -> tuple[torch.Tensor,
 
 def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs: Sequence[str] | None,
                   device: str = "auto", descriptor: str = "auto",
-                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Synthetic rows (one per target and method); see the module docstring."""
+                  log: Callable[[str], None] = print, first: int = 0) -> list[dict[str, Any]]:
+    """Synthetic rows (one per target and method) for targets ``first .. first + n - 1``; see the
+    module docstring (target ``i`` is the same whatever ``first``: runs can be split)."""
     from ..graphs import GRAPHS, get_graph
 
     dev = pick_device(device)
     desc = get_descriptor(descriptor, dev)
     names = list(graphs) if graphs else list(GRAPHS)
     rows: list[dict[str, Any]] = []
-    for i in range(n):
+    for i in range(first, first + n):
         gen = torch.Generator().manual_seed(seed * 100003 + i)
         graph = get_graph(names[i % len(names)])
         u_t, img, u_s = synthetic_target(graph, gen, dev)

@@ -18,6 +18,18 @@ seeded with ``seed``, so a figure can be reproduced):
   pattern is drawn with every seed value, and each one compared with their per-pixel median
   (the L1-optimal seed-agnostic prediction). What lies between it and 0 is the seeds' random
   draws (per-brick luminance, scratch positions...), which a proxy can only learn by heart.
+* ``descent``: whether the proxy's gradient points the way an optimiser must go, which is what
+  Stage II needs (a small L1 does not guarantee it). Per parameter set ``theta*`` and parameter
+  ``i`` (the seed excepted), the parameter is moved off by ``DESCENT_OFFSET`` (normalised, away
+  from the nearer end of its range) to ``u``; the loss compares pattern(u) with G(theta*).
+  ``proxy``: fraction of cases where the proxy's ``d loss / d u_i`` has the sign of the offset
+  (a descent step moves back towards ``theta*``); ``generator``: the same question asked of the
+  real generator by a finite step back (one whole value for a discrete parameter, 0.02
+  otherwise): the fraction of cases where that step lowers the loss (steps that render the
+  same pattern, e.g. an odd brick ``rows`` rounded up to even, are left out). 0.5 is a coin flip; the
+  generator's figure says whether the loss itself leads back to ``theta*`` from that far. Two
+  losses: pixel L1, and a shift-invariant style distance (Gram matrices of the offline
+  descriptor). Reported per parameter and as means over the discrete and the continuous ones.
 """
 
 from __future__ import annotations
@@ -32,11 +44,16 @@ import torch
 
 from . import Proxy, load_proxy, resolve_generator
 from .checkpoint import weights_path
+from ..descriptor import resize
+from ..losses import gram
 from .train import sample_grid
 
 GRAD_SAMPLES = 200  # parameter sets used for the gradient-norm estimate
 GRAD_PROBES = 4
 FLOOR_SAMPLES = 100  # parameter sets used for the seed floor (x every seed value)
+DESCENT_SAMPLES = 100  # parameter sets used for the descent-direction figures
+DESCENT_OFFSET = 0.15  # normalised distance of the displaced parameter from theta*
+CONTINUOUS_STEP = 0.02  # the generator's finite step back for a continuous parameter
 
 
 @torch.no_grad()
@@ -84,6 +101,73 @@ def grad_norms(proxy: Proxy, params: dict[str, torch.Tensor], probes: int = GRAD
         sq += g.square()
     npix = proxy.resolution ** 2
     return (sq / probes).sqrt().mean(0).cpu() / npix ** 0.5
+
+
+def _style_distance(descriptor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-sample L1 between Gram matrices of two pattern batches ``(B, 1, R, R)`` (the offline
+    descriptor's style layers, at R and R/2, at least 64 and 32 px: the descriptor's pooling needs
+    them), each Gram normalised by the target's magnitude."""
+    out = a.new_zeros(a.shape[0])
+    res = a.shape[-1]
+    for s in (max(res, 64), max(res // 2, 32)):
+        fa = descriptor(resize(a.expand(-1, 3, -1, -1), s), descriptor.style_layers)
+        fb = descriptor(resize(b.expand(-1, 3, -1, -1), s), descriptor.style_layers)
+        for n in descriptor.style_layers:
+            ga, gb = gram(fa[n]), gram(fb[n])
+            out = out + (ga - gb).abs().mean((1, 2)) / gb.abs().mean((1, 2)).clamp_min(1e-6)
+    return out / (2 * len(descriptor.style_layers))
+
+
+def descent_agreement(proxy: Proxy, generator, params: dict[str, torch.Tensor],
+                      offset: float = DESCENT_OFFSET) -> dict[str, Any]:
+    """The ``descent`` figures of the module docstring, for two losses: ``l1`` (pixels) and
+    ``style`` (Gram matrices of the offline descriptor: shift-invariant, the kind of loss that
+    can see a count is too high without the pattern's phase lining up)."""
+    from ..descriptor import get_descriptor
+
+    spec = generator.spec
+    res = proxy.resolution
+    dev = proxy.network.synthesis.const.device
+    desc = get_descriptor("random", dev)
+    losses = {"l1": lambda x, t: (x - t).abs().flatten(1).mean(1),
+              "style": lambda x, t: _style_distance(desc, x, t)}
+    u_star = spec.normalize(params).detach().to(dev)
+    real = lambda u: generator(spec.round(spec.denormalize(u)), res)  # noqa: E731
+    with torch.no_grad():
+        target = real(u_star)
+    per: dict[str, dict[str, Any]] = {}
+    for i, p in enumerate(spec):
+        if p.name == "seed":
+            continue
+        sign = torch.where(u_star[:, i] < 0.5, 1.0, -1.0)
+        u = u_star.clone()
+        u[:, i] = (u_star[:, i] + sign * offset).clamp(0.0, 1.0)
+        back = u.clone()
+        back[:, i] = (u[:, i] - sign * (1.0 / (p.high - p.low) if p.discrete else CONTINUOUS_STEP)).clamp(0.0, 1.0)
+        moved = spec.round(spec.denormalize(u))[p.name] != spec.round(spec.denormalize(u_star))[p.name]
+        if int(moved.sum()) == 0:
+            continue
+        with torch.no_grad():
+            here, there = real(u), real(back)
+        row: dict[str, Any] = {"cases": int(moved.sum()), "discrete": p.discrete}
+        for name, loss in losses.items():
+            u_ = u.clone().requires_grad_(True)
+            g, = torch.autograd.grad(loss(proxy.network(u_), target).sum(), u_)
+            with torch.no_grad():
+                l_there, l_here = loss(there, target), loss(here, target)
+            changed = moved & (l_there != l_here)  # a step that renders the same pattern says nothing
+            row[name] = {"proxy": round(float((g[:, i] * sign > 0)[moved].float().mean()), 3),
+                         "generator": round(float((l_there < l_here)[changed].float().mean()), 3)
+                         if bool(changed.any()) else None}
+        per[p.name] = row
+
+    def mean_of(discrete: bool, loss: str, who: str) -> float | None:
+        v = [r[loss][who] for r in per.values() if r["discrete"] == discrete and r[loss][who] is not None]
+        return round(sum(v) / len(v), 3) if v else None
+
+    summary = {loss: {kind: {who: mean_of(kind == "discrete", loss, who) for who in ("proxy", "generator")}
+                      for kind in ("discrete", "continuous")} for loss in losses}
+    return {"offset": offset, **summary, "per_param": per}
 
 
 def time_fwd_bwd(proxy: Proxy, generator, repeats: int = 20, warmup: int = 5) -> tuple[float, float]:
@@ -137,6 +221,7 @@ def evaluate(name: str, samples: int = 1000, seed: int = 0, device: Any = "cpu",
     n_grad = min(samples, GRAD_SAMPLES)
     norms = grad_norms(proxy, {k: v[:n_grad] for k, v in params.items()}, seed=seed)
     floor = seed_floor(gen, {k: v[:FLOOR_SAMPLES] for k, v in params.items()}, proxy.resolution)
+    descent = descent_agreement(proxy, gen, {k: v[:DESCENT_SAMPLES] for k, v in params.items()})
     cpu_proxy = proxy if torch.device(device).type == "cpu" else load_proxy(name, "cpu", weights_dir)
     ms, cpu_ms = time_fwd_bwd(cpu_proxy, gen)
     path = weights_path(name, weights_dir)
@@ -146,6 +231,7 @@ def evaluate(name: str, samples: int = 1000, seed: int = 0, device: Any = "cpu",
         "l1": round(l1, 5), "l1_p90": round(float(per_sample.quantile(0.9)), 5),
         "l1_seed_floor": None if floor is None else round(floor, 5),
         "seed_floor_samples": min(samples, FLOOR_SAMPLES),
+        "descent": descent, "descent_samples": min(samples, DESCENT_SAMPLES),
         "grad_norm": {n: round(float(v), 6) for n, v in zip(gen.spec.names, norms)},
         "grad_norm_min": round(float(norms.min()), 6), "fwd_bwd_ms": round(ms, 2),
         "fwd_bwd_cpu_ms": round(cpu_ms, 2), "weight_bytes": os.path.getsize(path),
