@@ -76,6 +76,34 @@ def test_network_is_tileable(gen):
     assert not torch.allclose(shifted, out, atol=1e-3)
 
 
+def test_encoder_skips_levels_the_prior_never_draws():
+    """Brick rows are drawn even only: between two even levels the embedding goes straight from
+    one to the other (never through the untrained odd row), and loading sets this up."""
+    from diffproxy.proxies import valid_levels
+    from diffproxy.proxies.network import ParamEncoder
+
+    brick = resolve_generator("brick")
+    valid = valid_levels(brick.spec)
+    i = brick.spec.names.index("rows")
+    assert list(valid) == [i] and valid[i][:3] == [0, 2, 4]  # rows 2, 4, 6 (levels 0, 2, 4)
+    enc = ParamEncoder([9], fourier_bands=0, embed_dim=3)
+    with torch.no_grad():
+        enc.tables[0].copy_(torch.randn(9, 3))
+    enc.set_valid_levels({0: [0, 2, 4, 6, 8]})
+    t = enc.tables[0].detach()
+    u = torch.tensor([[3.0 / 8], [2.0 / 8], [2.5 / 8]], requires_grad=True)
+    out = enc(u)[:, 1:]  # after the ordinal feature
+    assert torch.allclose(out[0], (t[2] + t[4]) / 2, atol=1e-6)  # level 3 skipped
+    assert torch.allclose(out[1], t[2], atol=1e-6)  # valid levels are exact
+    assert torch.allclose(out[2], 0.75 * t[2] + 0.25 * t[4], atol=1e-6)
+    g, = torch.autograd.grad(out[0].sum(), u)
+    assert g[0, 0] == pytest.approx(float((t[4] - t[2]).sum()) / 2 * 8, rel=1e-5)
+    with pytest.raises(ValueError, match="outside"):
+        enc.set_valid_levels({0: [0, 9]})
+    if "brick" in available_proxies():
+        assert list(load_proxy("brick").network.encoder.valid) == [i]
+
+
 def test_wrap_ops_are_circular():
     x = torch.rand(1, 2, 6, 6)
     assert torch.equal(wrap_pad(x, 1), torch.nn.functional.pad(x, (1, 1, 1, 1), mode="circular"))

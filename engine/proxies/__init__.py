@@ -74,6 +74,16 @@ def param_levels(spec) -> list[int]:
     return [p.n_values if p.discrete else 0 for p in spec]
 
 
+def valid_levels(spec) -> dict[int, list[int]]:
+    """Per discrete parameter whose prior gives some values weight 0 (brick ``rows``: even
+    only), the level indices it can draw (:meth:`ParamEncoder.set_valid_levels`)."""
+    out = {}
+    for i, p in enumerate(spec):
+        if p.discrete and p.weights is not None and any(w == 0 for w in p.weights):
+            out[i] = [k for k, w in enumerate(p.weights) if w > 0]
+    return out
+
+
 class Proxy(nn.Module):
     """A trained proxy with the generator's call signature.
 

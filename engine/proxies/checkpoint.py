@@ -106,6 +106,9 @@ def load_network(path: str | os.PathLike, generator, device: Any = "cpu") -> tup
     net = ProxyNetwork(**meta["config"])
     state = {k: v.float() for k, v in load_file(str(path)).items()}
     net.load_state_dict(state)
+    from . import valid_levels  # the package imports this module
+
+    net.encoder.set_valid_levels(valid_levels(generator.spec))
     return net.to(device), meta
 
 

@@ -92,6 +92,11 @@ class ParamEncoder(nn.Module):
             (int range size, 2 for bool, number of choices).
         fourier_bands: frequencies ``pi * 2**k`` (k < bands) of sin/cos features per parameter.
         embed_dim: size of the per-level embedding of discrete parameters (0: none).
+
+    :meth:`set_valid_levels` names, per discrete parameter, the levels its generator can draw
+    (e.g. even brick ``rows`` only); between two of them the embedding is interpolated directly,
+    never through a level the training never saw (an untrained table row, whose detour made
+    Stage II's gradients on brick rows point the wrong way: docs/BENCHMARKS.md).
     """
 
     max_levels = 256  # a wider discrete range is treated as ordinal only (no per-level table)
@@ -109,6 +114,19 @@ class ParamEncoder(nn.Module):
                                        for i in self.embedded)
         p = len(self.levels)
         self.out_features = p * (1 + 2 * fourier_bands) + len(self.embedded) * embed_dim
+        self.valid: dict[int, torch.Tensor] = {}  # param index -> sorted valid level indices
+
+    def set_valid_levels(self, valid: dict[int, Sequence[int]]) -> None:
+        """``{param index: level indices (0-based) that can occur}``; parameters not named (or
+        named with every level) interpolate between neighbouring levels."""
+        self.valid = {}
+        for i, levels in valid.items():
+            v = sorted({int(x) for x in levels})
+            if i not in self.embedded or len(v) < 2 or len(v) == self.levels[i]:
+                continue
+            if v[0] < 0 or v[-1] >= self.levels[i]:
+                raise ValueError(f"parameter {i}: valid levels {v} outside 0..{self.levels[i] - 1}")
+            self.valid[i] = torch.tensor(v, dtype=torch.float32)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         feats = [u * 2.0 - 1.0]
@@ -118,10 +136,16 @@ class ParamEncoder(nn.Module):
         for i, table in zip(self.embedded, self.tables):
             n = self.levels[i]
             v = u[:, i] * (n - 1)  # level index, continuous
-            k = v.detach().floor().clamp(0, n - 2)
-            f = (v - k)[:, None]  # linear in v: gradient e[k+1] - e[k] between levels
-            k = k.long()
-            feats.append(table[k] * (1.0 - f) + table[k + 1] * f)
+            valid = self.valid.get(i)
+            if valid is None:
+                lo = v.detach().floor().clamp(0, n - 2)
+                hi = lo + 1
+            else:  # the nearest valid levels either side
+                valid = valid.to(v.device)
+                j = (torch.searchsorted(valid, v.detach().contiguous(), right=True) - 1).clamp(0, len(valid) - 2)
+                lo, hi = valid[j], valid[j + 1]
+            f = ((v - lo) / (hi - lo))[:, None]  # linear in v: gradient (e[hi] - e[lo]) / (hi - lo)
+            feats.append(table[lo.long()] * (1.0 - f) + table[hi.long()] * f)
         return torch.cat(feats, dim=1)
 
 

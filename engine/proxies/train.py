@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from ..device import pick_device
-from . import param_levels, resolve_generator
+from . import param_levels, resolve_generator, valid_levels
 from .checkpoint import load_checkpoint, load_network, save_checkpoint, save_weights, weights_path
 from .critic import Critic
 from .network import ProxyNetwork
@@ -236,6 +236,7 @@ class ProxyTrainer:
         else:
             self.net = ProxyNetwork(levels=param_levels(gen.spec), resolution=cfg.res,
                                     **cfg.network).to(self.device)
+        self.net.encoder.set_valid_levels(valid_levels(gen.spec))
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         self.critic = self.critic_opt = None
         if self.adversarial:
