@@ -251,7 +251,7 @@ def test_proxy_eval_command(tiny_run, tmp_path, capsys):
     d = row["descent"]
     assert row["descent_samples"] == 16 and set(d["per_param"]) <= set(row["grad_norm"]) - {"seed"}
     for loss in ("l1", "style"):
-        for who in ("proxy", "generator"):
+        for who in ("proxy", "anchored", "generator"):
             assert 0.0 <= d[loss]["continuous"][who] <= 1.0 and 0.0 <= d[loss]["discrete"][who] <= 1.0
 
 

@@ -23,7 +23,9 @@ seeded with ``seed``, so a figure can be reproduced):
   ``i`` (the seed excepted), the parameter is moved off by ``DESCENT_OFFSET`` (normalised, away
   from the nearer end of its range) to ``u``; the loss compares pattern(u) with G(theta*).
   ``proxy``: fraction of cases where the proxy's ``d loss / d u_i`` has the sign of the offset
-  (a descent step moves back towards ``theta*``); ``generator``: the same question asked of the
+  (a descent step moves back towards ``theta*``), the loss taken at the proxy's own pattern (Stage
+  II's ``paper`` mode); ``anchored``: the loss taken at the real pattern G(u), differentiated
+  through the proxy's Jacobian (Stage II's default ``anchored`` mode); ``generator``: the same question asked of the
   real generator by a finite step back (one whole value for a discrete parameter, 0.02
   otherwise): the fraction of cases where that step lowers the loss (steps that render the
   same pattern, e.g. an odd brick ``rows`` rounded up to even, are left out). 0.5 is a coin flip; the
@@ -152,11 +154,15 @@ def descent_agreement(proxy: Proxy, generator, params: dict[str, torch.Tensor],
         row: dict[str, Any] = {"cases": int(moved.sum()), "discrete": p.discrete}
         for name, loss in losses.items():
             u_ = u.clone().requires_grad_(True)
-            g, = torch.autograd.grad(loss(proxy.network(u_), target).sum(), u_)
+            out = proxy.network(u_)
+            g, = torch.autograd.grad(loss(out, target).sum(), u_, retain_graph=True)
+            # anchored (Stage II's default): the loss at the real pattern, the proxy's Jacobian
+            ga, = torch.autograd.grad(loss(here + out - out.detach(), target).sum(), u_)
             with torch.no_grad():
                 l_there, l_here = loss(there, target), loss(here, target)
             changed = moved & (l_there != l_here)  # a step that renders the same pattern says nothing
             row[name] = {"proxy": round(float((g[:, i] * sign > 0)[moved].float().mean()), 3),
+                         "anchored": round(float((ga[:, i] * sign > 0)[moved].float().mean()), 3),
                          "generator": round(float((l_there < l_here)[changed].float().mean()), 3)
                          if bool(changed.any()) else None}
         per[p.name] = row
@@ -165,7 +171,7 @@ def descent_agreement(proxy: Proxy, generator, params: dict[str, torch.Tensor],
         v = [r[loss][who] for r in per.values() if r["discrete"] == discrete and r[loss][who] is not None]
         return round(sum(v) / len(v), 3) if v else None
 
-    summary = {loss: {kind: {who: mean_of(kind == "discrete", loss, who) for who in ("proxy", "generator")}
+    summary = {loss: {kind: {who: mean_of(kind == "discrete", loss, who) for who in ("proxy", "anchored", "generator")}
                       for kind in ("discrete", "continuous")} for loss in losses}
     return {"offset": offset, **summary, "per_param": per}
 
