@@ -406,6 +406,15 @@ def test_bench_synthetic_runs_can_be_split(tiny):
     assert second[0]["style"] != pytest.approx(whole[0]["style"], rel=1e-3)
 
 
+def test_bench_match_oracle_starts_at_the_targets_structure(tiny, tmp_path):
+    from diffproxy.optimize.bench import check_methods, run_photos, run_synthetic
+
+    kw = dict(device="cpu", descriptor="random", log=lambda s: None)
+    row, = run_synthetic(1, 0, check_methods(["match-oracle"]), "tiny", ["bricks"], **kw)
+    assert row["discrete_accuracy"] == 1.0 and row["continuous_mae"] == pytest.approx(0.0, abs=1e-6)
+    assert run_photos(tmp_path, 0, ["match-oracle"], "tiny", **kw) == []  # no ground truth
+
+
 def test_bench_judge_scores_the_targets_own_parameters_zero():
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph

@@ -31,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default="diffproxy,match,search",
                    help="comma-separated subset of diffproxy,match,search and the Stage II ablations "
                         "diffproxy-paper (proxy patterns in the forward pass, as in the paper) and "
-                        "diffproxy-noproxy (no proxies)")
+                        "diffproxy-noproxy (no proxies), and, synthetic targets only, match-oracle "
+                        "(MATch started from the target's own generator parameters: the ceiling of "
+                        "any structure search)")
     p.add_argument("--preset", default="fast", choices=["fast", "balanced", "full"])
     p.add_argument("--graphs", default=None, help="comma-separated graphs for synthetic targets (default: all)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])

@@ -22,7 +22,10 @@ losses and times reported (no ground truth).
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode), ``match``, ``search``,
 and two ablations of Stage II: ``diffproxy-paper`` (proxy patterns in the forward pass, as in
 the paper) and ``diffproxy-noproxy`` (no proxies: generator parameters only from the random
-search).
+search). Diagnostic, synthetic targets only: ``match-oracle``, MATch's filter fitting started
+with the target's *own* generator parameters (filters from the distant start): what a perfect
+structure search would reach with this filter fitting, i.e. the part of the final losses that
+no generator-parameter method can remove.
 
 Summary: per method mean losses and time; diffproxy's win rate against each other method
 (fraction of targets with a lower final style loss; likewise feature) and the mean of the
@@ -53,7 +56,9 @@ START_CANDIDATES = 8
 # bench label -> (Options.method, Options.proxy_mode)
 BENCH_METHODS = {"diffproxy": ("diffproxy", "anchored"), "diffproxy-paper": ("diffproxy", "paper"),
                  "diffproxy-noproxy": ("diffproxy", "off"), "match": ("match", "anchored"),
-                 "search": ("search", "anchored")}
+                 "search": ("search", "anchored"), "match-oracle": ("match", "anchored")}
+# diagnostic rows, synthetic targets only: MATch started with the target's own generator parameters
+ORACLE_METHODS = ("match-oracle",)
 PHOTO_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
@@ -109,7 +114,10 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
                         descriptor=descriptor, proxy_mode=proxy_mode)
             fit = Fit(graph, img, o.budget, desc, dev)
             rgen = torch.Generator().manual_seed(seed * 7919 + i)
-            run = optimise_graph(fit, u_s.clone(), o, Reporter(), rgen,
+            u0 = u_s.clone()
+            if m in ORACLE_METHODS:
+                u0[:, fit.gen_idx] = u_t[:, fit.gen_idx]
+            run = optimise_graph(fit, u0, o, Reporter(), rgen,
                                  search_seconds=diff_seconds if m == "search" else None)
             if m == "diffproxy":
                 diff_seconds = run.seconds
@@ -138,6 +146,7 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
     if not d.is_dir():
         raise ValueError(f"photos: {d} is not a folder")
     files = sorted(p for p in d.iterdir() if p.suffix.lower() in PHOTO_EXTS)[:limit]
+    methods = [m for m in methods if m not in ORACLE_METHODS]  # no ground truth to start from
     rows = []
     for f in files:
         diff_seconds = None
