@@ -22,16 +22,17 @@ seeded with ``seed``, so a figure can be reproduced):
   Stage II needs (a small L1 does not guarantee it). Per parameter set ``theta*`` and parameter
   ``i`` (the seed excepted), the parameter is moved off by ``DESCENT_OFFSET`` (normalised, away
   from the nearer end of its range) to ``u``; the loss compares pattern(u) with G(theta*).
-  ``proxy``: fraction of cases where the proxy's ``d loss / d u_i`` has the sign of the offset
-  (a descent step moves back towards ``theta*``), the loss taken at the proxy's own pattern (Stage
+  ``proxy``: fraction of cases where ``d loss / d u_i`` has the sign of the offset (a descent
+  step moves back towards ``theta*``) with the loss taken at the proxy's own pattern (Stage
   II's ``paper`` mode); ``anchored``: the loss taken at the real pattern G(u), differentiated
-  through the proxy's Jacobian (Stage II's default ``anchored`` mode); ``generator``: the same question asked of the
-  real generator by a finite step back (one whole value for a discrete parameter, 0.02
-  otherwise): the fraction of cases where that step lowers the loss (steps that render the
-  same pattern, e.g. an odd brick ``rows`` rounded up to even, are left out). 0.5 is a coin flip; the
-  generator's figure says whether the loss itself leads back to ``theta*`` from that far. Two
-  losses: pixel L1, and a shift-invariant style distance (Gram matrices of the offline
-  descriptor). Reported per parameter and as means over the discrete and the continuous ones.
+  through the proxy's Jacobian (Stage II's default mode); ``generator``: the same question
+  asked of the real generator by a finite step back (one whole value for a discrete
+  parameter, 0.02 otherwise): the fraction of cases where that step lowers the loss (steps
+  that render the same pattern, e.g. an odd brick ``rows`` rounded up to even, are left out).
+  0.5 is a coin flip; the generator's figure says whether the loss itself leads back to
+  ``theta*`` from that far. Two losses: pixel L1, and a shift-invariant style distance (Gram
+  matrices of the offline descriptor). Reported per parameter and as means over the discrete
+  and the continuous ones.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ from typing import Any
 
 import torch
 
+from ..descriptor import get_descriptor, resize
+from ..losses import gram
 from . import Proxy, load_proxy, resolve_generator
 from .checkpoint import weights_path
-from ..descriptor import resize
-from ..losses import gram
 from .train import sample_grid
 
 GRAD_SAMPLES = 200  # parameter sets used for the gradient-norm estimate
@@ -106,9 +107,10 @@ def grad_norms(proxy: Proxy, params: dict[str, torch.Tensor], probes: int = GRAD
 
 
 def _style_distance(descriptor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-sample L1 between Gram matrices of two pattern batches ``(B, 1, R, R)`` (the offline
-    descriptor's style layers, at R and R/2, at least 64 and 32 px: the descriptor's pooling needs
-    them), each Gram normalised by the target's magnitude."""
+    """Per-sample L1 between the Gram matrices of two pattern batches ``(B, 1, R, R)``, row i
+    against row i (``losses.DescriptorLoss`` compares a batch with one target): the offline
+    descriptor's style layers at R and R/2 (at least 64 and 32 px, which its pooling needs),
+    each Gram normalised by the target's magnitude."""
     out = a.new_zeros(a.shape[0])
     res = a.shape[-1]
     for s in (max(res, 64), max(res // 2, 32)):
@@ -125,8 +127,6 @@ def descent_agreement(proxy: Proxy, generator, params: dict[str, torch.Tensor],
     """The ``descent`` figures of the module docstring, for two losses: ``l1`` (pixels) and
     ``style`` (Gram matrices of the offline descriptor: shift-invariant, the kind of loss that
     can see a count is too high without the pattern's phase lining up)."""
-    from ..descriptor import get_descriptor
-
     spec = generator.spec
     res = proxy.resolution
     dev = proxy.network.synthesis.const.device
