@@ -115,19 +115,30 @@ class ParamEncoder(nn.Module):
                                        for i in self.embedded)
         p = len(self.levels)
         self.out_features = p * (1 + 2 * fourier_bands) + len(self.embedded) * embed_dim
-        self.valid: dict[int, torch.Tensor] = {}  # param index -> sorted valid level indices
+        self._valid_names: dict[int, str] = {}  # param index -> buffer of its valid level indices
 
     def set_valid_levels(self, valid: dict[int, Sequence[int]]) -> None:
         """``{param index: level indices (0-based) that can occur}``; parameters not named (or
-        named with every level) interpolate between neighbouring levels."""
-        self.valid = {}
+        named with every level) interpolate between neighbouring levels. Kept as non-persistent
+        buffers: they follow the module's device and are not part of a weights file."""
+        for name in self._valid_names.values():
+            delattr(self, name)
+        self._valid_names = {}
         for i, levels in valid.items():
             v = sorted({int(x) for x in levels})
             if i not in self.embedded or len(v) < 2 or len(v) == self.levels[i]:
                 continue
             if v[0] < 0 or v[-1] >= self.levels[i]:
                 raise ValueError(f"parameter {i}: valid levels {v} outside 0..{self.levels[i] - 1}")
-            self.valid[i] = torch.tensor(v, dtype=torch.float32)
+            self._valid_names[i] = f"valid_{i}"
+            self.register_buffer(self._valid_names[i], torch.tensor(v, dtype=torch.float32,
+                                                                    device=self.freqs.device),
+                                 persistent=False)
+
+    @property
+    def valid(self) -> dict[int, torch.Tensor]:
+        """``{param index: sorted valid level indices}`` set by :meth:`set_valid_levels`."""
+        return {i: getattr(self, name) for i, name in self._valid_names.items()}
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         feats = [u * 2.0 - 1.0]
@@ -137,12 +148,12 @@ class ParamEncoder(nn.Module):
         for i, table in zip(self.embedded, self.tables):
             n = self.levels[i]
             v = u[:, i] * (n - 1)  # level index, continuous
-            valid = self.valid.get(i)
-            if valid is None:
+            name = self._valid_names.get(i)
+            if name is None:
                 lo = v.detach().floor().clamp(0, n - 2)
                 hi = lo + 1
             else:  # the nearest valid levels either side
-                valid = valid.to(v.device)
+                valid = getattr(self, name)
                 j = (torch.searchsorted(valid, v.detach().contiguous(), right=True) - 1).clamp(0, len(valid) - 2)
                 lo, hi = valid[j], valid[j + 1]
             f = ((v - lo) / (hi - lo))[:, None]  # linear in v: gradient (e[hi] - e[lo]) / (hi - lo)
