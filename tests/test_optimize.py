@@ -20,7 +20,7 @@ from diffproxy.optimize.control import Reporter
 TINY = Preset("tiny", res=48, scales=(48, 24), rank_samples=3, rank_res=32, top_k=1, filter_samples=4,
               stage1_steps=8, stage1_lr=0.05, search_samples=8, search_res=32,
               stage2_steps=8, stage2_lr=0.05, stage2_halve_every=4,
-              stage3_steps=8, stage3_lr=0.05, search_seconds=2.0)
+              stage3_steps=8, stage3_lr=0.05, search_seconds=2.0, local_sweeps=2)
 
 
 @pytest.fixture
@@ -133,8 +133,10 @@ def test_stage2_lowers_joint_loss_or_reports_missing_proxies():
         assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
     if r.info["mode"] == "filters_only":
         assert any("no proxy" in (e["message"] or "") for e in events)
-    if r.info["kept"] == "joint":
+    if r.info["kept"] in ("joint", "filters"):
         assert r.end < r.start
+    if r.info["kept"] == "filters":  # the tuned filters on the search's generator parameters
+        assert torch.equal(r.u[:, fit.gen_idx], u_s[:, fit.gen_idx])
 
 
 def test_stage2_joint_path_moves_generator_params_through_a_proxy(monkeypatch):
@@ -156,7 +158,12 @@ def test_stage2_joint_path_moves_generator_params_through_a_proxy(monkeypatch):
     r = stage2(fit, u_s, Reporter(), steps=8, lr=0.05, halve_every=4)
     assert r.info["mode"] == "joint" and set(r.info["proxies"].values()) == {"ok"}
     assert r.info["proxy_end"] < r.info["proxy_start"]
-    assert r.info["kept"] in ("joint", "search") and r.end <= r.start
+    assert r.info["kept"] in ("joint", "search", "filters") and r.end <= r.start
+    # the three candidates were judged with the real generators, the kept one is the best
+    judged = [r.info["real_start"], r.info["real_end"], r.info["real_filters_only"]]
+    assert r.end == min(judged)
+    if r.info["kept"] == "filters":
+        assert torch.equal(r.u[:, fit.gen_idx], u_s[:, fit.gen_idx])
     gens = {"brick": untrained("brick")}
     only_g = adam(fit, u_s, fit.gen_idx, fit.joint, steps=3, lr=0.05, halve_every=None,
                   reporter=Reporter(), stage="t", generators=gens)
@@ -261,6 +268,49 @@ def test_stage3_rounds_generators_and_lowers_style_loss():
         if p.role == "generator" and p.discrete:
             assert float(nat[p.name]) == pytest.approx(round(float(nat[p.name])), abs=1e-4), p.name
     assert r.end < r.start
+
+
+def test_local_search_neighbours_follow_the_prior():
+    from diffproxy.optimize.stages import _neighbours
+
+    fit, u_t, _, _ = _setup("bricks")
+    names = fit.spec.names
+    nat = fit.spec.round(fit.natural(u_t))
+    nat["brick.rows"] = torch.tensor([12.0])
+    nat["brick.bricks"] = torch.tensor([1.0])  # the lowest value: only one neighbour
+    nat["brick.offset"] = torch.tensor([0.97])  # near the top: the step up is clamped
+    u = fit.normalize(nat)
+    cands, moves = _neighbours(fit, u, 0.1)
+    assert cands.shape == (len(moves), len(names))
+    got: dict[str, list[float]] = {}
+    for (i, v), c in zip(moves, cands):
+        assert float(c[i]) == pytest.approx(v)
+        others = [j for j in range(len(names)) if j != i]
+        assert torch.equal(c[others], u[0, others])  # one parameter per candidate
+        got.setdefault(names[i], []).append(float(fit.spec.denormalize(c[None])[names[i]]))
+    assert set(got) == {fit.spec.names[i] for i in fit.gen_idx}  # generator parameters only
+    assert sorted(got["brick.rows"]) == pytest.approx([10.0, 14.0])  # odd counts are never drawn
+    assert got["brick.bricks"] == pytest.approx([2.0])
+    assert sorted(got["brick.offset"]) == pytest.approx([0.87, 1.0])
+
+
+def test_local_search_undoes_a_one_step_displacement():
+    from diffproxy.optimize.stages import local_search
+
+    fit, u_t, _, _ = _setup("bricks", seed=2)
+    nat = fit.spec.round(fit.natural(u_t))
+    rows, bricks = float(nat["brick.rows"]), float(nat["brick.bricks"])
+    nat["brick.rows"] = nat["brick.rows"] + 2
+    nat["brick.bricks"] = nat["brick.bricks"] + 1
+    u = fit.normalize(nat)
+    r = local_search(fit, u, Reporter(), sweeps=4)
+    got = fit.spec.round(fit.natural(r.u))
+    assert (float(got["brick.rows"]), float(got["brick.bricks"])) == (rows, bricks)
+    assert r.end < r.start and r.info["moves"] >= 1
+    with torch.no_grad():  # the reported loss is the returned point's
+        assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    # filters untouched
+    assert torch.equal(r.u[:, fit.all_filter_idx], u[:, fit.all_filter_idx])
 
 
 def test_auto_graph_choice_finds_the_generating_graph():

@@ -19,10 +19,11 @@ judged the same way against their 256 px copy.
 Photos (``photos_dir``): each image run through :func:`proceduralize` per method (graph auto),
 losses and times reported (no ground truth).
 
-Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode), ``match``, ``search``,
-and two ablations of Stage II: ``diffproxy-paper`` (proxy patterns in the forward pass, as in
-the paper) and ``diffproxy-noproxy`` (no proxies: generator parameters only from the random
-search). Diagnostic, synthetic targets only: ``match-oracle``, MATch's filter fitting started
+Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the local search),
+``match``, ``search``, and three ablations: ``diffproxy-paper`` (proxy patterns in Stage II's
+forward pass, as in the paper), ``diffproxy-noproxy`` (no proxies: Stage II tunes filters only)
+and ``diffproxy-nolocal`` (no local search on the real generators after Stage II: the paper's
+three stages alone). Diagnostic, synthetic targets only: ``match-oracle``, MATch's filter fitting started
 with the target's *own* generator parameters (filters from the distant start): what a perfect
 structure search would reach with this filter fitting, i.e. the part of the final losses that
 no generator-parameter method can remove.
@@ -53,10 +54,16 @@ TARGET_RES = 256
 # the judge of every method: full preset's resolution and scales, maps rendered at 256 px
 EVAL = dataclasses.replace(PRESETS["full"], name="eval", supersample=1)
 START_CANDIDATES = 8
-# bench label -> (Options.method, Options.proxy_mode)
-BENCH_METHODS = {"diffproxy": ("diffproxy", "anchored"), "diffproxy-paper": ("diffproxy", "paper"),
-                 "diffproxy-noproxy": ("diffproxy", "off"), "match": ("match", "anchored"),
-                 "search": ("search", "anchored"), "match-oracle": ("match", "anchored")}
+# bench label -> Options fields it sets
+BENCH_METHODS: dict[str, dict[str, Any]] = {
+    "diffproxy": {"method": "diffproxy"},
+    "diffproxy-paper": {"method": "diffproxy", "proxy_mode": "paper"},
+    "diffproxy-noproxy": {"method": "diffproxy", "proxy_mode": "off"},
+    "diffproxy-nolocal": {"method": "diffproxy", "local_search": False},
+    "match": {"method": "match"},
+    "search": {"method": "search"},
+    "match-oracle": {"method": "match"},
+}
 # diagnostic rows, synthetic targets only: MATch started with the target's own generator parameters
 ORACLE_METHODS = ("match-oracle",)
 PHOTO_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
@@ -109,9 +116,8 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
         u_t, img, u_s = synthetic_target(graph, gen, dev)
         diff_seconds = None
         for m in sorted(methods, key=lambda m: m != "diffproxy"):  # diffproxy first: it sets the time
-            method, proxy_mode = BENCH_METHODS[m]
-            o = Options(graph=graph.name, preset=preset, method=method, device=device, seed=seed + i,
-                        descriptor=descriptor, proxy_mode=proxy_mode)
+            o = Options(graph=graph.name, preset=preset, device=device, seed=seed + i,
+                        descriptor=descriptor, **BENCH_METHODS[m])
             fit = Fit(graph, img, o.budget, desc, dev)
             rgen = torch.Generator().manual_seed(seed * 7919 + i)
             u0 = u_s.clone()
@@ -151,9 +157,8 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
     for f in files:
         diff_seconds = None
         for m in sorted(methods, key=lambda m: m != "diffproxy"):
-            method, proxy_mode = BENCH_METHODS[m]
-            o = Options(preset=preset, method=method, device=device, seed=seed, descriptor=descriptor,
-                        time_limit=diff_seconds if m == "search" else None, proxy_mode=proxy_mode)
+            o = Options(preset=preset, device=device, seed=seed, descriptor=descriptor,
+                        time_limit=diff_seconds if m == "search" else None, **BENCH_METHODS[m])
             t = time.perf_counter()
             r = proceduralize(str(f), o)
             sec = time.perf_counter() - t

@@ -63,6 +63,9 @@ class Preset:
     # in fast gave mean style ratio vs MATch 0.567 (1 start: 0.527), feature 0.714 (0.717),
     # discrete accuracy 0.40 (0.37), for 45 % more time (bench --synthetic 8, judged at 256 px).
     stage2_starts: int = 1
+    # sweeps of the compass search on the real generators after Stage II (stages.local_search;
+    # not in the paper); 0: none
+    local_sweeps: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,17 +76,20 @@ PRESETS: dict[str, Preset] = {
                    filter_samples=32,
                    stage1_steps=25, stage1_lr=0.01, search_samples=48, search_res=64,
                    stage2_steps=60, stage2_lr=0.02, stage2_halve_every=25,
-                   stage3_steps=75, stage3_lr=0.01, search_seconds=20.0, supersample=2),
+                   stage3_steps=75, stage3_lr=0.01, search_seconds=20.0, supersample=2,
+                   local_sweeps=8),
     "balanced": Preset("balanced", res=128, scales=(128, 64), rank_samples=24, rank_res=64, top_k=2,
                        filter_samples=64,
                        stage1_steps=60, stage1_lr=0.005, search_samples=128, search_res=96,
                        stage2_steps=150, stage2_lr=0.02, stage2_halve_every=60,
-                       stage3_steps=150, stage3_lr=0.005, search_seconds=60.0, supersample=2),
+                       stage3_steps=150, stage3_lr=0.005, search_seconds=60.0, supersample=2,
+                       local_sweeps=16),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                    filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
                    stage2_steps=600, stage2_lr=0.02, stage2_halve_every=200,
-                   stage3_steps=200, stage3_lr=0.002, search_seconds=600.0, supersample=2),
+                   stage3_steps=200, stage3_lr=0.002, search_seconds=600.0, supersample=2,
+                   local_sweeps=40),
 }
 
 
@@ -108,6 +114,9 @@ class Options:
         time_limit: wall time (s) of ``method="search"``; ``None``: the preset's.
         top_k: graphs optimised when ``graph="auto"``; ``None``: the preset's.
         proxy_mode: how Stage II uses the proxies, one of :data:`PROXY_MODES`.
+        local_search: after Stage II, the compass search over the generator parameters on the
+            real generators (``stages.local_search``, the preset's ``local_sweeps``); ``False``
+            for the paper's three stages alone.
         threads: torch CPU threads during the run (restored afterwards); 0 = auto: on a CPU
             device half the logical cores, at most 4 (1 on a 2-core machine), because the
             optimisation's tensors are small (96-256 px) and extra threads mostly wait on each
@@ -128,6 +137,7 @@ class Options:
     time_limit: float | None = None
     top_k: int | None = None
     proxy_mode: str = "anchored"
+    local_search: bool = True
     threads: int = 0
 
     def __post_init__(self) -> None:
@@ -151,6 +161,8 @@ class Options:
             raise ValueError(f"top_k must be a positive integer or None, got {self.top_k!r}")
         if self.proxy_mode not in PROXY_MODES:
             raise ValueError(f"proxy_mode must be one of {list(PROXY_MODES)}, got {self.proxy_mode!r}")
+        if not isinstance(self.local_search, bool):
+            raise ValueError(f"local_search must be true or false, got {self.local_search!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
 

@@ -3,7 +3,8 @@
 Flow (``method="diffproxy"``)::
 
     load photo -> descriptor -> rank graphs (or the one asked for) -> for each of the best k:
-        start (best prior sample) -> Stage I -> random search -> Stage II -> Stage III
+        start (best prior sample) -> Stage I -> random search -> Stage II
+        -> local search (real generators, not in the paper) -> Stage III
     -> keep the graph with the lowest final style loss -> Result
 
 ``method="match"`` replaces the stages by MATch's filters-only optimisation (generators fixed
@@ -29,7 +30,7 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
 from .result import GraphRun, Result
-from .stages import StageResult, filter_search, random_search, stage1, stage2, stage3
+from .stages import StageResult, filter_search, local_search, random_search, stage1, stage2, stage3
 
 
 def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator) -> GraphRun:
@@ -42,6 +43,9 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     run.add("search", r, fit)
     r = stage2(fit, r.alternatives, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every, mode=o.proxy_mode)
     run.add("stage2", r, fit)
+    if o.local_search and p.local_sweeps > 0:
+        r = local_search(fit, r.u, rep, p.local_sweeps)
+        run.add("local", r, fit)
     r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr)
     run.add("stage3", r, fit)
     run.settle(("stage1", "stage3"))
