@@ -34,7 +34,7 @@ def tiny(monkeypatch):
 @pytest.mark.parametrize("kw, match", [
     ({"preset": "slow"}, "preset"), ({"method": "adam"}, "method"), ({"device": "tpu"}, "device"),
     ({"res_out": 10}, "res_out"), ({"seed": -1}, "seed"), ({"descriptor": "x"}, "descriptor"),
-    ({"proxy_mode": "always"}, "proxy_mode"),
+    ({"proxy_mode": "always"}, "proxy_mode"), ({"local_search": 1}, "local_search"),
     ({"time_limit": 0}, "time_limit"), ({"top_k": 0}, "top_k"), ({"graph": ""}, "graph"),
 ])
 def test_options_validated(kw, match):

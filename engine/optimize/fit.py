@@ -145,10 +145,6 @@ class Fit:
         """Feature + 0.05 x style ``(B,)`` (Stage II)."""
         return self.loss(image, self.target, w_feature=STAGE2_W_FEATURE, w_style=STAGE2_W_STYLE)[0]
 
-    def feature_plus_style(self, image: torch.Tensor) -> torch.Tensor:
-        """Feature + style, equal weights ``(B,)``."""
-        return self.loss(image, self.target, w_feature=1.0, w_style=1.0)[0]
-
     def gray(self, image: torch.Tensor) -> torch.Tensor:
         """Grayscale feature + 0.05 x style ``(B,)`` at the search resolution (Stage II's search),
         luminance standardised to the photo's (structure only: Stage I already set the colours)."""
