@@ -6,13 +6,14 @@ Presets (all numbers in one place):
   search samples, 1000 optimisation steps in all, Stage I/III at lr 0.002, Stage II at lr 0.02
   halved every 200 steps, the best 3 graphs optimised when the graph is chosen automatically.
 * ``balanced``: target <= 120 s for a 512 px photo on a 2-core CPU: 128 px renders, losses at
-  128/64, best 2 graphs. Measured 71.8 s (77.3 s wall for the whole command, 2048 px maps
+  128/64, best 2 graphs. Measured 71.3 s (77.4 s wall for the whole command, 2048 px maps
   written) on the dev CPU with another job on the second core.
 * ``fast``: target <= 30 s on the same CPU: 96 px renders, losses at 96/48, one graph.
-  Measured 17.0 s (22.0 s for the whole command), same conditions.
+  Measured 13.6 s (18.7 s for the whole command), same conditions.
 
 (Measured 2026-11-21 with ``engine/assets/default_photo.png``, 512 px, graph auto, random
-descriptor, the session-2 proxies; every preset renders 2x supersampled, see ``Fit.render``.)
+descriptor, the session-2 proxies, local search included; every preset renders 2x
+supersampled, see ``Fit.render``.)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
