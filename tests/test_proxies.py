@@ -251,7 +251,7 @@ def test_proxy_eval_command(tiny_run, tmp_path, capsys):
     d = row["descent"]
     assert row["descent_samples"] == 16 and set(d["per_param"]) <= set(row["grad_norm"]) - {"seed"}
     for loss in ("l1", "style"):
-        for who in ("proxy", "anchored", "generator"):
+        for who in ("proxy", "anchored", "ideal_anchored", "generator"):
             assert 0.0 <= d[loss]["continuous"][who] <= 1.0 and 0.0 <= d[loss]["discrete"][who] <= 1.0
 
 
@@ -287,6 +287,9 @@ def test_descent_agreement_of_the_generator_itself(gen):
     good = descent_agreement(P(False), gen, params)["per_param"]["width"]["l1"]
     bad = descent_agreement(P(True), gen, params)["per_param"]["width"]["l1"]
     assert good["generator"] > 0.8 and good["proxy"] > 0.8 and bad["proxy"] < 0.2
+    # the ideal anchored form (no proxy: the generator's own step as the Jacobian) is right on a
+    # parameter whose response is smooth, whichever proxy is evaluated
+    assert good["ideal_anchored"] == bad["ideal_anchored"] and good["ideal_anchored"] > 0.8
 
 
 def test_training_totals_follow_warm_starts():

@@ -9,8 +9,9 @@ proxy's resolution, mean gradient norm of the output w.r.t. every normalised par
 median of 20), the weights file size, the seed floor: the mean L1 below which no proxy that
 ignores the ``seed`` parameter can go (``floor``), and the descent agreement: how often a
 gradient step through the proxy moves a displaced parameter back towards the target, for the
-discrete and the continuous parameters (``desc.disc a/g``: Stage II's anchored form / the real
-generator's own steps; 0.5 is a coin flip). See ``diffproxy.proxies.evaluate``. ``--sheet``
+discrete and the continuous parameters (``desc.disc a/i/g``: Stage II's anchored form / the
+same form with the generator's own one-step difference as the Jacobian, the best any proxy
+could do in that form / the real generator's own steps; 0.5 is a coin flip). See ``diffproxy.proxies.evaluate``. ``--sheet``
 writes a comparison PNG (row 1 generator, row 2 proxy, 8 samples); with several generators the
 path must contain ``{generator}`` or be a folder (then ``proxies_<generator>.png`` inside). Generators without
 usable weights are reported, not fatal, unless all are missing (exit 2).
@@ -52,16 +53,18 @@ def _sheet_path(sheet: str | None, name: str, several: bool) -> Path | None:
 
 
 def _descent(r: dict, kind: str) -> str:
-    """Descent agreement on the style loss, ``anchored/generator`` (Stage II's default form
-    against the real generator's own steps; the JSON has every form, see proxies.evaluate)."""
+    """Descent agreement on the style loss, ``anchored/ideal/generator`` (Stage II's default
+    form, that form with an exact one-step Jacobian, the real generator's own steps; the JSON
+    has every form, see proxies.evaluate)."""
     d = (r.get("descent") or {}).get("style", {}).get(kind) or {}
     f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    return "-" if d.get("anchored") is None else f"{f(d['anchored'])}/{f(d.get('generator'))}"
+    return "-" if d.get("anchored") is None else \
+        f"{f(d['anchored'])}/{f(d.get('ideal_anchored'))}/{f(d.get('generator'))}"
 
 
 def table(rows: list[dict]) -> str:
     head = f"{'generator':<16} {'L1':>7} {'L1 p90':>7} {'floor':>7} {'grad min':>9} {'grad mean':>9} " \
-           f"{'desc.disc a/g':>13} {'desc.cont a/g':>13} {'ms':>6} {'cpu ms':>6} {'KB':>6}  trained"
+           f"{'desc.disc a/i/g':>15} {'desc.cont a/i/g':>15} {'ms':>6} {'cpu ms':>6} {'KB':>6}  trained"
     lines = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
@@ -75,7 +78,7 @@ def table(rows: list[dict]) -> str:
         floor = r.get("l1_seed_floor")
         floor_s = f"{floor:>7.4f}" if floor is not None else f"{'-':>7}"
         lines.append(f"{r['generator']:<16} {r['l1']:>7.4f} {r['l1_p90']:>7.4f} {floor_s} {r['grad_norm_min']:>9.5f} "
-                     f"{sum(g) / len(g):>9.5f} {_descent(r, 'discrete'):>13} {_descent(r, 'continuous'):>13} "
+                     f"{sum(g) / len(g):>9.5f} {_descent(r, 'discrete'):>15} {_descent(r, 'continuous'):>15} "
                      f"{r['fwd_bwd_ms']:>6.1f} {r['fwd_bwd_cpu_ms']:>6.1f} "
                      f"{r['weight_bytes'] / 1024:>6.0f}  {trained}")
     return "\n".join(lines)

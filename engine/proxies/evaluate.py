@@ -30,7 +30,10 @@ seeded with ``seed``, so a figure can be reproduced):
   parameter, 0.02 otherwise): the fraction of cases where that step lowers the loss (steps
   that render the same pattern, e.g. an odd brick ``rows`` rounded up to even, are left out).
   0.5 is a coin flip; the generator's figure says whether the loss itself leads back to
-  ``theta*`` from that far. Two losses: pixel L1, and a shift-invariant style distance (Gram
+  ``theta*`` from that far. ``ideal_anchored``: the anchored form with the best Jacobian any
+  proxy could have, the real generator's own one-step difference ``G(back) - G(u)``: the
+  fraction of cases where that first-order prediction says the step back lowers the loss. It
+  involves no proxy and bounds what training can achieve in the anchored form. Two losses: pixel L1, and a shift-invariant style distance (Gram
   matrices of the offline descriptor). Reported per parameter and as means over the discrete
   and the continuous ones.
 """
@@ -158,11 +161,16 @@ def descent_agreement(proxy: Proxy, generator, params: dict[str, torch.Tensor],
             g, = torch.autograd.grad(loss(out, target).sum(), u_, retain_graph=True)
             # anchored (Stage II's default): the loss at the real pattern, the proxy's Jacobian
             ga, = torch.autograd.grad(loss(here + out - out.detach(), target).sum(), u_)
+            # the same form with the generator's own step as the Jacobian (no proxy involved)
+            h = here.clone().requires_grad_(True)
+            gp, = torch.autograd.grad(loss(h, target).sum(), h)
+            ideal = (gp * (here - there)).flatten(1).sum(1) > 0
             with torch.no_grad():
                 l_there, l_here = loss(there, target), loss(here, target)
             changed = moved & (l_there != l_here)  # a step that renders the same pattern says nothing
             row[name] = {"proxy": round(float((g[:, i] * sign > 0)[moved].float().mean()), 3),
                          "anchored": round(float((ga[:, i] * sign > 0)[moved].float().mean()), 3),
+                         "ideal_anchored": round(float(ideal[moved].float().mean()), 3),
                          "generator": round(float((l_there < l_here)[changed].float().mean()), 3)
                          if bool(changed.any()) else None}
         per[p.name] = row
@@ -171,7 +179,7 @@ def descent_agreement(proxy: Proxy, generator, params: dict[str, torch.Tensor],
         v = [r[loss][who] for r in per.values() if r["discrete"] == discrete and r[loss][who] is not None]
         return round(sum(v) / len(v), 3) if v else None
 
-    summary = {loss: {kind: {who: mean_of(kind == "discrete", loss, who) for who in ("proxy", "anchored", "generator")}
+    summary = {loss: {kind: {who: mean_of(kind == "discrete", loss, who) for who in ("proxy", "anchored", "ideal_anchored", "generator")}
                       for kind in ("discrete", "continuous")} for loss in losses}
     return {"offset": offset, **summary, "per_param": per}
 
