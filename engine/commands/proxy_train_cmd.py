@@ -60,6 +60,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(ignored with --resume when a checkpoint exists)")
     p.add_argument("--adversarial", choices=["auto", "on", "off"], default="auto",
                    help="adversarial term: auto = on for stochastic generators")
+    p.add_argument("--fractional", default="", metavar="NAME[,NAME]",
+                   help="integer cell counts of an isotropic pattern (cellular: cells) to train at "
+                        "fractional values too: the pattern zoomed so a fractional count of cells "
+                        "spans it (see proxies.train.fractional_batch)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--channel-base", type=_positive_int, default=512,
@@ -90,12 +94,14 @@ def run(args: argparse.Namespace) -> int:
                       init_from=args.init_from, w_feature=args.w_feature,
                       w_style=args.w_style, w_adv=args.w_adv,
                       adversarial={"auto": None, "on": True, "off": False}[args.adversarial],
-                      sample_every=args.sample_every, threads=args.threads or None)
+                      sample_every=args.sample_every, threads=args.threads or None,
+                      fractional=tuple(n.strip() for n in args.fractional.split(",") if n.strip()))
     cfg.network["channel_base"] = args.channel_base
     try:
         summary = train(cfg)
     except (RuntimeError, ValueError) as e:
-        if "device" in str(e) or "resolution" in str(e):  # pick_device / network argument messages
+        if "device" in str(e) or "resolution" in str(e) or str(e).startswith("fractional:"):
+            # pick_device / network argument / --fractional messages
             raise CLIError(str(e)) from None
         raise
     if summary:

@@ -87,6 +87,9 @@ class TrainConfig:
     log_every: int = 50
     threads: int | None = None  # torch CPU threads (None: leave torch's default)
     progress: bool = True
+    # integer parameters that set the number of cells per side of an isotropic pattern (cellular
+    # ``cells``), trained at fractional values too (:func:`fractional_batch`)
+    fractional: tuple[str, ...] = ()
 
 
 class FeatureLoss(torch.nn.Module):
@@ -114,6 +117,41 @@ class FeatureLoss(torch.nn.Module):
             feature = feature + (fp - fr).abs().mean()
             style = style + (gram(fp) - gram(fr)).abs().mean()
         return feature / len(real_feats), style / len(real_feats)
+
+
+def fractional_batch(gen, params: dict[str, torch.Tensor], res: int, names: tuple[str, ...],
+                     rng: torch.Generator) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Training pairs at fractional cell counts: each count ``c`` of ``names`` (cells per side
+    of an isotropic pattern) is moved by U(-0.5, 0.5) and the pattern drawn with
+    ``n = ceil(c)`` cells, then zoomed so that ``c`` cells span the image (its top-left corner
+    ``c / n`` of the texture, bilinear; not tileable, for training only). At a whole ``c`` this
+    is exactly the generator's pattern. Between two counts the network sees the pattern
+    *stretch*, not blend: a stretch is what gives a shift-invariant loss a usable derivative
+    in the count (docs/BENCHMARKS.md, "Could any proxy do better in the anchored form?").
+    Returns the fractional parameters (natural units) and the patterns ``(B, 1, res, res)``."""
+    spec = gen.spec
+    params = dict(params)
+    ints = dict(params)
+    scale = None
+    for name in names:
+        p = spec[name]
+        c = params[name].round()
+        c = (c + torch.rand(c.shape, generator=rng, device="cpu").to(c.device) - 0.5).clamp(p.low, p.high)
+        n = torch.ceil(c - 1e-6).clamp(min=p.low)
+        c = torch.maximum(c, n - 1 + 1e-3).clamp(min=p.low)  # c in (n - 1, n]
+        params[name], ints[name] = c, n
+        s = c / n
+        scale = s if scale is None else torch.minimum(scale, s)
+    with torch.no_grad():
+        real = gen(ints, res)
+        if scale is not None:
+            b = real.shape[0]
+            theta = torch.zeros(b, 2, 3, device=real.device, dtype=real.dtype)
+            theta[:, 0, 0] = theta[:, 1, 1] = scale
+            theta[:, 0, 2] = theta[:, 1, 2] = scale - 1.0
+            grid = F.affine_grid(theta, list(real.shape), align_corners=False)
+            real = F.grid_sample(real, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return params, real
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -204,6 +242,11 @@ class ProxyTrainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.gen = gen = resolve_generator(cfg.generator)
+        bad = [n for n in cfg.fractional if n not in gen.spec or gen.spec[n].kind != "int"]
+        if bad:
+            ints = [p.name for p in gen.spec if p.kind == "int" and p.name != "seed"]
+            raise ValueError(f"fractional: {bad} are not integer parameters of {gen.name!r} "
+                             f"(its integer parameters: {ints})")
         self.device = pick_device(cfg.device)
         if self.device.type == "cuda" and self.world > 1:
             self.device = torch.device("cuda", local_rank)
@@ -402,8 +445,11 @@ class ProxyTrainer:
                 for group in (self.critic_opt.param_groups if self.critic_opt is not None else []):
                     group["lr"] = cfg.critic_lr * ramp
                 params = gen.spec.sample(cfg.batch, generator=self.data_rng, prior=True, device=self.device)
-                with torch.no_grad():
-                    real = gen(params, self.res)
+                if cfg.fractional:
+                    params, real = fractional_batch(gen, params, self.res, tuple(cfg.fractional), self.data_rng)
+                else:
+                    with torch.no_grad():
+                        real = gen(params, self.res)
                 u = gen.spec.normalize(params)
                 if self.critic is not None:
                     self.critic_step(real, u, running)
