@@ -359,8 +359,9 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
     ``min_step`` or after ``sweeps`` sweeps.
 
     Why: the real generators' one-value steps of the counts that set a pattern's scale go the
-    right way 89-100 % of the time, the shipped proxies' gradients 9-69 %
-    (``proxy-eval``'s descent agreement, docs/BENCHMARKS.md), and a sweep costs only one
+    right way 89-100 % of the time, the shipped proxies' gradients 9-69 %, and in Stage II's
+    anchored form not even an exact Jacobian would get them right (``proxy-eval``'s descent
+    agreement and its ``ideal_anchored`` figure, docs/BENCHMARKS.md); a sweep costs only one
     no-gradient render per neighbour (8-16 generator parameters, ~20-50 ms each at the fast
     and balanced presets' resolutions on a 2-core CPU). The style loss alone as the objective
     (Stage III's) was measured too (``bench --synthetic 30 --preset fast``, mean style /
@@ -386,13 +387,13 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
         k = int(torch.argmin(losses))
         cand, loss = cands[k:k + 1], float(losses[k])
         if len(per_param) > 1:
-            both = u.clone()
+            together = u.clone()
             for i, kk in per_param.items():
-                both[0, i] = moves[kk][1]
-            both_loss = float(fit.joint(fit.render(both)))
+                together[0, i] = moves[kk][1]
+            together_loss = float(fit.joint(fit.render(together)))
             evals += 1
-            if both_loss < loss:
-                cand, loss = both, both_loss
+            if together_loss < loss:
+                cand, loss = together, together_loss
         if loss < best:
             u, best = cand, loss
             moved += 1
