@@ -313,6 +313,18 @@ def test_local_search_undoes_a_one_step_displacement():
     assert torch.equal(r.u[:, fit.all_filter_idx], u[:, fit.all_filter_idx])
 
 
+def test_stage3_filter_search_never_hands_on_worse():
+    from diffproxy.optimize.stages import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    r = stage3(fit, u, Reporter(), steps=4, lr=0.05, search=6, generator=torch.Generator().manual_seed(0))
+    assert r.info["filter_search_samples"] == 6 and r.end <= r.start
+    with torch.no_grad():
+        assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+
+
 def test_auto_graph_choice_finds_the_generating_graph():
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph

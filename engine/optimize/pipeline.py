@@ -46,7 +46,7 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     if o.local_search and p.local_sweeps > 0:
         r = local_search(fit, r.u, rep, p.local_sweeps)
         run.add("local", r, fit)
-    r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr)
+    r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr, search=p.filter_samples, generator=gen)
     run.add("stage3", r, fit)
     run.settle(("stage1", "stage3"))
     if run.final_from != "stage3":
