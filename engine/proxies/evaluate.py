@@ -33,8 +33,8 @@ seeded with ``seed``, so a figure can be reproduced):
   ``theta*`` from that far. ``ideal_anchored``: the anchored form with the best Jacobian any
   proxy could have, the real generator's own one-step difference ``G(back) - G(u)``: the
   fraction of cases where that first-order prediction says the step back lowers the loss. It
-  involves no proxy and bounds what training can achieve in the anchored form. Two losses: pixel L1, and a shift-invariant style distance (Gram
-  matrices of the offline descriptor). Reported per parameter and as means over the discrete
+  involves no proxy and bounds what training can achieve in the anchored form. Two losses:
+  pixel L1, and a shift-invariant style distance (Gram matrices of the offline descriptor). Reported per parameter and as means over the discrete
   and the continuous ones.
 """
 

@@ -87,8 +87,8 @@ class TrainConfig:
     log_every: int = 50
     threads: int | None = None  # torch CPU threads (None: leave torch's default)
     progress: bool = True
-    # integer parameters that set the number of cells per side of an isotropic pattern (cellular
-    # ``cells``), trained at fractional values too (:func:`fractional_batch`)
+    # the integer parameter that sets the number of cells per side of an isotropic pattern
+    # (cellular ``cells``), trained at fractional values too (:func:`fractional_batch`); one at most
     fractional: tuple[str, ...] = ()
 
 
@@ -131,28 +131,23 @@ def fractional_batch(gen, params: dict[str, torch.Tensor], res: int, names: tupl
     Measured once, on cellular for 12 CPU-minutes from the shipped weights: no gain over a
     control run (descent on ``cells`` 0.66 vs 0.64, L1 0.168 vs 0.149); untried at GPU scale.
     Returns the fractional parameters (natural units) and the patterns ``(B, 1, res, res)``."""
-    spec = gen.spec
-    params = dict(params)
-    ints = dict(params)
-    scale = None
-    for name in names:
-        p = spec[name]
-        c = params[name].round()
-        c = (c + torch.rand(c.shape, generator=rng, device="cpu").to(c.device) - 0.5).clamp(p.low, p.high)
-        n = torch.ceil(c - 1e-6).clamp(min=p.low)
-        c = torch.maximum(c, n - 1 + 1e-3).clamp(min=p.low)  # c in (n - 1, n]
-        params[name], ints[name] = c, n
-        s = c / n
-        scale = s if scale is None else torch.minimum(scale, s)
+    if len(names) != 1:  # one zoom per image: it can match one count only
+        raise ValueError(f"fractional: one isotropic count at a time, got {list(names)}")
+    name, p = names[0], gen.spec[names[0]]
+    params, ints = dict(params), dict(params)
+    c = params[name].round()
+    c = (c + torch.rand(c.shape, generator=rng, device="cpu").to(c.device) - 0.5).clamp(p.low, p.high)
+    n = torch.ceil(c - 1e-6).clamp(min=p.low)
+    c = torch.maximum(c, n - 1 + 1e-3).clamp(min=p.low)  # c in (n - 1, n]
+    params[name], ints[name] = c, n
+    scale = c / n
     with torch.no_grad():
         real = gen(ints, res)
-        if scale is not None:
-            b = real.shape[0]
-            theta = torch.zeros(b, 2, 3, device=real.device, dtype=real.dtype)
-            theta[:, 0, 0] = theta[:, 1, 1] = scale
-            theta[:, 0, 2] = theta[:, 1, 2] = scale - 1.0
-            grid = F.affine_grid(theta, list(real.shape), align_corners=False)
-            real = F.grid_sample(real, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        theta = torch.zeros(real.shape[0], 2, 3, device=real.device, dtype=real.dtype)
+        theta[:, 0, 0] = theta[:, 1, 1] = scale
+        theta[:, 0, 2] = theta[:, 1, 2] = scale - 1.0
+        grid = F.affine_grid(theta, list(real.shape), align_corners=False)
+        real = F.grid_sample(real, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return params, real
 
 
@@ -245,6 +240,8 @@ class ProxyTrainer:
             torch.set_num_threads(cfg.threads)
         self.gen = gen = resolve_generator(cfg.generator)
         bad = [n for n in cfg.fractional if n not in gen.spec or gen.spec[n].kind != "int"]
+        if len(cfg.fractional) > 1:
+            raise ValueError(f"fractional: one isotropic count at a time, got {list(cfg.fractional)}")
         if bad:
             ints = [p.name for p in gen.spec if p.kind == "int" and p.name != "seed"]
             raise ValueError(f"fractional: {bad} are not integer parameters of {gen.name!r} "
