@@ -364,6 +364,8 @@ def test_fractional_batch_zooms_between_whole_counts():
         torch.rand = orig
     assert torch.allclose(params3["cells"], torch.tensor([5.5, 5.5]))
     assert (real3 - zoomed).abs().mean() < 0.05
+    with pytest.raises(ValueError, match="one isotropic count"):  # one zoom cannot match two counts
+        fractional_batch(g, q, 32, ("cells", "cells"), rng)
 
 
 @pytest.mark.parametrize("name", available_proxies())
