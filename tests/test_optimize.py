@@ -234,6 +234,26 @@ def test_adam_with_several_starts_keeps_the_best_row():
         assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
 
 
+
+def test_adam_survives_a_nan_gradient():
+    from diffproxy.optimize.stages import adam
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    calls = {"n": 0}
+
+    def loss_with_a_nan_gradient_on_step_2(img):
+        calls["n"] += 1
+        loss = fit.style(img)
+        if calls["n"] == 2:  # sqrt at 0 has an infinite derivative: 0 * inf = NaN
+            loss = loss + 0.0 * torch.sqrt((img - img.detach()).abs().sum())
+        return loss
+
+    r = adam(fit, u_s, fit.filter_idx, loss_with_a_nan_gradient_on_step_2, steps=4, lr=0.05,
+             halve_every=None, reporter=Reporter(), stage="t")
+    assert torch.isfinite(r.u).all()
+    assert r.info["nonfinite_gradient_steps"] == 1
+    assert r.end < r.start  # the other steps still descended
+
 def test_stage2_proxies_off_tunes_filters_only():
     from diffproxy.optimize.stages import stage2
 

@@ -88,6 +88,7 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
     best = torch.full((v.shape[0],), float("inf"))
     curve: list[float] = []
     start = None
+    nonfinite = 0
     for step in range(steps):
         reporter.step(stage, step, steps, curve[-1] if curve else None)
         opt.zero_grad(set_to_none=True)
@@ -99,6 +100,11 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
         best = torch.where(better, values, best)
         best_v[better.to(v.device)] = v.detach()[better.to(v.device)]
         losses.sum().backward()  # rows are independent: each gets its own gradient
+        if not bool(torch.isfinite(v.grad).all()):
+            # a NaN/inf gradient (a degenerate point of some node) must not poison the
+            # parameters or Adam's moments: those entries get no update this step
+            v.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+            nonfinite += 1
         opt.step()
         if sched is not None:
             sched.step()
@@ -114,6 +120,8 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
     reporter.step(stage, steps, steps, float(best[k]))
     u = u0[k:k + 1].index_copy(1, idx_t, best_v[k:k + 1])
     info = {"steps": steps, "lr": lr}
+    if nonfinite:
+        info["nonfinite_gradient_steps"] = nonfinite
     if v.shape[0] > 1:
         info.update({"starts": v.shape[0], "best_start": k})
     return StageResult(u, float(start), float(best[k]), curve, info, time.perf_counter() - t0)
