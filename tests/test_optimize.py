@@ -488,6 +488,48 @@ def test_bench_synthetic_runs_can_be_split(tiny):
     assert second[0]["style"] != pytest.approx(whole[0]["style"], rel=1e-3)
 
 
+def test_bench_summary_by_graph():
+    from diffproxy.optimize.bench import summarise, table
+
+    def row(target, graph, method, style, kind="synthetic"):
+        return {"target": target, "kind": kind, "graph": graph, "method": method, "style": style,
+                "feature": 1.0, "seconds": 1.0, "discrete_accuracy": None if kind == "photo" else 0.5}
+
+    rows = [row("s0", "bricks", "match", 0.2), row("s0", "bricks", "diffproxy", 0.1),
+            row("s1", "bricks", "match", 0.4), row("s1", "bricks", "diffproxy", 0.1),
+            row("s2", "metal", "match", 0.1), row("s2", "metal", "diffproxy", 0.1),
+            row("p.png", "wood", "match", 0.3, "photo"), row("p.png", "wood", "diffproxy", 0.1, "photo")]
+    s = summarise(rows, ["diffproxy", "match"])
+    assert set(s["per_graph"]) == {"bricks", "metal"}  # photos have no generating graph
+    assert s["per_graph"]["bricks"]["n"] == 2
+    assert s["per_graph"]["bricks"]["diffproxy"]["mean_ratio_style_vs_match"] == pytest.approx((0.5 + 0.25) / 2)
+    assert s["per_graph"]["metal"]["diffproxy"]["mean_ratio_style_vs_match"] == pytest.approx(1.0)
+    assert s["per_graph"]["bricks"]["match"]["mean_style"] == pytest.approx(0.3)
+    text = table(rows, s)
+    assert "by graph" in text and "0.375" in text
+
+
+def test_bench_merge_joins_split_runs(tiny, tmp_path, capsys):
+    from diffproxy.commands.bench_cmd import main
+    from diffproxy.io import save_json
+    from diffproxy.optimize.bench import run_synthetic
+
+    kw = dict(device="cpu", descriptor="random", log=lambda s: None)
+    for first in (0, 1):
+        rows = run_synthetic(1, 0, ["match"], "tiny", ["bricks"], first=first, **kw)
+        save_json(tmp_path / f"part{first}.json", {"meta": {}, "rows": rows})
+    out = tmp_path / "all.json"
+    assert main(["--merge", str(tmp_path / "part0.json"), str(tmp_path / "part1.json"), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "synthetic0" in text and "synthetic1" in text and "match      n=2" in text
+    merged = json.loads(out.read_text())
+    assert sorted(r["target"] for r in merged["rows"]) == ["synthetic0", "synthetic1"]
+    assert merged["summary"]["per_method"]["match"]["n"] == 2
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["--merge", str(tmp_path / "bad.json")]) == 2
+    assert "not a bench --json file" in capsys.readouterr().err
+
+
 def test_bench_match_oracle_starts_at_the_targets_structure(tiny, tmp_path):
     from diffproxy.optimize.bench import check_methods, run_photos, run_synthetic
 

@@ -3,8 +3,14 @@
     diffproxy bench --synthetic 5 --seed 0 --methods diffproxy,match,search --preset fast --json out/bench.json
     diffproxy bench --synthetic 0 --photos /path/to/photos --preset fast
 
+    diffproxy bench --merge part1.json part2.json --json all.json
+
 Prints one table (per target: feature & style loss per method, discrete-parameter accuracy for
-synthetic targets, wall time) and a summary (win rates and mean loss ratios diffproxy / match).
+synthetic targets, wall time) and a summary (win rates and mean loss ratios diffproxy / match;
+for synthetic targets also the style ratio to match per generating graph). ``--merge`` runs
+nothing: it joins the rows of earlier ``--json`` files (a run split with ``--first``, or methods
+run separately on the same targets; a later file's row replaces an earlier one for the same
+target and method) and prints their table and summary.
 The protocol is described in ``diffproxy.optimize.bench``. Exit code 2 for bad arguments.
 """
 
@@ -39,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--descriptor", default="auto", choices=["auto", "vgg19", "random"])
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: auto, as proceduralize)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="run nothing: join the rows of these earlier --json files and summarise them")
     p.add_argument("--json", default=None, help="write rows + summary to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
 
@@ -58,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from ..optimize.bench import check_methods, run_photos, run_synthetic, summarise, table
 
     err = sys.stderr
+    if args.merge:
+        return _merge(args)
     try:
         methods = check_methods(args.methods.split(","))
     except ValueError as e:
@@ -102,6 +112,39 @@ def run(args: argparse.Namespace) -> int:
                 "synthetic": args.synthetic, "first": args.first, "photos": args.photos, "methods": methods,
                 "wall_seconds": round(time.perf_counter() - t0, 1)}
         save_json(args.json, {"meta": meta, "rows": rows, "summary": summary}, overwrite=args.overwrite)
+        print(f"wrote {args.json}", file=err)
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    import json
+
+    from ..io import save_json
+    from ..optimize.bench import summarise, table
+
+    err = sys.stderr
+    if args.json and Path(args.json).exists() and not args.overwrite:
+        print(f"error: {args.json} already exists; pass --overwrite to replace it", file=err)
+        return 2
+    rows: dict[tuple[str, str], dict] = {}
+    for f in args.merge:
+        try:
+            data = json.loads(Path(f).read_text())
+            part = data["rows"] if isinstance(data, dict) else data
+            if not (isinstance(part, list) and all(isinstance(r, dict) and "target" in r and "method" in r
+                                                   for r in part)):
+                raise ValueError("no benchmark rows in it")
+        except (OSError, ValueError, KeyError) as e:
+            print(f"error: --merge {f}: not a bench --json file ({e})", file=err)
+            return 2
+        rows.update({(r["target"], r["method"]): r for r in part})
+    merged = list(rows.values())
+    methods = list(dict.fromkeys(r["method"] for r in merged))
+    summary = summarise(merged, methods)
+    print(table(merged, summary))
+    if args.json:
+        meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "merged_from": list(args.merge), "methods": methods}
+        save_json(args.json, {"meta": meta, "rows": merged, "summary": summary}, overwrite=args.overwrite)
         print(f"wrote {args.json}", file=err)
     return 0
 

@@ -30,7 +30,9 @@ of the final losses that no generator-parameter method can remove.
 
 Summary: per method mean losses and time; diffproxy's win rate against each other method
 (fraction of targets with a lower final style loss; likewise feature) and the mean of the
-per-target ratios diffproxy / match of both losses (< 1: diffproxy better).
+per-target ratios diffproxy / match of both losses (< 1: diffproxy better); for synthetic
+targets, per generating graph, every method's mean style ratio to match (with ``match-oracle``
+in the run this shows on which graphs the structure matters to the style loss at all).
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
             if m == "diffproxy":
                 diff_seconds = run.seconds
             final = judge(graph, img, run.u, desc, dev)
-            row = {"target": f"synthetic{i}", "graph": graph.name, "method": m,
+            row = {"target": f"synthetic{i}", "kind": "synthetic", "graph": graph.name, "method": m,
                    "feature": final["feature"], "style": final["style"],
                    "fit_feature": run.final["feature"], "fit_style": run.final["style"],
                    "start_feature": run.stages["start"]["feature"], "start_style": run.stages["start"]["style"],
@@ -167,7 +169,7 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
             g = get_graph(r.graph)
             u = g.spec.normalize(g.spec.from_json(r.params)).to(dev)
             final = judge(g, r.photo, u, desc, dev)
-            row = {"target": f.name, "graph": r.graph, "method": m, "feature": final["feature"],
+            row = {"target": f.name, "kind": "photo", "graph": r.graph, "method": m, "feature": final["feature"],
                    "style": final["style"], "fit_feature": r.losses["final"]["feature"],
                    "fit_style": r.losses["final"]["style"], "seconds": round(sec, 2),
                    "discrete_accuracy": None, "continuous_mae": None}
@@ -208,6 +210,9 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, A
     by_target: dict[str, dict[str, dict]] = {}
     for r in rows:
         by_target.setdefault(r["target"], {})[r["method"]] = r
+    per_graph = _per_graph(by_target, methods)
+    if per_graph:
+        out["per_graph"] = per_graph
     if "diffproxy" in methods:
         for other in methods:
             if other == "diffproxy":
@@ -225,6 +230,32 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, A
     return out
 
 
+def _per_graph(by_target: dict[str, dict[str, dict]], methods: Sequence[str]) -> dict[str, Any]:
+    """Synthetic targets grouped by their generating graph: per method the mean style loss and
+    the mean per-target style ratio to ``match`` (where both ran). Shows where the structure
+    matters to the loss at all: ``match-oracle``'s ratio near 1 means even the target's own
+    generator parameters barely beat MATch's fixed, distant ones on that graph."""
+    groups: dict[str, list[dict[str, dict]]] = {}
+    for t in by_target.values():
+        r = next(iter(t.values()))
+        if r.get("kind", "synthetic" if r.get("discrete_accuracy") is not None else "photo") == "synthetic":
+            groups.setdefault(r["graph"], []).append(t)
+    out: dict[str, Any] = {}
+    for graph, ts in sorted(groups.items()):
+        entry: dict[str, Any] = {"n": len(ts)}
+        for m in methods:
+            rs = [t[m] for t in ts if m in t]
+            if not rs:
+                continue
+            e = {"mean_style": sum(r["style"] for r in rs) / len(rs)}
+            pairs = [(t[m], t["match"]) for t in ts if m in t and "match" in t]
+            if pairs and m != "match":
+                e["mean_ratio_style_vs_match"] = sum(a["style"] / max(b["style"], 1e-12) for a, b in pairs) / len(pairs)
+            entry[m] = e
+        out[graph] = entry
+    return out
+
+
 def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     """One plain-text table of the rows, then the summary."""
     head = f"{'target':<28} {'graph':<14} {'method':<10} {'feature':>8} {'style':>8} {'disc.acc':>8} {'cont.mae':>8} {'time s':>7}"
@@ -237,6 +268,15 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     for m, s in summary.get("per_method", {}).items():
         lines.append(f"{m:<10} n={s['n']}  mean feature {s['mean_feature']:.4f}  mean style {s['mean_style']:.4f}  "
                      f"mean disc.acc {_fmt(s['mean_discrete_accuracy'], 2)}  mean time {s['mean_seconds']:.1f}s")
+    per_graph = summary.get("per_graph", {})
+    ms = [m for m in summary.get("per_method", {}) if m != "match"]
+    if per_graph and "match" in summary.get("per_method", {}) and ms:
+        lines += ["", "synthetic targets by graph: mean style ratio to match (< 1: better than MATch)",
+                  f"{'graph':<14} {'n':>3} " + " ".join(f"{m:>18}" for m in ms)]
+        for graph, e in per_graph.items():
+            cells = [_fmt(e.get(m, {}).get("mean_ratio_style_vs_match"), 3) for m in ms]
+            lines.append(f"{graph:<14} {e['n']:>3} " + " ".join(f"{c:>18}" for c in cells))
+        lines.append("")
     for k, s in summary.items():
         if k.startswith("diffproxy_vs_"):
             lines.append(f"{k}: n={s['n']}  win rate style {s['win_rate_style']:.0%}  feature "
