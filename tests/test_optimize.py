@@ -35,6 +35,7 @@ def tiny(monkeypatch):
     ({"preset": "slow"}, "preset"), ({"method": "adam"}, "method"), ({"device": "tpu"}, "device"),
     ({"res_out": 10}, "res_out"), ({"seed": -1}, "seed"), ({"descriptor": "x"}, "descriptor"),
     ({"proxy_mode": "always"}, "proxy_mode"), ({"local_search": 1}, "local_search"),
+    ({"detail": "yes"}, "detail"),
     ({"time_limit": 0}, "time_limit"), ({"top_k": 0}, "top_k"), ({"graph": ""}, "graph"),
 ])
 def test_options_validated(kw, match):
@@ -359,6 +360,57 @@ def test_auto_graph_choice_finds_the_generating_graph():
             target = render(truth.maps(truth.spec.round(truth.spec.sample(1, generator=gen)), 64))
         ranked = rank_graphs(pair, target, desc, 6, 48, gen, Reporter(), torch.device("cpu"))
         assert ranked[0].name == truth.name, [(c.name, c.score) for c in ranked]
+
+
+def test_detail_tunes_filters_to_the_look_of_large_maps():
+    from diffproxy.descriptor import get_descriptor, resize
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.stages import detail
+    from diffproxy.render import render
+
+    g = get_graph("metal")  # scratches: thin lines read differently in small and large maps
+    gen = torch.Generator().manual_seed(3)
+    u_t = g.spec.normalize(g.spec.sample(1, generator=gen))
+    with torch.no_grad():  # the "photo": the material's look from 192 px maps
+        photo = resize(render(g.maps(g.spec.round(g.spec.denormalize(u_t)), 192)), 48)
+    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    u = u_t.clone()
+    u[:, fit.filter_idx] = g.spec.normalize(g.spec.sample(1, generator=gen))[:, fit.filter_idx]
+    r = detail(fit, u, Reporter(), steps=12, lr=0.05, maps_px=192, refresh=4)
+    assert r.end < 0.9 * r.start, (r.start, r.end)
+    assert len(r.curve) == 4  # the start and one point per refresh
+    moved = torch.nonzero((r.u - u).abs()[0] > 1e-6).flatten().tolist()
+    assert moved and set(moved) <= set(fit.filter_idx)
+    with torch.no_grad():  # the reported loss is that of the 192 px maps' render
+        assert float(fit.style(fit.render_from(r.u, 192))) == pytest.approx(r.end, rel=1e-4)
+    assert r.info["look"]["style"] == pytest.approx(r.end, rel=1e-4) and r.info["maps_px"] == 192
+    with pytest.raises(ValueError, match="refresh"):
+        detail(fit, u, Reporter(), steps=2, lr=0.05, maps_px=192, refresh=0)
+
+
+def test_proceduralize_runs_detail_for_large_exports_only(tiny, monkeypatch):
+    import dataclasses
+
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+
+    monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, detail_res=128, detail_steps=4,
+                                                              detail_refresh=2))
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    kw = dict(graph="bricks", preset="tiny", method="match", device="cpu", seed=1)
+    r = proceduralize(photo, Options(res_out=256, **kw))
+    assert r.losses["detail"]["maps_px"] == 128  # min(res_out, the preset's detail_res)
+    assert r.losses["final"]["from_stage"] == "detail" and "detail" in r.timings
+    assert r.losses["detail"]["objective_end"] <= r.losses["detail"]["objective_start"]
+    assert r.losses["final"]["style"] == pytest.approx(r.losses["detail"]["objective_end"], rel=1e-4)
+    off = proceduralize(photo, Options(res_out=256, detail=False, **kw))
+    # maps no larger than those the fit renders (48 px here): nothing to gain
+    monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, detail_res=48, detail_steps=4))
+    small = proceduralize(photo, Options(res_out=256, **kw))
+    assert "detail" not in off.losses and "detail" not in small.losses
 
 
 # --- end to end -------------------------------------------------------------------------------

@@ -136,6 +136,18 @@ class Fit:
         img = render(maps)
         return resize(img, res) if rres != res else img
 
+    def render_from(self, u: torch.Tensor, maps_px: int,
+                    patterns: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``(B, P)`` -> flash render ``(B, 3, res, res)`` of the maps made at ``maps_px`` (the
+        real generators; ``patterns`` precomputed at ``maps_px``): how the material looks when
+        its maps are synthesised at that size, e.g. the export's 2048 px, seen at the fit's
+        resolution. No gradient is needed through it (Stage "detail" uses it as a correction)."""
+        if patterns is not None and u.shape[0] > 1:
+            patterns = {k: v.expand(u.shape[0], *v.shape[1:]) if v.shape[0] == 1 else v
+                        for k, v in patterns.items()}
+        maps = self.graph.maps(self.natural(u), maps_px, patterns=patterns)
+        return resize(render(maps), self.res)
+
     # --- losses -------------------------------------------------------------------------------
     def style(self, image: torch.Tensor) -> torch.Tensor:
         """Multi-scale style loss ``(B,)`` (Stages I and III)."""

@@ -69,6 +69,11 @@ class Preset:
     # not in the paper); 0: none. 16 instead of 8 in fast: mean style 0.0911 vs 0.0917, feature
     # 0.3437 vs 0.3434 on bench --synthetic 30, for ~2 s more: not worth it
     local_sweeps: int = 0
+    # Stage "detail" (stages.detail; not in the paper): filter fine-tuning towards the look of
+    # maps at min(detail_res, res_out) px, after the graph is chosen; no steps: no such stage
+    detail_res: int = 1024
+    detail_steps: int = 0
+    detail_refresh: int = 25
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,19 +85,19 @@ PRESETS: dict[str, Preset] = {
                    stage1_steps=25, stage1_lr=0.01, search_samples=48, search_res=64,
                    stage2_steps=60, stage2_lr=0.02, stage2_halve_every=25,
                    stage3_steps=75, stage3_lr=0.01, search_seconds=20.0, supersample=2,
-                   local_sweeps=8),
+                   local_sweeps=8, detail_res=1024, detail_steps=50, detail_refresh=25),
     "balanced": Preset("balanced", res=128, scales=(128, 64), rank_samples=24, rank_res=64, top_k=2,
                        filter_samples=64,
                        stage1_steps=60, stage1_lr=0.005, search_samples=128, search_res=96,
                        stage2_steps=150, stage2_lr=0.02, stage2_halve_every=60,
                        stage3_steps=150, stage3_lr=0.005, search_seconds=60.0, supersample=2,
-                       local_sweeps=16),
+                       local_sweeps=16, detail_res=1024, detail_steps=100, detail_refresh=25),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                    filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
                    stage2_steps=600, stage2_lr=0.02, stage2_halve_every=200,
                    stage3_steps=200, stage3_lr=0.002, search_seconds=600.0, supersample=2,
-                   local_sweeps=40),
+                   local_sweeps=40, detail_res=2048, detail_steps=200, detail_refresh=50),
 }
 
 
@@ -120,6 +125,10 @@ class Options:
         local_search: after Stage II, the compass search over the generator parameters on the
             real generators (``stages.local_search``, the preset's ``local_sweeps``); ``False``
             for the paper's three stages alone.
+        detail: after the graph is chosen (every method), tune the filters towards the look of
+            the maps at the export's size (``stages.detail``: ``min(res_out, detail_res)`` px,
+            the preset's ``detail_steps``); ``False``: the result matches the photo at the fit's
+            own map size only.
         threads: torch CPU threads during the run (restored afterwards); 0 = auto: on a CPU
             device half the logical cores, at most 4 (1 on a 2-core machine), because the
             optimisation's tensors are small (96-256 px) and extra threads mostly wait on each
@@ -141,6 +150,7 @@ class Options:
     top_k: int | None = None
     proxy_mode: str = "anchored"
     local_search: bool = True
+    detail: bool = True
     threads: int = 0
 
     def __post_init__(self) -> None:
@@ -166,6 +176,8 @@ class Options:
             raise ValueError(f"proxy_mode must be one of {list(PROXY_MODES)}, got {self.proxy_mode!r}")
         if not isinstance(self.local_search, bool):
             raise ValueError(f"local_search must be true or false, got {self.local_search!r}")
+        if not isinstance(self.detail, bool):
+            raise ValueError(f"detail must be true or false, got {self.detail!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
 

@@ -5,7 +5,8 @@ Flow (``method="diffproxy"``)::
     load photo -> descriptor -> rank graphs (or the one asked for) -> for each of the best k:
         start (best prior sample) -> Stage I -> random search -> Stage II
         -> local search (real generators, not in the paper) -> Stage III
-    -> keep the graph with the lowest final style loss -> Result
+    -> keep the graph with the lowest final style loss
+    -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper) -> Result
 
 ``method="match"`` replaces the stages by MATch's filters-only optimisation (generators fixed
 at the start point: the best prior sample of the graph ranking, or a benchmark's start),
@@ -30,7 +31,8 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
 from .result import GraphRun, Result
-from .stages import StageResult, filter_search, local_search, random_search, stage1, stage2, stage3
+from .stages import (StageResult, detail, filter_search, local_search, random_search, stage1, stage2,
+                     stage3)
 
 
 def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator) -> GraphRun:
@@ -161,6 +163,13 @@ def _proceduralize(image, o: Options, rep: Reporter) -> Result:
         runs.append(optimise_graph(fit, cand.u.to(device), o, rep, gen, search_seconds))
     rep.prefix = ""
     best = min(runs, key=lambda r: r.final["style"])  # the same criterion as GraphRun.settle
+    detail_px = min(o.res_out, p.detail_res)
+    if o.detail and p.detail_steps > 0 and detail_px > best.fit.render_res():
+        rep.message("detail", f"tuning the filters to the look of {detail_px} px maps")
+        t = time.perf_counter()
+        best.add("detail", detail(best.fit, best.u, rep, p.detail_steps, p.stage3_lr, detail_px,
+                                  p.detail_refresh), best.fit)
+        best.seconds += time.perf_counter() - t
     timings.update({f"graph:{r.graph}": r.seconds for r in runs})
     for name, sec in best.timings.items():
         timings[name] = sec

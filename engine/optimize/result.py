@@ -52,11 +52,13 @@ class GraphRun:
     final_from: str = ""
 
     def add(self, name: str, r: StageResult, fit: Fit) -> None:
-        ev = fit.evaluate(r.u)
+        """Record a stage's output; its losses are the real graph's at the fit's resolution, or,
+        for a stage that reports ``info["look"]`` (Stage "detail"), those of its maps' size."""
+        ev = dict(r.info["look"]) if "look" in r.info else fit.evaluate(r.u)
         entry = {**ev}
         if name != "start":
             entry.update({"objective_start": r.start, "objective_end": r.end})
-            entry.update({k: v for k, v in r.info.items()})
+            entry.update({k: v for k, v in r.info.items() if k != "look"})
             self.curves[name] = [float(x) for x in r.curve]
             self.timings[name] = r.seconds
         self.stages[name] = entry
