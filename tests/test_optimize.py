@@ -604,11 +604,14 @@ def test_bench_judge_scores_the_targets_own_parameters_zero():
     assert far["feature"] > 0.01 and far["style"] > 0.01
 
 
-def test_bench_photos_rows(tiny, tmp_path):
+def test_bench_photos_rows(tiny, tmp_path, monkeypatch):
+    import diffproxy.optimize.bench as bench
     from diffproxy.graphs import get_graph
     from diffproxy.io import save_png
-    from diffproxy.optimize.bench import run_photos
+    from diffproxy.optimize.bench import run_photos, summarise
     from diffproxy.render import render
+
+    monkeypatch.setattr(bench, "EXPORT_PX", 128)  # the export-size judge, small for a test
 
     g = get_graph("bricks")
     with torch.no_grad():
@@ -617,3 +620,5 @@ def test_bench_photos_rows(tiny, tmp_path):
     rows = run_photos(tmp_path, 0, ["match"], "tiny", device="cpu", descriptor="random", log=lambda s: None)
     assert len(rows) == 1 and rows[0]["target"] == "a.png" and rows[0]["method"] == "match"
     assert rows[0]["feature"] > 0 and rows[0]["fit_style"] > 0 and rows[0]["discrete_accuracy"] is None
+    assert rows[0]["export_style"] > 0 and rows[0]["export_style"] != rows[0]["style"]
+    assert summarise(rows, ["match"])["per_method"]["match"]["mean_export_style"] == rows[0]["export_style"]

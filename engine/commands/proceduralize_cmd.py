@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-local-search", dest="local_search", action="store_false",
                    help="skip the compass search over the generator parameters on the real "
                         "generators after Stage II (the paper's three stages alone)")
+    p.add_argument("--no-detail", dest="detail", action="store_false",
+                   help="skip the last stage, which tunes the filters to the look of the maps at "
+                        "the --res-out size (up to the preset's detail size) instead of the small "
+                        "maps the fit renders")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--res-out", type=int, default=2048, help="side of the written maps in px (default 2048)")
     p.add_argument("--seed", type=int, default=0)
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                           res_out=args.res_out, seed=args.seed, descriptor=args.descriptor,
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, proxy_mode=args.proxy_mode,
-                          local_search=args.local_search)
+                          local_search=args.local_search, detail=args.detail)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=err)

@@ -17,7 +17,11 @@ the same losses as the optimisation saw them (preset resolution, supersampled). 
 judged the same way against their 256 px copy.
 
 Photos (``photos_dir``): each image run through :func:`proceduralize` per method (graph auto),
-losses and times reported (no ground truth).
+losses and times reported (no ground truth); besides ``feature``/``style`` (the maps made at
+256 px, as above), ``export_feature``/``export_style``: the same judge on the render of the
+maps made at ``EXPORT_PX`` (what the user gets; Stage "detail" tunes for this look, so it can
+raise the 256 px figures while lowering these). Synthetic targets run :func:`optimise_graph`,
+which has no Stage "detail".
 
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the local search),
 ``match``, ``search``, and three ablations: ``diffproxy-paper`` (proxy patterns in Stage II's
@@ -56,6 +60,8 @@ TARGET_RES = 256
 # the judge of every method: full preset's resolution and scales, maps rendered at 256 px
 EVAL = dataclasses.replace(PRESETS["full"], name="eval", supersample=1)
 START_CANDIDATES = 8
+# photos are also judged by the look of the maps at the export's default size
+EXPORT_PX = 2048
 # bench label -> Options fields it sets
 BENCH_METHODS: dict[str, dict[str, Any]] = {
     "diffproxy": {"method": "diffproxy"},
@@ -82,10 +88,17 @@ def _param_errors(fit: Fit, u: torch.Tensor, u_target: torch.Tensor) -> dict[str
     return {"discrete_accuracy": acc, "continuous_mae": mae}
 
 
-def judge(graph, image: torch.Tensor, u: torch.Tensor, descriptor, device) -> dict[str, float]:
+def judge(graph, image: torch.Tensor, u: torch.Tensor, descriptor, device,
+          maps_px: int | None = None) -> dict[str, float]:
     """Feature and style loss of normalised parameters ``u`` (1, P) of ``graph`` against
-    ``image`` at :data:`EVAL`'s resolution and scales."""
-    return Fit(graph, image, EVAL, descriptor, device).evaluate(u.to(device))
+    ``image`` at :data:`EVAL`'s resolution and scales; with ``maps_px``, of the render of the
+    maps made at that size (the exported material's look, seen at 256 px)."""
+    fit = Fit(graph, image, EVAL, descriptor, device)
+    if maps_px is None:
+        return fit.evaluate(u.to(device))
+    with torch.no_grad():
+        _, parts = fit.loss(fit.render_from(u.to(device), maps_px), fit.target, w_feature=1.0, w_style=1.0)
+    return {"feature": float(parts["feature"][0]), "style": float(parts["style"][0])}
 
 
 def synthetic_target(graph, gen: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -169,8 +182,10 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
             g = get_graph(r.graph)
             u = g.spec.normalize(g.spec.from_json(r.params)).to(dev)
             final = judge(g, r.photo, u, desc, dev)
+            export = judge(g, r.photo, u, desc, dev, maps_px=EXPORT_PX)
             row = {"target": f.name, "kind": "photo", "graph": r.graph, "method": m, "feature": final["feature"],
-                   "style": final["style"], "fit_feature": r.losses["final"]["feature"],
+                   "style": final["style"], "export_feature": export["feature"], "export_style": export["style"],
+                   "fit_feature": r.losses["final"]["feature"],
                    "fit_style": r.losses["final"]["style"], "seconds": round(sec, 2),
                    "discrete_accuracy": None, "continuous_mae": None}
             rows.append(row)
@@ -207,6 +222,11 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, A
             "mean_seconds": sum(r["seconds"] for r in rs) / len(rs),
             "mean_discrete_accuracy": sum(accs) / len(accs) if accs else None,
         }
+        exp = [r for r in rs if r.get("export_style") is not None]
+        if exp:
+            out["per_method"][m].update({
+                "mean_export_feature": sum(r["export_feature"] for r in exp) / len(exp),
+                "mean_export_style": sum(r["export_style"] for r in exp) / len(exp)})
     by_target: dict[str, dict[str, dict]] = {}
     for r in rows:
         by_target.setdefault(r["target"], {})[r["method"]] = r
@@ -227,6 +247,12 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, A
                 "mean_ratio_style": sum(a["style"] / max(b["style"], 1e-12) for a, b in pairs) / len(pairs),
                 "mean_ratio_feature": sum(a["feature"] / max(b["feature"], 1e-12) for a, b in pairs) / len(pairs),
             }
+            exp = [(a, b) for a, b in pairs if a.get("export_style") is not None and b.get("export_style") is not None]
+            if exp:
+                out[f"diffproxy_vs_{other}"].update({
+                    "win_rate_export_style": sum(a["export_style"] < b["export_style"] for a, b in exp) / len(exp),
+                    "mean_ratio_export_style": sum(a["export_style"] / max(b["export_style"], 1e-12)
+                                                   for a, b in exp) / len(exp)})
     return out
 
 
@@ -267,7 +293,9 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     lines.append("")
     for m, s in summary.get("per_method", {}).items():
         lines.append(f"{m:<10} n={s['n']}  mean feature {s['mean_feature']:.4f}  mean style {s['mean_style']:.4f}  "
-                     f"mean disc.acc {_fmt(s['mean_discrete_accuracy'], 2)}  mean time {s['mean_seconds']:.1f}s")
+                     f"mean disc.acc {_fmt(s['mean_discrete_accuracy'], 2)}  mean time {s['mean_seconds']:.1f}s"
+                     + (f"  export-size maps: feature {s['mean_export_feature']:.4f} style "
+                        f"{s['mean_export_style']:.4f}" if "mean_export_style" in s else ""))
     per_graph = summary.get("per_graph", {})
     ms = [m for m in summary.get("per_method", {}) if m != "match"]
     if per_graph and "match" in summary.get("per_method", {}) and ms:
@@ -281,7 +309,9 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         if k.startswith("diffproxy_vs_"):
             lines.append(f"{k}: n={s['n']}  win rate style {s['win_rate_style']:.0%}  feature "
                          f"{s['win_rate_feature']:.0%}  mean ratio style {s['mean_ratio_style']:.3f}  "
-                         f"feature {s['mean_ratio_feature']:.3f}")
+                         f"feature {s['mean_ratio_feature']:.3f}"
+                         + (f"  export-size maps: win rate style {s['win_rate_export_style']:.0%}  mean "
+                            f"ratio style {s['mean_ratio_export_style']:.3f}" if "win_rate_export_style" in s else ""))
     return "\n".join(lines)
 
 
