@@ -2,7 +2,6 @@
 
     diffproxy bench --synthetic 5 --seed 0 --methods diffproxy,match,search --preset fast --json out/bench.json
     diffproxy bench --synthetic 0 --photos /path/to/photos --preset fast
-
     diffproxy bench --merge part1.json part2.json --json all.json
 
 Prints one table (per target: feature & style loss per method, discrete-parameter accuracy for
@@ -35,11 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--photos", default=None, help="folder of real photos to run as well")
     p.add_argument("--photo-limit", type=int, default=None, help="use at most this many photos")
     p.add_argument("--methods", default="diffproxy,match,search",
-                   help="comma-separated subset of diffproxy,match,search and the Stage II ablations "
-                        "diffproxy-paper (proxy patterns in the forward pass, as in the paper) and "
-                        "diffproxy-noproxy (no proxies), and, synthetic targets only, match-oracle "
-                        "(MATch started from the target's own generator parameters: the ceiling of "
-                        "any structure search)")
+                   help="comma-separated subset of diffproxy, match, search and the ablations "
+                        "diffproxy-paper (Stage II through the proxies' patterns, as in the paper), "
+                        "diffproxy-noproxy (no proxies), diffproxy-nolocal (no local search), "
+                        "diffproxy-nodetail (photos: no last stage 'detail'); synthetic targets "
+                        "only: match-oracle (MATch started from the target's own generator "
+                        "parameters: the ceiling of any structure search)")
     p.add_argument("--preset", default="fast", choices=["fast", "balanced", "full"])
     p.add_argument("--graphs", default=None, help="comma-separated graphs for synthetic targets (default: all)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])

@@ -24,13 +24,14 @@ raise the 256 px figures while lowering these). Synthetic targets run :func:`opt
 which has no Stage "detail".
 
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the local search),
-``match``, ``search``, and three ablations: ``diffproxy-paper`` (proxy patterns in Stage II's
-forward pass, as in the paper), ``diffproxy-noproxy`` (no proxies: Stage II tunes filters only)
-and ``diffproxy-nolocal`` (no local search on the real generators after Stage II: the paper's
-three stages alone). Diagnostic, synthetic targets only: ``match-oracle``, MATch's filter
-fitting started with the target's *own* generator parameters (filters from the distant
-start): what a perfect structure search would reach with this filter fitting, i.e. the part
-of the final losses that no generator-parameter method can remove.
+``match``, ``search``, and four ablations: ``diffproxy-paper`` (proxy patterns in Stage II's
+forward pass, as in the paper), ``diffproxy-noproxy`` (no proxies: Stage II tunes filters only),
+``diffproxy-nolocal`` (no local search on the real generators after Stage II: the paper's three
+stages alone) and ``diffproxy-nodetail`` (photos: no Stage "detail"). Diagnostic, synthetic
+targets only: ``match-oracle``, MATch's filter fitting started with the target's *own*
+generator parameters (filters from the distant start): what a perfect structure search would
+reach with this filter fitting, i.e. the part of the final losses that no generator-parameter
+method can remove.
 
 Summary: per method mean losses and time; diffproxy's win rate against each other method
 (fraction of targets with a lower final style loss; likewise feature) and the mean of the
@@ -68,6 +69,7 @@ BENCH_METHODS: dict[str, dict[str, Any]] = {
     "diffproxy-paper": {"method": "diffproxy", "proxy_mode": "paper"},
     "diffproxy-noproxy": {"method": "diffproxy", "proxy_mode": "off"},
     "diffproxy-nolocal": {"method": "diffproxy", "local_search": False},
+    "diffproxy-nodetail": {"method": "diffproxy", "detail": False},
     "match": {"method": "match"},
     "search": {"method": "search"},
     "match-oracle": {"method": "match"},
