@@ -3,8 +3,9 @@
     python docs/gallery/make.py /work/shared/photos            # + engine/assets/default_photo.png
 
 For every image of the folder (and the project's own default photo) it runs the same job as
-``diffproxy proceduralize PHOTO --preset fast --res-out 256`` (one process, one torch thread),
-takes the result's comparison sheet (photo | render | basecolor | normal | roughness |
+``diffproxy proceduralize PHOTO --preset P --res-out 2048`` (one process, one torch thread; the
+maps are written at 2048 px, as a user gets them, into a temporary folder), takes the result's
+comparison sheet (photo | render | basecolor | normal | roughness |
 metallic), shrinks its tiles to 128 px and saves it as ``<name>.jpg`` here. The photo tile of an
 outside image is cut off (evaluation photos stay out of the repository); the default photo,
 which the project owns, keeps it. Prints the Markdown table rows of README.md (graph, losses,
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("photos", help="folder of photos (evaluation data: their tile is cut off)")
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--limit", type=int, default=None, help="at most this many photos")
+    ap.add_argument("--res-out", type=int, default=2048, help="side of the maps the sheets show")
     args = ap.parse_args(argv)
 
     import torch
@@ -45,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for path in sorted(photos, key=lambda p: p.stem.lower()):
         t0, c0 = time.perf_counter(), time.process_time()
-        r = proceduralize(str(path), Options(preset=args.preset, res_out=256, device="cpu"))
+        r = proceduralize(str(path), Options(preset=args.preset, res_out=args.res_out, device="cpu"))
         with tempfile.TemporaryDirectory() as tmp:
-            files = r.write(tmp, res_out=256)
+            files = r.write(tmp, res_out=args.res_out)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             with Image.open(files["comparison"]) as im:
                 sheet = im.convert("RGB")
