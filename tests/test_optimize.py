@@ -377,8 +377,11 @@ def test_detail_tunes_filters_to_the_look_of_large_maps():
     fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
     u = u_t.clone()
     u[:, fit.filter_idx] = g.spec.normalize(g.spec.sample(1, generator=gen))[:, fit.filter_idx]
-    r = detail(fit, u, Reporter(), steps=12, lr=0.05, maps_px=192, refresh=4)
+    events = []
+    r = detail(fit, u, Reporter(events.append, interval=0.0), steps=12, lr=0.05, maps_px=192, refresh=4)
     assert r.end < 0.9 * r.start, (r.start, r.end)
+    steps = [e["step"] for e in events]  # one progress bar over the whole stage
+    assert steps == sorted(steps) and steps[-1] == 12 and {e["total"] for e in events} == {12}
     assert len(r.curve) == 4  # the start and one point per refresh
     moved = torch.nonzero((r.u - u).abs()[0] > 1e-6).flatten().tolist()
     assert moved and set(moved) <= set(fit.filter_idx)

@@ -418,6 +418,18 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
     return StageResult(u, start, best, curve, info, time.perf_counter() - t0)
 
 
+class _Span:
+    """Reporter for one chunk of a longer stage: step ``k`` of the chunk is reported as step
+    ``offset + k`` of the stage's ``total`` (one progress bar, not one per chunk)."""
+
+    def __init__(self, reporter: Reporter, offset: int, total: int):
+        self.reporter, self.offset, self.total = reporter, offset, total
+
+    def step(self, stage: str, step: int, total: int, loss: float | None = None, message: str = "",
+             force: bool = False) -> None:
+        self.reporter.step(stage, self.offset + step, self.total, loss, message, force)
+
+
 def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float, maps_px: int,
            refresh: int, stage: str = "detail") -> StageResult:
     """Filter fine-tuning aimed at the look of the maps at ``maps_px`` (the export), not at the
@@ -456,7 +468,8 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         with torch.no_grad():
             delta = large - fit.render(u, patterns=small_pats)
         r = adam(fit, u, fit.filter_idx, lambda img, d=delta: fit.style(img + d), steps=n, lr=lr,
-                 halve_every=None, reporter=reporter, stage=stage, patterns=small_pats)
+                 halve_every=None, reporter=_Span(reporter, done, steps),  # type: ignore[arg-type]
+                 stage=stage, patterns=small_pats)
         nonfinite += r.info.get("nonfinite_gradient_steps", 0)
         done += n
         u = r.u
