@@ -407,6 +407,7 @@ def test_proceduralize_runs_detail_for_large_exports_only(tiny, monkeypatch):
     r = proceduralize(photo, Options(res_out=256, **kw))
     assert r.losses["detail"]["maps_px"] == 128  # min(res_out, the preset's detail_res)
     assert r.losses["final"]["from_stage"] == "detail" and "detail" in r.timings
+    assert r.losses["final"]["maps_px"] == 128
     assert r.losses["detail"]["objective_end"] <= r.losses["detail"]["objective_start"]
     assert r.losses["final"]["style"] == pytest.approx(r.losses["detail"]["objective_end"], rel=1e-4)
     off = proceduralize(photo, Options(res_out=256, detail=False, **kw))
@@ -414,6 +415,7 @@ def test_proceduralize_runs_detail_for_large_exports_only(tiny, monkeypatch):
     monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, detail_res=48, detail_steps=4))
     small = proceduralize(photo, Options(res_out=256, **kw))
     assert "detail" not in off.losses and "detail" not in small.losses
+    assert off.losses["final"]["maps_px"] == 48  # the fit's own maps (tiny: 48 px, no supersampling)
 
 
 # --- end to end -------------------------------------------------------------------------------

@@ -119,7 +119,10 @@ class Result:
                  ranking: list[dict], timings: dict[str, float]) -> "Result":
         assert best.fit is not None and best.u is not None
         losses = dict(best.stages)
-        losses["final"] = {**best.final, "from_stage": best.final_from}
+        # maps_px: the size of the maps whose look the final losses judge (Stage "detail": the
+        # export's; otherwise the fit's own, supersampled)
+        losses["final"] = {**best.final, "from_stage": best.final_from,
+                           "maps_px": best.stages.get(best.final_from, {}).get("maps_px", best.fit.render_res())}
         proxies = losses.get("stage2", {}).get("proxies", {})
         return cls(graph=best.graph, params=best.fit.to_json(best.u), losses=_finite(losses),
                    timings={k: round(float(v), 3) for k, v in timings.items()},
@@ -127,8 +130,8 @@ class Result:
                    method=o.method, preset=o.preset, seed=o.seed, options=o.as_dict(),
                    curves=best.curves, proxies=proxies, photo_notes=list(photo.notes),
                    photo_source=photo.source,
-                   others=[{"graph": r.graph, "final": r.final, "seconds": round(r.seconds, 3)}
-                           for r in runs if r is not best],
+                   others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.fit.render_res()},
+                            "seconds": round(r.seconds, 3)} for r in runs if r is not best],
                    photo=photo.image.detach().cpu())
 
     def summary(self) -> dict:
