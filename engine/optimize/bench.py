@@ -95,12 +95,7 @@ def judge(graph, image: torch.Tensor, u: torch.Tensor, descriptor, device,
     """Feature and style loss of normalised parameters ``u`` (1, P) of ``graph`` against
     ``image`` at :data:`EVAL`'s resolution and scales; with ``maps_px``, of the render of the
     maps made at that size (the exported material's look, seen at 256 px)."""
-    fit = Fit(graph, image, EVAL, descriptor, device)
-    if maps_px is None:
-        return fit.evaluate(u.to(device))
-    with torch.no_grad():
-        _, parts = fit.loss(fit.render_from(u.to(device), maps_px), fit.target, w_feature=1.0, w_style=1.0)
-    return {"feature": float(parts["feature"][0]), "style": float(parts["style"][0])}
+    return Fit(graph, image, EVAL, descriptor, device).evaluate(u.to(device), maps_px)
 
 
 def synthetic_target(graph, gen: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -167,7 +167,10 @@ class Fit:
         return self.small_loss(image, self.small_target, w_feature=0.0, w_style=1.0)[0]
 
     @torch.no_grad()
-    def evaluate(self, u: torch.Tensor) -> dict[str, float]:
-        """Feature and style loss of ``u`` (1, P) with the real generators (comparable numbers)."""
-        _, parts = self.loss(self.render(u), self.target, w_feature=1.0, w_style=1.0)
+    def evaluate(self, u: torch.Tensor, maps_px: int | None = None,
+                 patterns: Mapping[str, torch.Tensor] | None = None) -> dict[str, float]:
+        """Feature and style loss of ``u`` (1, P) with the real generators (comparable numbers);
+        with ``maps_px``, of the render of maps made at that size (:meth:`render_from`)."""
+        image = self.render(u) if maps_px is None else self.render_from(u, maps_px, patterns)
+        _, parts = self.loss(image, self.target, w_feature=1.0, w_style=1.0)
         return {"feature": float(parts["feature"][0]), "style": float(parts["style"][0])}

@@ -480,10 +480,8 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         reporter.step(stage, done, steps, min(best, loss))
         if loss < best:
             best_u, best = u.clone(), loss
-    with torch.no_grad():
-        _, parts = fit.loss(look(best_u), fit.target, w_feature=1.0, w_style=1.0)
     info = {"maps_px": maps_px, "steps": steps, "refresh": refresh, "lr": lr,
-            "look": {"feature": float(parts["feature"][0]), "style": float(parts["style"][0])}}
+            "look": fit.evaluate(best_u, maps_px, large_pats)}
     if nonfinite:
         info["nonfinite_gradient_steps"] = nonfinite
     return StageResult(best_u, start, best, curve, info, time.perf_counter() - t0)
