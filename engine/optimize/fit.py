@@ -34,6 +34,13 @@ SEARCH_W_FEATURE = 1.0
 SEARCH_W_STYLE = 0.05
 
 
+def _batched(patterns: Mapping[str, torch.Tensor] | None, b: int) -> Mapping[str, torch.Tensor] | None:
+    """Precomputed slot patterns of one parameter set, broadcast to a batch of ``b``."""
+    if patterns is None or b == 1:
+        return patterns
+    return {k: v.expand(b, *v.shape[1:]) if v.shape[0] == 1 else v for k, v in patterns.items()}
+
+
 class Fit:
     """Rendering and losses of ``graph`` against ``photo`` ``(1, 3, S, S)`` sRGB [0, 1].
 
@@ -125,10 +132,7 @@ class Fit:
         """
         res = res or self.res
         rres = self.render_res(res)
-        if patterns is not None:
-            b = u.shape[0]
-            patterns = {k: v.expand(b, *v.shape[1:]) if v.shape[0] == 1 and b > 1 else v
-                        for k, v in patterns.items()}
+        patterns = _batched(patterns, u.shape[0])
         params = self.natural(u, round_generators=not generators)
         maps = self.graph.maps(params, rres, generators=generators, patterns=patterns)
         if maps_out is not None:
@@ -142,10 +146,7 @@ class Fit:
         real generators; ``patterns`` precomputed at ``maps_px``): how the material looks when
         its maps are synthesised at that size, e.g. the export's 2048 px, seen at the fit's
         resolution. No gradient is needed through it (Stage "detail" uses it as a correction)."""
-        if patterns is not None and u.shape[0] > 1:
-            patterns = {k: v.expand(u.shape[0], *v.shape[1:]) if v.shape[0] == 1 else v
-                        for k, v in patterns.items()}
-        maps = self.graph.maps(self.natural(u), maps_px, patterns=patterns)
+        maps = self.graph.maps(self.natural(u), maps_px, patterns=_batched(patterns, u.shape[0]))
         return resize(render(maps), self.res)
 
     # --- losses -------------------------------------------------------------------------------
