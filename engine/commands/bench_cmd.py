@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from ..optimize.bench import check_methods, run_photos, run_synthetic, summarise, table
 
     err = sys.stderr
+    if args.json and Path(args.json).exists() and not args.overwrite:
+        print(f"error: {args.json} already exists; pass --overwrite to replace it", file=err)
+        return 2
     if args.merge:
         return _merge(args)
     try:
@@ -79,9 +82,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.photos and not Path(args.photos).is_dir():
         print(f"error: --photos {args.photos} is not a folder", file=err)
-        return 2
-    if args.json and Path(args.json).exists() and not args.overwrite:
-        print(f"error: {args.json} already exists; pass --overwrite to replace it", file=err)
         return 2
     from ..device import pick_device
     from ..device import auto_threads
@@ -123,9 +123,6 @@ def _merge(args: argparse.Namespace) -> int:
     from ..optimize.bench import summarise, table
 
     err = sys.stderr
-    if args.json and Path(args.json).exists() and not args.overwrite:
-        print(f"error: {args.json} already exists; pass --overwrite to replace it", file=err)
-        return 2
     rows: dict[tuple[str, str], dict] = {}
     for f in args.merge:
         try:
