@@ -54,6 +54,8 @@ class Param:
         role: ``"generator"`` (theta_g, reached through proxies) or ``"filter"`` (theta_f).
         soft: optional ``(soft_min, soft_max)`` for the slider.
         unit: optional Blender slider subtype hint (``"FACTOR"``, ``"ANGLE"``, ``"COLOR"``...).
+        periodic: float only: ``low`` and ``high`` are the same value (a hue); optimisers wrap
+            it around instead of clamping it at the ends of its range.
     """
 
     name: str
@@ -69,12 +71,15 @@ class Param:
     role: str = "filter"
     soft: tuple[float, float] | None = None
     unit: str = ""
+    periodic: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Param {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.role not in ("generator", "filter"):
             raise ValueError(f"Param {self.name!r}: role must be 'generator' or 'filter'")
+        if self.periodic and self.kind != "float":
+            raise ValueError(f"Param {self.name!r}: only a float parameter can be periodic")
         if self.kind == "bool":
             object.__setattr__(self, "low", 0.0)
             object.__setattr__(self, "high", 1.0)

@@ -255,6 +255,28 @@ def test_adam_survives_a_nan_gradient():
     assert r.info["nonfinite_gradient_steps"] == 1
     assert r.end < r.start  # the other steps still descended
 
+def test_adam_wraps_a_hue_around_instead_of_stopping_at_the_end_of_its_range():
+    from diffproxy.optimize.stages import adam
+
+    fit, u_t, _, _ = _setup("bricks", seed=2)
+    names = fit.spec.names
+    hue = names.index("color.brick.hue")
+    assert fit.spec["color.brick.hue"].periodic and not fit.spec["color.brick.saturation"].periodic
+    target = u_t.clone()
+    target[0, hue] = 0.02  # a red just past 0 ...
+    fit2 = type(fit)(fit.graph, fit.render(target).detach(), fit.preset, fit.loss.descriptor, fit.device)
+    start = target.clone()
+    start[0, hue] = 0.97  # ... approached from the magenta side of 1
+    r = adam(fit2, start, [hue], fit2.style, steps=8, lr=0.03, halve_every=None,
+             reporter=Reporter(), stage="t")
+    end = float(r.u[0, hue])
+    assert end < 0.5, f"the hue stopped at {end:.3f} instead of wrapping past 1 to the target's 0.02"
+    assert abs(end - 0.02) < 0.02 and r.end < r.start
+    # other parameters are still clamped
+    v = fit.keep_in_range(torch.tensor([[1.2, 1.2, -0.1]]), [hue, hue + 1, hue + 1])
+    assert torch.allclose(v, torch.tensor([[0.2, 1.0, 0.0]]))
+
+
 def test_stage2_proxies_off_tunes_filters_only():
     from diffproxy.optimize.stages import stage2
 

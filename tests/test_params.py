@@ -103,6 +103,8 @@ def test_bad_declarations_are_refused():
         ParamSpec([float_param("x", 0.0, 0.0, 1.0), float_param("x", 0.0, 0.0, 1.0)])
     with pytest.raises(ValueError, match="weights"):
         int_param("x", 0, 0, 3, weights=(1, 1))
+    with pytest.raises(ValueError, match="periodic"):
+        int_param("x", 0, 0, 3, periodic=True)
 
 
 def test_hash_tracks_declarations_and_prefix_groups():

@@ -24,11 +24,14 @@ def color_params(key: str, hsv: tuple[float, float, float], std: tuple[float | N
 
     HSV rather than RGB so that independent priors stay plausible: a brick's hue is narrow
     while its brightness varies widely; independent R, G, B draws wander into purple bricks.
+    The hue is ``periodic`` (0 and 1 are both red): an optimiser reaching a red from the
+    magenta side wraps around instead of stopping at 1 (a clamp left a balanced-preset ceramic
+    tiles fit stuck at hue 1.0 for a 0.07 target: style 0.076 where MATch reached 0.006).
     """
     names = (("hue", "hue, in turns: 0 red, 0.08 orange, 0.17 yellow, 0.33 green, 0.67 blue"),
              ("saturation", "saturation"), ("value", "brightness"))
     return tuple(float_param(f"{key}.{n}", v, 0.0, 1.0, prior=None if s is None else (v, s), group=group,
-                             unit="FACTOR", description=f"{description}: {d}")
+                             unit="FACTOR", description=f"{description}: {d}", periodic=n == "hue")
                  for (n, d), v, s in zip(names, hsv, std))  # type: ignore[return-value]
 
 

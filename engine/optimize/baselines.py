@@ -68,7 +68,7 @@ def es_search(fit: Fit, u: torch.Tensor, reporter: Reporter, seconds: float,
     sigma, accepted, generations = ES_SIGMA0, 0, 0
     while time.perf_counter() < deadline:
         noise = torch.randn(ES_LAMBDA, best_u.shape[1], generator=generator).to(u.device)
-        cand = (best_u + sigma * noise).clamp(0.0, 1.0)
+        cand = fit.keep_in_range(best_u + sigma * noise)
         losses = fit.joint(fit.render(cand))
         evals += ES_LAMBDA
         generations += 1

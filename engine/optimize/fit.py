@@ -14,7 +14,7 @@ real generators run (``round_generators=True``) and left continuous for the prox
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -67,6 +67,7 @@ class Fit:
         self.filter_idx = [i for i, p in enumerate(params) if p.role == "filter" and not p.discrete]
         self._round_filter = [p.name for p in params if p.role == "filter" and p.discrete]
         self._round_gen = [p.name for p in params if p.role == "generator" and p.discrete]
+        self._periodic = torch.tensor([p.periodic for p in params], dtype=torch.bool, device=device)
         photo = photo.to(device, torch.float32)
         self.photo = photo
         # colour loss at the optimisation resolution (Stages I-III, final numbers)
@@ -88,6 +89,13 @@ class Fit:
         for n in self._round_filter + (self._round_gen if round_generators else []):
             p[n] = torch.round(p[n])
         return p
+
+    def keep_in_range(self, v: torch.Tensor, idx: Sequence[int] | None = None) -> torch.Tensor:
+        """Normalised values ``v`` (B, len(idx)) of the parameters ``idx`` (all: ``None``) back
+        into [0, 1] after an optimiser's step: periodic ones (a hue) wrap around, the others
+        are clamped."""
+        periodic = self._periodic if idx is None else self._periodic[list(idx)]
+        return torch.where(periodic, torch.remainder(v, 1.0), v.clamp(0.0, 1.0))
 
     def normalize(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.spec.normalize({k: v.to(self.device, torch.float32) for k, v in params.items()})

@@ -29,7 +29,8 @@
   look of the maps at the export's size rather than the fit's small maps; see its docstring.
 
 Every stage returns a :class:`StageResult`; every step polls the reporter (cancellation,
-progress). All parameters move in normalised [0, 1] space and are clamped after each step.
+progress). All parameters move in normalised [0, 1] space and are clamped after each step (a
+periodic one, a hue, wraps around instead: ``Fit.keep_in_range``).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
         if sched is not None:
             sched.step()
         with torch.no_grad():
-            v.clamp_(0.0, 1.0)
+            v.copy_(fit.keep_in_range(v, idx))
     with torch.no_grad():
         values = objective(v).cpu()
     curve.append(float(values.min()))
