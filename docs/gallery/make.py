@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--limit", type=int, default=None, help="at most this many photos")
     ap.add_argument("--res-out", type=int, default=2048, help="side of the maps the sheets show")
+    ap.add_argument("--no-default", action="store_true",
+                    help="leave out the project's default photo (e.g. when the folder is split "
+                         "between two processes)")
     args = ap.parse_args(argv)
 
     import torch
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in EXTS)[:args.limit]
-    photos.append(DEFAULT_PHOTO)
+    if not args.no_default:
+        photos.append(DEFAULT_PHOTO)
     rows = []
     for path in sorted(photos, key=lambda p: p.stem.lower()):
         t0, c0 = time.perf_counter(), time.process_time()
