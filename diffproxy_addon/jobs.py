@@ -164,7 +164,20 @@ def finish_proceduralize(job: EngineJob, image_name: str, settings: Settings, ob
     text = (f"Created material '{mat.name}' (graph {result['graph']}"
             + (f", {loss}" if loss else "")
             + f", {job.seconds:.0f} s)" + (f", {assigned}" if assigned else ""))
-    return mat, text
+    others = other_graphs(result)
+    return mat, text + (f"; also fitted {others} (set Graph in the panel to force one)" if others else "")
+
+
+def other_graphs(result: dict[str, Any]) -> str:
+    """The other graphs a job optimised and their final style loss, e.g. ``"leather (style
+    0.0362)"``: the automatic choice is often debatable on real photos, and this names what an
+    artist can force instead."""
+    parts = []
+    for o in result.get("other_graphs") or []:
+        if isinstance(o, dict) and o.get("graph"):
+            style = final_losses(o.get("final")).get("style")
+            parts.append(f"{o['graph']}" + (f" (style {style:.4f})" if style is not None else ""))
+    return ", ".join(parts)
 
 
 def start_new_material(graph: str, settings: Settings, out_dir: str | None = None) -> EngineJob:
@@ -199,11 +212,12 @@ def _build(job: EngineJob, name: str, result: dict[str, Any], settings: Settings
 
 
 def final_losses(losses: Any) -> dict[str, float]:
-    """The final losses of a run (``{"feature": .., "style": ..}``), whatever the nesting."""
+    """The final losses of a run (``{"feature": .., "style": ..}``), whatever the nesting
+    (floats only: the final entry also names the stage and the maps' size, ``maps_px``)."""
     if isinstance(losses, dict):
         final = losses.get("final", losses)
         if isinstance(final, dict):
-            return {k: float(v) for k, v in final.items() if isinstance(v, (int, float))}
+            return {k: float(v) for k, v in final.items() if isinstance(v, float)}
     if isinstance(losses, (int, float)):
         return {"loss": float(losses)}
     return {}

@@ -30,8 +30,10 @@ Commands (arguments -> ``result`` fields)
     generator outputs of the last few (graph, resolution, generator parameters) are cached, so
     an edit that only touches filter parameters skips the generators.
 ``proceduralize`` ``image | pixels, out_dir [, options={graph, preset, method, device, res_out,
-    seed}, overwrite=false]`` -> ``graph, params, losses, timings, paths`` (progress events
-    carry ``stage, step, total, loss, message``).
+    seed}, overwrite=false]`` -> ``graph, params, losses, timings, paths, ranking,
+    other_graphs`` (``ranking``: every graph scored, best first; ``other_graphs``: the other
+    graphs optimised, with their final losses; progress events carry ``stage, step, total,
+    loss, message``).
 ``cancel`` ``target`` -> ``cancelled`` (whether the target was queued or running). The target
     request then ends with an ``error`` whose code is ``"cancelled"``.
 ``shutdown`` -> ``{}``, then the server exits. It also exits when stdin closes.
@@ -365,7 +367,8 @@ class Server:
         paths = result.write(out_dir, res_out=a.get("res_out"), overwrite=bool(a.get("overwrite", False)))
         return {"graph": _jsonable(result.graph) if not isinstance(result.graph, str) else result.graph,
                 "params": result.params, "losses": result.losses, "timings": result.timings,
-                "paths": {k: str(v) for k, v in paths.items()}}
+                "paths": {k: str(v) for k, v in paths.items()},
+                "ranking": _finite(result.ranking), "other_graphs": _finite(result.others)}
 
     def _input_image(self, a: dict[str, Any]) -> Path:
         if a.get("image"):

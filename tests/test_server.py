@@ -241,6 +241,7 @@ def test_proceduralize_reports_progress_and_writes_the_material(engine, hello, t
     assert ev["event"] == "result", ev.get("message")
     assert progress and all({"stage", "step", "total"} <= set(p) for p in progress)
     assert ev["graph"] == hello["graphs"][0]["name"]
+    assert [r["graph"] for r in ev["ranking"]] == [ev["graph"]] and ev["other_graphs"] == []
     from diffproxy.graphs import get_graph
     get_graph(ev["graph"]).spec.from_json(ev["params"])  # valid parameter JSON
     for m in ("basecolor", "normal", "roughness", "metallic", "height"):

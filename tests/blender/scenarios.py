@@ -354,6 +354,9 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     out["button_to_material_s"] = time.perf_counter() - t
     assert r == {'FINISHED'}, status().message
     out["report"] = status().message
+    assert " style " in out["report"] and "maps_px" not in out["report"], out["report"]  # losses only
+    other = {"other_graphs": [{"graph": "leather", "final": {"style": 0.0362, "maps_px": 1024}}]}
+    assert addon.jobs.other_graphs(other) == "leather (style 0.0362)"
     mat = obj.active_material
     assert mat is not None and mat.name not in user_materials
     assert mat.name.startswith(os.path.splitext(img.name)[0])
