@@ -176,7 +176,7 @@ def other_graphs(result: dict[str, Any]) -> str:
     for o in result.get("other_graphs") or []:
         if isinstance(o, dict) and o.get("graph"):
             style = final_losses(o.get("final")).get("style")
-            parts.append(f"{o['graph']}" + (f" (style {style:.4f})" if style is not None else ""))
+            parts.append(str(o["graph"]) + (f" (style {style:.4f})" if style is not None else ""))
     return ", ".join(parts)
 
 
