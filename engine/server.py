@@ -365,10 +365,9 @@ class Server:
                                should_cancel=job.cancelled.is_set)
         job.check()
         paths = result.write(out_dir, res_out=a.get("res_out"), overwrite=bool(a.get("overwrite", False)))
-        return {"graph": _jsonable(result.graph) if not isinstance(result.graph, str) else result.graph,
-                "params": result.params, "losses": result.losses, "timings": result.timings,
-                "paths": {k: str(v) for k, v in paths.items()},
-                "ranking": _finite(result.ranking), "other_graphs": _finite(result.others)}
+        summary = result.summary()  # JSON-safe already
+        return {**{k: summary[k] for k in ("graph", "params", "losses", "timings", "ranking", "other_graphs")},
+                "paths": {k: str(v) for k, v in paths.items()}}
 
     def _input_image(self, a: dict[str, Any]) -> Path:
         if a.get("image"):
