@@ -497,6 +497,61 @@ def test_cancel_stops_within_a_second(tiny):
     assert time.perf_counter() - when["t"] < 1.0
 
 
+def _auto_two_graphs(**kw):
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    return photo, Options(graph="auto", preset="tiny", top_k=2, device="cpu", res_out=64, seed=3,
+                          threads=1, detail=False, **kw)
+
+
+def test_graphs_side_by_side_give_the_one_after_another_result(tiny):
+    photo, serial = _auto_two_graphs(workers=1)
+    a = proceduralize(photo, serial)
+    events = []
+    b = proceduralize(photo, _auto_two_graphs(workers=2)[1], progress=events.append)
+    assert len(a.others) == len(b.others) == 1
+    assert (b.graph, b.params, b.losses) == (a.graph, a.params, a.losses)
+    assert b.others[0]["graph"] == a.others[0]["graph"]
+    assert b.others[0]["final"] == a.others[0]["final"]
+    # the workers' progress reaches the caller, each event tagged with its graph
+    graphs = {a.graph, a.others[0]["graph"]}
+    tagged = {g for g in graphs for e in events if e["stage"] == "stage3" and e["message"].startswith(f"[{g}]")}
+    assert tagged == graphs
+    assert any("2 processes side by side" in e["message"] for e in events)
+
+
+@pytest.mark.parametrize("when", ["start", "stage1"])
+def test_graphs_side_by_side_cancel(tiny, when):
+    photo, o = _auto_two_graphs(workers=2)
+    stop = threading.Event()
+    at = {}
+
+    def progress(ev):
+        now = ("side by side" in ev["message"]) if when == "start" else (ev["stage"] == "stage1" and ev["step"] >= 2)
+        if now and not stop.is_set():
+            at["t"] = time.perf_counter()
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        proceduralize(photo, o, progress=progress, should_cancel=stop.is_set)
+    assert time.perf_counter() - at["t"] < 1.0  # also while the workers are still starting
+
+
+def test_worker_plan():
+    from diffproxy.optimize.workers import plan
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert plan(Options(), 1, cpu, 1) == 1 and plan(Options(), 3, gpu, 1) == 1
+    assert plan(Options(workers=4), 3, cpu, 1) == 3 and plan(Options(workers=1), 3, cpu, 1) == 1
+    assert 1 <= plan(Options(), 2, cpu, 1) <= 2
+    with pytest.raises(ValueError, match="workers"):
+        Options(workers=-1)
+
+
 # --- CLI --------------------------------------------------------------------------------------
 
 def test_cli_unusable_photo_exits_2(tmp_path, capsys):

@@ -249,6 +249,24 @@ def test_proceduralize_reports_progress_and_writes_the_material(engine, hello, t
     assert _read_png(ev["paths"]["basecolor"]).shape[-1] == 128
 
 
+def test_proceduralize_auto_runs_graphs_side_by_side(engine, hello, tmp_path):
+    """Two graph candidates in worker processes (optimize.workers) under the server: their
+    progress comes through, and stdout still carries protocol lines only."""
+    pytest.importorskip("diffproxy.optimize.pipeline")
+    photo = _photo(tmp_path)
+    ev, progress = engine.until_end(engine.send(
+        "proceduralize", image=str(photo), out_dir=str(tmp_path / "out"),
+        options={"graph": "auto", "preset": "fast", "top_k": 2, "workers": 2, "res_out": 128, "seed": 0}),
+        timeout=900)
+    assert ev["event"] == "result", ev.get("message")
+    assert len(ev["other_graphs"]) == 1
+    fitted = {ev["graph"], ev["other_graphs"][0]["graph"]}
+    assert {g for g in fitted for p in progress if (p.get("message") or "").startswith(f"[{g}]")} == fitted
+    assert any("side by side" in (p.get("message") or "") for p in progress)
+    for line in engine.raw:
+        json.loads(line)
+
+
 def test_cancel_stops_a_running_proceduralize_within_a_second(engine, hello, tmp_path):
     pytest.importorskip("diffproxy.optimize.pipeline")
     photo = _photo(tmp_path)

@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--descriptor", default="auto", choices=["auto", "vgg19", "random"])
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: auto, as proceduralize)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="photos: processes optimising the candidate graphs side by side (0: auto, as "
+                        "proceduralize; 1 when another benchmark shares the cores)")
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                    help="run nothing: join the rows of these earlier --json files and summarise them")
     p.add_argument("--json", default=None, help="write rows + summary to this JSON file")
@@ -102,13 +105,13 @@ def run(args: argparse.Namespace) -> int:
                               args.descriptor, log=log, first=args.first)
     if args.photos:
         rows += run_photos(args.photos, args.seed, methods, args.preset, args.device, args.descriptor,
-                           limit=args.photo_limit, log=log)
+                           limit=args.photo_limit, log=log, workers=args.workers)
     summary = summarise(rows, methods)
     print(table(rows, summary))
     if args.json:
         meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
                 "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
-                "threads": torch.get_num_threads(), "preset": args.preset, "seed": args.seed,
+                "threads": torch.get_num_threads(), "workers": args.workers, "preset": args.preset, "seed": args.seed,
                 "synthetic": args.synthetic, "first": args.first, "photos": args.photos, "methods": methods,
                 "wall_seconds": round(time.perf_counter() - t0, 1)}
         save_json(args.json, {"meta": meta, "rows": rows, "summary": summary}, overwrite=args.overwrite)

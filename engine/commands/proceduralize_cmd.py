@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-download", action="store_true", help="let --descriptor vgg19 download its weights")
     p.add_argument("--time-limit", type=float, default=None, help="seconds for --method search")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: auto, half the cores, at most 4)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes optimising the candidate graphs side by side on a CPU (0: auto, as many "
+                        "as the cores hold; 1: one after another)")
     p.add_argument("--json", action="store_true", help="print the result summary as JSON on stdout")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         options = Options(graph=args.graph, preset=args.preset, method=args.method, device=args.device,
                           res_out=args.res_out, seed=args.seed, descriptor=args.descriptor,
                           allow_download=args.allow_download, time_limit=args.time_limit,
-                          threads=args.threads, proxy_mode=args.proxy_mode,
+                          threads=args.threads, workers=args.workers, proxy_mode=args.proxy_mode,
                           local_search=args.local_search, detail=args.detail)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:

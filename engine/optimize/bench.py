@@ -154,8 +154,9 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
 
 def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset: str,
                device: str = "auto", descriptor: str = "auto", limit: int | None = None,
-               log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Photo rows (one per photo and method), graph chosen automatically."""
+               log: Callable[[str], None] = print, workers: int = 0) -> list[dict[str, Any]]:
+    """Photo rows (one per photo and method), graph chosen automatically (``workers``: as
+    :class:`Options`)."""
     from ..graphs import get_graph
 
     dev = pick_device(device)
@@ -169,7 +170,7 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
     for f in files:
         diff_seconds = None
         for m in sorted(methods, key=lambda m: m != "diffproxy"):
-            o = Options(preset=preset, device=device, seed=seed, descriptor=descriptor,
+            o = Options(preset=preset, device=device, seed=seed, descriptor=descriptor, workers=workers,
                         time_limit=diff_seconds if m == "search" else None, **BENCH_METHODS[m])
             t = time.perf_counter()
             r = proceduralize(str(f), o)

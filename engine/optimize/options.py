@@ -137,6 +137,10 @@ class Options:
             other: measured on a shared 2-core CPU, one step took 0.05 s with 1 thread and
             0.39 s with 2 (fast preset; 0.21 s vs 1.15 s at the full preset's 256 px). On a
             GPU the setting only affects the few CPU-side operations and is left alone.
+        workers: processes that optimise the graph candidates side by side on a CPU
+            (``optimize.workers``); 0 = auto: as many as the cores hold at ``threads`` threads
+            each (2 on a 2-core machine), at most the number of graphs; 1 = one after another in
+            this process. Either way the result is the same. GPUs use one process.
     """
 
     graph: str = "auto"
@@ -154,6 +158,7 @@ class Options:
     local_search: bool = True
     detail: bool = True
     threads: int = 0
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.graph, str) or not self.graph:
@@ -182,6 +187,8 @@ class Options:
             raise ValueError(f"detail must be true or false, got {self.detail!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValueError(f"workers must be an integer >= 0 (0: auto), got {self.workers!r}")
 
     @property
     def budget(self) -> Preset:

@@ -5,13 +5,15 @@ Flow (``method="diffproxy"``)::
     load photo -> descriptor -> rank graphs (or the one asked for) -> for each of the best k:
         start (best prior sample) -> Stage I -> random search -> Stage II
         -> local search (real generators, not in the paper) -> Stage III
+       (on a CPU the k graphs run side by side in worker processes, see ``workers``)
     -> keep the graph with the lowest final style loss
     -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper) -> Result
 
 ``method="match"`` replaces the stages by MATch's filters-only optimisation (generators fixed
 at the start point: the best prior sample of the graph ranking, or a benchmark's start),
 ``method="search"`` by a gradient-free search for a fixed wall time (see ``baselines``).
-Everything random is drawn from one ``torch.Generator`` seeded with ``options.seed``.
+Everything random is drawn from ``torch.Generator``s seeded with ``options.seed`` (one per
+optimised graph, ``workers.graph_generators``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
 from .result import GraphRun, Result
+from .workers import Job, graph_generators, plan, run_parallel
 from .stages import (StageResult, detail, filter_search, local_search, random_search, stage1, stage2,
                      stage3)
 
@@ -123,13 +126,13 @@ def proceduralize(image: str | os.PathLike | torch.Tensor, options: Options | No
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _proceduralize(image, o, rep)
+        return _proceduralize(image, o, rep, torch.get_num_threads())
     finally:
         if threads:
             torch.set_num_threads(old_threads)
 
 
-def _proceduralize(image, o: Options, rep: Reporter) -> Result:
+def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     rep.message("load", "loading photo")
@@ -153,15 +156,27 @@ def _proceduralize(image, o: Options, rep: Reporter) -> Result:
     if o.graph == "auto":
         rep.message("rank", "ranking: " + ", ".join(f"{c.name} {c.score:.3f}" for c in candidates))
     k = min(o.top_k or p.top_k, len(candidates)) if o.graph == "auto" else 1
-    search_seconds = (o.time_limit or p.search_seconds) / k
+    workers = plan(o, k, device, threads)
+    # search: the same wall time in all, however many graphs run at once
+    search_seconds = (o.time_limit or p.search_seconds) / -(-k // workers)
+    gens = graph_generators(gen, o.seed, k)
 
     runs: list[GraphRun] = []
-    for i, cand in enumerate(candidates[:k]):
-        rep.prefix = f"[{cand.name}] " if k > 1 else ""
-        rep.message("fit", f"optimising graph {cand.name} ({i + 1}/{k}) with {o.method}")
-        fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)
-        runs.append(optimise_graph(fit, cand.u.to(device), o, rep, gen, search_seconds))
-    rep.prefix = ""
+    if workers > 1:
+        rep.message("fit", f"optimising graphs {', '.join(c.name for c in candidates[:k])} with {o.method}, "
+                           f"{workers} processes side by side")
+        jobs = [Job(c.name, photo.image, c.u, o, p, descriptor, g.get_state(), search_seconds, threads,
+                    f"[{c.name}] ") for c, g in zip(candidates[:k], gens)]
+        runs = run_parallel(jobs, workers, rep)
+        for run in runs:
+            run.fit = Fit(get_graph(run.graph), photo.image, p, descriptor, device)
+    else:
+        for i, (cand, g) in enumerate(zip(candidates[:k], gens)):
+            rep.prefix = f"[{cand.name}] " if k > 1 else ""
+            rep.message("fit", f"optimising graph {cand.name} ({i + 1}/{k}) with {o.method}")
+            fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)
+            runs.append(optimise_graph(fit, cand.u.to(device), o, rep, g, search_seconds))
+        rep.prefix = ""
     best = min(runs, key=lambda r: r.final["style"])  # the same criterion as GraphRun.settle
     detail_px = min(o.res_out, p.detail_res)
     if o.detail and p.detail_steps > 0 and detail_px > best.fit.render_res():

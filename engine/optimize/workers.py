@@ -1,0 +1,132 @@
+"""The graph candidates of one run (``graph="auto"``, the preset's ``top_k``) optimised side by
+side in worker processes, on a CPU.
+
+Why: on a CPU each optimisation uses few threads (``device.auto_threads``: 1 on a 2-core
+machine) because its tensors are small (96-256 px) and more threads mostly wait on each other,
+so one run leaves cores idle while the graphs are optimised one after another. Running them in
+separate processes (one interpreter each: Python's per-step overhead does not share a lock)
+cuts the ``balanced`` preset's time by the length of one graph's optimisation (figures in
+docs/BENCHMARKS.md).
+
+Determinism: every graph draws from its own random generator (:func:`graph_generators`), so a
+run gives the same result whether its graphs run one after another or side by side (same
+threads per process, same device).
+
+Workers are started with ``spawn`` (a fresh interpreter: forking a process whose OpenMP pool has
+run can hang), receive the photo, the descriptor and the parent's preset (so a preset built at
+run time reaches them), and send progress events back through a queue; the parent forwards them
+to the caller's callback and passes a cancel request on within one step.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .control import Cancelled, Reporter
+from .options import PRESETS, Options, Preset
+
+# a seed stride between the graphs of one run (any fixed odd number keeps their streams apart)
+_SEED_STRIDE = 1_000_003
+
+
+def graph_generators(gen: torch.Generator, seed: int, k: int) -> list[torch.Generator]:
+    """Random generators of the ``k`` graphs of a run: the first continues ``gen`` (the run's,
+    after the ranking drew from it), graph ``i >= 1`` gets its own, seeded from ``seed`` and ``i``."""
+    return [gen] + [torch.Generator().manual_seed((seed * _SEED_STRIDE + i) % 2 ** 63) for i in range(1, k)]
+
+
+def plan(o: Options, k: int, device: torch.device, threads: int) -> int:
+    """Worker processes for ``k`` graphs: ``o.workers`` if set (capped at ``k``), else as many as
+    the CPU's cores hold at ``threads`` threads each; 1 (in-process) on a GPU or for one graph."""
+    if k < 2 or device.type != "cpu":
+        return 1
+    if o.workers:
+        return min(o.workers, k)
+    return max(1, min(k, (os.cpu_count() or 1) // max(1, threads)))
+
+
+@dataclass
+class Job:
+    """One graph's optimisation, as sent to a worker."""
+
+    graph: str
+    photo: torch.Tensor
+    u: torch.Tensor
+    options: Options
+    preset: Preset
+    descriptor: Any
+    generator_state: torch.Tensor
+    search_seconds: float
+    threads: int
+    prefix: str
+
+
+_events: Any = None
+_cancel: Any = None
+
+
+def _init(events, cancel) -> None:
+    global _events, _cancel
+    _events, _cancel = events, cancel
+
+
+def _work(job: Job):
+    from ..graphs import get_graph
+    from .fit import Fit
+    from .pipeline import optimise_graph
+
+    torch.set_num_threads(max(1, job.threads))
+    PRESETS[job.options.preset] = job.preset  # the parent's budget, even one made at run time
+    rep = Reporter(_events.put, _cancel.is_set)
+    rep.prefix = job.prefix
+    device = torch.device("cpu")
+    fit = Fit(get_graph(job.graph), job.photo, job.preset, job.descriptor, device)
+    gen = torch.Generator()
+    gen.set_state(job.generator_state)
+    run = optimise_graph(fit, job.u, job.options, rep, gen, job.search_seconds)
+    run.fit = None  # rebuilt in the parent (it holds the descriptor and the photo)
+    return run
+
+
+def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
+    """Optimise ``jobs`` in ``workers`` processes; returns their GraphRuns (``fit`` unset) in
+    order. Forwards progress to ``rep.progress``; raises what a worker raised, :class:`Cancelled`
+    as soon as the caller asks (the workers stop at their next step, on their own), or a
+    RuntimeError naming the fix if a worker died."""
+    ctx = mp.get_context("spawn")
+    events, cancel = ctx.Queue(), ctx.Event()
+
+    def forward(timeout: float) -> bool:
+        try:
+            ev = events.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        if rep.progress is not None:
+            rep.progress(ev)
+        return True
+
+    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(events, cancel))
+    try:
+        futures = [ex.submit(_work, job) for job in jobs]
+        while not all(f.done() for f in futures):
+            forward(0.1)
+            if rep.should_cancel is not None and rep.should_cancel():
+                cancel.set()
+                raise Cancelled("cancelled by the caller")
+        while forward(0.05):  # the events still on their way (a stage's last steps)
+            pass
+        return [f.result() for f in futures]
+    except BrokenProcessPool as e:
+        raise RuntimeError("a worker process optimising a graph died (out of memory?); run again with "
+                           "one worker (--workers 1, or Options(workers=1))") from e
+    finally:
+        cancel.set()  # a worker still running (another one failed) stops at its next step
+        ex.shutdown(wait=False, cancel_futures=True)
