@@ -6,8 +6,8 @@ Flow (``method="diffproxy"``)::
         start (best prior sample) -> Stage I -> random search -> Stage II
         -> local search (real generators, not in the paper) -> Stage III
        (on a CPU the k graphs run side by side in worker processes, see ``workers``)
-    -> keep the graph with the lowest final style loss
-    -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper) -> Result
+        -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper)
+    -> keep the graph with the lowest final style loss (of the export-size maps' look) -> Result
 
 ``method="match"`` replaces the stages by MATch's filters-only optimisation (generators fixed
 at the start point: the best prior sample of the graph ranking, or a benchmark's start),
@@ -95,6 +95,24 @@ def optimise_graph(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     return run
 
 
+def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
+    """Stage "detail" on one optimised graph (``o.detail``; only when the export's maps,
+    ``min(res_out, detail_res)`` px, are larger than the fit's). ``proceduralize`` runs it on
+    every graph it optimises, so the graphs are compared by the look of the maps the user gets
+    (the fit's small maps can misjudge a graph's fine detail by several times its loss,
+    docs/BENCHMARKS.md); the synthetic benchmark calls :func:`optimise_graph` alone."""
+    p = o.budget
+    assert run.fit is not None and run.u is not None
+    px = min(o.res_out, p.detail_res)
+    if not (o.detail and p.detail_steps > 0 and px > run.fit.render_res()):
+        return run
+    rep.message("detail", f"tuning the filters to the look of {px} px maps")
+    t = time.perf_counter()
+    run.add("detail", detail(run.fit, run.u, rep, p.detail_steps, p.stage3_lr, px, p.detail_refresh), run.fit)
+    run.seconds += time.perf_counter() - t
+    return run
+
+
 def proceduralize(image: str | os.PathLike | torch.Tensor, options: Options | None = None,
                   progress: Callable[[dict[str, Any]], None] | None = None,
                   should_cancel: Callable[[], bool] | None = None) -> Result:
@@ -175,16 +193,10 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
             rep.prefix = f"[{cand.name}] " if k > 1 else ""
             rep.message("fit", f"optimising graph {cand.name} ({i + 1}/{k}) with {o.method}")
             fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)
-            runs.append(optimise_graph(fit, cand.u.to(device), o, rep, g, search_seconds))
+            runs.append(finish_graph(optimise_graph(fit, cand.u.to(device), o, rep, g, search_seconds), o, rep))
         rep.prefix = ""
+    # compared by their final look: after Stage "detail" (finish_graph), that of the export's maps
     best = min(runs, key=lambda r: r.final["style"])  # the same criterion as GraphRun.settle
-    detail_px = min(o.res_out, p.detail_res)
-    if o.detail and p.detail_steps > 0 and detail_px > best.fit.render_res():
-        rep.message("detail", f"tuning the filters to the look of {detail_px} px maps")
-        t = time.perf_counter()
-        best.add("detail", detail(best.fit, best.u, rep, p.detail_steps, p.stage3_lr, detail_px,
-                                  p.detail_refresh), best.fit)
-        best.seconds += time.perf_counter() - t
     timings.update({f"graph:{r.graph}": r.seconds for r in runs})
     for name, sec in best.timings.items():
         timings[name] = sec

@@ -67,6 +67,12 @@ class GraphRun:
         self.points[name] = (self.u, ev)
         self.final_from = name
 
+    def maps_px(self) -> int:
+        """Size of the maps whose look ``final`` judges (Stage "detail": the export's; otherwise
+        the fit's own, supersampled)."""
+        assert self.fit is not None
+        return int(self.stages.get(self.final_from, {}).get("maps_px", self.fit.render_res()))
+
     def settle(self, names: tuple[str, ...]) -> None:
         """Hand on the stage output among ``names`` with the lowest style loss (the criterion
         graphs are compared by), so later stages chasing other objectives (Stage II's feature
@@ -119,10 +125,7 @@ class Result:
                  ranking: list[dict], timings: dict[str, float]) -> "Result":
         assert best.fit is not None and best.u is not None
         losses = dict(best.stages)
-        # maps_px: the size of the maps whose look the final losses judge (Stage "detail": the
-        # export's; otherwise the fit's own, supersampled)
-        losses["final"] = {**best.final, "from_stage": best.final_from,
-                           "maps_px": best.stages.get(best.final_from, {}).get("maps_px", best.fit.render_res())}
+        losses["final"] = {**best.final, "from_stage": best.final_from, "maps_px": best.maps_px()}
         proxies = losses.get("stage2", {}).get("proxies", {})
         return cls(graph=best.graph, params=best.fit.to_json(best.u), losses=_finite(losses),
                    timings={k: round(float(v), 3) for k, v in timings.items()},
@@ -130,7 +133,7 @@ class Result:
                    method=o.method, preset=o.preset, seed=o.seed, options=o.as_dict(),
                    curves=best.curves, proxies=proxies, photo_notes=list(photo.notes),
                    photo_source=photo.source,
-                   others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.fit.render_res()},
+                   others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.maps_px()},
                             "seconds": round(r.seconds, 3)} for r in runs if r is not best],
                    photo=photo.image.detach().cpu())
 

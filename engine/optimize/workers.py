@@ -81,7 +81,7 @@ def _init(events, cancel) -> None:
 def _work(job: Job):
     from ..graphs import get_graph
     from .fit import Fit
-    from .pipeline import optimise_graph
+    from .pipeline import finish_graph, optimise_graph
 
     torch.set_num_threads(max(1, job.threads))
     PRESETS[job.options.preset] = job.preset  # the parent's budget, even one made at run time
@@ -91,7 +91,7 @@ def _work(job: Job):
     fit = Fit(get_graph(job.graph), job.photo, job.preset, job.descriptor, device)
     gen = torch.Generator()
     gen.set_state(job.generator_state)
-    run = optimise_graph(fit, job.u, job.options, rep, gen, job.search_seconds)
+    run = finish_graph(optimise_graph(fit, job.u, job.options, rep, gen, job.search_seconds), job.options, rep)
     run.fit = None  # rebuilt in the parent (it holds the descriptor and the photo)
     return run
 
