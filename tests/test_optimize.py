@@ -8,6 +8,7 @@ at tiny resolutions with a test-sized preset registered for the duration of a te
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 
@@ -539,6 +540,51 @@ def test_graphs_side_by_side_cancel(tiny, when):
     with pytest.raises(Cancelled):
         proceduralize(photo, o, progress=progress, should_cancel=stop.is_set)
     assert time.perf_counter() - at["t"] < 1.0  # also while the workers are still starting
+
+
+_ORPHAN_SCRIPT = """
+import multiprocessing, sys, torch
+from diffproxy.graphs import get_graph
+from diffproxy.optimize import Options, proceduralize
+from diffproxy.render import render
+
+g = get_graph("bricks")
+with torch.no_grad():
+    photo = render(g.maps(g.spec.defaults(), 64))
+told = []
+
+def progress(ev):
+    if ev["stage"] == "stage1" and not told:
+        told.append(1)
+        print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+
+proceduralize(photo, Options(graph="auto", preset="fast", top_k=2, workers=2, res_out=64, threads=1),
+              progress=progress)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_stop_when_their_parent_dies(tmp_path):
+    """Blender quitting (or killing) the engine mid-run must not leave workers optimising."""
+    import os
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # the workers' pids, once a graph has started Stage I
+        pids = [int(x) for x in line.split()]
+        assert len(pids) == 2, line
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    deadline = time.monotonic() + 20
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in alive if os.path.exists(f"/proc/{p}") and
+                 open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+    assert not alive, f"workers {alive} still running after their parent was killed"
 
 
 def test_worker_plan():

@@ -23,6 +23,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -76,6 +78,16 @@ _cancel: Any = None
 def _init(events, cancel) -> None:
     global _events, _cancel
     _events, _cancel = events, cancel
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent is gone (killed, or Blender quit under the server) exits within
+    half a second, busy or idle (an idle pool worker would otherwise wait for work forever)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
 
 
 def _work(job: Job):
