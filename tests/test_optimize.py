@@ -615,6 +615,18 @@ def test_cli_unusable_photo_exits_2(tmp_path, capsys):
     assert "unknown graph" in capsys.readouterr().err
 
 
+def test_cli_bad_counts_exit_2(tmp_path, capsys):
+    from diffproxy.commands.proceduralize_cmd import main
+
+    photo = tmp_path / "p.png"
+    from PIL import Image
+    Image.new("RGB", (64, 64), (120, 80, 60)).save(photo)
+    assert main([str(photo), "--out", str(tmp_path / "o"), "--top-k", "0"]) == 2
+    assert "top_k must be a positive integer" in capsys.readouterr().err
+    assert main([str(photo), "--out", str(tmp_path / "o"), "--workers", "-1"]) == 2
+    assert "workers must be an integer >= 0" in capsys.readouterr().err
+
+
 def test_cli_end_to_end_and_no_overwrite(tiny, tmp_path, capsys):
     from diffproxy.commands.proceduralize_cmd import main
     from diffproxy.graphs import get_graph

@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (maps, render, params.json, comparison.png)")
     p.add_argument("--graph", default="auto", help="'auto' (rank all graphs) or a graph name")
     p.add_argument("--preset", default="balanced", choices=list(PRESETS))
+    p.add_argument("--top-k", type=int, default=None,
+                   help="with --graph auto: how many of the best-ranked graphs to optimise (default: the "
+                        "preset's, fast 1, balanced 2, full 3); the best result is kept")
     p.add_argument("--method", default="diffproxy", choices=["diffproxy", "match", "search"])
     p.add_argument("--proxy-mode", default="anchored", choices=["anchored", "paper", "off"],
                    help="Stage II: 'anchored' real patterns forward, proxy gradients backward "
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         options = Options(graph=args.graph, preset=args.preset, method=args.method, device=args.device,
                           res_out=args.res_out, seed=args.seed, descriptor=args.descriptor,
                           allow_download=args.allow_download, time_limit=args.time_limit,
-                          threads=args.threads, workers=args.workers, proxy_mode=args.proxy_mode,
+                          threads=args.threads, workers=args.workers, top_k=args.top_k,
+                          proxy_mode=args.proxy_mode,
                           local_search=args.local_search, detail=args.detail)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:
