@@ -1,7 +1,7 @@
 """Proceduralize many photos headless: one material per image, maps written to a folder.
 
     blender -b --python <extension dir>/batch.py -- --images a.jpg b.png --out DIR
-            [--preset fast|balanced|full] [--graph auto|NAME] [--resolution 2048]
+            [--preset fast|balanced|full] [--graph auto|NAME] [--top-k K] [--resolution 2048]
             [--device auto|cpu|cuda|mps] [--seed 0] [--python PATH] [--blend out.blend]
     python batch.py -- ...          (same, with the `bpy` module from PyPI)
 
@@ -46,12 +46,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--out", required=True, help="folder for the maps (one sub-folder per image)")
     ap.add_argument("--preset", choices=("fast", "balanced", "full"))
     ap.add_argument("--graph", help="'auto' or a graph name")
+    ap.add_argument("--top-k", type=int, help="with --graph auto: graphs fitted before the best is kept "
+                                              "(0: the preset's)")
     ap.add_argument("--resolution", type=int, help="side of the maps in px")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     ap.add_argument("--seed", type=int)
     ap.add_argument("--python", help="Python interpreter with torch that runs the engine")
     ap.add_argument("--blend", help="save the materials into this .blend")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.top_k is not None and not 0 <= args.top_k <= 8:
+        ap.error(f"--top-k must be 0 (the preset's) to 8, got {args.top_k}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     addon = _addon()
     settings = addon.preferences.get_settings()
-    for field in ("preset", "graph", "resolution", "device", "seed"):
+    for field in ("preset", "graph", "top_k", "resolution", "device", "seed"):
         if getattr(args, field) is not None:
             setattr(settings, field, getattr(args, field))
     if args.python is not None:

@@ -24,6 +24,9 @@ def _draw(layout, context) -> None:
         col = box.column(align=True)
         col.prop(prefs, "preset")
         col.prop(prefs, "graph")
+        sub = col.row(align=True)
+        sub.active = prefs.graph.strip() in ("", "auto")
+        sub.prop(prefs, "top_k")
         col.prop(prefs, "resolution")
         col.prop(prefs, "device")
     if jobs.ACTIVE is not None and status is not None:

@@ -48,11 +48,13 @@ class Settings:
     resolution: int = 2048
     device: str = "auto"
     seed: int = 0
+    top_k: int = 0  # graphs optimised with graph "auto"; 0: the preset's
 
     def options(self) -> dict:
         """The engine's proceduralize ``options`` object."""
+        extra = {"top_k": self.top_k} if self.top_k > 0 else {}
         return {"graph": self.graph or "auto", "preset": self.preset, "method": "diffproxy",
-                "device": self.device, "res_out": self.resolution, "seed": self.seed}
+                "device": self.device, "res_out": self.resolution, "seed": self.seed, **extra}
 
 
 class DIFFPROXY_AP_preferences(bpy.types.AddonPreferences):
@@ -73,6 +75,12 @@ class DIFFPROXY_AP_preferences(bpy.types.AddonPreferences):
         name="Graph", default="auto", search=_graph_search,
         description="'auto' lets the engine pick the best graph; or a graph name "
                     "(suggestions appear once the engine has started)")
+    top_k: IntProperty(  # type: ignore[valid-type]
+        name="Graphs to Try", default=0, min=0, max=8,
+        description="With Graph 'auto': how many of the best-ranked graphs are fitted before the "
+                    "best is kept (0: the preset's, Fast 1, Balanced 2, Full 3). More graphs, better "
+                    "odds of the right one, longer runs (on a CPU they run side by side as the "
+                    "cores allow)")
     resolution: EnumProperty(  # type: ignore[valid-type]
         name="Resolution", items=RESOLUTIONS, default="2048",
         description="Side of the synthesised maps")
@@ -90,6 +98,7 @@ class DIFFPROXY_AP_preferences(bpy.types.AddonPreferences):
         col = layout.column(heading="Defaults")
         col.prop(self, "preset")
         col.prop(self, "graph")
+        col.prop(self, "top_k")
         col.prop(self, "resolution")
         col.prop(self, "device")
         col.prop(self, "seed")
@@ -111,4 +120,5 @@ def get_settings(context=None) -> Settings:
         return Settings()
     return Settings(python=bpy.path.abspath(prefs.python) if prefs.python else "",
                     output=prefs.output, preset=prefs.preset, graph=prefs.graph.strip() or "auto",
-                    resolution=int(prefs.resolution), device=prefs.device, seed=prefs.seed)
+                    resolution=int(prefs.resolution), device=prefs.device, seed=prefs.seed,
+                    top_k=prefs.top_k)

@@ -48,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="photos: processes optimising the candidate graphs side by side (0: auto, as "
                         "proceduralize; 1 when another benchmark shares the cores)")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="photos: graphs optimised per photo (default: the preset's)")
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                    help="run nothing: join the rows of these earlier --json files and summarise them")
     p.add_argument("--json", default=None, help="write rows + summary to this JSON file")
@@ -105,13 +107,15 @@ def run(args: argparse.Namespace) -> int:
                               args.descriptor, log=log, first=args.first)
     if args.photos:
         rows += run_photos(args.photos, args.seed, methods, args.preset, args.device, args.descriptor,
-                           limit=args.photo_limit, log=log, workers=args.workers)
+                           limit=args.photo_limit, log=log, workers=args.workers,
+                           top_k=args.top_k)
     summary = summarise(rows, methods)
     print(table(rows, summary))
     if args.json:
         meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
                 "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
-                "threads": torch.get_num_threads(), "workers": args.workers, "preset": args.preset, "seed": args.seed,
+                "threads": torch.get_num_threads(), "workers": args.workers, "top_k": args.top_k,
+                "preset": args.preset, "seed": args.seed,
                 "synthetic": args.synthetic, "first": args.first, "photos": args.photos, "methods": methods,
                 "wall_seconds": round(time.perf_counter() - t0, 1)}
         save_json(args.json, {"meta": meta, "rows": rows, "summary": summary}, overwrite=args.overwrite)

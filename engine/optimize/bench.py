@@ -154,9 +154,10 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
 
 def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset: str,
                device: str = "auto", descriptor: str = "auto", limit: int | None = None,
-               log: Callable[[str], None] = print, workers: int = 0) -> list[dict[str, Any]]:
-    """Photo rows (one per photo and method), graph chosen automatically (``workers``: as
-    :class:`Options`)."""
+               log: Callable[[str], None] = print, workers: int = 0,
+               top_k: int | None = None) -> list[dict[str, Any]]:
+    """Photo rows (one per photo and method), graph chosen automatically (``workers``,
+    ``top_k``: as :class:`Options`)."""
     from ..graphs import get_graph
 
     dev = pick_device(device)
@@ -171,7 +172,7 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
         diff_seconds = None
         for m in sorted(methods, key=lambda m: m != "diffproxy"):
             o = Options(preset=preset, device=device, seed=seed, descriptor=descriptor, workers=workers,
-                        time_limit=diff_seconds if m == "search" else None, **BENCH_METHODS[m])
+                        top_k=top_k, time_limit=diff_seconds if m == "search" else None, **BENCH_METHODS[m])
             t = time.perf_counter()
             r = proceduralize(str(f), o)
             sec = time.perf_counter() - t

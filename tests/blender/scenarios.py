@@ -394,9 +394,12 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     out["killed_message"] = status().message
     assert "stopped unexpectedly" in out["killed_message"], out["killed_message"]
     prefs.preset = preset
+    prefs.top_k = 2  # two graphs, side by side in the engine's worker processes
+    assert addon.preferences.get_settings().options()["top_k"] == 2
     n = len(bpy.data.materials)
     assert bpy.ops.diffproxy.proceduralize() == {'FINISHED'}, status().message
     assert len(bpy.data.materials) == n + 1
+    assert "also fitted" in status().message, status().message  # the other graph is reported
     addon.engine_client.release()
     assert "torch" not in sys.modules, "Blender's process imported torch"
     return out
