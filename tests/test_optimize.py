@@ -525,6 +525,19 @@ def test_graphs_side_by_side_give_the_one_after_another_result(tiny):
     assert any("2 processes side by side" in e["message"] for e in events)
 
 
+def test_every_graph_gets_detail_and_the_best_look_wins(tiny, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, detail_res=96, detail_steps=2,
+                                                              detail_refresh=1))
+    photo, o = _auto_two_graphs(workers=1)
+    r = proceduralize(photo, dataclasses.replace(o, detail=True, res_out=256))
+    assert r.losses["final"]["from_stage"] == "detail" and r.losses["final"]["maps_px"] == 96
+    other = r.others[0]["final"]
+    assert other["maps_px"] == 96  # judged by the same look as the kept graph
+    assert r.losses["final"]["style"] <= other["style"]
+
+
 @pytest.mark.parametrize("when", ["start", "stage1"])
 def test_graphs_side_by_side_cancel(tiny, when):
     photo, o = _auto_two_graphs(workers=2)
