@@ -520,8 +520,11 @@ def test_graphs_side_by_side_give_the_one_after_another_result(tiny):
     assert b.others[0]["final"] == a.others[0]["final"]
     # the workers' progress reaches the caller, each event tagged with its graph
     graphs = {a.graph, a.others[0]["graph"]}
-    tagged = {g for g in graphs for e in events if e["stage"] == "stage3" and e["message"].startswith(f"[{g}]")}
-    assert tagged == graphs
+    assert {g for g in graphs for e in events if e["message"].startswith(f"[{g}] ")} == graphs
+    # steps of one graph at a time: a progress bar never goes back to a graph it left
+    steps = [e["message"] for e in events if e["message"] in {f"[{g}]" for g in graphs}]
+    runs = [m for i, m in enumerate(steps) if i == 0 or m != steps[i - 1]]
+    assert steps and len(runs) == len(set(runs)), runs
     assert any("2 processes side by side" in e["message"] for e in events)
 
 

@@ -20,6 +20,7 @@ to the caller's callback and passes a cancel request on within one step.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import queue
@@ -68,7 +69,8 @@ class Job:
     generator_state: torch.Tensor
     search_seconds: float
     threads: int
-    prefix: str
+    prefix: str  # on every progress message, e.g. "[bricks] "
+    index: int = 0  # position in the run's list of jobs
 
 
 _events: Any = None
@@ -97,8 +99,9 @@ def _work(job: Job):
 
     torch.set_num_threads(max(1, job.threads))
     PRESETS[job.options.preset] = job.preset  # the parent's budget, even one made at run time
-    rep = Reporter(_events.put, _cancel.is_set)
+    rep = Reporter(lambda ev: _events.put((job.index, ev)), _cancel.is_set)
     rep.prefix = job.prefix
+    rep.message("fit", f"optimising graph {job.graph} with {job.options.method}")
     device = torch.device("cpu")
     fit = Fit(get_graph(job.graph), job.photo, job.preset, job.descriptor, device)
     gen = torch.Generator()
@@ -110,7 +113,8 @@ def _work(job: Job):
 
 def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
     """Optimise ``jobs`` in ``workers`` processes; returns their GraphRuns (``fit`` unset) in
-    order. Forwards progress to ``rep.progress``; raises what a worker raised, :class:`Cancelled`
+    order. Forwards progress to ``rep.progress`` (every graph's messages, the steps of one graph
+    at a time: the first still running); raises what a worker raised, :class:`Cancelled`
     as soon as the caller asks (the workers stop at their next step, on their own), or a
     RuntimeError naming the fix if a worker died."""
     ctx = mp.get_context("spawn")
@@ -118,16 +122,20 @@ def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
 
     def forward(timeout: float) -> bool:
         try:
-            ev = events.get(timeout=timeout)
+            i, ev = events.get(timeout=timeout)
         except queue.Empty:
             return False
-        if rep.progress is not None:
+        # one progress bar: the steps of the first graph still running (the others' steps would
+        # make a UI's bar jump between graphs); every graph's messages
+        lead = next((j for j, f in enumerate(futures) if not f.done()), None)
+        if rep.progress is not None and (i == lead or ev["message"] != jobs[i].prefix.strip()):
             rep.progress(ev)
         return True
 
+    futures: list = []
     ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(events, cancel))
     try:
-        futures = [ex.submit(_work, job) for job in jobs]
+        futures += [ex.submit(_work, dataclasses.replace(job, index=i)) for i, job in enumerate(jobs)]
         while not all(f.done() for f in futures):
             forward(0.1)
             if rep.should_cancel is not None and rep.should_cancel():
