@@ -70,6 +70,9 @@ class EngineJob:
         if not p:
             return f"{self.title}: starting the engine..."
         text = f"{p.get('stage') or self.title}"
+        msg = p.get("message") or ""
+        if msg.startswith("[") and "]" in msg:  # the graph of a run that fits several
+            text = f"{msg[:msg.index(']') + 1]} {text}"
         if p.get("total"):
             text += f" {p.get('step', 0)}/{p['total']}"
         if isinstance(p.get("loss"), (int, float)):

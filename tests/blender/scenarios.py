@@ -400,6 +400,10 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     assert bpy.ops.diffproxy.proceduralize() == {'FINISHED'}, status().message
     assert len(bpy.data.materials) == n + 1
     assert "also fitted" in status().message, status().message  # the other graph is reported
+    job = addon.jobs.EngineJob.__new__(addon.jobs.EngineJob)
+    job.title, job.progress = "Proceduralize", {"stage": "stage2", "step": 3, "total": 60, "loss": 0.25,
+                                                "message": "[paving]"}
+    assert job.describe_progress() == "[paving] stage2 3/60  loss 0.2500", job.describe_progress()
     addon.engine_client.release()
     assert "torch" not in sys.modules, "Blender's process imported torch"
     return out
