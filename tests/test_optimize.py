@@ -581,12 +581,15 @@ proceduralize(photo, Options(graph="auto", preset="fast", top_k=2, workers=2, re
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_stop_when_their_parent_dies(tmp_path):
-    """Blender quitting (or killing) the engine mid-run must not leave workers optimising."""
+    """Blender quitting (or killing) the engine mid-run must not leave workers optimising; and
+    a script without a main guard can start them."""
     import os
     import signal
     import subprocess
 
-    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True)
+    script = tmp_path / "unguarded.py"  # no `if __name__ == "__main__"`: workers must start anyway
+    script.write_text(_ORPHAN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # the workers' pids, once a graph has started Stage I
         pids = [int(x) for x in line.split()]

@@ -20,12 +20,15 @@ to the caller's callback and passes a cancel request on within one step.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 import time
+import types
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -111,6 +114,21 @@ def _work(job: Job):
     return run
 
 
+@contextlib.contextmanager
+def _main_script_hidden():
+    """Start workers without the caller's main script. ``spawn`` normally re-imports it in every
+    worker, so a script calling ``proceduralize`` at top level, without the
+    ``if __name__ == "__main__":`` guard, would start workers from its workers and fail; ours
+    need nothing from it (their code lives in this module)."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
     """Optimise ``jobs`` in ``workers`` processes; returns their GraphRuns (``fit`` unset) in
     order. Forwards progress to ``rep.progress`` (every graph's messages, the steps of one graph
@@ -135,7 +153,8 @@ def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
     futures: list = []
     ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(events, cancel))
     try:
-        futures += [ex.submit(_work, dataclasses.replace(job, index=i)) for i, job in enumerate(jobs)]
+        with _main_script_hidden():  # the processes start at the first submits
+            futures += [ex.submit(_work, dataclasses.replace(job, index=i)) for i, job in enumerate(jobs)]
         while not all(f.done() for f in futures):
             forward(0.1)
             if rep.should_cancel is not None and rep.should_cancel():
@@ -145,8 +164,8 @@ def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
             pass
         return [f.result() for f in futures]
     except BrokenProcessPool as e:
-        raise RuntimeError("a worker process optimising a graph died (out of memory?); run again with "
-                           "one worker (--workers 1, or Options(workers=1))") from e
+        raise RuntimeError("a worker process optimising a graph stopped unexpectedly (killed, or out of "
+                           "memory?); run again with one worker (--workers 1, or Options(workers=1))") from e
     finally:
         cancel.set()  # a worker still running (another one failed) stops at its next step
         ex.shutdown(wait=False, cancel_futures=True)
