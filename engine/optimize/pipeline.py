@@ -33,9 +33,9 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
 from .result import GraphRun, Result
-from .workers import Job, graph_generators, plan, run_parallel
 from .stages import (StageResult, detail, filter_search, local_search, random_search, stage1, stage2,
                      stage3)
+from .workers import Job, graph_generators, plan, run_parallel
 
 
 def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator) -> GraphRun:
