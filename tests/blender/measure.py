@@ -1,11 +1,12 @@
 """Measure the add-on in a real Blender and print the figures as JSON.
 
-    python tests/blender/measure.py [--graph NAME] [--photo PATH] [--skip-button] [--figure]
+    python tests/blender/measure.py [--graph NAME] [--photo PATH] [--preset fast|balanced|full]
+                                    [--skip-sliders] [--skip-button] [--figure]
 
 * zip size of ``build.py --no-torch``;
 * slider edit -> updated images at 1K (100 edits) and 4K (10 edits), with the engine child's
   RSS after the material, after the first and after the last edit;
-* Proceduralize button -> finished material (fast preset, CPU), when the pipeline is there;
+* Proceduralize button -> finished material (``--preset``, default fast; CPU), given a photo;
 * ``--figure``: a Cycles render of a DiffProxy material under a flash next to the engine's own
   render, written to docs/blender_cycles_vs_engine.png.
 """
@@ -45,6 +46,8 @@ def main() -> int:
     ap.add_argument("--skip-sliders", action="store_true")
     ap.add_argument("--skip-button", action="store_true")
     ap.add_argument("--figure", action="store_true")
+    ap.add_argument("--preset", default="fast", choices=["fast", "balanced", "full"],
+                    help="preset of the Proceduralize button measurement")
     args = ap.parse_args()
     if args.photo:
         args.photo = str(Path(args.photo).resolve())
@@ -66,9 +69,9 @@ def main() -> int:
             print(json.dumps(r), file=sys.stderr, flush=True)
     if not args.skip_button and args.photo:
         r = harness.run_scenario("measure_button", tmp / "button", timeout=3600, zip_path=str(z),
-                                 python=sys.executable, image=args.photo, preset="fast")
+                                 python=sys.executable, image=args.photo, preset=args.preset)
         r.pop("_log")
-        out["button_fast"] = r
+        out[f"button_{args.preset}"] = r
     if args.figure:
         target = harness.ROOT / "docs" / "blender_cycles_vs_engine.png"
         r = harness.run_scenario("cycles_vs_engine", tmp / "cycles", timeout=3600, zip_path=str(z),
