@@ -30,10 +30,10 @@ Commands (arguments -> ``result`` fields)
     generator outputs of the last few (graph, resolution, generator parameters) are cached, so
     an edit that only touches filter parameters skips the generators.
 ``proceduralize`` ``image | pixels, out_dir [, options={graph, preset, method, device, res_out,
-    seed, ...: any field of optimize.Options, e.g. top_k, workers}, overwrite=false]`` -> ``graph, params, losses, timings, paths, ranking,
-    other_graphs`` (``ranking``: every graph scored, best first; ``other_graphs``: the other
-    graphs optimised, with their final losses; progress events carry ``stage, step, total,
-    loss, message``).
+    seed, ...: any field of optimize.Options, e.g. top_k, workers}, overwrite=false]`` ->
+    ``graph, params, losses, timings, paths, ranking, other_graphs`` (``ranking``: every graph
+    scored, best first; ``other_graphs``: the other graphs optimised, with their final losses;
+    progress events carry ``stage, step, total, loss, message``).
 ``cancel`` ``target`` -> ``cancelled`` (whether the target was queued or running). The target
     request then ends with an ``error`` whose code is ``"cancelled"``.
 ``shutdown`` -> ``{}``, then the server exits. It also exits when stdin closes.

@@ -4,10 +4,9 @@
 
 For every image of the folder (and the project's own default photo) it runs the same job as
 ``diffproxy proceduralize PHOTO --preset P --res-out 2048`` (one torch thread per process, the
-graph candidates side by side in worker processes; the
-maps are written at 2048 px, as a user gets them, into a temporary folder), takes the result's
-comparison sheet (photo | render | basecolor | normal | roughness |
-metallic), shrinks its tiles to 128 px and saves it as ``<name>.jpg`` here. The photo tile of an
+graph candidates side by side in worker processes; the maps are written at 2048 px, as a user
+gets them, into a temporary folder), takes the result's comparison sheet (photo | render |
+basecolor | normal | roughness | metallic), shrinks its tiles to 128 px and saves it as ``<name>.jpg`` here. The photo tile of an
 outside image is cut off (evaluation photos stay out of the repository); the default photo,
 which the project owns, keeps it. Prints the Markdown table rows of README.md (graph, losses,
 timings, top three of the ranking). Existing sheets are replaced: they are this script's own

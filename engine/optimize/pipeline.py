@@ -183,8 +183,8 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     if workers > 1:
         rep.message("fit", f"optimising graphs {', '.join(c.name for c in candidates[:k])} with {o.method}, "
                            f"{workers} processes side by side")
-        jobs = [Job(c.name, photo.image, c.u, o, p, descriptor, g.get_state(), search_seconds, threads,
-                    f"[{c.name}] ") for c, g in zip(candidates[:k], gens)]
+        jobs = [Job(c.name, photo.image, c.u, o, p, descriptor, g.get_state(), search_seconds, threads)
+                for c, g in zip(candidates[:k], gens)]
         runs = run_parallel(jobs, workers, rep)
         for run in runs:
             run.fit = Fit(get_graph(run.graph), photo.image, p, descriptor, device)

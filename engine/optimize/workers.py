@@ -72,8 +72,12 @@ class Job:
     generator_state: torch.Tensor
     search_seconds: float
     threads: int
-    prefix: str  # on every progress message, e.g. "[bricks] "
     index: int = 0  # position in the run's list of jobs
+
+    @property
+    def prefix(self) -> str:
+        """On every progress message of this graph, e.g. ``"[bricks] "``."""
+        return f"[{self.graph}] "
 
 
 _events: Any = None
