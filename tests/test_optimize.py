@@ -297,6 +297,9 @@ def test_match_keeps_generators_at_the_start(tiny):
     run = optimise_graph(fit, u_s, o, Reporter(), gen)
     assert torch.equal(run.u[:, fit.gen_idx], u_s[:, fit.gen_idx])
     assert "search" not in run.stages  # MATch has no generator search
+    # the issue's "Stage I only": Stage I's constant learning rate, all three stages' steps
+    assert run.stages["match"]["lr"] == TINY.stage1_lr and run.stages["match"]["halve_every"] is None
+    assert run.stages["match"]["steps"] == TINY.stage1_steps + TINY.stage2_steps + TINY.stage3_steps
 
 
 def test_stage3_rounds_generators_and_lowers_style_loss():
@@ -312,6 +315,25 @@ def test_stage3_rounds_generators_and_lowers_style_loss():
         if p.role == "generator" and p.discrete:
             assert float(nat[p.name]) == pytest.approx(round(float(nat[p.name])), abs=1e-4), p.name
     assert r.end < r.start
+
+
+def test_stage3_also_keeps_the_better_structure():
+    from diffproxy.optimize.stages import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    # main: a wrong structure and filters; also: the target's own parameters
+    wrong, right = u_s.clone(), u_t.clone()
+    alone = stage3(fit, wrong, Reporter(), steps=6, lr=0.05)
+    r = stage3(fit, wrong, Reporter(), steps=6, lr=0.05, also=right)
+    assert r.info["kept"] == "also" and r.end < alone.end
+    # the returned point is the kept one: the target's structure, rounded, and its loss is r.end
+    assert torch.equal(r.u[:, fit.gen_idx], fit.normalize(fit.spec.round(fit.natural(right)))[:, fit.gen_idx])
+    with torch.no_grad():
+        assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    # swapped: the same two descents, the better one still kept, now as "main"
+    r2 = stage3(fit, right, Reporter(), steps=6, lr=0.05, also=wrong)
+    assert r2.info["kept"] == "main" and r2.end == pytest.approx(r.end, rel=1e-4)
+    assert r.start == pytest.approx(alone.start) and r.info["also_start"] == pytest.approx(r2.start)
 
 
 def test_local_search_neighbours_follow_the_prior():

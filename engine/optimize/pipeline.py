@@ -4,7 +4,8 @@ Flow (``method="diffproxy"``)::
 
     load photo -> descriptor -> rank graphs (or the one asked for) -> for each of the best k:
         start (best prior sample) -> Stage I -> random search -> Stage II
-        -> local search (real generators, not in the paper) -> Stage III
+        -> local search (real generators, not in the paper)
+        -> Stage III (balanced/full: Stage I's result fine-tuned alongside, the better kept)
        (on a CPU the k graphs run side by side in worker processes, see ``workers``)
         -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper)
     -> keep the graph with the lowest final style loss (of the export-size maps' look) -> Result
@@ -44,6 +45,7 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     run.add("start", StageResult(u, 0.0, 0.0), fit)
     r = stage1(fit, u, rep, p.stage1_steps, p.stage1_lr, search=p.filter_samples, generator=gen)
     run.add("stage1", r, fit)
+    u_stage1 = r.u
     r = random_search(fit, r.u, p.search_samples, rep, gen, keep=p.stage2_starts)
     run.add("search", r, fit)
     r = stage2(fit, r.alternatives, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every, mode=o.proxy_mode)
@@ -51,7 +53,8 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     if o.local_search and p.local_sweeps > 0:
         r = local_search(fit, r.u, rep, p.local_sweeps)
         run.add("local", r, fit)
-    r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr, search=p.filter_samples, generator=gen)
+    r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr, search=p.filter_samples, generator=gen,
+               also=u_stage1 if p.stage3_also_start else None)
     run.add("stage3", r, fit)
     run.settle(("stage1", "stage3"))
     if run.final_from != "stage3":
@@ -66,7 +69,7 @@ def _run_match(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.
     r = filter_search(fit, u, p.filter_samples, rep, gen, stage="match")
     run.add("filter_search", r, fit)
     steps = p.stage1_steps + p.stage2_steps + p.stage3_steps
-    r = match(fit, r.u, rep, steps, p.stage1_lr, p.stage2_halve_every)
+    r = match(fit, r.u, rep, steps, p.stage1_lr)
     run.add("match", r, fit)
     return run
 

@@ -24,7 +24,9 @@
 * :func:`local_search` (not in the paper): a compass search over the generator parameters on
   the real generators, Stage II's objective, filters fixed; see its docstring.
 * :func:`stage3`: real generators back, discrete parameters rounded, filter fine-tuning with the
-  style loss (paper lr 0.002), again never ending worse than it started.
+  style loss (paper lr 0.002), again never ending worse than it started; in ``balanced`` and
+  ``full`` Stage I's result (the start's structure) is fine-tuned alongside and the better
+  end kept (not in the paper; see its docstring).
 * :func:`detail` (not in the paper; run once on the chosen graph): the filters tuned towards the
   look of the maps at the export's size rather than the fit's small maps; see its docstring.
 
@@ -122,7 +124,7 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
     k = int(torch.argmin(best))
     reporter.step(stage, steps, steps, float(best[k]))
     u = u0[k:k + 1].index_copy(1, idx_t, best_v[k:k + 1])
-    info = {"steps": steps, "lr": lr}
+    info = {"steps": steps, "lr": lr, "halve_every": halve_every}
     if nonfinite:
         info["nonfinite_gradient_steps"] = nonfinite
     if v.shape[0] > 1:
@@ -489,11 +491,51 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 
 def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
-           stage: str = "stage3", search: int = 0, generator: torch.Generator | None = None) -> StageResult:
+           stage: str = "stage3", search: int = 0, generator: torch.Generator | None = None,
+           also: torch.Tensor | None = None) -> StageResult:
     """Real generators with rounded discrete parameters; filter fine-tuning with the style loss.
     With ``search > 0`` it starts, like Stage I, with a filter search (the structure may have
     changed since Stage I; a pick is kept only if it wins at full resolution): on the 30 fast
     bench targets it changed one result (a paving target, judged style 0.268 -> 0.167) and
-    none for the worse, for ~0.8 s."""
+    none for the worse, for ~0.8 s.
+
+    ``also`` (1, P), e.g. Stage I's result: a second point fine-tuned side by side with the
+    first (one batch of two, :func:`adam`), the better end kept (``info["kept"]``: ``"main"`` or
+    ``"also"``). Not in the paper. Why: when the structure search does not pay (the stochastic
+    graphs, whose style loss barely sees the structure), the result used to be Stage I's short
+    descent or a worse structure's fine-tuning, and MATch, which spends all its steps on the
+    start's filters, ended a little lower (docs/BENCHMARKS.md, session 8)."""
     u = fit.normalize(fit.spec.round(fit.natural(u)))  # snap theta_g to whole values for good
-    return stage1(fit, u, reporter, steps, lr, stage=stage, search=search, generator=generator)
+    if also is None:
+        return stage1(fit, u, reporter, steps, lr, stage=stage, search=search, generator=generator)
+    t0 = time.perf_counter()
+    info: dict = {}
+    u_start = u
+    if search > 0:
+        fs = filter_search(fit, u, search, reporter, generator or torch.Generator().manual_seed(0),
+                           stage=stage)
+        info = {"filter_search_samples": search, "filter_search_picked": fs.info["picked"]}
+        u_start = fs.u
+    also = fit.normalize(fit.spec.round(fit.natural(also[:1])))
+    rows = torch.cat([u_start, also])
+    with torch.no_grad():
+        pats = fit.patterns(rows)
+        before = fit.style(fit.render(torch.cat([u, also]), patterns=pats)).cpu()
+    r = adam(fit, rows, fit.filter_idx, fit.style, steps=steps, lr=lr, halve_every=None,
+             reporter=reporter, stage=stage, patterns=pats)
+    k = int(r.info.pop("best_start", 0))
+    r.info.pop("starts", None)
+    r.info.update(info)
+    r.info.update({"kept": ("main", "also")[k], "also_start": float(before[1])})
+    r.start = float(before[0])  # the stage's start is what it was handed
+    r.info["skipped"] = not r.end < float(before.min())
+    if r.info["skipped"]:
+        k = int(torch.argmin(before))
+        r.u = torch.cat([u, also])[k:k + 1].clone()
+        r.end = float(before[k])
+        r.info["kept"] = ("main", "also")[k]
+        reporter.message(stage, "did not improve on the start; skipped (parameters reverted)")
+    if r.info["kept"] == "also":
+        reporter.message(stage, "the start's structure, fine-tuned alongside, ended lower; keeping it")
+    r.seconds = time.perf_counter() - t0
+    return r
