@@ -56,6 +56,8 @@ class Param:
         unit: optional Blender slider subtype hint (``"FACTOR"``, ``"ANGLE"``, ``"COLOR"``...).
         periodic: float only: ``low`` and ``high`` are the same value (a hue); optimisers wrap
             it around instead of clamping it at the ends of its range.
+        seed: int only: a random seed, whose values have no order (neighbouring seeds give
+            unrelated layouts); the optimiser tries every value instead of stepping.
     """
 
     name: str
@@ -72,6 +74,7 @@ class Param:
     soft: tuple[float, float] | None = None
     unit: str = ""
     periodic: bool = False
+    seed: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,6 +83,8 @@ class Param:
             raise ValueError(f"Param {self.name!r}: role must be 'generator' or 'filter'")
         if self.periodic and self.kind != "float":
             raise ValueError(f"Param {self.name!r}: only a float parameter can be periodic")
+        if self.seed and self.kind != "int":
+            raise ValueError(f"Param {self.name!r}: only an int parameter can be a seed")
         if self.kind == "bool":
             object.__setattr__(self, "low", 0.0)
             object.__setattr__(self, "high", 1.0)

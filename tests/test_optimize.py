@@ -336,6 +336,33 @@ def test_stage3_also_keeps_the_better_structure():
     assert r.start == pytest.approx(alone.start) and r.info["also_start"] == pytest.approx(r2.start)
 
 
+def test_seed_search_finds_the_targets_seeds():
+    from diffproxy.optimize.stages import seed_search
+
+    fit, u_t, _, _ = _setup("metal", seed=1)
+    seeds = [p.name for p in fit.spec if p.seed]
+    assert seeds == ["scratches.seed", "noise.seed"]  # the generator's and the graph's
+    nat = fit.spec.round(fit.natural(u_t))
+    truth = {n: float(nat[n]) for n in seeds}
+    for n in seeds:  # every seed wrong, everything else right
+        nat[n] = torch.tensor([(truth[n] + 7) % (fit.spec[n].high + 1)])
+    u = fit.normalize(nat)
+    r = seed_search(fit, u, Reporter())
+    assert r.info["seeds"] == {n: int(v) for n, v in truth.items()}
+    assert r.end < r.start and r.info["evaluations"] == 1 + sum(fit.spec[n].n_values for n in seeds)
+    others = [i for i, p in enumerate(fit.spec) if not p.seed]
+    assert torch.equal(r.u[:, others], u[:, others])  # nothing but the seeds moved
+    with torch.no_grad():
+        assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+
+
+def test_seed_flag_only_on_ints():
+    from diffproxy.params import Param
+
+    with pytest.raises(ValueError, match="seed"):
+        Param("x", "float", 0.0, 0.0, 1.0, seed=True)
+
+
 def test_local_search_neighbours_follow_the_prior():
     from diffproxy.optimize.stages import _neighbours
 
@@ -497,6 +524,29 @@ def test_proceduralize_end_to_end(tiny, tmp_path, method):
     with pytest.raises(FileExistsError, match="overwrite"):
         r.write(tmp_path / "out")
     r.write(tmp_path / "out", overwrite=True)
+
+
+def test_pipeline_runs_the_seed_search_and_the_second_stage3_branch(monkeypatch):
+    import dataclasses
+
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+
+    monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, seed_search=True, stage3_also_start=True))
+    g = get_graph("metal")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    events = []
+    r = proceduralize(photo, Options(graph="metal", preset="tiny", device="cpu", res_out=64, seed=2,
+                                     detail=False), progress=events.append)
+    seeds = r.losses["seeds"]
+    assert set(seeds["seeds"]) == {"scratches.seed", "noise.seed"}
+    if r.losses["final"]["from_stage"] == "stage3" and r.losses["stage3"]["kept"] == "main":
+        assert all(r.params[n] == v for n, v in seeds["seeds"].items())  # the searched seeds are kept
+    assert seeds["objective_end"] <= seeds["objective_start"]
+    assert r.losses["stage3"]["kept"] in ("main", "also") and "also_start" in r.losses["stage3"]
+    assert any(e["stage"] == "seeds" for e in events)
+    assert r.losses["final"]["style"] <= r.losses["stage1"]["style"]
 
 
 def test_cancel_stops_within_a_second(tiny):

@@ -50,7 +50,7 @@ SPEC = ParamSpec([
                 description="Rounded stone edge width, as a fraction of the course width"),
     float_param("luminance_random", 0.3, 0.0, 1.0, prior=(0.3, 0.2), group="Variation", role="generator",
                 description="Per-stone random darkening"),
-    int_param("seed", 0, 0, 15, group="Variation", role="generator",
+    int_param("seed", 0, 0, 15, seed=True, group="Variation", role="generator",
               description="Random seed for stone shades and joint placement"),
 ])
 

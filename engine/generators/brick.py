@@ -43,7 +43,7 @@ SPEC = ParamSpec([
                 description="Per-brick random drop of height/brightness"),
     float_param("size_jitter", 0.15, 0.0, 1.0, prior=(0.15, 0.15), group="Variation", role="generator",
                 description="Random shift of head joints (brick length variation)"),
-    int_param("seed", 0, 0, 15, group="Variation", role="generator",
+    int_param("seed", 0, 0, 15, seed=True, group="Variation", role="generator",
               description="Random seed for per-brick variation"),
 ])
 

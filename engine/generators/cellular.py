@@ -43,7 +43,7 @@ SPEC = ParamSpec([
                 description="Feature from a flat plateau (0) to a cone peaking at the point (1)"),
     float_param("luminance_random", 0.3, 0.0, 1.0, prior=(0.3, 0.2), group="Feature", role="generator",
                 description="Per-cell random darkening"),
-    int_param("seed", 0, 0, 15, group="Feature", role="generator",
+    int_param("seed", 0, 0, 15, seed=True, group="Feature", role="generator",
               description="Random seed for point positions and shades"),
 ])
 

@@ -41,7 +41,7 @@ SPEC = ParamSpec([
                 description="Spread of directions around the main one (1 = any direction)"),
     float_param("brightness_random", 0.5, 0.0, 1.0, prior=(0.5, 0.25), group="Variation", role="generator",
                 description="Per-scratch random dimming"),
-    int_param("seed", 0, 0, 15, group="Variation", role="generator",
+    int_param("seed", 0, 0, 15, seed=True, group="Variation", role="generator",
               description="Random seed for positions, directions and lengths"),
 ])
 

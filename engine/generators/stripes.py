@@ -36,7 +36,7 @@ SPEC = ParamSpec([
                 description="Per-stripe random narrowing"),
     float_param("brightness_random", 0.25, 0.0, 1.0, prior=(0.25, 0.2), group="Variation", role="generator",
                 description="Per-stripe random darkening"),
-    int_param("seed", 0, 0, 15, group="Variation", role="generator",
+    int_param("seed", 0, 0, 15, seed=True, group="Variation", role="generator",
               description="Random seed for per-stripe variation"),
 ])
 

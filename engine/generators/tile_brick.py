@@ -44,7 +44,7 @@ SPEC = ParamSpec([
                 description="Per-tile random gradient across the top (tiles set askew)"),
     float_param("scale_random", 0.1, 0.0, 1.0, prior=(0.1, 0.15), group="Variation", role="generator",
                 description="Per-tile random shrink (uneven gaps)"),
-    int_param("seed", 0, 0, 15, group="Variation", role="generator",
+    int_param("seed", 0, 0, 15, seed=True, group="Variation", role="generator",
               description="Random seed for per-tile variation"),
 ])
 

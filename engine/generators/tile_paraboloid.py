@@ -45,7 +45,7 @@ SPEC = ParamSpec([
                 description="Random move of each tile inside its cell's free space"),
     float_param("size_jitter", 0.3, 0.0, 1.0, prior=(0.3, 0.2), group="Variation", role="generator",
                 description="Per-tile random shrink"),
-    int_param("seed", 0, 0, 15, group="Variation", role="generator",
+    int_param("seed", 0, 0, 15, seed=True, group="Variation", role="generator",
               description="Random seed for per-tile variation"),
 ])
 

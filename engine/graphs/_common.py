@@ -47,7 +47,7 @@ def rgb(p: Batch, key: str) -> torch.Tensor:
 
 def seed_param(description: str = "Seed of the graph's noise (grain, dirt, variation)") -> Param:
     """The graph-side integer seed of its noise inputs (not differentiable; uniform prior)."""
-    return int_param("noise.seed", 0, 0, 63, group="Noise", description=description)
+    return int_param("noise.seed", 0, 0, 63, seed=True, group="Noise", description=description)
 
 
 def col(t: torch.Tensor) -> torch.Tensor:

@@ -82,6 +82,9 @@ class Preset:
     # Stage III also fine-tunes Stage I's result (the start's structure) side by side and keeps
     # the better (stages.stage3's ``also``; not in the paper)
     stage3_also_start: bool = False
+    # after the local search, every value of every random seed (stages.seed_search; not in the
+    # paper)
+    seed_search: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -100,14 +103,14 @@ PRESETS: dict[str, Preset] = {
                        stage2_steps=150, stage2_lr=0.02, stage2_halve_every=60,
                        stage3_steps=150, stage3_lr=0.005, search_seconds=60.0, supersample=2,
                        local_sweeps=16, detail_res=1024, detail_steps=100, detail_refresh=25,
-                       stage3_also_start=True),
+                       stage3_also_start=True, seed_search=True),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                    filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
                    stage2_steps=600, stage2_lr=0.02, stage2_halve_every=200,
                    stage3_steps=200, stage3_lr=0.002, search_seconds=600.0, supersample=2,
                    local_sweeps=40, detail_res=2048, detail_steps=200, detail_refresh=50,
-                   stage3_also_start=True),
+                   stage3_also_start=True, seed_search=True),
 }
 
 

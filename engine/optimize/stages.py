@@ -421,6 +421,46 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
     return StageResult(u, start, best, curve, info, time.perf_counter() - t0)
 
 
+@torch.no_grad()
+def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
+                stage: str = "seeds") -> StageResult:
+    """Every value of every random seed (``Param.seed``: the generators' and the graph's noise
+    seed), one seed at a time in spec order, on the real generators, Stage II's objective
+    (feature + 0.05 x style), everything else fixed; the best value of each is kept before the
+    next is tried. Not in the paper. Why: a seed has no gradient and no order (seed 5 is no
+    closer to seed 6 than to seed 12), so neither the proxies nor the compass search's one-value
+    steps can find it, yet with the wrong seed a stochastic pattern (scratches, cells, threads,
+    grain) cannot line up with the target, whatever its other parameters: on six fast synthetic
+    targets, the true seeds in the fitted parameters lowered the feature loss by up to 0.10
+    (docs/BENCHMARKS.md, session 8). ``info["seeds"]``: {name: value kept}."""
+    t0 = time.perf_counter()
+    u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
+    best = float(fit.joint(fit.render(u)))
+    start, curve, evals, picked = best, [best], 1, {}
+    params = list(fit.spec)
+    seeds = [i for i, p in enumerate(params) if p.seed]
+    total = sum(params[i].n_values for i in seeds)
+    done = 0
+    for i in seeds:
+        p = params[i]
+        reporter.step(stage, done, total, best)
+        values = torch.arange(p.n_values, dtype=u.dtype, device=u.device) / max(p.high - p.low, 1e-12)
+        cands = u.repeat(p.n_values, 1)
+        cands[:, i] = values
+        losses = torch.cat([fit.joint(fit.render(cands[j:j + batch])).cpu()
+                            for j in range(0, p.n_values, batch)])
+        evals += p.n_values
+        done += p.n_values
+        k = int(torch.argmin(losses))
+        if float(losses[k]) < best:
+            u, best = cands[k:k + 1].clone(), float(losses[k])
+        picked[p.name] = int(round(float(fit.spec.denormalize(u)[p.name][0])))
+        curve.append(best)
+    reporter.step(stage, total, total, best)
+    info = {"seeds": picked, "evaluations": evals}
+    return StageResult(u, start, best, curve, info, time.perf_counter() - t0)
+
+
 class _Span:
     """Reporter for one chunk of a longer stage: step ``k`` of the chunk is reported as step
     ``offset + k`` of the stage's ``total`` (one progress bar, not one per chunk)."""
