@@ -431,7 +431,7 @@ def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
     closer to seed 6 than to seed 12), so neither the proxies nor the compass search's one-value
     steps can find it, yet with the wrong seed a stochastic pattern (scratches, cells, threads,
     grain) cannot line up with the target, whatever its other parameters: on six fast synthetic
-    targets, the true seeds in the fitted parameters lowered the feature loss by up to 0.10
+    targets, the true seeds in the fitted parameters lowered the feature loss by up to 0.17
     (docs/BENCHMARKS.md, session 8). ``info["seeds"]``: {name: value kept}."""
     t0 = time.perf_counter()
     u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
