@@ -19,7 +19,8 @@ running alongside: balanced 82.1 s (90.1 s wall), fast 17.7 s (25.0 s wall). Wit
 7.8 s detail (95.9 s wall); fast 17.1 s, 3.2 s detail (22.2 s wall). Session 7, alone on a
 slower day, balanced's two graphs side by side in worker processes (``workers``) and Stage
 "detail" on both: 64.9-73.4 s (71-80 s wall; one after another 110.6 s); fast 22.1-24.5 s
-(28-31 s wall).)
+(28-31 s wall). Session 8, with the seed search (every preset) and Stage III's second branch
+(balanced, full): balanced 73.2-74.5 s (79-81 s wall), fast 23.3-24.2 s (29.6-30.4 s wall).)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
