@@ -35,7 +35,7 @@ def tiny(monkeypatch):
 @pytest.mark.parametrize("kw, match", [
     ({"preset": "slow"}, "preset"), ({"method": "adam"}, "method"), ({"device": "tpu"}, "device"),
     ({"res_out": 10}, "res_out"), ({"seed": -1}, "seed"), ({"descriptor": "x"}, "descriptor"),
-    ({"proxy_mode": "always"}, "proxy_mode"), ({"local_search": 1}, "local_search"),
+    ({"proxy_mode": "always"}, "proxy_mode"), ({"local_search": 1}, "local_search"), ({"seed_search": "no"}, "seed_search"),
     ({"detail": "yes"}, "detail"),
     ({"time_limit": 0}, "time_limit"), ({"top_k": 0}, "top_k"), ({"graph": ""}, "graph"),
 ])
@@ -547,6 +547,9 @@ def test_pipeline_runs_the_seed_search_and_the_second_stage3_branch(monkeypatch)
     assert r.losses["stage3"]["kept"] in ("main", "also") and "also_start" in r.losses["stage3"]
     assert any(e["stage"] == "seeds" for e in events)
     assert r.losses["final"]["style"] <= r.losses["stage1"]["style"]
+    off = proceduralize(photo, Options(graph="metal", preset="tiny", device="cpu", res_out=64, seed=2,
+                                       detail=False, seed_search=False))
+    assert "seeds" not in off.losses and "stage3" in off.losses
 
 
 def test_cancel_stops_within_a_second(tiny):

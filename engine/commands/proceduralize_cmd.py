@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-local-search", dest="local_search", action="store_false",
                    help="skip the compass search over the generator parameters on the real "
                         "generators after Stage II (the paper's three stages alone)")
+    p.add_argument("--no-seed-search", dest="seed_search", action="store_false",
+                   help="skip the search over every value of every random seed after the local "
+                        "search (the generators' and the graph's noise seeds)")
     p.add_argument("--no-detail", dest="detail", action="store_false",
                    help="skip the last stage, which tunes the filters to the look of the maps at "
                         "the --res-out size (up to the preset's detail size) instead of the small "
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, workers=args.workers, top_k=args.top_k,
                           proxy_mode=args.proxy_mode,
-                          local_search=args.local_search, detail=args.detail)
+                          local_search=args.local_search, seed_search=args.seed_search,
+                          detail=args.detail)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=err)

@@ -24,10 +24,11 @@ raise the 256 px figures while lowering these). Synthetic targets run :func:`opt
 which has no Stage "detail".
 
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the local search),
-``match``, ``search``, and four ablations: ``diffproxy-paper`` (proxy patterns in Stage II's
+``match``, ``search``, and five ablations: ``diffproxy-paper`` (proxy patterns in Stage II's
 forward pass, as in the paper), ``diffproxy-noproxy`` (no proxies: Stage II tunes filters only),
 ``diffproxy-nolocal`` (no local search on the real generators after Stage II: the paper's three
-stages alone) and ``diffproxy-nodetail`` (photos: no Stage "detail"). Diagnostic, synthetic
+stages alone), ``diffproxy-noseeds`` (no seed search) and ``diffproxy-nodetail`` (photos: no
+Stage "detail"). Diagnostic, synthetic
 targets only: ``match-oracle``, MATch's filter fitting started with the target's *own*
 generator parameters (filters from the distant start): what a perfect structure search would
 reach with this filter fitting, i.e. the part of the final losses that no generator-parameter
@@ -69,6 +70,7 @@ BENCH_METHODS: dict[str, dict[str, Any]] = {
     "diffproxy-paper": {"method": "diffproxy", "proxy_mode": "paper"},
     "diffproxy-noproxy": {"method": "diffproxy", "proxy_mode": "off"},
     "diffproxy-nolocal": {"method": "diffproxy", "local_search": False},
+    "diffproxy-noseeds": {"method": "diffproxy", "seed_search": False},
     "diffproxy-nodetail": {"method": "diffproxy", "detail": False},
     "match": {"method": "match"},
     "search": {"method": "search"},

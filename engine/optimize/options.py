@@ -143,6 +143,8 @@ class Options:
         local_search: after Stage II, the compass search over the generator parameters on the
             real generators (``stages.local_search``, the preset's ``local_sweeps``); ``False``
             for the paper's three stages alone.
+        seed_search: after the local search, every value of every random seed
+            (``stages.seed_search``, where the preset has ``seed_search``); ``False`` to skip it.
         detail: after the graph is chosen (every method), tune the filters towards the look of
             the maps at the export's size (``stages.detail``: ``min(res_out, detail_res)`` px,
             the preset's ``detail_steps``); ``False``: the result matches the photo at the fit's
@@ -172,6 +174,7 @@ class Options:
     top_k: int | None = None
     proxy_mode: str = "anchored"
     local_search: bool = True
+    seed_search: bool = True
     detail: bool = True
     threads: int = 0
     workers: int = 0
@@ -199,6 +202,8 @@ class Options:
             raise ValueError(f"proxy_mode must be one of {list(PROXY_MODES)}, got {self.proxy_mode!r}")
         if not isinstance(self.local_search, bool):
             raise ValueError(f"local_search must be true or false, got {self.local_search!r}")
+        if not isinstance(self.seed_search, bool):
+            raise ValueError(f"seed_search must be true or false, got {self.seed_search!r}")
         if not isinstance(self.detail, bool):
             raise ValueError(f"detail must be true or false, got {self.detail!r}")
         if not isinstance(self.threads, int) or self.threads < 0:

@@ -54,7 +54,7 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     if o.local_search and p.local_sweeps > 0:
         r = local_search(fit, r.u, rep, p.local_sweeps)
         run.add("local", r, fit)
-    if p.seed_search:
+    if o.seed_search and p.seed_search:
         r = seed_search(fit, r.u, rep)
         run.add("seeds", r, fit)
     r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr, search=p.filter_samples, generator=gen,
