@@ -5,7 +5,7 @@ Flow (``method="diffproxy"``)::
     load photo -> descriptor -> rank graphs (or the one asked for) -> for each of the best k:
         start (best prior sample) -> Stage I -> random search -> Stage II
         -> local search (real generators, not in the paper)
-        -> seed search (every value of every random seed; balanced/full; not in the paper)
+        -> seed search (every value of every random seed; not in the paper)
         -> Stage III (balanced/full: Stage I's result fine-tuned alongside, the better kept)
        (on a CPU the k graphs run side by side in worker processes, see ``workers``)
         -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper)
@@ -35,8 +35,8 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
 from .result import GraphRun, Result
-from .stages import (StageResult, detail, filter_search, local_search, random_search, seed_search, stage1,
-                     stage2, stage3)
+from .stages import (StageResult, detail, filter_search, local_search, random_search, seed_search,
+                     stage1, stage2, stage3)
 from .workers import Job, graph_generators, plan, run_parallel
 
 
