@@ -172,10 +172,13 @@ def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
 
 
 def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
-           stage: str = "stage1", search: int = 0, generator: torch.Generator | None = None) -> StageResult:
+           stage: str = "stage1", search: int = 0, generator: torch.Generator | None = None,
+           also: torch.Tensor | None = None) -> StageResult:
     """Filters only, style loss, real generators (patterns cached); reverted if no better.
     With ``search > 0`` the descent starts from :func:`filter_search`'s pick when that is better
-    at full resolution."""
+    at full resolution. ``also`` (1, P): a second point descended side by side (one batch of
+    two, :func:`adam`), the better end kept (``info["kept"]``: ``"main"`` or ``"also"``); see
+    :func:`stage3`."""
     t0 = time.perf_counter()
     info: dict = {}
     if search > 0:
@@ -185,18 +188,28 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         u_start = fs.u
     else:
         u_start = u
+    handed, rows = u, u_start
+    if also is not None:
+        handed, rows = torch.cat([u, also[:1]]), torch.cat([u_start, also[:1]])
     with torch.no_grad():
-        pats = fit.patterns(u)
-        before = float(fit.style(fit.render(u, patterns=pats)))
-    r = adam(fit, u_start, fit.filter_idx, fit.style, steps=steps, lr=lr, halve_every=None,
+        pats = fit.patterns(rows)
+        before = fit.style(fit.render(handed, patterns=pats)).cpu()
+    r = adam(fit, rows, fit.filter_idx, fit.style, steps=steps, lr=lr, halve_every=None,
              reporter=reporter, stage=stage, patterns=pats)
+    k = int(r.info.pop("best_start", 0))
+    r.info.pop("starts", None)
     r.info.update(info)
-    r.start = before  # the stage's start is what it was handed, not the search's pick
-    r.info["skipped"] = not r.end < r.start
+    r.start = float(before[0])  # the stage's start is what it was handed, not the search's pick
+    r.info["skipped"] = not r.end < float(before.min())
     if r.info["skipped"]:
-        r.u = u.detach().clone()
-        r.end = r.start
+        k = int(torch.argmin(before))
+        r.u = handed[k:k + 1].detach().clone()
+        r.end = float(before[k])
         reporter.message(stage, "did not improve on the start; skipped (parameters reverted)")
+    if also is not None:
+        r.info.update({"kept": ("main", "also")[k], "also_start": float(before[1])})
+        if k == 1:
+            reporter.message(stage, "the start's structure, fine-tuned alongside, ended lower; keeping it")
     r.seconds = time.perf_counter() - t0
     return r
 
@@ -546,36 +559,7 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     descent or a worse structure's fine-tuning, and MATch, which spends all its steps on the
     start's filters, ended a little lower (docs/BENCHMARKS.md, session 8)."""
     u = fit.normalize(fit.spec.round(fit.natural(u)))  # snap theta_g to whole values for good
-    if also is None:
-        return stage1(fit, u, reporter, steps, lr, stage=stage, search=search, generator=generator)
-    t0 = time.perf_counter()
-    info: dict = {}
-    u_start = u
-    if search > 0:
-        fs = filter_search(fit, u, search, reporter, generator or torch.Generator().manual_seed(0),
-                           stage=stage)
-        info = {"filter_search_samples": search, "filter_search_picked": fs.info["picked"]}
-        u_start = fs.u
-    also = fit.normalize(fit.spec.round(fit.natural(also[:1])))
-    rows = torch.cat([u_start, also])
-    with torch.no_grad():
-        pats = fit.patterns(rows)
-        before = fit.style(fit.render(torch.cat([u, also]), patterns=pats)).cpu()
-    r = adam(fit, rows, fit.filter_idx, fit.style, steps=steps, lr=lr, halve_every=None,
-             reporter=reporter, stage=stage, patterns=pats)
-    k = int(r.info.pop("best_start", 0))
-    r.info.pop("starts", None)
-    r.info.update(info)
-    r.info.update({"kept": ("main", "also")[k], "also_start": float(before[1])})
-    r.start = float(before[0])  # the stage's start is what it was handed
-    r.info["skipped"] = not r.end < float(before.min())
-    if r.info["skipped"]:
-        k = int(torch.argmin(before))
-        r.u = torch.cat([u, also])[k:k + 1].clone()
-        r.end = float(before[k])
-        r.info["kept"] = ("main", "also")[k]
-        reporter.message(stage, "did not improve on the start; skipped (parameters reverted)")
-    if r.info["kept"] == "also":
-        reporter.message(stage, "the start's structure, fine-tuned alongside, ended lower; keeping it")
-    r.seconds = time.perf_counter() - t0
-    return r
+    if also is not None:
+        also = fit.normalize(fit.spec.round(fit.natural(also[:1])))
+    return stage1(fit, u, reporter, steps, lr, stage=stage, search=search, generator=generator,
+                  also=also)
