@@ -341,6 +341,13 @@ def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     return r
 
 
+@torch.no_grad()
+def _joint_losses(fit: Fit, cands: torch.Tensor, batch: int) -> torch.Tensor:
+    """Stage II's objective of every row of ``cands`` (N, P), real generators, ``batch`` renders
+    at a time; (N,) on the CPU."""
+    return torch.cat([fit.joint(fit.render(cands[i:i + batch])).cpu() for i in range(0, len(cands), batch)])
+
+
 def _neighbours(fit: Fit, u: torch.Tensor, step: float) -> tuple[torch.Tensor, list[tuple[int, float]]]:
     """One compass step away from ``u`` (1, P) along every generator parameter: a continuous one
     moved by ``step`` (normalised) either way, an integer one to the next value either way that
@@ -402,8 +409,7 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
         cands, moves = _neighbours(fit, u, step)
         if not moves:
             break
-        losses = torch.cat([fit.joint(fit.render(cands[i:i + batch])).cpu()
-                            for i in range(0, len(moves), batch)])
+        losses = _joint_losses(fit, cands, batch)
         evals += len(moves)
         # every improving step together (the best one per parameter)
         per_param: dict[int, int] = {}
@@ -460,8 +466,7 @@ def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
         values = torch.arange(p.n_values, dtype=u.dtype, device=u.device) / max(p.high - p.low, 1e-12)
         cands = u.repeat(p.n_values, 1)
         cands[:, i] = values
-        losses = torch.cat([fit.joint(fit.render(cands[j:j + batch])).cpu()
-                            for j in range(0, p.n_values, batch)])
+        losses = _joint_losses(fit, cands, batch)
         evals += p.n_values
         done += p.n_values
         k = int(torch.argmin(losses))
