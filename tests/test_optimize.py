@@ -36,6 +36,7 @@ def tiny(monkeypatch):
     ({"preset": "slow"}, "preset"), ({"method": "adam"}, "method"), ({"device": "tpu"}, "device"),
     ({"res_out": 10}, "res_out"), ({"seed": -1}, "seed"), ({"descriptor": "x"}, "descriptor"),
     ({"proxy_mode": "always"}, "proxy_mode"), ({"local_search": 1}, "local_search"), ({"seed_search": "no"}, "seed_search"),
+    ({"scan": 0}, "scan"),
     ({"detail": "yes"}, "detail"),
     ({"time_limit": 0}, "time_limit"), ({"top_k": 0}, "top_k"), ({"graph": ""}, "graph"),
 ])
@@ -356,6 +357,42 @@ def test_seed_search_finds_the_targets_seeds():
         assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
 
 
+def test_scan_levels_coarse_then_fine():
+    from diffproxy.optimize.stages import _scan_levels
+
+    spec = _setup("bricks")[0].spec
+    coarse, fine = _scan_levels(spec["brick.offset"], grid=5, max_levels=16)
+    assert coarse == [0.0, 0.25, 0.5, 0.75, 1.0] and fine == []
+    coarse, fine = _scan_levels(spec["brick.bricks"], grid=5, max_levels=16)  # 16 values: all at once
+    assert len(coarse) == 16 and fine == []
+    rows = spec["brick.rows"]  # 2..40, only even counts drawn by the prior: 20 values
+    coarse, fine = _scan_levels(rows, grid=5, max_levels=8)
+    span = rows.high - rows.low
+    assert len(coarse) == 8 and len(fine) == 20 and set(coarse) <= set(fine)
+    assert all(round(v * span) % 2 == 0 for v in fine)  # levels the prior can draw, nothing else
+    assert coarse[0] == 0.0 and coarse[-1] == pytest.approx(38 / span)
+
+
+def test_coordinate_scan_finds_far_off_counts():
+    from diffproxy.optimize.stages import coordinate_scan
+
+    fit, u_t, _, _ = _setup("bricks", seed=3)
+    nat = fit.spec.round(fit.natural(u_t))
+    truth = {n: float(nat[n]) for n in ("brick.rows", "brick.bricks")}
+    nat["brick.rows"] = torch.tensor([truth["brick.rows"] + 14 if truth["brick.rows"] <= 20 else truth["brick.rows"] - 14])
+    nat["brick.bricks"] = torch.tensor([(truth["brick.bricks"] + 6) % 16 + 1])
+    u = fit.normalize(nat)
+    r = coordinate_scan(fit, u, Reporter(), sweeps=2, max_levels=8)
+    got = fit.spec.round(fit.natural(r.u))
+    assert {n: float(got[n]) for n in truth} == truth, (truth, r.info)
+    assert r.end < r.start and r.info["moves"] >= 2 and r.info["sweeps"] >= 1
+    seeds_and_filters = [i for i, p in enumerate(fit.spec) if p.seed or p.role != "generator"]
+    assert torch.equal(r.u[:, seeds_and_filters], u[:, seeds_and_filters])  # only generator parameters move
+    with torch.no_grad():
+        assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    assert coordinate_scan(fit, u, Reporter(), sweeps=0).u.equal(u)
+
+
 def test_seed_flag_only_on_ints():
     from diffproxy.params import Param
 
@@ -526,13 +563,14 @@ def test_proceduralize_end_to_end(tiny, tmp_path, method):
     r.write(tmp_path / "out", overwrite=True)
 
 
-def test_pipeline_runs_the_seed_search_and_the_second_stage3_branch(monkeypatch):
+def test_pipeline_runs_the_scan_the_seed_search_and_the_second_stage3_branch(monkeypatch):
     import dataclasses
 
     from diffproxy.graphs import get_graph
     from diffproxy.render import render
 
-    monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, seed_search=True, stage3_also_start=True))
+    monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, seed_search=True, stage3_also_start=True,
+                                                             scan_sweeps=1))
     g = get_graph("metal")
     with torch.no_grad():
         photo = render(g.maps(g.spec.defaults(), 64))
@@ -545,11 +583,13 @@ def test_pipeline_runs_the_seed_search_and_the_second_stage3_branch(monkeypatch)
         assert all(r.params[n] == v for n, v in seeds["seeds"].items())  # the searched seeds are kept
     assert seeds["objective_end"] <= seeds["objective_start"]
     assert r.losses["stage3"]["kept"] in ("main", "also") and "also_start" in r.losses["stage3"]
-    assert any(e["stage"] == "seeds" for e in events)
+    assert any(e["stage"] == "seeds" for e in events) and any(e["stage"] == "scan" for e in events)
+    scan = r.losses["scan"]
+    assert scan["objective_end"] <= scan["objective_start"] and scan["evaluations"] > 1
     assert r.losses["final"]["style"] <= r.losses["stage1"]["style"]
     off = proceduralize(photo, Options(graph="metal", preset="tiny", device="cpu", res_out=64, seed=2,
-                                       detail=False, seed_search=False))
-    assert "seeds" not in off.losses and "stage3" in off.losses
+                                       detail=False, seed_search=False, scan=False))
+    assert "seeds" not in off.losses and "scan" not in off.losses and "stage3" in off.losses
 
 
 def test_cancel_stops_within_a_second(tiny):

@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated subset of diffproxy, match, search and the ablations "
                         "diffproxy-paper (Stage II through the proxies' patterns, as in the paper), "
                         "diffproxy-noproxy (no proxies), diffproxy-nolocal (no local search), "
-                        "diffproxy-noseeds (no seed search), "
+                        "diffproxy-noscan (no coordinate scan), diffproxy-noseeds (no seed search), "
                         "diffproxy-nodetail (photos: no last stage 'detail'); synthetic targets "
                         "only: match-oracle (MATch started from the target's own generator "
                         "parameters: the ceiling of any structure search)")

@@ -34,7 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default); 'paper' proxy patterns in both passes; 'off' no proxies")
     p.add_argument("--no-local-search", dest="local_search", action="store_false",
                    help="skip the compass search over the generator parameters on the real "
-                        "generators after Stage II (the paper's three stages alone)")
+                        "generators after Stage II (with --no-scan and --no-seed-search too: the "
+                        "paper's three stages alone)")
+    p.add_argument("--no-scan", dest="scan", action="store_false",
+                   help="skip the coordinate scan over the generator parameters on the real "
+                        "generators after Stage II (every value of one parameter at a time)")
     p.add_argument("--no-seed-search", dest="seed_search", action="store_false",
                    help="skip the search over every value of every random seed after the local "
                         "search (the generators' and the graph's noise seeds)")
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, workers=args.workers, top_k=args.top_k,
                           proxy_mode=args.proxy_mode,
-                          local_search=args.local_search, seed_search=args.seed_search,
+                          local_search=args.local_search, scan=args.scan, seed_search=args.seed_search,
                           detail=args.detail)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:

@@ -23,12 +23,12 @@ maps made at ``EXPORT_PX`` (what the user gets; Stage "detail" tunes for this lo
 raise the 256 px figures while lowering these). Synthetic targets run :func:`optimise_graph`,
 which has no Stage "detail".
 
-Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the local search),
-``match``, ``search``, and five ablations: ``diffproxy-paper`` (proxy patterns in Stage II's
-forward pass, as in the paper), ``diffproxy-noproxy`` (no proxies: Stage II tunes filters only),
-``diffproxy-nolocal`` (no local search on the real generators after Stage II: the paper's three
-stages alone), ``diffproxy-noseeds`` (no seed search) and ``diffproxy-nodetail`` (photos: no
-Stage "detail"). Diagnostic, synthetic targets only: ``match-oracle``, MATch's filter fitting
+Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the searches on
+the real generators), ``match``, ``search``, and six ablations: ``diffproxy-paper`` (proxy
+patterns in Stage II's forward pass, as in the paper), ``diffproxy-noproxy`` (no proxies:
+Stage II tunes filters only), ``diffproxy-nolocal`` (no compass search after Stage II),
+``diffproxy-noscan`` (no coordinate scan), ``diffproxy-noseeds`` (no seed search) and
+``diffproxy-nodetail`` (photos: no Stage "detail"). Diagnostic, synthetic targets only: ``match-oracle``, MATch's filter fitting
 started with the target's *own* generator parameters (filters from the distant start): what a
 perfect structure search would reach with this filter fitting, i.e. the part of the final
 losses that no generator-parameter method can remove.
@@ -69,6 +69,7 @@ BENCH_METHODS: dict[str, dict[str, Any]] = {
     "diffproxy-paper": {"method": "diffproxy", "proxy_mode": "paper"},
     "diffproxy-noproxy": {"method": "diffproxy", "proxy_mode": "off"},
     "diffproxy-nolocal": {"method": "diffproxy", "local_search": False},
+    "diffproxy-noscan": {"method": "diffproxy", "scan": False},
     "diffproxy-noseeds": {"method": "diffproxy", "seed_search": False},
     "diffproxy-nodetail": {"method": "diffproxy", "detail": False},
     "match": {"method": "match"},

@@ -75,6 +75,12 @@ class Preset:
     # not in the paper); 0: none. 16 instead of 8 in fast: mean style 0.0911 vs 0.0917, feature
     # 0.3437 vs 0.3434 on bench --synthetic 30, for ~2 s more: not worth it
     local_sweeps: int = 0
+    # sweeps of the coordinate scan on the real generators after Stage II, before the local
+    # search (stages.coordinate_scan; not in the paper); 0: none. On bench --synthetic 30, 2 in
+    # balanced: mean style ratio to MATch 0.683 -> 0.628, feature 0.630 -> 0.566, for ~8 s per
+    # graph; 1 in fast: style 0.843 -> 0.838, feature 0.587 -> 0.558, mean style loss 0.0862 ->
+    # 0.0900, for ~4.4 s that fast lacks: off there
+    scan_sweeps: int = 0
     # Stage "detail" (stages.detail; not in the paper): filter fine-tuning towards the look of
     # maps at min(detail_res, res_out) px, after the graph is chosen; no steps: no such stage
     detail_res: int = 1024
@@ -107,15 +113,15 @@ PRESETS: dict[str, Preset] = {
                        stage1_steps=60, stage1_lr=0.005, search_samples=128, search_res=96,
                        stage2_steps=150, stage2_lr=0.02, stage2_halve_every=60,
                        stage3_steps=150, stage3_lr=0.005, search_seconds=60.0, supersample=2,
-                       local_sweeps=16, detail_res=1024, detail_steps=100, detail_refresh=25,
-                       stage3_also_start=True, seed_search=True),
+                       local_sweeps=16, scan_sweeps=2, detail_res=1024, detail_steps=100,
+                       detail_refresh=25, stage3_also_start=True, seed_search=True),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                    filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
                    stage2_steps=600, stage2_lr=0.02, stage2_halve_every=200,
                    stage3_steps=200, stage3_lr=0.002, search_seconds=600.0, supersample=2,
-                   local_sweeps=40, detail_res=2048, detail_steps=200, detail_refresh=50,
-                   stage3_also_start=True, seed_search=True),
+                   local_sweeps=40, scan_sweeps=2, detail_res=2048, detail_steps=200,
+                   detail_refresh=50, stage3_also_start=True, seed_search=True),
 }
 
 
@@ -142,7 +148,10 @@ class Options:
         proxy_mode: how Stage II uses the proxies, one of :data:`PROXY_MODES`.
         local_search: after Stage II, the compass search over the generator parameters on the
             real generators (``stages.local_search``, the preset's ``local_sweeps``); ``False``
-            for the paper's three stages alone.
+            to skip it (with ``scan`` and ``seed_search`` off too: the paper's three stages).
+        scan: after Stage II, the coordinate scan over the generator parameters on the real
+            generators (``stages.coordinate_scan``, the preset's ``scan_sweeps``); ``False`` to
+            skip it.
         seed_search: after the local search, every value of every random seed
             (``stages.seed_search``, where the preset has ``seed_search``); ``False`` to skip it.
         detail: after the graph is chosen (every method), tune the filters towards the look of
@@ -174,6 +183,7 @@ class Options:
     top_k: int | None = None
     proxy_mode: str = "anchored"
     local_search: bool = True
+    scan: bool = True
     seed_search: bool = True
     detail: bool = True
     threads: int = 0
@@ -202,6 +212,8 @@ class Options:
             raise ValueError(f"proxy_mode must be one of {list(PROXY_MODES)}, got {self.proxy_mode!r}")
         if not isinstance(self.local_search, bool):
             raise ValueError(f"local_search must be true or false, got {self.local_search!r}")
+        if not isinstance(self.scan, bool):
+            raise ValueError(f"scan must be true or false, got {self.scan!r}")
         if not isinstance(self.seed_search, bool):
             raise ValueError(f"seed_search must be true or false, got {self.seed_search!r}")
         if not isinstance(self.detail, bool):

@@ -4,6 +4,7 @@ Flow (``method="diffproxy"``)::
 
     load photo -> descriptor -> rank graphs (or the one asked for) -> for each of the best k:
         start (best prior sample) -> Stage I -> random search -> Stage II
+        -> coordinate scan (balanced/full; real generators, not in the paper)
         -> local search (real generators, not in the paper)
         -> seed search (every value of every random seed; not in the paper)
         -> Stage III (balanced/full: Stage I's result fine-tuned alongside, the better kept)
@@ -35,7 +36,7 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
 from .result import GraphRun, Result
-from .stages import (StageResult, detail, filter_search, local_search, random_search, seed_search,
+from .stages import (StageResult, coordinate_scan, detail, filter_search, local_search, random_search, seed_search,
                      stage1, stage2, stage3)
 from .workers import Job, graph_generators, plan, run_parallel
 
@@ -51,6 +52,9 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     run.add("search", r, fit)
     r = stage2(fit, r.alternatives, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every, mode=o.proxy_mode)
     run.add("stage2", r, fit)
+    if o.scan and p.scan_sweeps > 0:
+        r = coordinate_scan(fit, r.u, rep, p.scan_sweeps)
+        run.add("scan", r, fit)
     if o.local_search and p.local_sweeps > 0:
         r = local_search(fit, r.u, rep, p.local_sweeps)
         run.add("local", r, fit)

@@ -479,6 +479,73 @@ def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
     return StageResult(u, start, best, curve, info, time.perf_counter() - t0)
 
 
+def _scan_levels(p, grid: int, max_levels: int) -> tuple[list[float], list[float]]:
+    """Normalised values a coordinate scan tries for parameter ``p``: ``(coarse, fine)``. A
+    continuous one: a ``grid``-point lattice of [0, 1], no fine round. A discrete one: every
+    value its prior can draw; past ``max_levels`` of them, ``max_levels`` evenly spaced ones
+    first (coarse) and all of them as the fine round's pool."""
+    if not p.discrete:
+        return [k / (grid - 1) for k in range(grid)], []
+    span = max(p.high - p.low, 1e-12)
+    allowed = [k for k in range(p.n_values) if p.weights is None or p.weights[k] > 0]
+    if len(allowed) <= max_levels:
+        return [k / span for k in allowed], []
+    pick = sorted({allowed[round(j * (len(allowed) - 1) / (max_levels - 1))] for j in range(max_levels)})
+    return [k / span for k in pick], [k / span for k in allowed]
+
+
+@torch.no_grad()
+def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, grid: int = 9,
+                    max_levels: int = 16, batch: int = 8, stage: str = "scan") -> StageResult:
+    """Coordinate search over the generator parameters (seeds excepted: :func:`seed_search`) on
+    the real generators, Stage II's objective (feature + 0.05 x style), filters fixed: one
+    parameter at a time in spec order, every value it can take (:func:`_scan_levels`; past
+    ``max_levels`` values, the coarse ones and then every value between the best coarse one's
+    neighbours), the best kept before the next parameter; up to ``sweeps`` sweeps, ending early
+    when a sweep moves nothing. Not in the paper. Why: the local search only takes one-value
+    steps and Stage II's random search draws whole parameter sets, so a count or a direction
+    that is far off (a weave's thread count 28 for 50, its direction flipped) stays off unless
+    the proxies' gradient brings it (docs/BENCHMARKS.md, session 9)."""
+    t0 = time.perf_counter()
+    u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
+    best = float(fit.joint(fit.render(u)))
+    start, curve, evals, moved = best, [best], 1, 0
+    params = list(fit.spec)
+    idx = [i for i in fit.gen_idx if not params[i].seed]
+
+    def attempt(i: int, values: list[float]) -> None:
+        nonlocal u, best, evals, moved
+        values = [v for v in values if abs(v - float(u[0, i])) > 1e-9]
+        if not values:
+            return
+        cands = u.repeat(len(values), 1)
+        cands[:, i] = torch.tensor(values, dtype=u.dtype, device=u.device)
+        losses = _joint_losses(fit, cands, batch)
+        evals += len(values)
+        k = int(torch.argmin(losses))
+        if float(losses[k]) < best:
+            u, best = cands[k:k + 1].clone(), float(losses[k])
+            moved += 1
+
+    for sweep in range(max(0, sweeps)):
+        reporter.step(stage, sweep, sweeps, best)
+        before = best
+        for i in idx:
+            coarse, fine = _scan_levels(params[i], grid, max_levels)
+            attempt(i, coarse)
+            if fine:
+                x = float(u[0, i])
+                k = min(range(len(coarse)), key=lambda j: abs(coarse[j] - x))
+                lo, hi = coarse[max(0, k - 1)], coarse[min(len(coarse) - 1, k + 1)]
+                attempt(i, [v for v in fine if lo < v < hi])
+        curve.append(best)
+        if best >= before:
+            break
+    reporter.step(stage, sweeps, sweeps, best)
+    info = {"sweeps": len(curve) - 1, "moves": moved, "evaluations": evals}
+    return StageResult(u, start, best, curve, info, time.perf_counter() - t0)
+
+
 class _Span:
     """Reporter for one chunk of a longer stage: step ``k`` of the chunk is reported as step
     ``offset + k`` of the stage's ``total`` (one progress bar, not one per chunk)."""
