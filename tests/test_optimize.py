@@ -7,6 +7,7 @@ at tiny resolutions with a test-sized preset registered for the duration of a te
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -301,6 +302,7 @@ def test_match_keeps_generators_at_the_start(tiny):
     # the issue's "Stage I only": Stage I's constant learning rate, all three stages' steps
     assert run.stages["match"]["lr"] == TINY.stage1_lr and run.stages["match"]["halve_every"] is None
     assert run.stages["match"]["steps"] == TINY.stage1_steps + TINY.stage2_steps + TINY.stage3_steps
+    assert dataclasses.replace(TINY, match_steps=5).match_budget == 5
 
 
 def test_stage3_rounds_generators_and_lowers_style_loss():

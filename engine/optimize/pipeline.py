@@ -76,8 +76,7 @@ def _run_match(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.
     run.add("start", StageResult(u, 0.0, 0.0), fit)
     r = filter_search(fit, u, p.filter_samples, rep, gen, stage="match")
     run.add("filter_search", r, fit)
-    steps = p.stage1_steps + p.stage2_steps + p.stage3_steps
-    r = match(fit, r.u, rep, steps, p.stage1_lr)
+    r = match(fit, r.u, rep, p.match_budget, p.stage1_lr)
     run.add("match", r, fit)
     return run
 
