@@ -20,7 +20,10 @@ running alongside: balanced 82.1 s (90.1 s wall), fast 17.7 s (25.0 s wall). Wit
 slower day, balanced's two graphs side by side in worker processes (``workers``) and Stage
 "detail" on both: 64.9-73.4 s (71-80 s wall; one after another 110.6 s); fast 22.1-24.5 s
 (28-31 s wall). Session 8, with the seed search (every preset) and Stage III's second branch
-(balanced, full): balanced 73.2-74.5 s (79-81 s wall), fast 23.3-24.2 s (29.6-30.4 s wall).)
+(balanced, full): balanced 73.2-74.5 s (79-81 s wall), fast 23.3-24.2 s (29.6-30.4 s wall).
+Session 9, on a day the machine ran ~15 % slower (session 8's code: 86.6 s / 93.1 s wall
+balanced, 26.9 s / 33.7 s fast), with the coordinate scan (balanced, full) and the halved Stage
+II: balanced 83.0 s (89.3 s wall), fast 21.8 s (27.9 s wall).)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
