@@ -804,6 +804,17 @@ def test_bench_synthetic_rows_and_summary(tiny, monkeypatch):
         check_methods(["diffproxy", "matsh"])
 
 
+def test_bench_ablations_switch_what_they_name():
+    from diffproxy.optimize.bench import BENCH_METHODS
+
+    for label, fields in BENCH_METHODS.items():
+        o = Options(**fields)  # every label is a valid run
+        assert o.method == label.split("-")[0]
+    off = {label: [k for k, v in f.items() if v is False] for label, f in BENCH_METHODS.items()}
+    assert off["diffproxy-noscan"] == ["scan"] and off["diffproxy-noseeds"] == ["seed_search"]
+    assert off["diffproxy-nolocal"] == ["local_search"] and off["diffproxy-nodetail"] == ["detail"]
+
+
 def test_bench_synthetic_runs_can_be_split(tiny):
     from diffproxy.optimize.bench import run_synthetic
 
