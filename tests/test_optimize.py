@@ -381,7 +381,8 @@ def test_coordinate_scan_finds_far_off_counts():
     fit, u_t, _, _ = _setup("bricks", seed=3)
     nat = fit.spec.round(fit.natural(u_t))
     truth = {n: float(nat[n]) for n in ("brick.rows", "brick.bricks")}
-    nat["brick.rows"] = torch.tensor([truth["brick.rows"] + 14 if truth["brick.rows"] <= 20 else truth["brick.rows"] - 14])
+    rows = truth["brick.rows"]
+    nat["brick.rows"] = torch.tensor([rows + 14 if rows <= 20 else rows - 14])
     nat["brick.bricks"] = torch.tensor([(truth["brick.bricks"] + 6) % 16 + 1])
     u = fit.normalize(nat)
     r = coordinate_scan(fit, u, Reporter(), sweeps=2, max_levels=8)
@@ -393,6 +394,10 @@ def test_coordinate_scan_finds_far_off_counts():
     with torch.no_grad():
         assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
     assert coordinate_scan(fit, u, Reporter(), sweeps=0).u.equal(u)
+    events = []
+    coordinate_scan(fit, u, Reporter(events.append, interval=0.0), sweeps=1, max_levels=8)
+    n_params = sum(1 for p in fit.spec if p.role == "generator" and not p.seed)
+    assert [e["step"] for e in events if e["stage"] == "scan"] == list(range(n_params + 1))  # one per parameter
 
 
 def test_seed_flag_only_on_ints():

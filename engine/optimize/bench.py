@@ -28,10 +28,10 @@ the real generators), ``match``, ``search``, and six ablations: ``diffproxy-pape
 patterns in Stage II's forward pass, as in the paper), ``diffproxy-noproxy`` (no proxies:
 Stage II tunes filters only), ``diffproxy-nolocal`` (no compass search after Stage II),
 ``diffproxy-noscan`` (no coordinate scan), ``diffproxy-noseeds`` (no seed search) and
-``diffproxy-nodetail`` (photos: no Stage "detail"). Diagnostic, synthetic targets only: ``match-oracle``, MATch's filter fitting
-started with the target's *own* generator parameters (filters from the distant start): what a
-perfect structure search would reach with this filter fitting, i.e. the part of the final
-losses that no generator-parameter method can remove.
+``diffproxy-nodetail`` (photos: no Stage "detail"). Diagnostic, synthetic targets only:
+``match-oracle``, MATch's filter fitting started with the target's *own* generator parameters
+(filters from the distant start): what a perfect structure search would reach with this filter
+fitting, i.e. the part of the final losses that no generator-parameter method can remove.
 
 Summary: per method mean losses and time; diffproxy's win rate against each other method
 (fraction of targets with a lower final style loss; likewise feature) and the mean of the

@@ -36,8 +36,8 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
 from .result import GraphRun, Result
-from .stages import (StageResult, coordinate_scan, detail, filter_search, local_search, random_search, seed_search,
-                     stage1, stage2, stage3)
+from .stages import (StageResult, coordinate_scan, detail, filter_search, local_search, random_search,
+                     seed_search, stage1, stage2, stage3)
 from .workers import Job, graph_generators, plan, run_parallel
 
 

@@ -527,10 +527,11 @@ def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, 
             u, best = cands[k:k + 1].clone(), float(losses[k])
             moved += 1
 
+    total = max(0, sweeps) * len(idx)
     for sweep in range(max(0, sweeps)):
-        reporter.step(stage, sweep, sweeps, best)
         before = best
-        for i in idx:
+        for j, i in enumerate(idx):
+            reporter.step(stage, sweep * len(idx) + j, total, best)  # per parameter: cancel stays prompt
             coarse, fine = _scan_levels(params[i], grid, max_levels)
             attempt(i, coarse)
             if fine:
@@ -541,7 +542,7 @@ def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, 
         curve.append(best)
         if best >= before:
             break
-    reporter.step(stage, sweeps, sweeps, best)
+    reporter.step(stage, total, total, best)
     info = {"sweeps": len(curve) - 1, "moves": moved, "evaluations": evals}
     return StageResult(u, start, best, curve, info, time.perf_counter() - t0)
 
