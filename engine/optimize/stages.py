@@ -348,6 +348,20 @@ def _joint_losses(fit: Fit, cands: torch.Tensor, batch: int) -> torch.Tensor:
     return torch.cat([fit.joint(fit.render(cands[i:i + batch])).cpu() for i in range(0, len(cands), batch)])
 
 
+@torch.no_grad()
+def _try_values(fit: Fit, u: torch.Tensor, best: float, i: int, values: torch.Tensor,
+                batch: int) -> tuple[torch.Tensor, float, bool]:
+    """``u`` (1, P) with parameter ``i`` set to each of ``values`` (normalised), scored by
+    :func:`_joint_losses`; the best of them if it beats ``best``. Returns ``(u, best, moved)``."""
+    cands = u.repeat(len(values), 1)
+    cands[:, i] = values
+    losses = _joint_losses(fit, cands, batch)
+    k = int(torch.argmin(losses))
+    if float(losses[k]) < best:
+        return cands[k:k + 1].clone(), float(losses[k]), True
+    return u, best, False
+
+
 def _neighbours(fit: Fit, u: torch.Tensor, step: float) -> tuple[torch.Tensor, list[tuple[int, float]]]:
     """One compass step away from ``u`` (1, P) along every generator parameter: a continuous one
     moved by ``step`` (normalised) either way, an integer one to the next value either way that
@@ -464,14 +478,9 @@ def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
         p = params[i]
         reporter.step(stage, done, total, best)
         values = torch.arange(p.n_values, dtype=u.dtype, device=u.device) / max(p.high - p.low, 1e-12)
-        cands = u.repeat(p.n_values, 1)
-        cands[:, i] = values
-        losses = _joint_losses(fit, cands, batch)
+        u, best, _ = _try_values(fit, u, best, i, values, batch)
         evals += p.n_values
         done += p.n_values
-        k = int(torch.argmin(losses))
-        if float(losses[k]) < best:
-            u, best = cands[k:k + 1].clone(), float(losses[k])
         picked[p.name] = int(round(float(fit.spec.denormalize(u)[p.name][0])))
         curve.append(best)
     reporter.step(stage, total, total, best)
@@ -518,14 +527,10 @@ def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, 
         values = [v for v in values if abs(v - float(u[0, i])) > 1e-9]
         if not values:
             return
-        cands = u.repeat(len(values), 1)
-        cands[:, i] = torch.tensor(values, dtype=u.dtype, device=u.device)
-        losses = _joint_losses(fit, cands, batch)
+        u, best, better = _try_values(fit, u, best, i, torch.tensor(values, dtype=u.dtype, device=u.device),
+                                      batch)
         evals += len(values)
-        k = int(torch.argmin(losses))
-        if float(losses[k]) < best:
-            u, best = cands[k:k + 1].clone(), float(losses[k])
-            moved += 1
+        moved += better
 
     total = max(0, sweeps) * len(idx)
     for sweep in range(max(0, sweeps)):
