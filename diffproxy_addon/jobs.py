@@ -168,7 +168,12 @@ def finish_proceduralize(job: EngineJob, image_name: str, settings: Settings, ob
             + (f", {loss}" if loss else "")
             + f", {job.seconds:.0f} s)" + (f", {assigned}" if assigned else ""))
     others = other_graphs(result)
-    return mat, text + (f"; also fitted {others} (set Graph in the panel to force one)" if others else "")
+    guesses = other_guesses(result)
+    if others:
+        return mat, text + f"; also fitted {others} (set Graph in the panel to force one)"
+    if guesses:
+        return mat, text + f"; the graph classifier's next guesses: {guesses} (set Graph in the panel to force one)"
+    return mat, text
 
 
 def other_graphs(result: dict[str, Any]) -> str:
@@ -180,6 +185,19 @@ def other_graphs(result: dict[str, Any]) -> str:
         if isinstance(o, dict) and o.get("graph"):
             style = final_losses(o.get("final")).get("style")
             parts.append(str(o["graph"]) + (f" (style {style:.4f})" if style is not None else ""))
+    return ", ".join(parts)
+
+
+def other_guesses(result: dict[str, Any], at_least: float = 0.1) -> str:
+    """The graph classifier's other likely graphs that the job did not fit, e.g. ``"stone
+    (21 %)"``: with a confident classifier only one graph is fitted, and an artist who disagrees
+    needs to know what else it saw."""
+    fitted = {result.get("graph")} | {o.get("graph") for o in result.get("other_graphs") or [] if isinstance(o, dict)}
+    parts = []
+    for r in result.get("ranking") or []:
+        p = r.get("probability") if isinstance(r, dict) else None
+        if isinstance(p, (int, float)) and p >= at_least and r.get("graph") not in fitted:
+            parts.append(f"{r['graph']} ({100 * p:.0f} %)")
     return ", ".join(parts)
 
 

@@ -37,7 +37,7 @@ def tiny(monkeypatch):
     ({"preset": "slow"}, "preset"), ({"method": "adam"}, "method"), ({"device": "tpu"}, "device"),
     ({"res_out": 10}, "res_out"), ({"seed": -1}, "seed"), ({"descriptor": "x"}, "descriptor"),
     ({"proxy_mode": "always"}, "proxy_mode"), ({"local_search": 1}, "local_search"), ({"seed_search": "no"}, "seed_search"),
-    ({"scan": 0}, "scan"),
+    ({"scan": 0}, "scan"), ({"classifier": "on"}, "classifier"),
     ({"detail": "yes"}, "detail"),
     ({"time_limit": 0}, "time_limit"), ({"top_k": 0}, "top_k"), ({"graph": ""}, "graph"),
 ])
@@ -462,7 +462,8 @@ def test_stage3_filter_search_never_hands_on_worse():
         assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
 
 
-def test_auto_graph_choice_finds_the_generating_graph():
+@pytest.mark.parametrize("classify", [True, False], ids=["classifier", "descriptor"])
+def test_auto_graph_choice_finds_the_generating_graph(classify):
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph
     from diffproxy.optimize.choose import rank_graphs
@@ -473,9 +474,10 @@ def test_auto_graph_choice_finds_the_generating_graph():
     for truth in pair:
         gen = torch.Generator().manual_seed(5)
         with torch.no_grad():
-            target = render(truth.maps(truth.spec.round(truth.spec.sample(1, generator=gen)), 64))
-        ranked = rank_graphs(pair, target, desc, 6, 48, gen, Reporter(), torch.device("cpu"))
-        assert ranked[0].name == truth.name, [(c.name, c.score) for c in ranked]
+            target = render(truth.maps(truth.spec.round(truth.spec.sample(1, generator=gen)), 256))
+        ranked = rank_graphs(pair, target, desc, 6, 48, gen, Reporter(), torch.device("cpu"), classify=classify)
+        assert ranked[0].name == truth.name, [c.label() for c in ranked]
+        assert (ranked[0].probability is not None) == classify
 
 
 def test_detail_tunes_filters_to_the_look_of_large_maps():
@@ -818,6 +820,7 @@ def test_bench_ablations_switch_what_they_name():
     off = {label: [k for k, v in f.items() if v is False] for label, f in BENCH_METHODS.items()}
     assert off["diffproxy-noscan"] == ["scan"] and off["diffproxy-noseeds"] == ["seed_search"]
     assert off["diffproxy-nolocal"] == ["local_search"] and off["diffproxy-nodetail"] == ["detail"]
+    assert off["diffproxy-noclassifier"] == ["classifier"]
 
 
 def test_bench_synthetic_runs_can_be_split(tiny):
@@ -914,3 +917,26 @@ def test_bench_photos_rows(tiny, tmp_path, monkeypatch):
     assert rows[0]["feature"] > 0 and rows[0]["fit_style"] > 0 and rows[0]["discrete_accuracy"] is None
     assert rows[0]["export_style"] > 0 and rows[0]["export_style"] != rows[0]["style"]
     assert summarise(rows, ["match"])["per_method"]["match"]["mean_export_style"] == rows[0]["export_style"]
+
+
+def test_preset_top_k_leaves_out_graphs_the_classifier_finds_unlikely(monkeypatch):
+    """With the preset's top_k (not one asked for) the pipeline optimises only the graphs at
+    least half as likely as the classifier's first choice; without the classifier, all k."""
+    from dataclasses import replace
+
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+
+    monkeypatch.setitem(PRESETS, "tiny3", replace(TINY, name="tiny3", top_k=3))
+    g = get_graph("bricks")
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():  # a clear brick wall, as the classifier's renders show one
+        photo = render(g.maps(g.spec.round(g.spec.sample(1, generator=gen)), 256))
+    o = dict(graph="auto", preset="tiny3", device="cpu", res_out=64, threads=1, workers=1, detail=False)
+    events = []
+    r = proceduralize(photo, Options(**o), progress=events.append)
+    assert r.ranking[0]["graph"] == "bricks" and r.ranking[0]["probability"] > 0.5
+    assert r.graph == "bricks" and len(r.others) + 1 < 3
+    assert any("only: the classifier" in e["message"] for e in events)
+    r = proceduralize(photo, Options(**o, classifier=False))
+    assert len(r.others) + 1 == 3 and all(x["probability"] is None for x in r.ranking)

@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("serve", "serve_cmd"),
     ("proxy-train", "proxy_train_cmd"),
     ("proxy-eval", "proxy_eval_cmd"),
+    ("classifier-train", "classifier_train_cmd"),
 ]
 
 

@@ -27,7 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="balanced", choices=list(PRESETS))
     p.add_argument("--top-k", type=int, default=None,
                    help="with --graph auto: how many of the best-ranked graphs to optimise (default: the "
-                        "preset's, fast 1, balanced 2, full 3); the best result is kept")
+                        "preset's, fast 1, balanced 2, full 3, less the graphs the classifier finds "
+                        "less than half as likely as its first choice); the best result is kept")
+    p.add_argument("--no-classifier", dest="classifier", action="store_false",
+                   help="with --graph auto: rank the graphs by the descriptor score alone instead of "
+                        "the graph classifier's probabilities")
     p.add_argument("--method", default="diffproxy", choices=["diffproxy", "match", "search"])
     p.add_argument("--proxy-mode", default="anchored", choices=["anchored", "paper", "off"],
                    help="Stage II: 'anchored' real patterns forward, proxy gradients backward "
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                           res_out=args.res_out, seed=args.seed, descriptor=args.descriptor,
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, workers=args.workers, top_k=args.top_k,
-                          proxy_mode=args.proxy_mode,
+                          proxy_mode=args.proxy_mode, classifier=args.classifier,
                           local_search=args.local_search, scan=args.scan, seed_search=args.seed_search,
                           detail=args.detail)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
@@ -134,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.graph}: style {s:.4f}, feature {f:.4f}, {result.timings['total']:.1f}s "
               f"on {result.device} ({result.descriptor['name']}); wrote {len(paths)} files to {out}")
         if len(result.ranking) > 1:
-            print("graph ranking: " + ", ".join(f"{r['graph']} {r['score']:.3f}" for r in result.ranking))
+            print("graph ranking: " + ", ".join(
+                f"{r['graph']} {r['score']:.3f}" if r.get("probability") is None
+                else f"{r['graph']} p={r['probability']:.2f} ({r['score']:.3f})" for r in result.ranking))
     return 0
 
 

@@ -9,6 +9,16 @@ and exposure later while nothing fixes a wrong pattern. A graph's score is the m
 optimisation starts from its sample with the lowest ``structure + COLOUR_WEIGHT x colour style``.
 The ranking (name, score, rank) is part of every result.
 
+With the graph classifier (``diffproxy.classifier``, shipped weights; ``classify=True``, the
+default) the graphs are *ordered* by its probability that the photo shows each of them, the
+descriptor score breaking ties, and :func:`keep_likely` drops from the optimised top ``k`` every
+graph less than ``KEEP_FRACTION`` as likely as the first. Why: the descriptor score put the
+right graph first for 1-3 of 11 labelled real photos (docs/BENCHMARKS.md, sessions 5-9), the
+classifier for 7 (session 10), and the fitted loss that picks among the optimised graphs prefers
+the most flexible graph whatever the photo shows, so a graph the classifier thinks unlikely
+should not get the chance. Without usable weights (missing, or trained before a graph was
+added) the ranking falls back to the descriptor score and says so.
+
 Measured on 21 synthetic targets (3 per graph, 7 graphs, random descriptor, 16 samples per
 graph at 64 px): the generating graph ranked first for 16 (76 %); colour-blind scoring beat
 mixing colour into the score (13-15 of 21). Renders are supersampled like the optimisation's
@@ -30,22 +40,31 @@ from .control import Reporter
 
 COLOUR_WEIGHT = 0.5
 BEST_OF = 3
+KEEP_FRACTION = 0.5  # keep_likely: a judgement (a clear second choice), not tuned on the photos
 
 
 @dataclass
 class Candidate:
-    """One graph's ranking entry: ``u`` (1, P) normalised start point, ``score`` (lower is
-    better), ``samples``: how many parameter sets were scored."""
+    """One graph's ranking entry: ``u`` (1, P) normalised start point, ``score`` (descriptor
+    distance, lower is better), ``samples``: how many parameter sets were scored,
+    ``probability``: the classifier's (``None`` without it)."""
 
     name: str
     score: float
     u: torch.Tensor
     samples: int
     seconds: float
+    probability: float | None = None
 
     def as_dict(self, rank: int) -> dict:
         return {"graph": self.name, "score": self.score, "rank": rank, "samples": self.samples,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "probability": self.probability}
+
+    def label(self) -> str:
+        """``name score`` or, with the classifier, ``name p=0.87 (score)``."""
+        if self.probability is None:
+            return f"{self.name} {self.score:.3f}"
+        return f"{self.name} p={self.probability:.2f} ({self.score:.3f})"
 
 
 @torch.no_grad()
@@ -83,8 +102,10 @@ def score_graph(graph, photo: torch.Tensor, descriptor: Descriptor, n: int, res:
 
 def rank_graphs(graphs, photo: torch.Tensor, descriptor: Descriptor, n: int, res: int,
                 generator: torch.Generator, reporter: Reporter, device: torch.device,
-                supersample: int = 1) -> list[Candidate]:
-    """Candidates for ``graphs`` sorted best first (see the module docstring)."""
+                supersample: int = 1, classify: bool = True) -> list[Candidate]:
+    """Candidates for ``graphs`` sorted best first (see the module docstring): by the graph
+    classifier's probability when ``classify`` and it knows every graph (more than one), else by
+    the descriptor score."""
     out = []
     total = len(graphs) * (n + 1)
     reporter.message("rank", f"scoring {len(graphs)} graph(s) on {n + 1} parameter sets each")
@@ -93,4 +114,24 @@ def rank_graphs(graphs, photo: torch.Tensor, descriptor: Descriptor, n: int, res
                                offset=k * (n + 1), total=total, supersample=supersample))
     reporter.step("rank", total, total, None)
     out.sort(key=lambda c: c.score)
+    if classify and len(out) > 1:
+        from ..classifier import ClassifierUnavailable, graph_probabilities
+
+        try:
+            p = graph_probabilities(photo, [c.name for c in out], device)
+        except ClassifierUnavailable as e:
+            reporter.message("rank", f"{e}; ranking by the descriptor score alone")
+        else:
+            for c in out:
+                c.probability = p[c.name]
+            out.sort(key=lambda c: -c.probability)  # stable: equal probabilities keep score order
     return out
+
+
+def keep_likely(candidates: list[Candidate], k: int) -> list[Candidate]:
+    """The first ``k`` candidates, less those under ``KEEP_FRACTION`` x the first's probability
+    (all ``k`` without probabilities)."""
+    top = candidates[:k]
+    if not top or top[0].probability is None:
+        return top
+    return [c for c in top if c.probability is not None and c.probability >= KEEP_FRACTION * top[0].probability]

@@ -165,7 +165,12 @@ class Options:
         allow_download: let ``descriptor`` download VGG19's weights (never by default).
         vgg19_path: explicit VGG19 weight file (else ``$DIFFPROXY_VGG19``, else the hub cache).
         time_limit: wall time (s) of ``method="search"``; ``None``: the preset's.
-        top_k: graphs optimised when ``graph="auto"``; ``None``: the preset's.
+        top_k: graphs optimised when ``graph="auto"``: exactly that many; ``None``: up to the
+            preset's, leaving out those the graph classifier finds less than half as likely as
+            its first choice (``choose.keep_likely``).
+        classifier: order the graph ranking by the graph classifier's probabilities
+            (``diffproxy.classifier``; falls back to the descriptor score, with a message, when
+            its weights are missing or out of date); ``False``: the descriptor score alone.
         proxy_mode: how Stage II uses the proxies, one of :data:`PROXY_MODES`.
         local_search: after Stage II, the compass search over the generator parameters on the
             real generators (``stages.local_search``, the preset's ``local_sweeps``); ``False``
@@ -202,6 +207,7 @@ class Options:
     vgg19_path: str | None = None
     time_limit: float | None = None
     top_k: int | None = None
+    classifier: bool = True
     proxy_mode: str = "anchored"
     local_search: bool = True
     scan: bool = True
@@ -229,6 +235,8 @@ class Options:
             raise ValueError(f"time_limit must be a positive number of seconds or None, got {self.time_limit!r}")
         if self.top_k is not None and not (isinstance(self.top_k, int) and self.top_k >= 1):
             raise ValueError(f"top_k must be a positive integer or None, got {self.top_k!r}")
+        if not isinstance(self.classifier, bool):
+            raise ValueError(f"classifier must be true or false, got {self.classifier!r}")
         if self.proxy_mode not in PROXY_MODES:
             raise ValueError(f"proxy_mode must be one of {list(PROXY_MODES)}, got {self.proxy_mode!r}")
         if not isinstance(self.local_search, bool):

@@ -31,7 +31,7 @@ from ..descriptor import get_descriptor
 from ..device import auto_threads, pick_device
 from ..photo import load_photo
 from .baselines import es_search, match
-from .choose import rank_graphs
+from .choose import keep_likely, rank_graphs
 from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
@@ -178,12 +178,21 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     t = time.perf_counter()
     graphs = list(GRAPHS.values()) if o.graph == "auto" else [get_graph(o.graph)]
     candidates = rank_graphs(graphs, photo.image, descriptor, p.rank_samples, p.rank_res, gen, rep, device,
-                             supersample=p.supersample)
+                             supersample=p.supersample, classify=o.classifier)
     timings["rank"] = time.perf_counter() - t
     ranking = [c.as_dict(i + 1) for i, c in enumerate(candidates)]
     if o.graph == "auto":
-        rep.message("rank", "ranking: " + ", ".join(f"{c.name} {c.score:.3f}" for c in candidates))
-    k = min(o.top_k or p.top_k, len(candidates)) if o.graph == "auto" else 1
+        rep.message("rank", "ranking: " + ", ".join(c.label() for c in candidates))
+    if o.graph != "auto":
+        chosen = candidates[:1]
+    elif o.top_k:  # asked for: exactly that many
+        chosen = candidates[:o.top_k]
+    else:  # the preset's: up to that many, the unlikely ones left out (choose.keep_likely)
+        chosen = keep_likely(candidates, p.top_k)
+        if len(chosen) < min(p.top_k, len(candidates)):
+            rep.message("rank", f"optimising {', '.join(c.name for c in chosen)} only: the classifier finds "
+                                f"the next graph less than half as likely")
+    k = len(chosen)
     workers = plan(o, k, device, threads)
     # search: the same wall time in all, however many graphs run at once
     search_seconds = (o.time_limit or p.search_seconds) / -(-k // workers)
@@ -191,15 +200,15 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
 
     runs: list[GraphRun] = []
     if workers > 1:
-        rep.message("fit", f"optimising graphs {', '.join(c.name for c in candidates[:k])} with {o.method}, "
+        rep.message("fit", f"optimising graphs {', '.join(c.name for c in chosen)} with {o.method}, "
                            f"{workers} processes side by side")
         jobs = [Job(c.name, photo.image, c.u, o, p, descriptor, g.get_state(), search_seconds, threads)
-                for c, g in zip(candidates[:k], gens)]
+                for c, g in zip(chosen, gens)]
         runs = run_parallel(jobs, workers, rep)
         for run in runs:
             run.fit = Fit(get_graph(run.graph), photo.image, p, descriptor, device)
     else:
-        for i, (cand, g) in enumerate(zip(candidates[:k], gens)):
+        for i, (cand, g) in enumerate(zip(chosen, gens)):
             rep.prefix = f"[{cand.name}] " if k > 1 else ""
             rep.message("fit", f"optimising graph {cand.name} ({i + 1}/{k}) with {o.method}")
             fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)

@@ -357,6 +357,10 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     assert " style " in out["report"] and "maps_px" not in out["report"], out["report"]  # losses only
     other = {"other_graphs": [{"graph": "leather", "final": {"style": 0.0362, "maps_px": 1024}}]}
     assert addon.jobs.other_graphs(other) == "leather (style 0.0362)"
+    ranked = {"graph": "bricks", "other_graphs": [], "ranking": [
+        {"graph": "bricks", "probability": 0.7}, {"graph": "paving", "probability": 0.21},
+        {"graph": "wood", "probability": 0.05}, {"graph": "stone", "probability": None}]}
+    assert addon.jobs.other_guesses(ranked) == "paving (21 %)"
     mat = obj.active_material
     assert mat is not None and mat.name not in user_materials
     assert mat.name.startswith(os.path.splitext(img.name)[0])

@@ -1,0 +1,96 @@
+"""Which material graph is this photo? A small CNN trained on the graphs' own renders.
+
+The graph ranking (``optimize.choose``) scores cheap prior samples of every graph against the
+photo in descriptor space; with the offline random-weight descriptor that ranking did not carry
+over from renders to real photos (right for 1-3 of 11 labelled photos, docs/BENCHMARKS.md). This
+classifier is trained on renders of every graph's artist prior under photo-like variations
+(``augment``: zoom, orientation, colour, tone curve, uneven light, highlights, blur, noise) to
+tell the graphs apart by their *pattern*; the ranking orders the graphs by its probability when
+it knows them all. Train it with ``diffproxy classifier-train`` (``train``); the shipped weights
+are ``engine/weights/graph_classifier.safetensors`` (fp32 safetensors; header metadata:
+``format``, ``config`` (the network's construction arguments, graph names included) and
+``training`` (the run's record, validation accuracies included)).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .network import GraphClassifierNet, probabilities, views
+
+FORMAT = "diffproxy-graph-classifier/1"
+WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "graph_classifier.safetensors"
+TRAIN_HINT = "retrain it with `diffproxy classifier-train`"
+
+
+class ClassifierUnavailable(RuntimeError):
+    """No usable graph classifier (the message says why and what to do)."""
+
+
+def save_classifier(path: str | os.PathLike, net: GraphClassifierNet, training: dict[str, Any]) -> Path:
+    """Write ``net`` (fp32) with its config and training record, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    meta = {"format": FORMAT, "config": json.dumps(net.config, sort_keys=True),
+            "training": json.dumps(training, sort_keys=True)}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def load_classifier(path: str | os.PathLike | None = None,
+                    device: Any = "cpu") -> tuple[GraphClassifierNet, dict[str, Any]]:
+    """The classifier at ``path`` (default: the shipped one) in eval mode on ``device``, and its
+    header metadata (``config`` and ``training`` decoded). Raises :class:`ClassifierUnavailable`."""
+    path = Path(path or WEIGHTS_PATH)
+    if not path.is_file():
+        raise ClassifierUnavailable(f"no graph classifier at {path}; {TRAIN_HINT}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+        if meta.get("format") != FORMAT:
+            raise ClassifierUnavailable(f"{path} is not a graph classifier file (format "
+                                        f"{meta.get('format')!r}, expected {FORMAT!r}); {TRAIN_HINT}")
+        meta["config"], meta["training"] = json.loads(meta["config"]), json.loads(meta.get("training", "{}"))
+        net = GraphClassifierNet(**meta["config"])
+        net.load_state_dict(load_file(str(path)))
+    except ClassifierUnavailable:
+        raise
+    except Exception as e:  # truncated file, other network shape
+        raise ClassifierUnavailable(f"graph classifier {path} cannot be read ({e}); {TRAIN_HINT}") from e
+    return net.to(device).eval(), meta
+
+
+_CACHE: dict[tuple[str, str], GraphClassifierNet] = {}
+
+
+def graph_probabilities(photo: torch.Tensor, graph_names: list[str], device: Any = "cpu",
+                        path: str | os.PathLike | None = None) -> dict[str, float]:
+    """``{graph: probability}`` for the ``(1, 3, H, W)`` sRGB photo, renormalised over
+    ``graph_names`` (a subset of the classifier's graphs). Raises :class:`ClassifierUnavailable`
+    when the classifier is missing or does not know one of the graphs (a graph added since it
+    was trained)."""
+    key = (str(Path(path or WEIGHTS_PATH)), str(torch.device(device)))
+    if key not in _CACHE:
+        _CACHE[key] = load_classifier(path, device)[0]
+    net = _CACHE[key]
+    unknown = [g for g in graph_names if g not in net.graphs]
+    if unknown:
+        raise ClassifierUnavailable(f"the graph classifier was trained without graph(s) {', '.join(unknown)}; "
+                                    f"{TRAIN_HINT}")
+    p = probabilities(net, photo)
+    total = sum(p[g] for g in graph_names) or 1.0
+    return {g: p[g] / total for g in graph_names}
+
+
+__all__ = ["ClassifierUnavailable", "GraphClassifierNet", "graph_probabilities", "load_classifier",
+           "probabilities", "save_classifier", "views", "FORMAT", "WEIGHTS_PATH"]
