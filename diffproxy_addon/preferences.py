@@ -78,7 +78,8 @@ class DIFFPROXY_AP_preferences(bpy.types.AddonPreferences):
     top_k: IntProperty(  # type: ignore[valid-type]
         name="Graphs to Try", default=0, min=0, max=8,
         description="With Graph 'auto': how many of the best-ranked graphs are fitted before the "
-                    "best is kept (0: the preset's, Fast 1, Balanced 2, Full 3). More graphs, better "
+                    "best is kept (0: up to the preset's, Fast 1, Balanced 2, Full 3, leaving out "
+                    "graphs the engine's graph classifier finds unlikely). More graphs, better "
                     "odds of the right one, longer runs (on a CPU they run side by side as the "
                     "cores allow)")
     resolution: EnumProperty(  # type: ignore[valid-type]

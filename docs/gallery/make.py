@@ -9,7 +9,8 @@ gets them, into a temporary folder), takes the result's comparison sheet (photo 
 basecolor | normal | roughness | metallic), shrinks its tiles to 128 px and saves it as ``<name>.jpg`` here. The photo tile of an
 outside image is cut off (evaluation photos stay out of the repository); the default photo,
 which the project owns, keeps it. Prints the Markdown table rows of README.md (graph, losses,
-timings, top three of the ranking). Existing sheets are replaced: they are this script's own
+timings, top three of the ranking with the graph classifier's probabilities, the graphs
+fitted). Existing sheets are replaced: they are this script's own
 output, regenerated as a set.
 """
 
@@ -63,13 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         scale = TILE / tile
         sheet = sheet.resize((round(sheet.width * scale), TILE), Image.LANCZOS)
         sheet.save(HERE / f"{path.stem}.jpg", quality=85, optimize=True)
-        top3 = " > ".join(x["graph"] for x in r.ranking[:3])
+        top3 = " > ".join(x["graph"] if x.get("probability") is None else f"{x['graph']} {x['probability']:.2f}"
+                          for x in r.ranking[:3])
+        fitted = ", ".join([r.graph] + [o["graph"] for o in r.others])
         final = r.losses["final"]
         rows.append(f"| {path.stem} | {r.graph} | {final['style']:.3f} | {final['feature']:.3f} | "
-                    f"{r.timings['total']:.1f} | {wall:.1f} | {top3} | ![]({path.stem}.jpg) |")
+                    f"{r.timings['total']:.1f} | {wall:.1f} | {top3} | {fitted} | ![]({path.stem}.jpg) |")
         print(rows[-1], file=sys.stderr, flush=True)
-    print("| input | graph | style | feature | pipeline s | wall s | ranking | sheet |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| input | graph | style | feature | pipeline s | wall s | ranking | fitted | sheet |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
 
