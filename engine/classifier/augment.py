@@ -18,6 +18,8 @@ from .network import VIEW_RES
 # RGB -> YIQ: Y the luminance, (I, Q) the chroma plane that a hue change rotates
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 MIN_ZOOM_CROP = 0.3  # smallest crop side, as a fraction of the render (up to 3.3x zoom)
+# a share of the views zoom *out*: the (tileable) render repeated 2 x 2, a crop of 1-2 repeats
+ZOOM_OUT_SHARE, MAX_ZOOM_OUT = 0.25, 2.0
 
 
 def _rand(generator: torch.Generator, *shape: int) -> torch.Tensor:
@@ -34,14 +36,20 @@ def hue_rotate(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
 
 
 def _crops(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """A random square crop of each image (side 0.3-1 of it), scaled to VIEW_RES, turned by a
-    random multiple of 90 degrees and mirrored half of the time."""
+    """A random square crop of each image (side 0.3-1 of it; for ``ZOOM_OUT_SHARE`` of them
+    1-2 repeats of the tileable image), scaled to VIEW_RES, turned by a random multiple of 90
+    degrees and mirrored half of the time."""
     n, res = x.shape[0], x.shape[-1]
     out = torch.empty(n, 3, VIEW_RES, VIEW_RES)
     for b in range(n):
-        s = int(res * (MIN_ZOOM_CROP + (1 - MIN_ZOOM_CROP) * float(_rand(g, 1))))
-        i, j = (int(torch.randint(0, res - s + 1, (1,), generator=g)) for _ in range(2))
-        c = x[b:b + 1, :, i:i + s, j:j + s]
+        src, size = x[b:b + 1], res
+        if float(_rand(g, 1)) < ZOOM_OUT_SHARE:
+            src, size = x[b:b + 1].repeat(1, 1, 2, 2), 2 * res
+            s = int(res * (1 + (MAX_ZOOM_OUT - 1) * float(_rand(g, 1))))
+        else:
+            s = int(res * (MIN_ZOOM_CROP + (1 - MIN_ZOOM_CROP) * float(_rand(g, 1))))
+        i, j = (int(torch.randint(0, size - s + 1, (1,), generator=g)) for _ in range(2))
+        c = src[:, :, i:i + s, j:j + s]
         c = (F.interpolate(c, size=(VIEW_RES, VIEW_RES), mode="area") if s >= VIEW_RES else
              F.interpolate(c, size=(VIEW_RES, VIEW_RES), mode="bilinear", align_corners=False))
         c = torch.rot90(c, int(torch.randint(0, 4, (1,), generator=g)), (2, 3))
