@@ -7,7 +7,8 @@ Renders ``--samples`` artist-prior draws of every graph (and ``--val-samples`` m
 seed for validation) at 256 px, then trains the small CNN of ``diffproxy.classifier`` on
 photo-like variations of them (see ``classifier.augment``). Prints the validation accuracy per
 epoch and, at the end, per graph; the file records them. Retrain after adding a graph or
-changing how one looks. The defaults made the shipped file (about 17 minutes on a 2-core CPU).
+changing how one looks. The defaults made the shipped file (11-18 minutes on the 2-core dev
+CPU, with 2 threads alone or 1 thread beside other jobs).
 """
 
 from __future__ import annotations

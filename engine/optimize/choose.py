@@ -14,7 +14,7 @@ default) the graphs are *ordered* by its probability that the photo shows each o
 descriptor score breaking ties, and :func:`keep_likely` drops from the optimised top ``k`` every
 graph less than ``KEEP_FRACTION`` as likely as the first. Why: the descriptor score put the
 right graph first for 1-3 of 11 labelled real photos (docs/BENCHMARKS.md, sessions 5-9), the
-shipped classifier for 6 (session 10), and the fitted loss that picks among the optimised
+shipped classifier for 8 (session 10), and the fitted loss that picks among the optimised
 graphs prefers the most flexible graph whatever the photo shows, so a graph the classifier
 thinks unlikely should not get the chance. Without usable weights (missing, or trained before a graph was
 added) the ranking falls back to the descriptor score and says so.
