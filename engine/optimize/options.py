@@ -23,7 +23,10 @@ slower day, balanced's two graphs side by side in worker processes (``workers``)
 (balanced, full): balanced 73.2-74.5 s (79-81 s wall), fast 23.3-24.2 s (29.6-30.4 s wall).
 Session 9, on a day the machine ran ~15 % slower (session 8's code: 86.6 s / 93.1 s wall
 balanced, 26.9 s / 33.7 s fast), with the coordinate scan (balanced, full) and the halved Stage
-II: balanced 83.0 s (89.3 s wall), fast 21.8 s (27.9 s wall).)
+II: balanced 83.0 s (89.3 s wall), fast 21.8 s (27.9 s wall). Session 10, with the graph
+classifier, which finds only bricks likely on that photo, so balanced fits one graph: balanced
+72.6 s (79.7 s wall), fast 21.9-24.5 s (28.3-31.4 s wall over three runs; session 9's code the
+same hour 30.7 s).)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
