@@ -86,9 +86,12 @@ def test_weights_round_trip_and_refusals(tmp_path):
     path = C.save_classifier(tmp_path / "c.safetensors", net, {"val_accuracy": 0.5})
     back, meta = C.load_classifier(path)
     assert back.graphs == ["bricks", "wood"] and meta["training"] == {"val_accuracy": 0.5}
+    for k, v in net.state_dict().items():  # stored in half precision, read back as float32
+        want = v.half().float() if v.is_floating_point() else v
+        assert torch.equal(back.state_dict()[k], want), k
     x = torch.rand(2, 3, VIEW_RES, VIEW_RES)
     with torch.no_grad():
-        assert torch.allclose(back(x), net.eval()(x), atol=1e-6)
+        assert torch.allclose(back(x), net.eval()(x), atol=1e-2)
     with pytest.raises(C.ClassifierUnavailable, match="classifier-train"):
         C.load_classifier(tmp_path / "missing.safetensors")
     bad = tmp_path / "bad.safetensors"

@@ -7,9 +7,9 @@ classifier is trained on renders of every graph's artist prior under photo-like 
 (``augment``: zoom, orientation, colour, tone curve, uneven light, highlights, blur, noise) to
 tell the graphs apart by their *pattern*; the ranking orders the graphs by its probability when
 it knows them all. Train it with ``diffproxy classifier-train`` (``train``); the shipped weights
-are ``engine/weights/graph_classifier.safetensors`` (fp32 safetensors; header metadata:
-``format``, ``config`` (the network's construction arguments, graph names included) and
-``training`` (the run's record, validation accuracies included)).
+are ``engine/weights/graph_classifier.safetensors`` (fp16 safetensors, like the proxies'; header
+metadata: ``format``, ``config`` (the network's construction arguments, graph names included)
+and ``training`` (the run's record, validation accuracies included)).
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ class ClassifierUnavailable(RuntimeError):
 
 
 def save_classifier(path: str | os.PathLike, net: GraphClassifierNet, training: dict[str, Any]) -> Path:
-    """Write ``net`` (fp32) with its config and training record, atomically."""
+    """Write ``net`` (fp16) with its config and training record, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    half = lambda v: v.half() if v.is_floating_point() else v  # noqa: E731 (batch counts stay ints)
+    tensors = {k: half(v.detach().cpu()).contiguous() for k, v in net.state_dict().items()}
     meta = {"format": FORMAT, "config": json.dumps(net.config, sort_keys=True),
             "training": json.dumps(training, sort_keys=True)}
     tmp = path.with_name(path.name + ".tmp")
@@ -62,7 +63,8 @@ def load_classifier(path: str | os.PathLike | None = None,
                                         f"{meta.get('format')!r}, expected {FORMAT!r}); {TRAIN_HINT}")
         meta["config"], meta["training"] = json.loads(meta["config"]), json.loads(meta.get("training", "{}"))
         net = GraphClassifierNet(**meta["config"])
-        net.load_state_dict(load_file(str(path)))
+        state = load_file(str(path))
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except ClassifierUnavailable:
         raise
     except Exception as e:  # truncated file, other network shape
