@@ -16,8 +16,8 @@ graph less than ``KEEP_FRACTION`` as likely as the first. Why: the descriptor sc
 right graph first for 1-3 of 11 labelled real photos (docs/BENCHMARKS.md, sessions 5-9), the
 shipped classifier for 8 (session 10), and the fitted loss that picks among the optimised
 graphs prefers the most flexible graph whatever the photo shows, so a graph the classifier
-thinks unlikely should not get the chance. Without usable weights (missing, or trained before a graph was
-added) the ranking falls back to the descriptor score and says so.
+thinks unlikely should not get the chance. Without usable weights (missing, or trained before a
+graph was added) the ranking falls back to the descriptor score and says so.
 
 Measured on 21 synthetic targets (3 per graph, 7 graphs, random descriptor, 16 samples per
 graph at 64 px): the generating graph ranked first for 16 (76 %); colour-blind scoring beat

@@ -31,7 +31,7 @@ from ..descriptor import get_descriptor
 from ..device import auto_threads, pick_device
 from ..photo import load_photo
 from .baselines import es_search, match
-from .choose import keep_likely, rank_graphs
+from .choose import KEEP_FRACTION, keep_likely, rank_graphs
 from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
@@ -191,7 +191,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
         chosen = keep_likely(candidates, p.top_k)
         if len(chosen) < min(p.top_k, len(candidates)):
             rep.message("rank", f"optimising {', '.join(c.name for c in chosen)} only: the classifier finds "
-                                f"the next graph less than half as likely")
+                                f"the next graph under {KEEP_FRACTION:g} x as likely")
     k = len(chosen)
     workers = plan(o, k, device, threads)
     # search: the same wall time in all, however many graphs run at once
