@@ -938,5 +938,9 @@ def test_preset_top_k_leaves_out_graphs_the_classifier_finds_unlikely(monkeypatc
     assert r.ranking[0]["graph"] == "bricks" and r.ranking[0]["probability"] > 0.5
     assert r.graph == "bricks" and len(r.others) + 1 < 3
     assert any("only: the classifier" in e["message"] for e in events)
+    from diffproxy.classifier import WEIGHTS_PATH
+    used = r.summary()["graph_classifier"]  # params.json records which classifier ordered the ranking
+    assert used["file"] == WEIGHTS_PATH.name and len(used["sha256"]) == 16 and "bricks" in used["graphs"]
     r = proceduralize(photo, Options(**o, classifier=False))
     assert len(r.others) + 1 == 3 and all(x["probability"] is None for x in r.ranking)
+    assert r.summary()["graph_classifier"] is None

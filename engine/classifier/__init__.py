@@ -14,6 +14,7 @@ and ``training`` (the run's record, validation accuracies included)).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -75,6 +76,15 @@ def load_classifier(path: str | os.PathLike | None = None,
 _CACHE: dict[tuple[str, str], GraphClassifierNet] = {}
 
 
+def describe(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Which classifier this is, for a result's record: file name, the first 16 hex digits of
+    its SHA-256, its graphs and validation accuracy."""
+    path = Path(path or WEIGHTS_PATH)
+    meta = load_classifier(path)[1]
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+            "graphs": meta["config"]["graphs"], "val_accuracy": meta["training"].get("val_accuracy")}
+
+
 def graph_probabilities(photo: torch.Tensor, graph_names: list[str], device: Any = "cpu",
                         path: str | os.PathLike | None = None) -> dict[str, float]:
     """``{graph: probability}`` for the ``(1, 3, H, W)`` sRGB photo, renormalised over
@@ -94,5 +104,5 @@ def graph_probabilities(photo: torch.Tensor, graph_names: list[str], device: Any
     return {g: p[g] / total for g in graph_names}
 
 
-__all__ = ["ClassifierUnavailable", "GraphClassifierNet", "graph_probabilities", "load_classifier",
+__all__ = ["ClassifierUnavailable", "GraphClassifierNet", "describe", "graph_probabilities", "load_classifier",
            "probabilities", "save_classifier", "views", "FORMAT", "WEIGHTS_PATH"]

@@ -222,7 +222,11 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     timings["total"] = time.perf_counter() - t_start
     rep.message("done", f"best graph {best.graph}: style {best.final['style']:.4f}, "
                         f"feature {best.final['feature']:.4f} in {timings['total']:.1f}s")
-    return Result.from_run(best, runs, o, photo, descriptor, device, ranking, timings)
+    used = None
+    if candidates[0].probability is not None:  # the classifier ordered the ranking: say which one
+        from ..classifier import describe
+        used = describe()
+    return Result.from_run(best, runs, o, photo, descriptor, device, ranking, timings, graph_classifier=used)
 
 
 __all__ = ["proceduralize", "Options", "Cancelled", "Result"]

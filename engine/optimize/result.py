@@ -8,7 +8,8 @@ is checked before the first file is written):
   ``render.png`` (their flash render);
 * ``params.json``: graph, every parameter (JSON values, loadable by ``spec.from_json``), the
   descriptor (name + weights hash), losses per stage, timings per stage, device, method, preset,
-  seed, graph ranking, proxy status, notes on the input photo;
+  seed, graph ranking (with the graph classifier's probabilities, and which classifier: file,
+  hash, validation accuracy), proxy status, notes on the input photo;
 * ``comparison.png``: photo | render | basecolor | normal | roughness | metallic, 256 px tiles
   with labels;
 * ``loss_curve.png``: each stage's objective per step (matplotlib; skipped with a note in the
@@ -119,11 +120,13 @@ class Result:
     photo_notes: list[str]
     photo_source: str
     others: list[dict]
+    graph_classifier: dict | None = None  # classifier.describe() when it ordered the ranking
     photo: torch.Tensor = field(repr=False, default=None)  # type: ignore[assignment]
 
     @classmethod
     def from_run(cls, best: GraphRun, runs: list[GraphRun], o: Options, photo, descriptor, device,
-                 ranking: list[dict], timings: dict[str, float]) -> "Result":
+                 ranking: list[dict], timings: dict[str, float],
+                 graph_classifier: dict | None = None) -> "Result":
         assert best.fit is not None and best.u is not None
         losses = dict(best.stages)
         losses["final"] = {**best.final, "from_stage": best.final_from, "maps_px": best.maps_px()}
@@ -136,7 +139,7 @@ class Result:
                    photo_source=photo.source,
                    others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.maps_px()},
                             "seconds": round(r.seconds, 3)} for r in runs if r is not best],
-                   photo=photo.image.detach().cpu())
+                   graph_classifier=graph_classifier, photo=photo.image.detach().cpu())
 
     def summary(self) -> dict:
         """Everything but the curves and the photo, JSON-safe (what ``--json`` prints)."""
@@ -145,7 +148,8 @@ class Result:
                         "ranking": self.ranking, "method": self.method, "preset": self.preset,
                         "seed": self.seed, "options": self.options, "proxies": self.proxies,
                         "photo": {"source": self.photo_source, "notes": self.photo_notes},
-                        "other_graphs": self.others, "engine_version": __version__})
+                        "other_graphs": self.others, "graph_classifier": self.graph_classifier,
+                        "engine_version": __version__})
 
     # --- export -------------------------------------------------------------------------------
     def maps(self, res: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
