@@ -73,14 +73,23 @@ def load_classifier(path: str | os.PathLike | None = None,
     return net.to(device).eval(), meta
 
 
-_CACHE: dict[tuple[str, str], GraphClassifierNet] = {}
+_CACHE: dict[tuple[str, str], tuple[GraphClassifierNet, dict[str, Any]]] = {}
+
+
+def _cached(path: str | os.PathLike | None, device: Any) -> tuple[GraphClassifierNet, dict[str, Any]]:
+    """:func:`load_classifier`, once per file and device."""
+    key = (str(Path(path or WEIGHTS_PATH)), str(torch.device(device)))
+    if key not in _CACHE:
+        _CACHE[key] = load_classifier(path, device)
+    return _CACHE[key]
 
 
 def describe(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Which classifier this is, for a result's record: file name, the first 16 hex digits of
-    its SHA-256, its graphs and validation accuracy."""
+    its SHA-256, its graphs and validation accuracy (the metadata of the copy already loaded)."""
     path = Path(path or WEIGHTS_PATH)
-    meta = load_classifier(path)[1]
+    loaded = [m for (p, _), (_, m) in _CACHE.items() if p == str(path)]
+    meta = loaded[0] if loaded else _cached(path, "cpu")[1]
     return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
             "graphs": meta["config"]["graphs"], "val_accuracy": meta["training"].get("val_accuracy")}
 
@@ -91,10 +100,7 @@ def graph_probabilities(photo: torch.Tensor, graph_names: list[str], device: Any
     ``graph_names`` (a subset of the classifier's graphs). Raises :class:`ClassifierUnavailable`
     when the classifier is missing or does not know one of the graphs (a graph added since it
     was trained)."""
-    key = (str(Path(path or WEIGHTS_PATH)), str(torch.device(device)))
-    if key not in _CACHE:
-        _CACHE[key] = load_classifier(path, device)[0]
-    net = _CACHE[key]
+    net = _cached(path, device)[0]
     unknown = [g for g in graph_names if g not in net.graphs]
     if unknown:
         raise ClassifierUnavailable(f"the graph classifier was trained without graph(s) {', '.join(unknown)}; "
