@@ -26,6 +26,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("proxy-train", "proxy_train_cmd"),
     ("proxy-eval", "proxy_eval_cmd"),
     ("classifier-train", "classifier_train_cmd"),
+    ("estimator-train", "estimator_train_cmd"),
 ]
 
 

@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "diffproxy-noproxy (no proxies), diffproxy-nolocal (no local search), "
                         "diffproxy-noscan (no coordinate scan), diffproxy-noseeds (no seed search), "
                         "diffproxy-nodetail (photos: no last stage 'detail'), diffproxy-noclassifier "
-                        "(photos: graphs ranked without the graph classifier); synthetic targets "
+                        "(photos: graphs ranked without the graph classifier), diffproxy-noestimator (no parameter "
+                        "estimator's guess); synthetic targets "
                         "only: match-oracle (MATch started from the target's own generator "
                         "parameters: the ceiling of any structure search)")
     p.add_argument("--preset", default="fast", choices=["fast", "balanced", "full"])

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-classifier", dest="classifier", action="store_false",
                    help="with --graph auto: rank the graphs by the descriptor score alone instead of "
                         "the graph classifier's probabilities")
+    p.add_argument("--no-estimator", dest="estimator", action="store_false",
+                   help="do not try the parameter estimator's guess as the start point and as a "
+                        "candidate of Stage II's random search (the ranking's prior sample alone)")
     p.add_argument("--method", default="diffproxy", choices=["diffproxy", "match", "search"])
     p.add_argument("--proxy-mode", default="anchored", choices=["anchored", "paper", "off"],
                    help="Stage II: 'anchored' real patterns forward, proxy gradients backward "
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                           res_out=args.res_out, seed=args.seed, descriptor=args.descriptor,
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, workers=args.workers, top_k=args.top_k,
-                          proxy_mode=args.proxy_mode, classifier=args.classifier,
+                          proxy_mode=args.proxy_mode, classifier=args.classifier, estimator=args.estimator,
                           local_search=args.local_search, scan=args.scan, seed_search=args.seed_search,
                           detail=args.detail)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work

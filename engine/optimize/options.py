@@ -174,6 +174,10 @@ class Options:
         classifier: order the graph ranking by the graph classifier's probabilities
             (``diffproxy.classifier``; falls back to the descriptor score, with a message, when
             its weights are missing or out of date); ``False``: the descriptor score alone.
+        estimator: method ``"diffproxy"``: try the parameter estimator's guess
+            (``diffproxy.estimator``) as the start point and as a candidate of Stage II's random
+            search (``stages.estimate_start``; reported and skipped when its weights are missing
+            or out of date); ``False``: the ranking's prior sample and the random search alone.
         proxy_mode: how Stage II uses the proxies, one of :data:`PROXY_MODES`.
         local_search: after Stage II, the compass search over the generator parameters on the
             real generators (``stages.local_search``, the preset's ``local_sweeps``); ``False``
@@ -211,6 +215,7 @@ class Options:
     time_limit: float | None = None
     top_k: int | None = None
     classifier: bool = True
+    estimator: bool = True
     proxy_mode: str = "anchored"
     local_search: bool = True
     scan: bool = True
@@ -240,6 +245,8 @@ class Options:
             raise ValueError(f"top_k must be a positive integer or None, got {self.top_k!r}")
         if not isinstance(self.classifier, bool):
             raise ValueError(f"classifier must be true or false, got {self.classifier!r}")
+        if not isinstance(self.estimator, bool):
+            raise ValueError(f"estimator must be true or false, got {self.estimator!r}")
         if self.proxy_mode not in PROXY_MODES:
             raise ValueError(f"proxy_mode must be one of {list(PROXY_MODES)}, got {self.proxy_mode!r}")
         if not isinstance(self.local_search, bool):

@@ -3,7 +3,8 @@
 Flow (``method="diffproxy"``)::
 
     load photo -> descriptor -> rank graphs (or the one asked for) -> for each of the best k:
-        start (best prior sample) -> Stage I -> random search -> Stage II
+        start (best prior sample, or the parameter estimator's guess if it scores lower;
+        not in the paper) -> Stage I -> random search -> Stage II
         -> coordinate scan (balanced/full; real generators, not in the paper)
         -> local search (real generators, not in the paper)
         -> seed search (every value of every random seed; not in the paper)
@@ -36,8 +37,8 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
 from .result import GraphRun, Result
-from .stages import (StageResult, coordinate_scan, detail, filter_search, local_search, random_search,
-                     seed_search, stage1, stage2, stage3)
+from .stages import (StageResult, coordinate_scan, detail, estimate_start, filter_search, local_search,
+                     random_search, seed_search, stage1, stage2, stage3)
 from .workers import Job, graph_generators, plan, run_parallel
 
 
@@ -45,10 +46,15 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     p = o.budget
     run = GraphRun(fit.graph.name)
     run.add("start", StageResult(u, 0.0, 0.0), fit)
+    guess = None
+    if o.estimator:
+        r = estimate_start(fit, u, rep)
+        run.add("estimate", r, fit)
+        u, guess = r.u, r.alternatives
     r = stage1(fit, u, rep, p.stage1_steps, p.stage1_lr, search=p.filter_samples, generator=gen)
     run.add("stage1", r, fit)
     u_stage1 = r.u
-    r = random_search(fit, r.u, p.search_samples, rep, gen, keep=p.stage2_starts)
+    r = random_search(fit, r.u, p.search_samples, rep, gen, keep=p.stage2_starts, extra=guess)
     run.add("search", r, fit)
     r = stage2(fit, r.alternatives, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every, mode=o.proxy_mode)
     run.add("stage2", r, fit)
@@ -226,7 +232,12 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     if candidates[0].probability is not None:  # the classifier ordered the ranking: say which one
         from ..classifier import describe
         used = describe()
-    return Result.from_run(best, runs, o, photo, descriptor, device, ranking, timings, graph_classifier=used)
+    guessed = None
+    if best.stages.get("estimate", {}).get("used"):  # the parameter estimator proposed a start: which one
+        from ..estimator import describe as describe_estimator
+        guessed = describe_estimator()
+    return Result.from_run(best, runs, o, photo, descriptor, device, ranking, timings, graph_classifier=used,
+                           param_estimator=guessed)
 
 
 __all__ = ["proceduralize", "Options", "Cancelled", "Result"]

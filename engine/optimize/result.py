@@ -9,7 +9,8 @@ is checked before the first file is written):
 * ``params.json``: graph, every parameter (JSON values, loadable by ``spec.from_json``), the
   descriptor (name + weights hash), losses per stage, timings per stage, device, method, preset,
   seed, graph ranking (with the graph classifier's probabilities, and which classifier: file,
-  hash, validation accuracy), proxy status, notes on the input photo;
+  hash, validation accuracy), which parameter estimator proposed a start (file, hash,
+  validation error; null when none did), proxy status, notes on the input photo;
 * ``comparison.png``: photo | render | basecolor | normal | roughness | metallic, 256 px tiles
   with labels;
 * ``loss_curve.png``: each stage's objective per step (matplotlib; skipped with a note in the
@@ -121,12 +122,13 @@ class Result:
     photo_source: str
     others: list[dict]
     graph_classifier: dict | None = None  # classifier.describe() when it ordered the ranking
+    param_estimator: dict | None = None  # estimator.describe() when it guessed a start
     photo: torch.Tensor = field(repr=False, default=None)  # type: ignore[assignment]
 
     @classmethod
     def from_run(cls, best: GraphRun, runs: list[GraphRun], o: Options, photo, descriptor, device,
                  ranking: list[dict], timings: dict[str, float],
-                 graph_classifier: dict | None = None) -> "Result":
+                 graph_classifier: dict | None = None, param_estimator: dict | None = None) -> "Result":
         assert best.fit is not None and best.u is not None
         losses = dict(best.stages)
         losses["final"] = {**best.final, "from_stage": best.final_from, "maps_px": best.maps_px()}
@@ -139,7 +141,8 @@ class Result:
                    photo_source=photo.source,
                    others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.maps_px()},
                             "seconds": round(r.seconds, 3)} for r in runs if r is not best],
-                   graph_classifier=graph_classifier, photo=photo.image.detach().cpu())
+                   graph_classifier=graph_classifier, param_estimator=param_estimator,
+                   photo=photo.image.detach().cpu())
 
     def summary(self) -> dict:
         """Everything but the curves and the photo, JSON-safe (what ``--json`` prints)."""
@@ -149,6 +152,7 @@ class Result:
                         "seed": self.seed, "options": self.options, "proxies": self.proxies,
                         "photo": {"source": self.photo_source, "notes": self.photo_notes},
                         "other_graphs": self.others, "graph_classifier": self.graph_classifier,
+                        "param_estimator": self.param_estimator,
                         "engine_version": __version__})
 
     # --- export -------------------------------------------------------------------------------

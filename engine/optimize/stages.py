@@ -215,18 +215,55 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 
 @torch.no_grad()
+def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "estimate") -> StageResult:
+    """The parameter estimator's guess (``diffproxy.estimator``; not in the paper) against the
+    start point ``u`` (1, P), by the colour style loss on the real generators; the lower one is
+    handed on, and the guess is also returned in ``alternatives`` (one more candidate of the
+    random search, which judges structure by grayscale features under Stage I's filters). The
+    guess's random seeds are the start's: no image tells a seed (the seed search finds them).
+    Without a usable estimator (missing, or trained without this graph) ``u`` is handed on and
+    the reason reported."""
+    from ..estimator import EstimatorUnavailable, estimate
+
+    t0 = time.perf_counter()
+    start = float(fit.style(fit.render(u[:1])))
+    try:
+        guess = estimate(fit.photo, fit.graph, fit.device).to(u.device)
+    except EstimatorUnavailable as e:
+        reporter.message(stage, f"{e}; starting from the graph ranking's sample")
+        return StageResult(u[:1].clone(), start, start, [start], {"used": False, "reason": str(e)},
+                           time.perf_counter() - t0)
+    seeds = [i for i, p in enumerate(fit.spec) if p.seed]
+    guess[:, seeds] = u[:1, seeds]
+    guess = fit.normalize(fit.spec.round(fit.natural(guess)))
+    loss = float(fit.style(fit.render(guess)))
+    kept = "estimate" if loss < start else "start"
+    reporter.message(stage, f"the parameter estimator's guess: style {loss:.4f} against the start's {start:.4f}; "
+                            f"starting from the {'guess' if kept == 'estimate' else 'ranking sample'}")
+    return StageResult(guess if kept == "estimate" else u[:1].clone(), start, min(loss, start), [start, min(loss, start)],
+                       {"used": True, "kept": kept, "guess_style": loss}, time.perf_counter() - t0,
+                       alternatives=guess)
+
+
+@torch.no_grad()
 def random_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generator: torch.Generator,
-                  batch: int = 8, stage: str = "search", keep: int = 1) -> StageResult:
-    """Best of the current generator parameters and ``n`` prior samples, by grayscale
+                  batch: int = 8, stage: str = "search", keep: int = 1,
+                  extra: torch.Tensor | None = None) -> StageResult:
+    """Best of the current generator parameters, ``n`` prior samples and the generator
+    parameters of the rows of ``extra`` (K, P) (the parameter estimator's guess), by grayscale
     feature + 0.05 x style distance at the search resolution (filter parameters unchanged);
     the ``keep`` best go to ``alternatives`` (Stage II's starts)."""
     t0 = time.perf_counter()
     gspec = fit.graph.generator_spec
-    cands = u.detach().repeat(n + 1, 1)
+    m = 0 if extra is None else len(extra)
+    cands = u.detach().repeat(n + m + 1, 1)
+    idx = torch.tensor(fit.gen_idx, device=u.device, dtype=torch.long)
     if n > 0 and len(fit.gen_idx):
         samples = gspec.sample(n, generator=generator, prior=True)
-        idx = torch.tensor(fit.gen_idx, device=u.device)
-        cands[1:] = cands[1:].index_copy(1, idx, gspec.normalize(samples).to(u.device))
+        cands[1:n + 1] = cands[1:n + 1].index_copy(1, idx, gspec.normalize(samples).to(u.device))
+    if m:
+        cands[n + 1:] = cands[n + 1:].index_copy(1, idx, extra[:, idx].to(u.device))
+    n += m
     losses = torch.empty(n + 1)
     res = fit.preset.search_res
     for i in range(0, n + 1, batch):
@@ -237,7 +274,8 @@ def random_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
     curve = torch.cummin(losses, 0).values.tolist()
     order = torch.argsort(losses)[:max(1, keep)].to(cands.device)
     return StageResult(cands[best:best + 1].clone(), float(losses[0]), float(losses[best]), curve,
-                       {"samples": n, "picked": best, "picked_prior_sample": best > 0},
+                       {"samples": n - m, "picked": best, "picked_prior_sample": 0 < best <= n - m,
+                        **({"picked_estimate": best > n - m} if m else {})},
                        time.perf_counter() - t0, alternatives=cands[order].clone())
 
 

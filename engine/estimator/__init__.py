@@ -1,0 +1,119 @@
+"""Which parameters of a graph would make this photo? A small CNN's first guess.
+
+The optimisation's start point is otherwise the best of a few dozen prior samples (the graph
+ranking), and its Stage II random search the best of 48-500 more: the counts that set a
+pattern's scale (brick courses, tiles, threads) are then right only by luck. The estimator is
+trained on renders of every graph's artist prior (``train``) to read all of a graph's
+parameters off an image: the pattern's counts and sizes from the standardised image, the filter
+parameters from its colours too. The pipeline tries its guess as the start point and as one
+more candidate of Stage II's random search (``optimize.stages.estimate``); the losses decide
+whether it is kept. Train it with ``diffproxy estimator-train``; the shipped weights are
+``engine/weights/param_estimator.safetensors`` (fp16 safetensors; header metadata ``format``,
+``config`` (the network's construction arguments, each graph's parameter count included),
+``params`` (each graph's parameter names, in output order) and ``training`` (the run's record)).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .network import INPUT_RES, EstimatorNet, prepare
+
+FORMAT = "diffproxy-param-estimator/1"
+WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "param_estimator.safetensors"
+TRAIN_HINT = "retrain it with `diffproxy estimator-train`"
+
+
+class EstimatorUnavailable(RuntimeError):
+    """No usable parameter estimator for this graph (the message says why and what to do)."""
+
+
+def save_estimator(path: str | os.PathLike, net: EstimatorNet, training: dict[str, Any]) -> Path:
+    """Write ``net`` (fp16) with its config, the graphs' parameter names and the training
+    record, atomically."""
+    from ..graphs import get_graph
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    half = lambda v: v.half() if v.is_floating_point() else v  # noqa: E731 (batch counts stay ints)
+    tensors = {k: half(v.detach().cpu()).contiguous() for k, v in net.state_dict().items()}
+    names = {g: get_graph(g).spec.names for g in net.graphs}
+    meta = {"format": FORMAT, "config": json.dumps(net.config, sort_keys=True),
+            "params": json.dumps(names, sort_keys=True), "training": json.dumps(training, sort_keys=True)}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def load_estimator(path: str | os.PathLike | None = None,
+                   device: Any = "cpu") -> tuple[EstimatorNet, dict[str, Any]]:
+    """The estimator at ``path`` (default: the shipped one) in eval mode on ``device``, and its
+    header metadata (``config``, ``params`` and ``training`` decoded). Raises
+    :class:`EstimatorUnavailable`."""
+    path = Path(path or WEIGHTS_PATH)
+    if not path.is_file():
+        raise EstimatorUnavailable(f"no parameter estimator at {path}; {TRAIN_HINT}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+        if meta.get("format") != FORMAT:
+            raise EstimatorUnavailable(f"{path} is not a parameter estimator file (format "
+                                       f"{meta.get('format')!r}, expected {FORMAT!r}); {TRAIN_HINT}")
+        for key in ("config", "params", "training"):
+            meta[key] = json.loads(meta.get(key, "{}"))
+        net = EstimatorNet(**meta["config"])
+        state = load_file(str(path))
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except EstimatorUnavailable:
+        raise
+    except Exception as e:  # truncated file, other network shape
+        raise EstimatorUnavailable(f"parameter estimator {path} cannot be read ({e}); {TRAIN_HINT}") from e
+    return net.to(device).eval(), meta
+
+
+_CACHE: dict[tuple[str, str], tuple[EstimatorNet, dict[str, Any]]] = {}
+
+
+def _cached(path: str | os.PathLike | None, device: Any) -> tuple[EstimatorNet, dict[str, Any]]:
+    key = (str(Path(path or WEIGHTS_PATH)), str(torch.device(device)))
+    if key not in _CACHE:
+        _CACHE[key] = load_estimator(path, device)
+    return _CACHE[key]
+
+
+def describe(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Which estimator this is, for a result's record: file name, the first 16 hex digits of its
+    SHA-256, its graphs and validation error."""
+    path = Path(path or WEIGHTS_PATH)
+    meta = _cached(path, "cpu")[1]
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+            "graphs": list(meta["config"]["graphs"]), "val_mae": meta["training"].get("val_mae")}
+
+
+@torch.no_grad()
+def estimate(photo: torch.Tensor, graph, device: Any = "cpu",
+             path: str | os.PathLike | None = None) -> torch.Tensor:
+    """``(1, P)`` normalised parameters of ``graph`` (a ``MaterialGraph``) guessed from the
+    ``(1, 3, H, W)`` sRGB photo. Raises :class:`EstimatorUnavailable` when the estimator is
+    missing or was trained without this graph or with other parameters (the graph changed
+    since)."""
+    net, meta = _cached(path, device)
+    if graph.name not in net.graphs:
+        raise EstimatorUnavailable(f"the parameter estimator was trained without graph {graph.name}; {TRAIN_HINT}")
+    if meta["params"].get(graph.name) != graph.spec.names:
+        raise EstimatorUnavailable(f"graph {graph.name}'s parameters changed since the parameter estimator "
+                                   f"was trained; {TRAIN_HINT}")
+    return net(prepare(photo.to(device, torch.float32)), graph.name)
+
+
+__all__ = ["EstimatorNet", "EstimatorUnavailable", "describe", "estimate", "load_estimator", "prepare",
+           "save_estimator", "FORMAT", "INPUT_RES", "WEIGHTS_PATH"]
