@@ -15,15 +15,13 @@ and ``training`` (the run's record, validation accuracies included)).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
+from ..netfile import load_net, save_net
 from .network import GraphClassifierNet, probabilities, views
 
 FORMAT = "diffproxy-graph-classifier/1"
@@ -37,40 +35,15 @@ class ClassifierUnavailable(RuntimeError):
 
 def save_classifier(path: str | os.PathLike, net: GraphClassifierNet, training: dict[str, Any]) -> Path:
     """Write ``net`` (fp16) with its config and training record, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    half = lambda v: v.half() if v.is_floating_point() else v  # noqa: E731 (batch counts stay ints)
-    tensors = {k: half(v.detach().cpu()).contiguous() for k, v in net.state_dict().items()}
-    meta = {"format": FORMAT, "config": json.dumps(net.config, sort_keys=True),
-            "training": json.dumps(training, sort_keys=True)}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    return save_net(path, net, FORMAT, config=net.config, training=training)
 
 
 def load_classifier(path: str | os.PathLike | None = None,
                     device: Any = "cpu") -> tuple[GraphClassifierNet, dict[str, Any]]:
     """The classifier at ``path`` (default: the shipped one) in eval mode on ``device``, and its
     header metadata (``config`` and ``training`` decoded). Raises :class:`ClassifierUnavailable`."""
-    path = Path(path or WEIGHTS_PATH)
-    if not path.is_file():
-        raise ClassifierUnavailable(f"no graph classifier at {path}; {TRAIN_HINT}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-        if meta.get("format") != FORMAT:
-            raise ClassifierUnavailable(f"{path} is not a graph classifier file (format "
-                                        f"{meta.get('format')!r}, expected {FORMAT!r}); {TRAIN_HINT}")
-        meta["config"], meta["training"] = json.loads(meta["config"]), json.loads(meta.get("training", "{}"))
-        net = GraphClassifierNet(**meta["config"])
-        state = load_file(str(path))
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    except ClassifierUnavailable:
-        raise
-    except Exception as e:  # truncated file, other network shape
-        raise ClassifierUnavailable(f"graph classifier {path} cannot be read ({e}); {TRAIN_HINT}") from e
-    return net.to(device).eval(), meta
+    return load_net(Path(path or WEIGHTS_PATH), FORMAT, lambda meta: GraphClassifierNet(**meta["config"]),
+                    ClassifierUnavailable, "graph classifier", TRAIN_HINT, device)
 
 
 _CACHE: dict[tuple[str, str], tuple[GraphClassifierNet, dict[str, Any]]] = {}

@@ -99,3 +99,48 @@ def progress(total: int, desc: str):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, file=sys.stderr, disable=None, leave=False, dynamic_ncols=True)
+
+
+def add_training_arguments(p, default_out: str, samples: int, val_samples: int, epochs: int) -> None:
+    """The arguments shared by the commands that train a network on renders of every graph
+    (``classifier-train``, ``estimator-train``)."""
+    p.add_argument("--out", default=None, help=f"weights file (default: the shipped {default_out})")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--graphs", default=None, help="comma-separated graph names (default: every graph)")
+    p.add_argument("--samples", type=int, default=samples, help=f"training renders per graph (default {samples})")
+    p.add_argument("--val-samples", type=int, default=val_samples,
+                   help=f"validation renders per graph (default {val_samples})")
+    p.add_argument("--epochs", type=int, default=epochs, help=f"passes over the training renders (default {epochs})")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+
+
+def training_setup(args, default_path, min_graphs: int = 1):
+    """Checks of :func:`add_training_arguments`' values, torch's threads set: returns the graph
+    names and the output path, or raises a CLIError (an unknown graph, too few graphs, a count
+    below 1, an existing output without ``--force``)."""
+    from pathlib import Path
+
+    graphs = load_graphs()
+    names = list(graphs) if not args.graphs else [g.strip() for g in args.graphs.split(",") if g.strip()]
+    unknown = [g for g in names if g not in graphs]
+    if unknown:
+        raise CLIError(f"unknown graph(s) {', '.join(unknown)}; known: {', '.join(graphs)}")
+    if len(names) < min_graphs:
+        raise CLIError(f"training needs at least {min_graphs} graph(s)")
+    if min(args.samples, args.val_samples, args.epochs) < 1:
+        raise CLIError("--samples, --val-samples and --epochs must be at least 1")
+    out = Path(args.out) if args.out else Path(default_path)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it or --out to write elsewhere")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return names, out
+
+
+def training_command(name: str, args) -> str:
+    """The command line that reproduces a training run (recorded in the weights file)."""
+    return f"diffproxy {name} " + " ".join(
+        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in ("samples", "val_samples", "epochs", "seed"))

@@ -15,51 +15,25 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from . import CLIError, load_graphs
+from . import add_training_arguments, training_command, training_setup
 
 NAME = "classifier-train"
 HELP = "train the graph classifier (which graph is this photo?) on renders of every graph"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default=None, help="weights file (default: the shipped "
-                                               "engine/weights/graph_classifier.safetensors)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.add_argument("--graphs", default=None, help="comma-separated graph names (default: every graph)")
-    p.add_argument("--samples", type=int, default=500, help="training renders per graph (default 500)")
-    p.add_argument("--val-samples", type=int, default=80, help="validation renders per graph (default 80)")
-    p.add_argument("--epochs", type=int, default=16, help="passes over the training renders (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    add_training_arguments(p, "engine/weights/graph_classifier.safetensors", samples=500, val_samples=80, epochs=16)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from ..classifier import WEIGHTS_PATH, save_classifier
     from ..classifier.train import train_classifier
 
-    graphs = load_graphs()
-    names = list(graphs) if not args.graphs else [g.strip() for g in args.graphs.split(",") if g.strip()]
-    unknown = [g for g in names if g not in graphs]
-    if unknown:
-        raise CLIError(f"unknown graph(s) {', '.join(unknown)}; known: {', '.join(graphs)}")
-    if len(names) < 2:
-        raise CLIError("a classifier needs at least two graphs")
-    if min(args.samples, args.val_samples, args.epochs) < 1:
-        raise CLIError("--samples, --val-samples and --epochs must be at least 1")
-    out = Path(args.out) if args.out else WEIGHTS_PATH
-    if out.exists() and not args.force:
-        raise CLIError(f"{out} exists; pass --force to replace it or --out to write elsewhere")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    names, out = training_setup(args, WEIGHTS_PATH, min_graphs=2)
     net, info = train_classifier(names, args.samples, args.val_samples, args.epochs, seed=args.seed,
                                  progress=lambda m: print(m, flush=True))
-    info["command"] = "diffproxy classifier-train " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in (("samples", args.samples), ("val_samples", args.val_samples),
-                                                    ("epochs", args.epochs), ("seed", args.seed)))
+    info["command"] = training_command(NAME, args)
     save_classifier(out, net, info)
     print(f"validation accuracy {info['val_accuracy']:.3f} (averaged views), per graph: "
           + json.dumps(info["val_accuracy_per_graph"]))

@@ -16,15 +16,13 @@ whether it is kept. Train it with ``diffproxy estimator-train``; the shipped wei
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
+from ..netfile import load_net, save_net
 from .network import INPUT_RES, EstimatorNet, prepare
 
 FORMAT = "diffproxy-param-estimator/1"
@@ -41,17 +39,8 @@ def save_estimator(path: str | os.PathLike, net: EstimatorNet, training: dict[st
     record, atomically."""
     from ..graphs import get_graph
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    half = lambda v: v.half() if v.is_floating_point() else v  # noqa: E731 (batch counts stay ints)
-    tensors = {k: half(v.detach().cpu()).contiguous() for k, v in net.state_dict().items()}
     names = {g: get_graph(g).spec.names for g in net.graphs}
-    meta = {"format": FORMAT, "config": json.dumps(net.config, sort_keys=True),
-            "params": json.dumps(names, sort_keys=True), "training": json.dumps(training, sort_keys=True)}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    return save_net(path, net, FORMAT, config=net.config, params=names, training=training)
 
 
 def load_estimator(path: str | os.PathLike | None = None,
@@ -59,25 +48,8 @@ def load_estimator(path: str | os.PathLike | None = None,
     """The estimator at ``path`` (default: the shipped one) in eval mode on ``device``, and its
     header metadata (``config``, ``params`` and ``training`` decoded). Raises
     :class:`EstimatorUnavailable`."""
-    path = Path(path or WEIGHTS_PATH)
-    if not path.is_file():
-        raise EstimatorUnavailable(f"no parameter estimator at {path}; {TRAIN_HINT}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-        if meta.get("format") != FORMAT:
-            raise EstimatorUnavailable(f"{path} is not a parameter estimator file (format "
-                                       f"{meta.get('format')!r}, expected {FORMAT!r}); {TRAIN_HINT}")
-        for key in ("config", "params", "training"):
-            meta[key] = json.loads(meta.get(key, "{}"))
-        net = EstimatorNet(**meta["config"])
-        state = load_file(str(path))
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    except EstimatorUnavailable:
-        raise
-    except Exception as e:  # truncated file, other network shape
-        raise EstimatorUnavailable(f"parameter estimator {path} cannot be read ({e}); {TRAIN_HINT}") from e
-    return net.to(device).eval(), meta
+    return load_net(Path(path or WEIGHTS_PATH), FORMAT, lambda meta: EstimatorNet(**meta["config"]),
+                    EstimatorUnavailable, "parameter estimator", TRAIN_HINT, device)
 
 
 _CACHE: dict[tuple[str, str], tuple[EstimatorNet, dict[str, Any]]] = {}
