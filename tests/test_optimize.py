@@ -944,3 +944,27 @@ def test_preset_top_k_leaves_out_graphs_the_classifier_finds_unlikely(monkeypatc
     r = proceduralize(photo, Options(**o, classifier=False))
     assert len(r.others) + 1 == 3 and all(x["probability"] is None for x in r.ranking)
     assert r.summary()["graph_classifier"] is None
+
+
+def test_the_estimators_guess_is_a_stage_and_is_recorded(tiny):
+    """With the estimator (default) the run has an ``estimate`` stage and params.json names the
+    estimator; ``estimator=False`` runs without either."""
+    from diffproxy.estimator import WEIGHTS_PATH
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+
+    g = get_graph("ceramic_tiles")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.round(g.spec.sample(1, generator=torch.Generator().manual_seed(4))), 128))
+    o = dict(graph="ceramic_tiles", preset="tiny", device="cpu", res_out=64, threads=1, workers=1, detail=False)
+    events = []
+    r = proceduralize(photo, Options(**o), progress=events.append)
+    est = r.losses["estimate"]
+    assert est["used"] and est["kept"] in ("estimate", "start") and est["objective_end"] <= est["objective_start"]
+    assert any("parameter estimator's guess" in e["message"] for e in events)
+    used = r.summary()["param_estimator"]
+    assert used["file"] == WEIGHTS_PATH.name and len(used["sha256"]) == 16 and "ceramic_tiles" in used["graphs"]
+    r = proceduralize(photo, Options(**o, estimator=False))
+    assert "estimate" not in r.losses and r.summary()["param_estimator"] is None
+    with pytest.raises(ValueError, match="estimator must be true or false"):
+        Options(estimator="yes")
