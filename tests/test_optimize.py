@@ -886,6 +886,26 @@ def test_bench_match_oracle_starts_at_the_targets_structure(tiny, tmp_path):
     assert run_photos(tmp_path, 0, ["match-oracle"], "tiny", **kw) == []  # no ground truth
 
 
+def test_bench_match_estimator_starts_at_the_guess(tiny):
+    """MATch from the estimator's guess: it keeps the guess's generator parameters (seeds the
+    start's), so its discrete accuracy is exactly the guess's."""
+    from diffproxy.estimator import estimate
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.bench import check_methods, run_synthetic, synthetic_target
+
+    kw = dict(device="cpu", descriptor="random", log=lambda s: None)
+    row, = run_synthetic(1, 0, check_methods(["match-estimator"]), "tiny", ["wood"], **kw)
+    g = get_graph("wood")
+    u_t, img, u_s = synthetic_target(g, torch.Generator().manual_seed(0), torch.device("cpu"))
+    params = list(g.spec)
+    want, start = g.spec.round(g.spec.denormalize(u_t)), g.spec.round(g.spec.denormalize(u_s))
+    guess = g.spec.round(g.spec.denormalize(estimate(img, g)))
+    disc = [p.name for p in params if p.role == "generator" and p.discrete]
+    got = {n: (start if next(p for p in params if p.name == n).seed else guess)[n] for n in disc}
+    expected = sum(float(got[n][0] == want[n][0]) for n in disc) / len(disc)
+    assert row["method"] == "match-estimator" and row["discrete_accuracy"] == pytest.approx(expected)
+
+
 def test_bench_judge_scores_the_targets_own_parameters_zero():
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph

@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(photos: graphs ranked without the graph classifier), diffproxy-noestimator (no parameter "
                         "estimator's guess); synthetic targets "
                         "only: match-oracle (MATch started from the target's own generator "
-                        "parameters: the ceiling of any structure search)")
+                        "parameters: the ceiling of any structure search) and match-estimator (MATch "
+                        "started from the parameter estimator's guess: the guess alone)")
     p.add_argument("--preset", default="fast", choices=["fast", "balanced", "full"])
     p.add_argument("--graphs", default=None, help="comma-separated graphs for synthetic targets (default: all)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])

@@ -34,7 +34,9 @@ graph ranking by descriptor distance alone, without the graph classifier) and
 guess). Diagnostic, synthetic targets only:
 ``match-oracle``, MATch's filter fitting started with the target's *own* generator parameters
 (filters from the distant start): what a perfect structure search would reach with this filter
-fitting, i.e. the part of the final losses that no generator-parameter method can remove.
+fitting, i.e. the part of the final losses that no generator-parameter method can remove;
+``match-estimator``, the same started with the parameter estimator's guess of the generator
+parameters (seeds the start's): what the guess alone is worth, without the stages after it.
 
 Summary: per method mean losses and time; diffproxy's win rate against each other method
 (fraction of targets with a lower final style loss; likewise feature) and the mean of the
@@ -80,9 +82,10 @@ BENCH_METHODS: dict[str, dict[str, Any]] = {
     "match": {"method": "match"},
     "search": {"method": "search"},
     "match-oracle": {"method": "match"},
+    "match-estimator": {"method": "match"},
 }
 # diagnostic rows, synthetic targets only: MATch started with the target's own generator parameters
-ORACLE_METHODS = ("match-oracle",)
+ORACLE_METHODS = ("match-oracle", "match-estimator")
 PHOTO_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
@@ -140,8 +143,14 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
             fit = Fit(graph, img, o.budget, desc, dev)
             rgen = torch.Generator().manual_seed(seed * 7919 + i)
             u0 = u_s.clone()
-            if m in ORACLE_METHODS:
+            if m == "match-oracle":
                 u0[:, fit.gen_idx] = u_t[:, fit.gen_idx]
+            elif m == "match-estimator":  # the guess's generator parameters, the start's seeds
+                from ..estimator import estimate
+                guess = estimate(img, graph, dev)
+                params = list(graph.spec)
+                keep = [i for i in fit.gen_idx if not params[i].seed]
+                u0[:, keep] = guess[:, keep].to(u0.device)
             run = optimise_graph(fit, u0, o, Reporter(), rgen,
                                  search_seconds=diff_seconds if m == "search" else None)
             if m == "diffproxy":
