@@ -26,7 +26,9 @@ balanced, 26.9 s / 33.7 s fast), with the coordinate scan (balanced, full) and t
 II: balanced 83.0 s (89.3 s wall), fast 21.8 s (27.9 s wall). Session 10, with the graph
 classifier, which finds only bricks likely on that photo, so balanced fits one graph: balanced
 72.6 s (79.7 s wall), fast 21.9-24.5 s (28.3-31.4 s wall over three runs; session 9's code the
-same hour 30.7 s).)
+same hour 30.7 s). Session 11, with the parameter estimator, on a day the machine ran ~1.3x
+slower: balanced 99.9 s (106.9 s wall), fast 28.1-32.3 s (34.7-39.5 s wall; without the
+estimator the same hour 28.9 s, 36.2 s wall).)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
