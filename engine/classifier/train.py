@@ -16,14 +16,13 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..render import render
+from ..estimator.data import render_samples
 from .augment import augment
 from .network import SOURCE_RES, GraphClassifierNet, probabilities
 
 Progress = Callable[[str], None]
 
 
-@torch.no_grad()
 def render_dataset(graph_names: Sequence[str], samples: int, seed: int, res: int = SOURCE_RES,
                    batch: int = 8, progress: Progress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``samples`` prior draws of every graph rendered at ``res`` px: ``(N, 3, res, res)`` uint8
@@ -32,14 +31,9 @@ def render_dataset(graph_names: Sequence[str], samples: int, seed: int, res: int
 
     images, labels = [], []
     for k, name in enumerate(graph_names):
-        graph, t = get_graph(name), time.perf_counter()
-        gen = torch.Generator().manual_seed(seed * 1000 + k)
-        for i in range(0, samples, batch):
-            n = min(batch, samples - i)
-            params = graph.spec.round(graph.spec.sample(n, generator=gen, prior=True))
-            img = render(graph.maps(params, res)).clamp(0, 1)
-            images.append((img * 255).round().to(torch.uint8))
-            labels += [k] * n
+        t = time.perf_counter()
+        images.append(render_samples(get_graph(name), samples, seed * 1000 + k, res, batch)[0])
+        labels += [k] * samples
         if progress:
             progress(f"rendered {samples} samples of {name} in {time.perf_counter() - t:.1f}s")
     return torch.cat(images), torch.tensor(labels)

@@ -6,7 +6,7 @@ pattern's scale (brick courses, tiles, threads) are then right only by luck. The
 trained on renders of every graph's artist prior (``train``) to read all of a graph's
 parameters off an image: the pattern's counts and sizes from the standardised image, the filter
 parameters from its colours too. The pipeline tries its guess as the start point and as one
-more candidate of Stage II's random search (``optimize.stages.estimate``); the losses decide
+more candidate of Stage II's random search (``optimize.stages.estimate_start``); the losses decide
 whether it is kept. Train it with ``diffproxy estimator-train``; the shipped weights are
 ``engine/weights/param_estimator.safetensors`` (fp16 safetensors; header metadata ``format``,
 ``config`` (the network's construction arguments, each graph's parameter count included),
