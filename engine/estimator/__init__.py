@@ -64,9 +64,11 @@ def _cached(path: str | os.PathLike | None, device: Any) -> tuple[EstimatorNet, 
 
 def describe(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Which estimator this is, for a result's record: file name, the first 16 hex digits of its
-    SHA-256, its graphs and validation error."""
+    SHA-256, its graphs and validation error (the metadata of the copy already loaded, on
+    whichever device)."""
     path = Path(path or WEIGHTS_PATH)
-    meta = _cached(path, "cpu")[1]
+    loaded = [m for (p, _), (_, m) in _CACHE.items() if p == str(path)]
+    meta = loaded[0] if loaded else _cached(path, "cpu")[1]
     return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
             "graphs": list(meta["config"]["graphs"]), "val_mae": meta["training"].get("val_mae")}
 
