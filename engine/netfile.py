@@ -29,6 +29,7 @@ def save_net(path: str | os.PathLike, net: torch.nn.Module, fmt: str, **fields: 
     meta = {"format": fmt, **{k: json.dumps(v, sort_keys=True) for k, v in fields.items()}}
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)  # safetensors writes 0600; a weights file is for everyone who runs the tool
     os.replace(tmp, path)
     return path
 

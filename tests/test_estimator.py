@@ -123,8 +123,8 @@ def test_estimate_stage_hands_on_the_lower_style_point_and_the_guess():
     fit = _fit(graph, img)
     far = fit.defaults()
     events = []
-    r = estimate_start(fit, far, Reporter(events.append, interval=0.0))
-    assert r.info["used"] and r.alternatives.shape == far.shape
+    r = estimate_start(fit, far, Reporter(events.append, interval=0.0), window=False)
+    assert r.info["used"] and r.alternatives.shape == far.shape and "windows" not in r.info
     seeds = [i for i, p in enumerate(graph.spec) if p.seed]
     assert torch.equal(r.alternatives[:, seeds], far[:, seeds])  # seeds are the start's
     with torch.no_grad():
@@ -132,6 +132,74 @@ def test_estimate_stage_hands_on_the_lower_style_point_and_the_guess():
     assert r.end == pytest.approx(min(losses), rel=1e-4) and r.start == pytest.approx(losses[0], rel=1e-4)
     assert r.info["kept"] == ("estimate" if losses[1] < losses[0] else "start")
     assert any("parameter estimator's guess" in e.get("message", "") for e in events)
+
+
+def test_count_windows_hold_the_guess_and_follow_the_measured_spread(tmp_path):
+    """Each count's window is the guess times/divided by max(1.25, exp(spread)), snapped to the
+    values the prior draws (brick courses: even ones), and holds the guess; a file without
+    measured spreads gives no window."""
+    import math
+
+    from diffproxy.graphs import get_graph
+
+    graph = get_graph("bricks")
+    spec = graph.spec
+    _, meta = E.load_estimator()
+    spread = meta["training"]["val_per_graph"]["bricks"]["count_spread"]
+    assert set(spread) == {"brick.rows", "brick.bricks"}
+    for rows, per in ((4, 2), (12, 4), (40, 16)):
+        nat = spec.defaults()
+        nat["brick.rows"], nat["brick.bricks"] = torch.tensor([rows]), torch.tensor([per])
+        w = E.count_windows(graph, spec.normalize(nat))
+        for name, g in (("brick.rows", rows), ("brick.bricks", per)):
+            a, b = w[name]
+            p = spec.by_name[name]
+            f = max(math.exp(spread[name]), E.MIN_SPREAD_FACTOR)
+            assert p.low <= a <= g <= b <= p.high and a >= g / f - 1e-6 and b <= g * f + 1e-6, (name, g, a, b)
+        assert w["brick.rows"][0] % 2 == 0 and w["brick.rows"][1] % 2 == 0
+    assert E.count_windows(graph, spec.normalize(nat))["brick.rows"][0] < 40  # a wide guess: a real window
+    net = EstimatorNet({"bricks": len(spec)}, widths=(8,))
+    path = E.save_estimator(tmp_path / "old.safetensors", net, {"val_per_graph": {"bricks": {"mae": 0.1}}})
+    assert E.count_windows(graph, spec.normalize(nat), path=path) == {}
+
+
+def test_searches_keep_to_the_count_windows():
+    """After the estimate stage sets windows: a start outside them is moved in; the random
+    search's draws, the compass search's moves, the coordinate scan and Stage II's steps stay in
+    them; without the window the searches range as before."""
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.stages import (_neighbours, coordinate_scan, estimate_start, random_search,
+                                           stage2)
+
+    graph = get_graph("ceramic_tiles")
+    spec = graph.spec
+    img, _ = _draws(graph, 1, seed=9400, res=128)
+    fit = _fit(graph, img)
+    far = spec.defaults()
+    far["tiles.tiles_x"], far["tiles.tiles_y"] = torch.tensor([16]), torch.tensor([32])  # the largest counts
+    far = fit.normalize(far)
+    events = []
+    r = estimate_start(fit, far, Reporter(events.append, interval=0.0))
+    w = r.info["windows"]
+    assert set(w) == {"tiles.tiles_x", "tiles.tiles_y"} and fit.windows == {k: tuple(v) for k, v in w.items()}
+    assert any("counts kept near the guess" in e.get("message", "") for e in events)
+
+    def inside(u):
+        nat = spec.round(spec.denormalize(u.cpu()))
+        return all(bool(((nat[k] >= a) & (nat[k] <= b)).all()) for k, (a, b) in fit.windows.items())
+
+    assert inside(r.u) and inside(r.alternatives)
+    if not inside(far):
+        assert r.info["start_moved_into_windows"]
+    s = random_search(fit, r.u, 24, Reporter(), torch.Generator().manual_seed(0), keep=24, extra=r.alternatives)
+    assert inside(s.alternatives) and len(s.alternatives) == 24
+    cands, _ = _neighbours(fit, s.u, 0.1)
+    assert len(cands) and inside(cands)
+    assert inside(coordinate_scan(fit, s.u, Reporter(), sweeps=1).u)
+    assert inside(stage2(fit, s.alternatives[:2], Reporter(), steps=3, lr=0.2, halve_every=10).u)
+    wide = _fit(graph, img)  # no window: the same search draws counts outside it
+    plain = random_search(wide, r.u, 24, Reporter(), torch.Generator().manual_seed(0), keep=24)
+    assert not inside(plain.alternatives)
 
 
 def test_estimate_stage_without_weights_says_so_and_keeps_the_start(monkeypatch):
@@ -180,6 +248,7 @@ def test_train_command_writes_a_loadable_estimator_and_keeps_an_existing_file(tm
     assert t["samples"] == 4 and t["epochs"] == 1 and len(t["history"]) == 1
     assert set(t["val_per_graph"]) == {"bricks", "wood"} and t["val_mae"] >= 0
     assert "brick.rows" in t["val_per_graph"]["bricks"]["discrete_exact"]
+    assert set(t["val_per_graph"]["bricks"]["count_spread"]) == {"brick.rows", "brick.bricks"}
     before = out.read_bytes()
     assert main(args) == 2 and "--force" in capsys.readouterr().err
     assert out.read_bytes() == before

@@ -820,7 +820,30 @@ def test_bench_ablations_switch_what_they_name():
     off = {label: [k for k, v in f.items() if v is False] for label, f in BENCH_METHODS.items()}
     assert off["diffproxy-noscan"] == ["scan"] and off["diffproxy-noseeds"] == ["seed_search"]
     assert off["diffproxy-nolocal"] == ["local_search"] and off["diffproxy-nodetail"] == ["detail"]
-    assert off["diffproxy-noclassifier"] == ["classifier"]
+    assert off["diffproxy-noclassifier"] == ["classifier"] and off["diffproxy-nowindow"] == ["count_window"]
+
+
+def test_cli_switches_reach_the_options(monkeypatch, tmp_path):
+    """Every ``--no-...`` switch of ``proceduralize`` turns off the Options field it names."""
+    import argparse
+    import dataclasses
+
+    from diffproxy.commands import proceduralize_cmd as cmd
+
+    p = argparse.ArgumentParser()
+    cmd.add_arguments(p)
+    switches = [a for a in p._actions if isinstance(a, argparse._StoreFalseAction)]
+    assert {a.dest for a in switches} >= {"classifier", "estimator", "count_window", "local_search", "scan",
+                                          "seed_search", "detail"}
+    seen = []
+    monkeypatch.setattr("diffproxy.optimize.proceduralize",
+                        lambda photo, options, progress=None: seen.append(options) or (_ for _ in ()).throw(KeyboardInterrupt))
+    for a in switches:
+        args = p.parse_args(["photo.png", "--out", str(tmp_path / a.dest), a.option_strings[0]])
+        assert cmd.run(args) == 130  # stopped at the pipeline's door
+        o = seen[-1]
+        assert getattr(o, a.dest) is False
+        assert all(getattr(o, f.name) is True for f in dataclasses.fields(o) if f.default is True and f.name != a.dest)
 
 
 def test_bench_synthetic_runs_can_be_split(tiny):
@@ -984,7 +1007,15 @@ def test_the_estimators_guess_is_a_stage_and_is_recorded(tiny):
     assert any("parameter estimator's guess" in e["message"] for e in events)
     used = r.summary()["param_estimator"]
     assert used["file"] == WEIGHTS_PATH.name and len(used["sha256"]) == 16 and "ceramic_tiles" in used["graphs"]
+    windows = est["windows"]
+    assert set(windows) == {"tiles.tiles_x", "tiles.tiles_y"}
+    final = r.summary()["params"]
+    assert all(a <= final[k] <= b for k, (a, b) in windows.items())
+    r = proceduralize(photo, Options(**o, count_window=False))
+    assert "windows" not in r.losses["estimate"]
     r = proceduralize(photo, Options(**o, estimator=False))
     assert "estimate" not in r.losses and r.summary()["param_estimator"] is None
     with pytest.raises(ValueError, match="estimator must be true or false"):
         Options(estimator="yes")
+    with pytest.raises(ValueError, match="count_window must be true or false"):
+        Options(count_window=1)

@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "diffproxy-noscan (no coordinate scan), diffproxy-noseeds (no seed search), "
                         "diffproxy-nodetail (photos: no last stage 'detail'), diffproxy-noclassifier "
                         "(photos: graphs ranked without the graph classifier), diffproxy-noestimator (no parameter "
-                        "estimator's guess); synthetic targets "
+                        "estimator's guess), diffproxy-nowindow (no count window around the guess); "
+                        "synthetic targets "
                         "only: match-oracle (MATch started from the target's own generator "
                         "parameters: the ceiling of any structure search) and match-estimator (MATch "
                         "started from the parameter estimator's guess: the guess alone)")

@@ -35,6 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-estimator", dest="estimator", action="store_false",
                    help="do not try the parameter estimator's guess as the start point and as a "
                         "candidate of Stage II's random search (the ranking's prior sample alone)")
+    p.add_argument("--no-count-window", dest="count_window", action="store_false",
+                   help="let the structure searches range over every count the graph's prior allows "
+                        "instead of keeping the counts (courses, tiles, threads, cells) near the "
+                        "parameter estimator's guess")
     p.add_argument("--method", default="diffproxy", choices=["diffproxy", "match", "search"])
     p.add_argument("--proxy-mode", default="anchored", choices=["anchored", "paper", "off"],
                    help="Stage II: 'anchored' real patterns forward, proxy gradients backward "
@@ -95,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, workers=args.workers, top_k=args.top_k,
                           proxy_mode=args.proxy_mode, classifier=args.classifier, estimator=args.estimator,
+                          count_window=args.count_window,
                           local_search=args.local_search, scan=args.scan, seed_search=args.seed_search,
                           detail=args.detail)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work

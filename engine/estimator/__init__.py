@@ -7,7 +7,9 @@ trained on renders of every graph's artist prior (``train``) to read all of a gr
 parameters off an image: the pattern's counts and sizes from the standardised image, the filter
 parameters from its colours too. The pipeline tries its guess as the start point and as one
 more candidate of Stage II's random search (``optimize.stages.estimate_start``); the losses decide
-whether it is kept. Train it with ``diffproxy estimator-train``; the shipped weights are
+whether it is kept. Its counts (courses, tiles, threads, cells) also bound the structure
+searches (:func:`count_windows`): on real photos the losses alone picked the wrong scale where
+the guess had it right (docs/BENCHMARKS.md, session 11). Train it with ``diffproxy estimator-train``; the shipped weights are
 ``engine/weights/param_estimator.safetensors`` (fp16 safetensors; header metadata ``format``,
 ``config`` (the network's construction arguments, each graph's parameter count included),
 ``params`` (each graph's parameter names, in output order) and ``training`` (the run's record)).
@@ -16,6 +18,7 @@ whether it is kept. Train it with ``diffproxy estimator-train``; the shipped wei
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -62,13 +65,20 @@ def _cached(path: str | os.PathLike | None, device: Any) -> tuple[EstimatorNet, 
     return _CACHE[key]
 
 
+def _metadata(path: str | os.PathLike | None) -> dict[str, Any]:
+    """The header metadata of the estimator at ``path``: of the copy already loaded, on
+    whichever device, else of a CPU copy."""
+    path = Path(path or WEIGHTS_PATH)
+    loaded = [m for (p, _), (_, m) in _CACHE.items() if p == str(path)]
+    return loaded[0] if loaded else _cached(path, "cpu")[1]
+
+
 def describe(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Which estimator this is, for a result's record: file name, the first 16 hex digits of its
     SHA-256, its graphs and validation error (the metadata of the copy already loaded, on
     whichever device)."""
     path = Path(path or WEIGHTS_PATH)
-    loaded = [m for (p, _), (_, m) in _CACHE.items() if p == str(path)]
-    meta = loaded[0] if loaded else _cached(path, "cpu")[1]
+    meta = _metadata(path)
     return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
             "graphs": list(meta["config"]["graphs"]), "val_mae": meta["training"].get("val_mae")}
 
@@ -89,5 +99,33 @@ def estimate(photo: torch.Tensor, graph, device: Any = "cpu",
     return net(prepare(photo.to(device, torch.float32)), graph.name)
 
 
-__all__ = ["EstimatorNet", "EstimatorUnavailable", "describe", "estimate", "load_estimator", "prepare",
-           "save_estimator", "FORMAT", "INPUT_RES", "WEIGHTS_PATH"]
+# a photo is not a render: whatever the validation spread, a count may be off by this factor
+MIN_SPREAD_FACTOR = 1.25
+
+
+def count_windows(graph, guess: torch.Tensor, path: str | os.PathLike | None = None) -> dict[str, tuple[int, int]]:
+    """``{count parameter: (lowest, highest)}`` (natural units, inclusive) that the structure
+    searches keep to, around the counts of ``guess`` (1, P) (normalised, from :func:`estimate`):
+    the guess times or divided by the larger of ``MIN_SPREAD_FACTOR`` and the estimator's own
+    validation spread for that count (``exp(count_spread)``: 95 % of its guesses on fresh renders
+    were that close), snapped to the values the parameter's prior can draw (brick courses go 2 at
+    a time); always holds the guess. Empty when the weights file records no spread (trained
+    before it was measured)."""
+    meta = _metadata(path)
+    spread = meta["training"].get("val_per_graph", {}).get(graph.name, {}).get("count_spread") or {}
+    nat = graph.spec.round(graph.spec.denormalize(guess[:1].detach().cpu().float()))
+    out = {}
+    for name, s in spread.items():
+        p = graph.spec.by_name.get(name)
+        if p is None or p.kind != "int":
+            continue
+        g = float(nat[name][0])
+        f = max(math.exp(float(s)), MIN_SPREAD_FACTOR)
+        levels = [p.low + k for k in range(p.n_values) if p.weights is None or p.weights[k] > 0]
+        inside = [v for v in levels if g / f - 1e-6 <= v <= g * f + 1e-6] or [min(levels, key=lambda v: abs(v - g))]
+        out[name] = (int(min(inside)), int(max(inside)))
+    return out
+
+
+__all__ = ["EstimatorNet", "EstimatorUnavailable", "count_windows", "describe", "estimate", "load_estimator",
+           "prepare", "save_estimator", "FORMAT", "INPUT_RES", "MIN_SPREAD_FACTOR", "WEIGHTS_PATH"]

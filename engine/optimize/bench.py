@@ -24,14 +24,14 @@ raise the 256 px figures while lowering these). Synthetic targets run :func:`opt
 which has no Stage "detail".
 
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the searches on
-the real generators), ``match``, ``search``, and eight ablations: ``diffproxy-paper`` (proxy
+the real generators), ``match``, ``search``, and nine ablations: ``diffproxy-paper`` (proxy
 patterns in Stage II's forward pass, as in the paper), ``diffproxy-noproxy`` (no proxies:
 Stage II tunes filters only), ``diffproxy-nolocal`` (no compass search after Stage II),
 ``diffproxy-noscan`` (no coordinate scan), ``diffproxy-noseeds`` (no seed search) and
 ``diffproxy-nodetail`` (photos: no Stage "detail") and ``diffproxy-noclassifier`` (photos: the
 graph ranking by descriptor distance alone, without the graph classifier) and
 ``diffproxy-noestimator`` (the start and the random search without the parameter estimator's
-guess). Diagnostic, synthetic targets only:
+guess) and ``diffproxy-nowindow`` (the guess, but no count window around it). Diagnostic, synthetic targets only:
 ``match-oracle``, MATch's filter fitting started with the target's *own* generator parameters
 (filters from the distant start): what a perfect structure search would reach with this filter
 fitting, i.e. the part of the final losses that no generator-parameter method can remove;
@@ -79,6 +79,7 @@ BENCH_METHODS: dict[str, dict[str, Any]] = {
     "diffproxy-nodetail": {"method": "diffproxy", "detail": False},
     "diffproxy-noclassifier": {"method": "diffproxy", "classifier": False},
     "diffproxy-noestimator": {"method": "diffproxy", "estimator": False},
+    "diffproxy-nowindow": {"method": "diffproxy", "count_window": False},
     "match": {"method": "match"},
     "search": {"method": "search"},
     "match-oracle": {"method": "match"},

@@ -68,6 +68,10 @@ class Fit:
         self._round_filter = [p.name for p in params if p.role == "filter" and p.discrete]
         self._round_gen = [p.name for p in params if p.role == "generator" and p.discrete]
         self._periodic = torch.tensor([p.periodic for p in params], dtype=torch.bool, device=device)
+        # the count window (set_windows): normalised bounds per parameter, [0, 1] when unset
+        self.windows: dict[str, tuple[int, int]] = {}
+        self._lo = torch.zeros(len(params), device=device)
+        self._hi = torch.ones(len(params), device=device)
         photo = photo.to(device, torch.float32)
         self.photo = photo
         # colour loss at the optimisation resolution (Stages I-III, final numbers)
@@ -93,9 +97,57 @@ class Fit:
     def keep_in_range(self, v: torch.Tensor, idx: Sequence[int] | None = None) -> torch.Tensor:
         """Normalised values ``v`` (B, len(idx)) of the parameters ``idx`` (all: ``None``) back
         into [0, 1] after an optimiser's step: periodic ones (a hue) wrap around, the others
-        are clamped."""
-        periodic = self._periodic if idx is None else self._periodic[list(idx)]
-        return torch.where(periodic, torch.remainder(v, 1.0), v.clamp(0.0, 1.0))
+        are clamped (a count with a window: to its window)."""
+        sel = slice(None) if idx is None else list(idx)
+        lo, hi = self._lo[sel].to(v.device), self._hi[sel].to(v.device)
+        return torch.where(self._periodic[sel].to(v.device), torch.remainder(v, 1.0),
+                           torch.minimum(torch.maximum(v, lo), hi))
+
+    # --- the count window ---------------------------------------------------------------------
+    def set_windows(self, windows: Mapping[str, tuple[int, int]]) -> None:
+        """Keep the structure searches of the counts named in ``windows`` within ``(lowest,
+        highest)`` (natural units, inclusive; ``estimator.count_windows``): Stage II's steps
+        (:meth:`keep_in_range`), the random search's draws and the compass and coordinate
+        searches' moves (:meth:`into_window`, :meth:`in_window`). Not in the paper."""
+        self.windows = {k: (int(a), int(b)) for k, (a, b) in windows.items()}
+        self._lo.fill_(0.0)
+        self._hi.fill_(1.0)
+        for i, p in enumerate(self.spec):
+            if p.name in self.windows:
+                a, b = self.windows[p.name]
+                span = p.high - p.low
+                # half a value of slack either side: anything in it rounds into the window
+                self._lo[i] = max(0.0, (a - 0.49 - p.low) / span)
+                self._hi[i] = min(1.0, (b + 0.49 - p.low) / span)
+
+    def in_window(self, i: int, value: float) -> bool:
+        """Whether normalised ``value`` of parameter ``i`` lies in its window (no window: True)."""
+        return float(self._lo[i]) - 1e-9 <= value <= float(self._hi[i]) + 1e-9
+
+    def into_window(self, u: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``u`` (B, P) with every windowed count outside its window moved in: to a value drawn
+        uniformly from those the prior can draw inside it (``generator`` given: the random
+        search's draws), else to the nearest end."""
+        if not self.windows:
+            return u
+        u = u.clone()
+        for i, p in enumerate(self.spec):
+            if p.name not in self.windows:
+                continue
+            a, b = self.windows[p.name]
+            out = (u[:, i] < self._lo[i]) | (u[:, i] > self._hi[i])
+            if not bool(out.any()):
+                continue
+            span = p.high - p.low
+            if generator is None:
+                nearest = torch.where(u[:, i] < self._lo[i], (a - p.low) / span, (b - p.low) / span)
+                u[:, i] = torch.where(out, nearest.to(u.dtype), u[:, i])
+                continue
+            levels = [v for v in range(a, b + 1) if p.weights is None or p.weights[v - int(p.low)] > 0] or [a]
+            pick = torch.randint(len(levels), (int(out.sum()),), generator=generator)
+            values = (torch.tensor(levels, dtype=u.dtype)[pick] - p.low) / span
+            u[out, i] = values.to(u.device)
+        return u
 
     def normalize(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.spec.normalize({k: v.to(self.device, torch.float32) for k, v in params.items()})

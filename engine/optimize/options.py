@@ -180,6 +180,10 @@ class Options:
             (``diffproxy.estimator``) as the start point and as a candidate of Stage II's random
             search (``stages.estimate_start``; reported and skipped when its weights are missing
             or out of date); ``False``: the ranking's prior sample and the random search alone.
+        count_window: with ``estimator``: the guess's counts (courses, tiles, threads, cells)
+            bound the structure searches, each to the guess times or divided by the larger of
+            1.25 and the estimator's measured spread for it (``estimator.count_windows``);
+            ``False``: the searches range over the whole prior.
         proxy_mode: how Stage II uses the proxies, one of :data:`PROXY_MODES`.
         local_search: after Stage II, the compass search over the generator parameters on the
             real generators (``stages.local_search``, the preset's ``local_sweeps``); ``False``
@@ -218,6 +222,7 @@ class Options:
     top_k: int | None = None
     classifier: bool = True
     estimator: bool = True
+    count_window: bool = True
     proxy_mode: str = "anchored"
     local_search: bool = True
     scan: bool = True
@@ -249,6 +254,8 @@ class Options:
             raise ValueError(f"classifier must be true or false, got {self.classifier!r}")
         if not isinstance(self.estimator, bool):
             raise ValueError(f"estimator must be true or false, got {self.estimator!r}")
+        if not isinstance(self.count_window, bool):
+            raise ValueError(f"count_window must be true or false, got {self.count_window!r}")
         if self.proxy_mode not in PROXY_MODES:
             raise ValueError(f"proxy_mode must be one of {list(PROXY_MODES)}, got {self.proxy_mode!r}")
         if not isinstance(self.local_search, bool):

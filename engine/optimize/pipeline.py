@@ -4,7 +4,7 @@ Flow (``method="diffproxy"``)::
 
     load photo -> descriptor -> rank graphs (or the one asked for) -> for each of the best k:
         start (best prior sample, or the parameter estimator's guess if it scores lower;
-        not in the paper) -> Stage I -> random search -> Stage II
+        the guess's counts bound the searches after it; not in the paper) -> Stage I -> random search -> Stage II
         -> coordinate scan (balanced/full; real generators, not in the paper)
         -> local search (real generators, not in the paper)
         -> seed search (every value of every random seed; not in the paper)
@@ -48,7 +48,7 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     run.add("start", StageResult(u, 0.0, 0.0), fit)
     guess = None
     if o.estimator:
-        r = estimate_start(fit, u, rep)
+        r = estimate_start(fit, u, rep, window=o.count_window)
         run.add("estimate", r, fit)
         u, guess = r.u, r.alternatives
     r = stage1(fit, u, rep, p.stage1_steps, p.stage1_lr, search=p.filter_samples, generator=gen)

@@ -215,15 +215,20 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 
 @torch.no_grad()
-def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "estimate") -> StageResult:
+def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "estimate",
+                   window: bool = True) -> StageResult:
     """The parameter estimator's guess (``diffproxy.estimator``; not in the paper) against the
     start point ``u`` (1, P), by the colour style loss on the real generators; the lower one is
     handed on, and the guess is also returned in ``alternatives`` (one more candidate of the
     random search, which judges structure by grayscale features under Stage I's filters). The
     guess's random seeds are the start's: no image tells a seed (the seed search finds them).
-    Without a usable estimator (missing, or trained without this graph) ``u`` is handed on and
-    the reason reported."""
-    from ..estimator import EstimatorUnavailable, estimate
+    With ``window``, the guess's counts also bound the structure searches from here on
+    (``estimator.count_windows``, ``Fit.set_windows``; ``info["windows"]``), and a start
+    outside them is moved to their nearest end before the comparison. Why: on real photos the
+    losses preferred a wrong scale that the guess had right (the red brick wall: 2 courses
+    for the photo's 4; docs/BENCHMARKS.md, session 11). Without a usable estimator (missing,
+    or trained without this graph) ``u`` is handed on and the reason reported."""
+    from ..estimator import EstimatorUnavailable, count_windows, estimate
 
     t0 = time.perf_counter()
     start = float(fit.style(fit.render(u[:1])))
@@ -236,13 +241,26 @@ def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "
     seeds = [i for i, p in enumerate(fit.spec) if p.seed]
     guess[:, seeds] = u[:1, seeds]
     guess = fit.normalize(fit.spec.round(fit.natural(guess)))
+    info: dict = {"used": True}
+    u = u[:1].clone()
+    if window:
+        fit.set_windows(count_windows(fit.graph, guess))
+        info["windows"] = {k: list(v) for k, v in fit.windows.items()}
+        moved = fit.into_window(u)
+        if not torch.equal(moved, u):
+            u = moved
+            start = float(fit.style(fit.render(u)))
+            info["start_moved_into_windows"] = True
+        if fit.windows:
+            reporter.message(stage, "counts kept near the guess: " + ", ".join(
+                f"{k.split('.')[-1]} {a}" + (f"-{b}" if b != a else "") for k, (a, b) in fit.windows.items()))
     loss = float(fit.style(fit.render(guess)))
     kept = "estimate" if loss < start else "start"
     reporter.message(stage, f"the parameter estimator's guess: style {loss:.4f} against the start's {start:.4f}; "
                             f"starting from the {'guess' if kept == 'estimate' else 'ranking sample'}")
-    return StageResult(guess if kept == "estimate" else u[:1].clone(), start, min(loss, start), [start, min(loss, start)],
-                       {"used": True, "kept": kept, "guess_style": loss}, time.perf_counter() - t0,
-                       alternatives=guess)
+    info.update({"kept": kept, "guess_style": loss})
+    return StageResult(guess if kept == "estimate" else u, start, min(loss, start), [start, min(loss, start)],
+                       info, time.perf_counter() - t0, alternatives=guess)
 
 
 @torch.no_grad()
@@ -260,7 +278,8 @@ def random_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
     idx = torch.tensor(fit.gen_idx, device=u.device, dtype=torch.long)
     if n > 0 and len(fit.gen_idx):
         samples = gspec.sample(n, generator=generator, prior=True)
-        cands[1:n + 1] = cands[1:n + 1].index_copy(1, idx, gspec.normalize(samples).to(u.device))
+        cands[1:n + 1] = fit.into_window(cands[1:n + 1].index_copy(1, idx, gspec.normalize(samples).to(u.device)),
+                                         generator)
     if m:
         cands[n + 1:] = cands[n + 1:].index_copy(1, idx, extra[:, idx].to(u.device))
     n += m
@@ -424,7 +443,7 @@ def _neighbours(fit: Fit, u: torch.Tensor, step: float) -> tuple[torch.Tensor, l
                 levels = [k for k in allowed if k != level]
             values = [k / span for k in levels]
         for v in values:
-            if abs(v - x) < 1e-9:
+            if abs(v - x) < 1e-9 or not fit.in_window(i, v):
                 continue
             c = u.clone()
             c[0, i] = v
@@ -562,7 +581,7 @@ def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, 
 
     def attempt(i: int, values: list[float]) -> None:
         nonlocal u, best, evals, moved
-        values = [v for v in values if abs(v - float(u[0, i])) > 1e-9]
+        values = [v for v in values if abs(v - float(u[0, i])) > 1e-9 and fit.in_window(i, v)]
         if not values:
             return
         u, best, better = _try_values(fit, u, best, i, torch.tensor(values, dtype=u.dtype, device=u.device),
