@@ -28,7 +28,9 @@ classifier, which finds only bricks likely on that photo, so balanced fits one g
 72.6 s (79.7 s wall), fast 21.9-24.5 s (28.3-31.4 s wall over three runs; session 9's code the
 same hour 30.7 s). Session 11, with the parameter estimator, on a day the machine ran ~1.3x
 slower: balanced 99.9 s (106.9 s wall), fast 28.1-32.3 s (34.7-39.5 s wall; without the
-estimator the same hour 28.9 s, 36.2 s wall).)
+estimator the same hour 28.9 s, 36.2 s wall). Session 12, with the count window, alone:
+balanced 90.0 s (97.3 s wall), fast 30.0-30.3 s (36.8-37.2 s wall; 28.1 s, 35.5 s wall
+with ``threads=2``).)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
