@@ -110,6 +110,12 @@ class Param:
         return int(round(self.high - self.low)) + 1 if self.discrete else 0
 
     @property
+    def allowed_levels(self) -> list[int]:
+        """Indices ``k`` (value ``low + k``) of the values the prior can draw: all of a discrete
+        parameter's, less those its ``weights`` give 0 (brick courses go 2 at a time)."""
+        return [k for k in range(self.n_values) if self.weights is None or self.weights[k] > 0]
+
+    @property
     def default_value(self) -> float:
         return self.to_value(self.default)
 

@@ -121,7 +121,7 @@ def count_windows(graph, guess: torch.Tensor, path: str | os.PathLike | None = N
             continue
         g = float(nat[name][0])
         f = max(math.exp(float(s)), MIN_SPREAD_FACTOR)
-        levels = [p.low + k for k in range(p.n_values) if p.weights is None or p.weights[k] > 0]
+        levels = [p.low + k for k in p.allowed_levels]
         inside = [v for v in levels if g / f - 1e-6 <= v <= g * f + 1e-6] or [min(levels, key=lambda v: abs(v - g))]
         out[name] = (int(min(inside)), int(max(inside)))
     return out

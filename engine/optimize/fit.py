@@ -143,7 +143,7 @@ class Fit:
                 nearest = torch.where(u[:, i] < self._lo[i], (a - p.low) / span, (b - p.low) / span)
                 u[:, i] = torch.where(out, nearest.to(u.dtype), u[:, i])
                 continue
-            levels = [v for v in range(a, b + 1) if p.weights is None or p.weights[v - int(p.low)] > 0] or [a]
+            levels = [p.low + k for k in p.allowed_levels if a <= p.low + k <= b] or [a]
             pick = torch.randint(len(levels), (int(out.sum()),), generator=generator)
             values = (torch.tensor(levels, dtype=u.dtype)[pick] - p.low) / span
             u[out, i] = values.to(u.device)

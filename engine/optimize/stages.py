@@ -434,7 +434,7 @@ def _neighbours(fit: Fit, u: torch.Tensor, step: float) -> tuple[torch.Tensor, l
         else:
             span = max(p.high - p.low, 1e-12)
             level = int(round(x * span))
-            allowed = [k for k in range(p.n_values) if p.weights is None or p.weights[k] > 0]
+            allowed = p.allowed_levels
             if p.kind == "int":
                 up = [k for k in allowed if k > level]
                 down = [k for k in allowed if k < level]
@@ -553,7 +553,7 @@ def _scan_levels(p, grid: int, max_levels: int) -> tuple[list[float], list[float
     if not p.discrete:
         return [k / (grid - 1) for k in range(grid)], []
     span = max(p.high - p.low, 1e-12)
-    allowed = [k for k in range(p.n_values) if p.weights is None or p.weights[k] > 0]
+    allowed = p.allowed_levels
     if len(allowed) <= max_levels:
         return [k / span for k in allowed], []
     pick = sorted({allowed[round(j * (len(allowed) - 1) / (max_levels - 1))] for j in range(max_levels)})
