@@ -103,6 +103,43 @@ def weights_hash(tensors: Sequence[torch.Tensor]) -> str:
     return h.hexdigest()[:16]
 
 
+class _Pool2(torch.autograd.Function):
+    """2x2 average pooling (stride 2, odd last row/column dropped, as ``F.avg_pool2d(x, 2)``)
+    with a cheap backward: the gradient spread back is one broadcast copy. Why: on a CPU,
+    ``avg_pool2d``'s backward was the costliest single node of a filter-fitting step (30 of
+    135 ms at the balanced preset; the descriptor pools 4 times per scale and the supersampled
+    render once); this version's forward and backward together take 1/2-1/5 of its time."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.size = tuple(x.shape[-2:])
+        x = x[..., :x.shape[-2] // 2 * 2, :x.shape[-1] // 2 * 2]
+        y = x[..., 0::2, :] + x[..., 1::2, :]
+        return (y[..., 0::2] + y[..., 1::2]) * 0.25
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        h, w = g.shape[-2:]
+        gi = (g * 0.25)[..., :, None, :, None].expand(*g.shape[:-2], h, 2, w, 2).reshape(*g.shape[:-2], 2 * h, 2 * w)
+        height, width = ctx.size
+        if (height, width) != (2 * h, 2 * w):
+            gi = F.pad(gi, (0, width - 2 * w, 0, height - 2 * h))
+        return gi
+
+
+def pool2(x: torch.Tensor) -> torch.Tensor:
+    """``(..., H, W)`` -> ``(..., H // 2, W // 2)``: means of 2x2 blocks (``F.avg_pool2d(x, 2)``
+    up to float rounding, differentiable, faster on a CPU)."""
+    return _Pool2.apply(x)
+
+
+class Pool2(nn.Module):
+    """:func:`pool2` as a layer (the descriptors' pooling between blocks)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pool2(x)
+
+
 class Descriptor(nn.Module):
     """Frozen feature extractor: ``(B, 3, H, W)`` sRGB [0, 1] -> ``{layer: (B, C_l, H_l, W_l)}``.
 
@@ -175,7 +212,7 @@ class VGG19(Descriptor):
             if idx > deepest:
                 break
             if v == "M":
-                self.blocks.append(nn.AvgPool2d(2, 2))
+                self.blocks.append(Pool2())
                 idx += 1
                 continue
             conv = nn.Conv2d(in_ch, int(v), 3, padding=1)
@@ -223,7 +260,7 @@ class RandomCNN(Descriptor):
             with torch.no_grad():
                 conv.weight.copy_(torch.from_numpy(w).float())
                 conv.bias.zero_()
-            layers: list[nn.Module] = [nn.AvgPool2d(2, 2)] if k > 0 else []
+            layers: list[nn.Module] = [Pool2()] if k > 0 else []
             self.blocks.append(nn.Sequential(*layers, conv, nn.ReLU()))
             self.taps[f"b{k + 1}"] = k
             in_ch = int(c)
@@ -309,5 +346,9 @@ def resize(image: torch.Tensor, size: int) -> torch.Tensor:
     if image.shape[-1] == size and image.shape[-2] == size:
         return image
     if image.shape[-1] > size:
+        while image.shape[-1] == image.shape[-2] and image.shape[-1] % (2 * size) == 0:
+            image = pool2(image)  # an even factor: the same block means, a cheaper backward
+        if image.shape[-1] == size and image.shape[-2] == size:
+            return image
         return F.interpolate(image, size=(size, size), mode="area")
     return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)

@@ -129,3 +129,24 @@ def test_loss_batched_and_differentiable():
         loss(x, t, w_feature=0, w_style=0)
     with pytest.raises(ValueError, match="scales"):
         DescriptorLoss(RandomCNN(), scales=(8,))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 16, 16), (1, 4, 9, 14)])
+def test_pool2_is_average_pooling_with_its_gradient(shape):
+    from diffproxy.descriptor import pool2
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    g = torch.rand(*shape[:2], shape[2] // 2, shape[3] // 2, generator=torch.Generator().manual_seed(1))
+    y = pool2(x)
+    assert torch.allclose(y, torch.nn.functional.avg_pool2d(x, 2), atol=1e-6)
+    (gx,) = torch.autograd.grad((y * g).sum(), x)
+    (want,) = torch.autograd.grad((torch.nn.functional.avg_pool2d(x, 2) * g).sum(), x)
+    assert torch.allclose(gx, want, atol=1e-7)
+    assert torch.autograd.gradcheck(pool2, (x.detach().double().requires_grad_(),))
+
+
+def test_resize_means_of_blocks():
+    from diffproxy.descriptor import resize
+    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    for size in (48, 24, 32, 12, 40):  # factors 2, 4 (pooled), 3, 8 (pooled, then area), 2.4 (area)
+        want = torch.nn.functional.interpolate(x, size=(size, size), mode="area")
+        assert torch.allclose(resize(x, size), want, atol=1e-6), size

@@ -186,3 +186,50 @@ def test_deterministic(name):
         b = g.maps(params, 64)
     for k in MAP_NAMES:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_noise_rows_do_not_depend_on_their_batch():
+    """What the graphs' noise cache relies on: a noise field's row is the same computed alone
+    or in any batch."""
+    from diffproxy.generators.noise import perlin_fbm, value_fbm
+    seeds = torch.tensor([3.0, 17.0, 45.0, 5.0])
+    for fn in (perlin_fbm, value_fbm):
+        batch = fn(seeds, 64, scale=8, octaves=3)
+        for i in range(len(seeds)):
+            assert torch.equal(batch[i:i + 1], fn(seeds[i:i + 1], 64, scale=8, octaves=3))
+
+
+def test_noise_cache_reuses_fields_and_keeps_to_its_budget():
+    from diffproxy.generators.noise import perlin_fbm
+    from diffproxy.graphs._common import FieldCache
+    cache = FieldCache(max_bytes=3 * 32 * 32 * 4)  # room for three 32 px fields
+    calls = []
+
+    def counted(seed, res, **kw):
+        calls.append(seed.tolist())
+        return perlin_fbm(seed, res, **kw)
+
+    args = {"scale": 4, "octaves": 2}
+    first = cache.get(counted, torch.tensor([1.0, 2.0, 1.0]), 32, args)
+    assert calls == [[1.0, 2.0]]  # a seed shared by rows is computed once
+    assert torch.equal(first, perlin_fbm(torch.tensor([1.0, 2.0, 1.0]), 32, **args))
+    again = cache.get(counted, torch.tensor([2.0, 1.0]), 32, args)
+    assert len(calls) == 1 and torch.equal(again, first[[1, 0]])
+    cache.get(counted, torch.tensor([1.0]), 32, {"scale": 8, "octaves": 2})  # other arguments: computed
+    cache.get(counted, torch.tensor([3.0]), 32, args)
+    assert len(calls) == 3 and cache.bytes <= cache.max_bytes and len(cache.entries) == 3
+    cache.get(counted, torch.tensor([2.0]), 32, args)  # the least recently used (seed 2) was dropped
+    assert len(calls) == 4
+    cache.get(counted, torch.tensor([1.0]), 32, {"scale": 4, "octaves": 2, "persistence": torch.tensor([0.3])})
+    assert len(calls) == 5 and len(cache.entries) == 3  # a tensor argument: computed, not cached
+
+
+def test_graph_maps_equal_with_a_cold_and_a_warm_noise_cache():
+    from diffproxy.graphs._common import FIELDS
+    graph = get_graph("bricks")
+    p = _prior(graph, 2, seed=3)
+    FIELDS.clear()
+    cold = graph.maps(p, 64)
+    warm = graph.maps(p, 64)
+    for name in MAP_NAMES:
+        assert torch.equal(cold[name], warm[name]), name

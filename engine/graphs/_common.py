@@ -7,6 +7,8 @@ Conventions follow the graphs' contract (``graphs/__init__.py``): parameter batc
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
@@ -100,8 +102,71 @@ def noise(fn: Callable[..., torch.Tensor], seed: torch.Tensor, res: int, scale: 
     args = {"scale": scale, **kw}
     if octaves:
         args["octaves"] = octaves
-    x = fn(seed, r, **args)
+    x = FIELDS.get(fn, seed, r, args)
     return upsample(then(x) if then else x, res)
+
+
+class FieldCache:
+    """Noise fields already computed, one per (function, size, arguments, seed), least
+    recently used dropped past ``max_bytes``.
+
+    Why: a graph's noise depends on its seed alone, yet every render computed it again; in the
+    filter-only steps (Stages I and III, Stage "detail", MATch) and the searches that keep the
+    seeds, that was 15-20 % of a step (bricks at the balanced preset: 26 of 150 ms). Rows are
+    cached one seed at a time, so a batch of candidates sharing a seed computes it once. The
+    noise functions give each row exactly what they give it alone (``tests/test_graphs``), so a
+    cached field equals a fresh one. Fields with a tensor argument (a per-sample persistence)
+    or a seed that needs a gradient are not cached. The cached tensors are shared: callers
+    must not modify them in place (``noise``'s callers build new tensors from them)."""
+
+    def __init__(self, max_bytes: int = 64 << 20):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self.entries: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self.lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.bytes = 0
+
+    def get(self, fn: Callable[..., torch.Tensor], seed: torch.Tensor, res: int, args: dict) -> torch.Tensor:
+        if seed.requires_grad or any(isinstance(v, torch.Tensor) for v in args.values()):
+            return fn(seed, res, **args)
+        base = (fn.__module__, fn.__qualname__, res, tuple(sorted(args.items())), str(seed.device))
+        values = [float(v) for v in seed.detach().reshape(-1).tolist()]
+        with self.lock:
+            rows = [self._take(base + (v,)) for v in values]
+        missing = sorted({v for v, row in zip(values, rows) if row is None})
+        if missing:
+            fresh = fn(torch.tensor(missing, dtype=seed.dtype, device=seed.device), res, **args)
+            made = {v: fresh[i:i + 1].clone() if len(missing) > 1 else fresh for i, v in enumerate(missing)}
+            with self.lock:
+                for v, row in made.items():
+                    self._put(base + (v,), row)
+            rows = [made[v] if row is None else row for v, row in zip(values, rows)]
+        self.hits += len(values) - len(missing)
+        self.misses += len(missing)
+        return rows[0] if len(rows) == 1 else torch.cat(rows)
+
+    def _take(self, key: tuple) -> torch.Tensor | None:
+        row = self.entries.get(key)
+        if row is not None:
+            self.entries.move_to_end(key)
+        return row
+
+    def _put(self, key: tuple, row: torch.Tensor) -> None:
+        size = row.numel() * row.element_size()
+        if size > self.max_bytes or key in self.entries:
+            return
+        self.entries[key] = row
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, old = self.entries.popitem(last=False)
+            self.bytes -= old.numel() * old.element_size()
+
+
+FIELDS = FieldCache()
 
 
 def streak(x: torch.Tensor, length: float, vertical: torch.Tensor | bool) -> torch.Tensor:
