@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -1019,3 +1020,37 @@ def test_the_estimators_guess_is_a_stage_and_is_recorded(tiny):
         Options(estimator="yes")
     with pytest.raises(ValueError, match="count_window must be true or false"):
         Options(count_window=1)
+
+
+@pytest.mark.parametrize("halve_every", [None, 3])
+def test_descent_adam_matches_torch_adam(halve_every):
+    from diffproxy.optimize.descent import Adam
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 5, generator=gen)
+    start = torch.rand(2, 5, generator=gen)
+    a = start.clone().requires_grad_(True)
+    b = start.clone().requires_grad_(True)
+    ours = Adam(a, 0.05, halve_every)
+    theirs = torch.optim.Adam([b], lr=0.05)
+    sched = torch.optim.lr_scheduler.StepLR(theirs, step_size=halve_every, gamma=0.5) if halve_every else None
+    for _ in range(10):
+        for x, opt in ((a, ours), (b, theirs)):
+            opt.zero_grad()
+            ((x - target) ** 2 * torch.arange(1.0, 6.0)).sum().backward()
+            opt.step()
+        if sched is not None:
+            sched.step()
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(a, start)
+
+
+def test_a_fit_does_not_import_the_compiler(tmp_path):
+    """torch.optim's first optimiser imports torch._dynamo (1.5 s); the stages must not."""
+    code = ("import sys, torch\n"
+            "from diffproxy.optimize import Options, proceduralize\n"
+            "img = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))\n"
+            "proceduralize(img, Options(graph='bricks', preset='fast', res_out=256)).write(sys.argv[1])\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

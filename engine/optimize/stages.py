@@ -44,6 +44,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from .control import Reporter
+from .descent import Adam
 from .fit import Fit, PatternFn
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
@@ -87,8 +88,7 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
         start, best = float(losses[0]), float(losses[k])
         return StageResult(u0[k:k + 1].clone(), start, best, [best], {"steps": 0}, time.perf_counter() - t0)
     v = u0[:, idx_t].clone().requires_grad_(True)
-    opt = torch.optim.Adam([v], lr=lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=halve_every, gamma=0.5) if halve_every else None
+    opt = Adam(v, lr, halve_every)
     best_v = v.detach().clone()
     best = torch.full((v.shape[0],), float("inf"))
     curve: list[float] = []
@@ -96,7 +96,7 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
     nonfinite = 0
     for step in range(steps):
         reporter.step(stage, step, steps, curve[-1] if curve else None)
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         losses = objective(v)
         values = losses.detach().cpu()
         start = float(values[0]) if start is None else start
@@ -111,8 +111,6 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
             v.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
             nonfinite += 1
         opt.step()
-        if sched is not None:
-            sched.step()
         with torch.no_grad():
             v.copy_(fit.keep_in_range(v, idx))
     with torch.no_grad():
