@@ -123,7 +123,6 @@ class FieldCache:
         self.max_bytes, self.bytes = max_bytes, 0
         self.entries: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self.lock = threading.Lock()
-        self.hits = self.misses = 0
 
     def clear(self) -> None:
         with self.lock:
@@ -145,8 +144,6 @@ class FieldCache:
                 for v, row in made.items():
                     self._put(base + (v,), row)
             rows = [made[v] if row is None else row for v, row in zip(values, rows)]
-        self.hits += len(values) - len(missing)
-        self.misses += len(missing)
         return rows[0] if len(rows) == 1 else torch.cat(rows)
 
     def _take(self, key: tuple) -> torch.Tensor | None:

@@ -30,7 +30,9 @@ same hour 30.7 s). Session 11, with the parameter estimator, on a day the machin
 slower: balanced 99.9 s (106.9 s wall), fast 28.1-32.3 s (34.7-39.5 s wall; without the
 estimator the same hour 28.9 s, 36.2 s wall). Session 12, with the count window, alone:
 balanced 90.0 s (97.3 s wall), fast 30.0-30.3 s (36.8-37.2 s wall; 28.1 s, 35.5 s wall
-with ``threads=2``).)
+with ``threads=2``). Session 13, with the noise cache, ``descriptor.pool2`` and
+``descent.Adam`` (speed only), alone: balanced 70.8 s (77.8 s wall), fast 19.5-21.9 s
+(25.3-28.4 s wall over three runs; session 12's code the same hour 29.6 s, 36.2 s wall).)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
