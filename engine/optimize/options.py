@@ -40,6 +40,14 @@ left diffproxy behind MATch on style on 5 of 8 synthetic targets; with 75 steps 
 (mean style ratio 0.62, feature 0.75; 150 steps: 0.61 for 4 s more; lr 0.02: 0.64), measured
 with ``bench --synthetic 8 --preset fast`` against MATch's 110-step rows (before supersampling).
 
+Balanced's Stage III got 250 steps (was 150) in session 13, paid for by that session's faster
+steps: ``bench --synthetic 30 --preset balanced``, mean style ratio to MATch 0.392 -> 0.360,
+style wins 90 % -> 93 %, mean style 0.0209 -> 0.0198, for ~20 s more per target (59 -> 80 s,
+two benchmarks side by side). A doubled Stage III rate (0.01) instead did worse on the first 8
+targets (style ratio 0.340 -> 0.393) and was dropped. Fast keeps 75 steps and no second
+branch: the branch lowered fast's style ratio 0.703 -> 0.650 (wins 80 -> 83 %) for 3.6 s per
+target, which would take the fast command past 30 s on a slow day.
+
 Shorter schedules use proportionally larger learning rates in Stages I and III (0.002 moves a
 normalised parameter by at most 0.002 per step: 40 steps could not move it by 0.1) and halve
 Stage II's rate more often, so each preset covers the same ground in fewer steps.
@@ -140,7 +148,7 @@ PRESETS: dict[str, Preset] = {
                        filter_samples=64,
                        stage1_steps=60, stage1_lr=0.005, search_samples=128, search_res=96,
                        stage2_steps=75, stage2_lr=0.02, stage2_halve_every=30,
-                       stage3_steps=150, stage3_lr=0.005, search_seconds=60.0, match_steps=360,
+                       stage3_steps=250, stage3_lr=0.005, search_seconds=60.0, match_steps=360,
                        supersample=2,
                        local_sweeps=16, scan_sweeps=2, detail_res=1024, detail_steps=100,
                        detail_refresh=25, stage3_also_start=True, seed_search=True),
