@@ -32,7 +32,9 @@ estimator the same hour 28.9 s, 36.2 s wall). Session 12, with the count window,
 balanced 90.0 s (97.3 s wall), fast 30.0-30.3 s (36.8-37.2 s wall; 28.1 s, 35.5 s wall
 with ``threads=2``). Session 13, with the noise cache, ``descriptor.pool2`` and
 ``descent.Adam`` (speed only), alone: balanced 70.8 s (77.8 s wall), fast 19.5-21.9 s
-(25.3-28.4 s wall over three runs; session 12's code the same hour 29.6 s, 36.2 s wall).)
+(25.3-28.4 s wall over three runs; session 12's code the same hour 29.6 s, 36.2 s wall); then
+with balanced's Stage III at 250 steps: balanced 77.6 s (82.8 s wall), fast 15.5-19.4 s
+(20.0-24.9 s wall).)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
