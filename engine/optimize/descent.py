@@ -20,8 +20,8 @@ class Adam:
 
     def __init__(self, param: torch.Tensor, lr: float, halve_every: int | None = None,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+        if not lr >= 0:  # 0 is allowed, as by torch: the parameters then stay put
+            raise ValueError(f"lr must be >= 0, got {lr!r}")
         self.param, self.lr, self.halve_every = param, float(lr), halve_every
         self.beta1, self.beta2, self.eps = betas[0], betas[1], eps
         self.m = torch.zeros_like(param)
