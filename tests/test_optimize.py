@@ -852,8 +852,9 @@ def test_bench_synthetic_runs_can_be_split(tiny):
 
     kw = dict(device="cpu", descriptor="random", log=lambda s: None)
     # one torch thread, as the benchmark is run (OMP_NUM_THREADS=1) and as proceduralize runs on
-    # a 2-core CPU: with two threads some CPU kernel sums in a varying order, and the searches'
-    # argmins can turn such 1e-7 differences into 1e-3 ones (measured; see session 13's note)
+    # a 2-core CPU: with two threads the same target's loss differed between runs by up to 1e-3
+    # (measured in session 13; which operation varies was not found, one render, loss and
+    # gradient alone are bit-identical), with one thread never
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
