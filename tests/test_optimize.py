@@ -602,7 +602,9 @@ def test_pipeline_runs_the_scan_the_seed_search_and_the_second_stage3_branch(mon
     assert "seeds" not in off.losses and "scan" not in off.losses and "stage3" in off.losses
 
 
-def test_cancel_stops_within_a_second(tiny):
+def test_cancel_stops_at_the_next_step(tiny):
+    """Cancellation is polled at every step: once asked, not one more step runs or reports.
+    (How long a step takes is a benchmark's business: docs/BENCHMARKS.md.)"""
     from diffproxy.graphs import get_graph
     from diffproxy.render import render
 
@@ -610,17 +612,18 @@ def test_cancel_stops_within_a_second(tiny):
     with torch.no_grad():
         photo = render(g.maps(g.spec.defaults(), 64))
     stop = threading.Event()
-    when = {}
+    after = []
 
     def progress(ev):
-        if ev["stage"] == "stage1" and ev["step"] >= 2 and not stop.is_set():
-            when["t"] = time.perf_counter()
+        if stop.is_set():
+            after.append(ev)
+        elif ev["stage"] == "stage1" and ev["step"] >= 2:
             stop.set()
 
     with pytest.raises(Cancelled):
         proceduralize(photo, Options(graph="bricks", preset="tiny", device="cpu"),
                       progress=progress, should_cancel=stop.is_set)
-    assert time.perf_counter() - when["t"] < 1.0
+    assert stop.is_set() and after == []
 
 
 def _auto_two_graphs(**kw):
@@ -668,19 +671,63 @@ def test_every_graph_gets_detail_and_the_best_look_wins(tiny, monkeypatch):
 
 @pytest.mark.parametrize("when", ["start", "stage1"])
 def test_graphs_side_by_side_cancel(tiny, when):
+    """A cancel reaches side-by-side graphs too, also while their workers are still starting:
+    the parent raises at once (not one more event reaches the caller) and the workers, told to
+    stop, exit. No wall-time bound: a garbage-collection pause of a long test process once took
+    1.6 s here, which says nothing about the cancel."""
+    import multiprocessing
+
     photo, o = _auto_two_graphs(workers=2)
     stop = threading.Event()
-    at = {}
+    after = []
 
     def progress(ev):
-        now = ("side by side" in ev["message"]) if when == "start" else (ev["stage"] == "stage1" and ev["step"] >= 2)
-        if now and not stop.is_set():
-            at["t"] = time.perf_counter()
+        if stop.is_set():
+            after.append(ev)
+        elif ("side by side" in ev["message"]) if when == "start" else (ev["stage"] == "stage1" and ev["step"] >= 2):
             stop.set()
 
     with pytest.raises(Cancelled):
         proceduralize(photo, o, progress=progress, should_cancel=stop.is_set)
-    assert time.perf_counter() - at["t"] < 1.0  # also while the workers are still starting
+    assert stop.is_set() and after == []
+    deadline = time.monotonic() + 60
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()
+
+
+_CANCEL_SCRIPT = """
+import threading, torch
+from diffproxy.graphs import get_graph
+from diffproxy.optimize import Cancelled, Options, proceduralize
+from diffproxy.render import render
+
+g = get_graph("bricks")
+with torch.no_grad():
+    photo = render(g.maps(g.spec.defaults(), 64))
+stop = threading.Event()
+for _ in range(2):
+    stop.clear()
+    try:
+        proceduralize(photo, Options(graph="auto", preset="fast", top_k=2, workers=2, res_out=64, threads=1),
+                      progress=lambda ev: "side by side" in ev["message"] and stop.set(),
+                      should_cancel=stop.is_set)
+    except Cancelled:
+        print("cancelled", flush=True)
+"""
+
+
+def test_cancel_while_workers_start_prints_nothing(tmp_path):
+    """Workers still starting when the run is cancelled must not print tracebacks (they did: the
+    parent dropped the queue they were about to open) into Blender's console or a TD's log."""
+    import subprocess
+
+    script = tmp_path / "cancel_early.py"
+    script.write_text(_CANCEL_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["cancelled", "cancelled"]
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
 
 
 _ORPHAN_SCRIPT = """

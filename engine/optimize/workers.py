@@ -160,10 +160,11 @@ def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
         with _main_script_hidden():  # the processes start at the first submits
             futures += [ex.submit(_work, dataclasses.replace(job, index=i)) for i, job in enumerate(jobs)]
         while not all(f.done() for f in futures):
-            forward(0.1)
+            # asked first: once the caller cancels, not one more event reaches it
             if rep.should_cancel is not None and rep.should_cancel():
                 cancel.set()
                 raise Cancelled("cancelled by the caller")
+            forward(0.1)
         while forward(0.05):  # the events still on their way (a stage's last steps)
             pass
         return [f.result() for f in futures]
@@ -172,4 +173,14 @@ def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
                            "memory?); run again with one worker (--workers 1, or Options(workers=1))") from e
     finally:
         cancel.set()  # a worker still running (another one failed) stops at its next step
-        ex.shutdown(wait=False, cancel_futures=True)
+        _reap(ex, events, cancel)
+
+
+def _reap(ex: ProcessPoolExecutor, *shared) -> None:
+    """Shut ``ex`` down (its jobs not yet started are dropped) and wait for its workers to exit,
+    in a background thread that holds ``shared`` (the queue and the event) until they have: a
+    worker still starting when the run ends (cancelled early) opens them as it unpickles its
+    arguments, and printed a FileNotFoundError traceback when the parent had already dropped
+    (and so unlinked) them. The caller does not wait."""
+    threading.Thread(target=lambda: (ex.shutdown(wait=True, cancel_futures=True), shared),
+                     name="diffproxy-reap-workers", daemon=True).start()
