@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default); 'paper' proxy patterns in both passes; 'off' no proxies")
     p.add_argument("--no-local-search", dest="local_search", action="store_false",
                    help="skip the compass search over the generator parameters on the real "
-                        "generators after Stage II (with --no-scan and --no-seed-search too: the "
+                        "generators after Stage II (with --no-scan, --no-seed-search and --no-polish too: the "
                         "paper's three stages alone)")
     p.add_argument("--no-scan", dest="scan", action="store_false",
                    help="skip the coordinate scan over the generator parameters on the real "
@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-seed-search", dest="seed_search", action="store_false",
                    help="skip the search over every value of every random seed after the local "
                         "search (the generators' and the graph's noise seeds)")
+    p.add_argument("--no-polish", dest="polish", action="store_false",
+                   help="skip the second structure search halfway through Stage III (by the style "
+                        "loss, under the filters tuned so far)")
     p.add_argument("--no-detail", dest="detail", action="store_false",
                    help="skip the last stage, which tunes the filters to the look of the maps at "
                         "the --res-out size (up to the preset's detail size) instead of the small "
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                           proxy_mode=args.proxy_mode, classifier=args.classifier, estimator=args.estimator,
                           count_window=args.count_window,
                           local_search=args.local_search, scan=args.scan, seed_search=args.seed_search,
-                          detail=args.detail)
+                          polish=args.polish, detail=args.detail)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=err)

@@ -24,10 +24,10 @@ raise the 256 px figures while lowering these). Synthetic targets run :func:`opt
 which has no Stage "detail".
 
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the searches on
-the real generators), ``match``, ``search``, and nine ablations: ``diffproxy-paper`` (proxy
+the real generators), ``match``, ``search``, and ten ablations: ``diffproxy-paper`` (proxy
 patterns in Stage II's forward pass, as in the paper), ``diffproxy-noproxy`` (no proxies:
 Stage II tunes filters only), ``diffproxy-nolocal`` (no compass search after Stage II),
-``diffproxy-noscan`` (no coordinate scan), ``diffproxy-noseeds`` (no seed search) and
+``diffproxy-noscan`` (no coordinate scan), ``diffproxy-noseeds`` (no seed search), ``diffproxy-nopolish`` (no polish in Stage III) and
 ``diffproxy-nodetail`` (photos: no Stage "detail") and ``diffproxy-noclassifier`` (photos: the
 graph ranking by descriptor distance alone, without the graph classifier) and
 ``diffproxy-noestimator`` (the start and the random search without the parameter estimator's
@@ -76,6 +76,7 @@ BENCH_METHODS: dict[str, dict[str, Any]] = {
     "diffproxy-nolocal": {"method": "diffproxy", "local_search": False},
     "diffproxy-noscan": {"method": "diffproxy", "scan": False},
     "diffproxy-noseeds": {"method": "diffproxy", "seed_search": False},
+    "diffproxy-nopolish": {"method": "diffproxy", "polish": False},
     "diffproxy-nodetail": {"method": "diffproxy", "detail": False},
     "diffproxy-noclassifier": {"method": "diffproxy", "classifier": False},
     "diffproxy-noestimator": {"method": "diffproxy", "estimator": False},

@@ -14,6 +14,7 @@ real generators run (``round_generators=True``) and left continuous for the prox
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -74,6 +75,7 @@ class Fit:
         self._hi = torch.ones(len(params), device=device)
         photo = photo.to(device, torch.float32)
         self.photo = photo
+        self.descriptor = descriptor
         # colour loss at the optimisation resolution (Stages I-III, final numbers)
         self.loss = DescriptorLoss(descriptor, preset.scales)
         self.target: TargetStats = self.loss.target(resize(photo, self.res))
@@ -84,6 +86,14 @@ class Fit:
         # colour style loss at the search resolution (Stage I's filter search)
         self.small_loss = DescriptorLoss(descriptor, (sr, max(sr // 2, 16)))
         self.small_target: TargetStats = self.small_loss.target(resize(photo, sr))
+
+    def sharper(self) -> "Fit":
+        """This fit at twice the resolution (at most the photo's), losses at three scales, no
+        supersampling: a second opinion on a change the fit's own loss prefers (``stages.polish``)."""
+        r = min(2 * self.res, int(self.photo.shape[-1]))
+        preset = dataclasses.replace(self.preset, res=r, scales=(r, max(r // 2, 16), max(r // 4, 16)),
+                                     supersample=1)
+        return Fit(self.graph, self.photo, preset, self.descriptor, self.device)
 
     # --- parameters ---------------------------------------------------------------------------
     def natural(self, u: torch.Tensor, round_generators: bool = True) -> Batch:

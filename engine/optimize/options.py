@@ -50,6 +50,14 @@ targets (style ratio 0.340 -> 0.393) and was dropped. Fast keeps 75 steps and no
 branch: the branch lowered fast's style ratio 0.703 -> 0.650 (wins 80 -> 83 %) for 3.6 s per
 target, which would take the fast command past 30 s on a slow day.
 
+Balanced and full polish the structure halfway through Stage III (``polish_sweeps`` 8, session
+14): the structure searched again by the style loss under the filters tuned so far, kept only
+if it also wins at twice the fit's resolution. ``bench --synthetic 30 --preset balanced``: mean
+style ratio to MATch 0.360 -> 0.350, style wins 93 % -> 100 %, feature ratio 0.458 -> 0.442,
+discrete accuracy 0.47 -> 0.51. In ``fast`` it did harm (style ratio 0.755 -> 0.804 on the first
+20 targets, for ~8 s more each: at 96 px it chases detail the judge at 256 px does not
+see), so fast has none.
+
 Shorter schedules use proportionally larger learning rates in Stages I and III (0.002 moves a
 normalised parameter by at most 0.002 per step: 40 steps could not move it by 0.1) and halve
 Stage II's rate more often, so each preset covers the same ground in fewer steps.
@@ -124,6 +132,10 @@ class Preset:
     # 30 it lowered the mean style 0.0883 -> 0.0839 there, for ~3 s per graph that fast lacks
     # (balanced: 0.0562 -> 0.0518, ~9 s)
     stage3_also_start: bool = False
+    # halfway through Stage III, stages.polish (the structure searched again by the style loss
+    # under the filters tuned so far, this many compass sweeps; not in the paper), then Stage
+    # III's second half; 0: none (see the module docstring)
+    polish_sweeps: int = 0
     # after the local search, every value of every random seed (stages.seed_search; not in the
     # paper). On bench --synthetic 30 it lowered the mean feature ratio to MATch 0.816 -> 0.587
     # (fast) and 0.814 -> 0.630 (balanced), for ~1.5 s (fast) - 3 s (balanced) per graph
@@ -153,7 +165,7 @@ PRESETS: dict[str, Preset] = {
                        stage3_steps=250, stage3_lr=0.005, search_seconds=60.0, match_steps=360,
                        supersample=2,
                        local_sweeps=16, scan_sweeps=2, detail_res=1024, detail_steps=100,
-                       detail_refresh=25, stage3_also_start=True, seed_search=True),
+                       detail_refresh=25, stage3_also_start=True, seed_search=True, polish_sweeps=8),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                    filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
@@ -161,7 +173,7 @@ PRESETS: dict[str, Preset] = {
                    stage3_steps=200, stage3_lr=0.002, search_seconds=600.0, match_steps=1000,
                    supersample=2,
                    local_sweeps=40, scan_sweeps=2, detail_res=2048, detail_steps=200,
-                   detail_refresh=50, stage3_also_start=True, seed_search=True),
+                   detail_refresh=50, stage3_also_start=True, seed_search=True, polish_sweeps=8),
 }
 
 
@@ -207,6 +219,9 @@ class Options:
             skip it.
         seed_search: after the local search, every value of every random seed
             (``stages.seed_search``, where the preset has ``seed_search``); ``False`` to skip it.
+        polish: halfway through Stage III, the structure searched again by the style loss under
+            the filters tuned so far (``stages.polish``, where the preset has ``polish_sweeps``);
+            ``False`` to skip it.
         detail: after the graph is chosen (every method), tune the filters towards the look of
             the maps at the export's size (``stages.detail``: ``min(res_out, detail_res)`` px,
             the preset's ``detail_steps``); ``False``: the result matches the photo at the fit's
@@ -241,6 +256,7 @@ class Options:
     local_search: bool = True
     scan: bool = True
     seed_search: bool = True
+    polish: bool = True
     detail: bool = True
     threads: int = 0
     workers: int = 0

@@ -68,7 +68,8 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
         r = seed_search(fit, r.u, rep)
         run.add("seeds", r, fit)
     r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr, search=p.filter_samples, generator=gen,
-               also=u_stage1 if p.stage3_also_start else None)
+               also=u_stage1 if p.stage3_also_start else None,
+               polish_sweeps=p.polish_sweeps if o.polish else 0)
     run.add("stage3", r, fit)
     run.settle(("stage1", "stage3"))
     if run.final_from != "stage3":

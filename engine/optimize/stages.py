@@ -397,20 +397,21 @@ def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 
 @torch.no_grad()
-def _joint_losses(fit: Fit, cands: torch.Tensor, batch: int) -> torch.Tensor:
-    """Stage II's objective of every row of ``cands`` (N, P), real generators, ``batch`` renders
-    at a time; (N,) on the CPU."""
-    return torch.cat([fit.joint(fit.render(cands[i:i + batch])).cpu() for i in range(0, len(cands), batch)])
+def _joint_losses(fit: Fit, cands: torch.Tensor, batch: int, loss: LossFn | None = None) -> torch.Tensor:
+    """``loss`` (default Stage II's objective, ``fit.joint``) of every row of ``cands`` (N, P),
+    real generators, ``batch`` renders at a time; (N,) on the CPU."""
+    loss = loss or fit.joint
+    return torch.cat([loss(fit.render(cands[i:i + batch])).cpu() for i in range(0, len(cands), batch)])
 
 
 @torch.no_grad()
 def _try_values(fit: Fit, u: torch.Tensor, best: float, i: int, values: torch.Tensor,
-                batch: int) -> tuple[torch.Tensor, float, bool]:
+                batch: int, loss: LossFn | None = None) -> tuple[torch.Tensor, float, bool]:
     """``u`` (1, P) with parameter ``i`` set to each of ``values`` (normalised), scored by
     :func:`_joint_losses`; the best of them if it beats ``best``. Returns ``(u, best, moved)``."""
     cands = u.repeat(len(values), 1)
     cands[:, i] = values
-    losses = _joint_losses(fit, cands, batch)
+    losses = _joint_losses(fit, cands, batch, loss)
     k = int(torch.argmin(losses))
     if float(losses[k]) < best:
         return cands[k:k + 1].clone(), float(losses[k]), True
@@ -452,7 +453,8 @@ def _neighbours(fit: Fit, u: torch.Tensor, step: float) -> tuple[torch.Tensor, l
 
 @torch.no_grad()
 def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, step: float = 0.1,
-                 min_step: float = 0.0125, batch: int = 8, stage: str = "local") -> StageResult:
+                 min_step: float = 0.0125, batch: int = 8, stage: str = "local",
+                 loss: LossFn | None = None) -> StageResult:
     """Compass search over the generator parameters on the *real* generators, Stage II's
     objective (feature + 0.05 x style), filters fixed. Not in the paper. Each sweep tries one
     step either way along every generator parameter (:func:`_neighbours`), then all the
@@ -468,17 +470,19 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
     and balanced presets' resolutions on a 2-core CPU). The style loss alone as the objective
     (Stage III's) was measured too (``bench --synthetic 30 --preset fast``, mean style /
     feature 0.0949 / 0.367 against 0.0981 / 0.348 with Stage II's objective, discrete accuracy
-    0.27 vs 0.36) and not kept."""
+    0.27 vs 0.36) and not kept. ``loss``: another objective (e.g. ``fit.style``: :func:`polish`).
+    """
     t0 = time.perf_counter()
+    loss_fn = loss or fit.joint
     u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
-    best = float(fit.joint(fit.render(u)))
+    best = float(loss_fn(fit.render(u)))
     start, curve, evals, moved = best, [best], 1, 0
     for sweep in range(max(0, sweeps)):
         reporter.step(stage, sweep, sweeps, best)
         cands, moves = _neighbours(fit, u, step)
         if not moves:
             break
-        losses = _joint_losses(fit, cands, batch)
+        losses = _joint_losses(fit, cands, batch, loss_fn)
         evals += len(moves)
         # every improving step together (the best one per parameter)
         per_param: dict[int, int] = {}
@@ -491,7 +495,7 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
             together = u.clone()
             for i, kk in per_param.items():
                 together[0, i] = moves[kk][1]
-            together_loss = float(fit.joint(fit.render(together)))
+            together_loss = float(loss_fn(fit.render(together)))
             evals += 1
             if together_loss < loss:
                 cand, loss = together, together_loss
@@ -511,7 +515,7 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
 
 @torch.no_grad()
 def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
-                stage: str = "seeds") -> StageResult:
+                stage: str = "seeds", loss: LossFn | None = None) -> StageResult:
     """Every value of every random seed (``Param.seed``: the generators' and the graph's noise
     seed), one seed at a time in spec order, on the real generators, Stage II's objective
     (feature + 0.05 x style), everything else fixed; the best value of each is kept before the
@@ -520,10 +524,12 @@ def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
     steps can find it, yet with the wrong seed a stochastic pattern (scratches, cells, threads,
     grain) cannot line up with the target, whatever its other parameters: on six fast synthetic
     targets, the true seeds in the fitted parameters lowered the feature loss by up to 0.17
-    (docs/BENCHMARKS.md, session 8). ``info["seeds"]``: {name: value kept}."""
+    (docs/BENCHMARKS.md, session 8). ``info["seeds"]``: {name: value kept}. ``loss``: another
+    objective (e.g. ``fit.style``: :func:`polish`)."""
     t0 = time.perf_counter()
+    loss_fn = loss or fit.joint
     u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
-    best = float(fit.joint(fit.render(u)))
+    best = float(loss_fn(fit.render(u)))
     start, curve, evals, picked = best, [best], 1, {}
     params = list(fit.spec)
     seeds = [i for i, p in enumerate(params) if p.seed]
@@ -533,7 +539,7 @@ def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
         p = params[i]
         reporter.step(stage, done, total, best)
         values = torch.arange(p.n_values, dtype=u.dtype, device=u.device) / max(p.high - p.low, 1e-12)
-        u, best, _ = _try_values(fit, u, best, i, values, batch)
+        u, best, _ = _try_values(fit, u, best, i, values, batch, loss_fn)
         evals += p.n_values
         done += p.n_values
         picked[p.name] = int(round(float(fit.spec.denormalize(u)[p.name][0])))
@@ -560,7 +566,8 @@ def _scan_levels(p, grid: int, max_levels: int) -> tuple[list[float], list[float
 
 @torch.no_grad()
 def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, grid: int = 9,
-                    max_levels: int = 16, batch: int = 8, stage: str = "scan") -> StageResult:
+                    max_levels: int = 16, batch: int = 8, stage: str = "scan",
+                    loss: LossFn | None = None) -> StageResult:
     """Coordinate search over the generator parameters (seeds excepted: :func:`seed_search`) on
     the real generators, Stage II's objective (feature + 0.05 x style), filters fixed: one
     parameter at a time in spec order, every value it can take (:func:`_scan_levels`; past
@@ -569,10 +576,12 @@ def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, 
     when a sweep moves nothing. Not in the paper. Why: the local search only takes one-value
     steps and Stage II's random search draws whole parameter sets, so a count or a direction
     that is far off (a weave's thread count 28 for 50, its direction flipped) stays off unless
-    the proxies' gradient brings it (docs/BENCHMARKS.md, session 9)."""
+    the proxies' gradient brings it (docs/BENCHMARKS.md, session 9). ``loss``: another objective
+    (e.g. ``fit.style``: :func:`polish`)."""
     t0 = time.perf_counter()
+    loss_fn = loss or fit.joint
     u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
-    best = float(fit.joint(fit.render(u)))
+    best = float(loss_fn(fit.render(u)))
     start, curve, evals, moved = best, [best], 1, 0
     params = list(fit.spec)
     idx = [i for i in fit.gen_idx if not params[i].seed]
@@ -583,7 +592,7 @@ def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, 
         if not values:
             return
         u, best, better = _try_values(fit, u, best, i, torch.tensor(values, dtype=u.dtype, device=u.device),
-                                      batch)
+                                      batch, loss_fn)
         evals += len(values)
         moved += better
 
@@ -607,6 +616,45 @@ def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, 
     return StageResult(u, start, best, curve, info, time.perf_counter() - t0)
 
 
+
+@torch.no_grad()
+def polish(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, seeds: bool = True,
+           stage: str = "polish") -> StageResult:
+    """The structure searched again under fine-tuned filters, by the style loss (Stage III's,
+    the final criterion): a coordinate scan (one sweep), the seeds (with ``seeds``) and a
+    compass search of up to ``sweeps`` sweeps, on the real generators, filters fixed; the
+    searched structure is kept only if it also has the lower style loss at twice the fit's
+    resolution (:meth:`Fit.sharper`; ``info["kept"]``). Not in the paper.
+
+    Why: the searches before Stage III judge by Stage II's objective under filters that Stage
+    II tuned for the feature loss; once Stage III has tuned the filters for the style loss, a
+    structure those searches passed over can score better (a bricks target: brick height
+    variation 0.05 kept for the true 0.66, and one course too few). The second opinion: at the
+    fit's 128 px some moves (a stone's cell count, a tile's bevel) lowered the fit's loss and
+    raised the loss of the 256 px look (docs/BENCHMARKS.md, session 14)."""
+    t0 = time.perf_counter()
+    u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
+    parts = [coordinate_scan(fit, u, reporter, 1, stage=stage, loss=fit.style)]
+    if seeds:
+        parts.append(seed_search(fit, parts[-1].u, reporter, stage=stage, loss=fit.style))
+    parts.append(local_search(fit, parts[-1].u, reporter, sweeps, stage=stage, loss=fit.style))
+    info: dict = {"moves": sum(int(r.info.get("moves", 0)) for r in parts),
+                  "evaluations": sum(int(r.info["evaluations"]) for r in parts)}
+    if seeds:
+        info["seeds"] = parts[1].info["seeds"]
+    curve = [c for r in parts for c in r.curve]
+    out, start, end = parts[-1].u, parts[0].start, parts[-1].end
+    if not torch.equal(out, u):
+        check = fit.sharper()
+        before, after = check.style(check.render(torch.cat([u, out]))).tolist()
+        info["check"] = {"res": check.res, "before": before, "after": after}
+        if not after < before:
+            out, end = u, start
+            curve.append(start)
+            reporter.message(stage, f"the searched structure did not hold up at {check.res} px; kept the one before")
+    info["kept"] = not torch.equal(out, u)
+    return StageResult(out, start, end, curve, info, time.perf_counter() - t0)
+
 class _Span:
     """Reporter for one chunk of a longer stage: step ``k`` of the chunk is reported as step
     ``offset + k`` of the stage's ``total`` (one progress bar, not one per chunk)."""
@@ -617,6 +665,9 @@ class _Span:
     def step(self, stage: str, step: int, total: int, loss: float | None = None, message: str = "",
              force: bool = False) -> None:
         self.reporter.step(stage, self.offset + step, self.total, loss, message, force)
+
+    def message(self, stage: str, message: str) -> None:
+        self.reporter.message(stage, message)
 
 
 def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float, maps_px: int,
@@ -678,7 +729,7 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
            stage: str = "stage3", search: int = 0, generator: torch.Generator | None = None,
-           also: torch.Tensor | None = None) -> StageResult:
+           also: torch.Tensor | None = None, polish_sweeps: int = 0) -> StageResult:
     """Real generators with rounded discrete parameters; filter fine-tuning with the style loss.
     With ``search > 0`` it starts, like Stage I, with a filter search (the structure may have
     changed since Stage I; a pick is kept only if it wins at full resolution): on the 30 fast
@@ -690,9 +741,26 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     ``"also"``). Not in the paper. Why: when the structure search does not pay (the stochastic
     graphs, whose style loss barely sees the structure), the result used to be Stage I's short
     descent or a worse structure's fine-tuning, and MATch, which spends all its steps on the
-    start's filters, ended a little lower (docs/BENCHMARKS.md, session 8)."""
+    start's filters, ended a little lower (docs/BENCHMARKS.md, session 8).
+
+    ``polish_sweeps > 0``: half the steps, then :func:`polish` (the structure searched again by
+    the style loss under the filters tuned so far), then the other half on the polished point
+    (one progress bar; ``info["polish"]``: its start, end, moves and evaluations). Not in the
+    paper; see :func:`polish`."""
     u = fit.normalize(fit.spec.round(fit.natural(u)))  # snap theta_g to whole values for good
     if also is not None:
         also = fit.normalize(fit.spec.round(fit.natural(also[:1])))
-    return stage1(fit, u, reporter, steps, lr, stage=stage, search=search, generator=generator,
-                  also=also)
+    if polish_sweeps <= 0:
+        return stage1(fit, u, reporter, steps, lr, stage=stage, search=search, generator=generator,
+                      also=also)
+    t0 = time.perf_counter()
+    first = steps // 2
+    a = stage1(fit, u, _Span(reporter, 0, steps), first, lr, stage=stage,  # type: ignore[arg-type]
+               search=search, generator=generator, also=also)
+    pol = polish(fit, a.u, reporter, polish_sweeps)
+    with torch.no_grad():
+        pats = fit.patterns(pol.u)
+    b = adam(fit, pol.u, fit.filter_idx, fit.style, steps=steps - first, lr=lr, halve_every=None,
+             reporter=_Span(reporter, first, steps), stage=stage, patterns=pats)  # type: ignore[arg-type]
+    info = {**a.info, "steps": steps, "polish": {"start": pol.start, "end": pol.end, **pol.info}}
+    return StageResult(b.u, a.start, b.end, a.curve + b.curve, info, time.perf_counter() - t0)
