@@ -34,7 +34,11 @@ with ``threads=2``). Session 13, with the noise cache, ``descriptor.pool2`` and
 ``descent.Adam`` (speed only), alone: balanced 70.8 s (77.8 s wall), fast 19.5-21.9 s
 (25.3-28.4 s wall over three runs; session 12's code the same hour 29.6 s, 36.2 s wall); then
 with balanced's Stage III at 250 steps: balanced 77.6 s (82.8 s wall), fast 15.5-19.4 s
-(20.0-24.9 s wall).)
+(20.0-24.9 s wall). Session 14, with balanced's polish (whose Stage III second half runs one
+branch, not two) and ``MKL_CBWR``: balanced 60.4 s (65.2 s wall; session 13's code the same
+hour 78.8 s, 83.9 s wall), fast 19.0-19.1 s (24.8-25.8 s wall; session 13's code 17.6-18.4 s,
+22.5-23.5 s wall); ten minutes earlier the machine ran slower: fast 24.2-27.0 s (30.7-34.4 s
+wall), balanced 101.4 s (108.5 s wall).)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
@@ -190,7 +194,9 @@ class Options:
             generators, for ``time_limit`` seconds).
         device: ``"auto" | "cpu" | "cuda" | "mps"``.
         res_out: side of the written maps (px), 64..8192.
-        seed: seeds every random choice (same seed, same inputs, same device -> same result).
+        seed: seeds every random choice (same seed, same inputs, same device and ``threads``
+            -> the same result to the last bit; on a CPU with more than one thread this rests
+            on ``MKL_CBWR``, which ``diffproxy`` sets at import).
         descriptor: ``"auto"`` (VGG19 if its weights are on this machine, else the seeded random
             CNN), ``"vgg19"`` or ``"random"``.
         allow_download: let ``descriptor`` download VGG19's weights (never by default).

@@ -397,7 +397,7 @@ def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 
 @torch.no_grad()
-def _joint_losses(fit: Fit, cands: torch.Tensor, batch: int, loss: LossFn | None = None) -> torch.Tensor:
+def _batch_losses(fit: Fit, cands: torch.Tensor, batch: int, loss: LossFn | None = None) -> torch.Tensor:
     """``loss`` (default Stage II's objective, ``fit.joint``) of every row of ``cands`` (N, P),
     real generators, ``batch`` renders at a time; (N,) on the CPU."""
     loss = loss or fit.joint
@@ -408,10 +408,10 @@ def _joint_losses(fit: Fit, cands: torch.Tensor, batch: int, loss: LossFn | None
 def _try_values(fit: Fit, u: torch.Tensor, best: float, i: int, values: torch.Tensor,
                 batch: int, loss: LossFn | None = None) -> tuple[torch.Tensor, float, bool]:
     """``u`` (1, P) with parameter ``i`` set to each of ``values`` (normalised), scored by
-    :func:`_joint_losses`; the best of them if it beats ``best``. Returns ``(u, best, moved)``."""
+    :func:`_batch_losses`; the best of them if it beats ``best``. Returns ``(u, best, moved)``."""
     cands = u.repeat(len(values), 1)
     cands[:, i] = values
-    losses = _joint_losses(fit, cands, batch, loss)
+    losses = _batch_losses(fit, cands, batch, loss)
     k = int(torch.argmin(losses))
     if float(losses[k]) < best:
         return cands[k:k + 1].clone(), float(losses[k]), True
@@ -482,7 +482,7 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
         cands, moves = _neighbours(fit, u, step)
         if not moves:
             break
-        losses = _joint_losses(fit, cands, batch, loss_fn)
+        losses = _batch_losses(fit, cands, batch, loss_fn)
         evals += len(moves)
         # every improving step together (the best one per parameter)
         per_param: dict[int, int] = {}
@@ -614,7 +614,6 @@ def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, 
     reporter.step(stage, total, total, best)
     info = {"sweeps": len(curve) - 1, "moves": moved, "evaluations": evals}
     return StageResult(u, start, best, curve, info, time.perf_counter() - t0)
-
 
 
 @torch.no_grad()
