@@ -267,7 +267,10 @@ def test_proceduralize_auto_runs_graphs_side_by_side(engine, hello, tmp_path):
         json.loads(line)
 
 
-def test_cancel_stops_a_running_proceduralize_within_a_second(engine, hello, tmp_path):
+def test_cancel_stops_a_running_proceduralize_promptly(engine, hello, tmp_path):
+    """A cancel ends a running balanced fit (60 s or more) at its next step: typically 0.1-0.2 s
+    here. The bound is loose on purpose: a timing test must not fail on a busy CI machine (a
+    1 s bound in another cancel test once failed at 1.6 s on a pause that was not the cancel's)."""
     pytest.importorskip("diffproxy.optimize.pipeline")
     photo = _photo(tmp_path)
     rid = engine.send("proceduralize", image=str(photo), out_dir=str(tmp_path / "out"),
@@ -283,4 +286,4 @@ def test_cancel_stops_a_running_proceduralize_within_a_second(engine, hello, tmp
     ev, _ = engine.until_end(rid, timeout=30)
     dt = time.monotonic() - t
     assert ev["event"] == "error" and ev["code"] == "cancelled"
-    assert dt < 1.0, f"cancel took {dt:.2f} s"
+    assert dt < 5.0, f"cancel took {dt:.2f} s"
