@@ -397,16 +397,15 @@ def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 
 @torch.no_grad()
-def _batch_losses(fit: Fit, cands: torch.Tensor, batch: int, loss: LossFn | None = None) -> torch.Tensor:
-    """``loss`` (default Stage II's objective, ``fit.joint``) of every row of ``cands`` (N, P),
-    real generators, ``batch`` renders at a time; (N,) on the CPU."""
-    loss = loss or fit.joint
+def _batch_losses(fit: Fit, cands: torch.Tensor, batch: int, loss: LossFn) -> torch.Tensor:
+    """``loss`` (e.g. Stage II's objective, ``fit.joint``) of every row of ``cands`` (N, P), real
+    generators, ``batch`` renders at a time; (N,) on the CPU."""
     return torch.cat([loss(fit.render(cands[i:i + batch])).cpu() for i in range(0, len(cands), batch)])
 
 
 @torch.no_grad()
 def _try_values(fit: Fit, u: torch.Tensor, best: float, i: int, values: torch.Tensor,
-                batch: int, loss: LossFn | None = None) -> tuple[torch.Tensor, float, bool]:
+                batch: int, loss: LossFn) -> tuple[torch.Tensor, float, bool]:
     """``u`` (1, P) with parameter ``i`` set to each of ``values`` (normalised), scored by
     :func:`_batch_losses`; the best of them if it beats ``best``. Returns ``(u, best, moved)``."""
     cands = u.repeat(len(values), 1)
