@@ -475,6 +475,33 @@ def test_stage3_with_polish_is_one_stage():
     assert len(r.curve) == 8 + 2  # each half's steps and its end
 
 
+def test_stage3_sharp_steps_tune_the_filters_at_twice_the_resolution():
+    from diffproxy.optimize.stages import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    check = fit.sharper()
+    with torch.no_grad():
+        sharp_start = float(check.style(check.render(u)))
+    # with the polish: up to the steps after it, or all of them
+    for polish_sweeps, sharp, want in ((0, 3, 3), (0, 100, 8), (2, 3, 3), (2, 5, 8)):
+        events = []
+        r = stage3(fit, u, Reporter(events.append, interval=0.0), steps=8, lr=0.05,
+                   polish_sweeps=polish_sweeps, sharp_steps=sharp)
+        assert r.info["sharp"]["steps"] == want and r.info["sharp"]["res"] == check.res == 64
+        with torch.no_grad():  # the stage's own losses stay the fit's (comparable with the other stages')
+            assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+            assert float(check.style(check.render(r.u))) == pytest.approx(r.info["sharp"]["end"], rel=1e-4)
+        assert r.info["sharp"]["end"] < sharp_start
+        steps = [e["step"] for e in events if e["stage"] == "stage3"]
+        assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 8
+        if not polish_sweeps:  # the structure stays: only filters are tuned
+            assert torch.equal(r.u[:, fit.gen_idx], fit.normalize(fit.spec.round(fit.natural(u)))[:, fit.gen_idx])
+    plain = stage3(fit, u, Reporter(), steps=8, lr=0.05)
+    assert "sharp" not in plain.info
+
+
 def test_seed_flag_only_on_ints():
     from diffproxy.params import Param
 
@@ -674,6 +701,25 @@ def test_pipeline_runs_the_scan_the_seed_search_and_the_second_stage3_branch(mon
     off = proceduralize(photo, Options(graph="metal", preset="tiny", device="cpu", res_out=64, seed=2,
                                        detail=False, seed_search=False, scan=False))
     assert "seeds" not in off.losses and "scan" not in off.losses and "stage3" in off.losses
+
+
+def test_pipeline_with_sharp_steps_settles_by_the_sharper_look(tiny, monkeypatch):
+    import dataclasses
+
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    o = Options(graph="bricks", preset="tiny", device="cpu", res_out=64, seed=2, detail=False)
+    assert "settled" not in proceduralize(photo, o).losses  # the fit's own losses decide
+    monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, stage3_sharp_steps=TINY.stage3_steps))
+    r = proceduralize(photo, o)
+    st = r.losses["settled"]
+    assert set(st["style"]) == {"stage1", "stage3"} and st["res"] == 64 and st["scales"] == [64, 32, 16]
+    assert st["kept"] == r.losses["final"]["from_stage"] and st["style"][st["kept"]] == min(st["style"].values())
+    assert r.losses["stage3"]["sharp"] == {**r.losses["stage3"]["sharp"], "steps": TINY.stage3_steps, "res": 64}
 
 
 def test_cancel_stops_at_the_next_step(tiny):

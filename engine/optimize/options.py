@@ -140,6 +140,11 @@ class Preset:
     # under the filters tuned so far, this many compass sweeps; not in the paper), then Stage
     # III's second half; 0: none (see the module docstring)
     polish_sweeps: int = 0
+    # the last this many of Stage III's steps on the fit at twice the resolution
+    # (Fit.sharper: losses at three scales, no supersampling); 0: all at the fit's own
+    stage3_sharp_steps: int = 0
+    # Stage III's steps after the polish: learning rate halved every this many; 0: constant
+    stage3_halve_every: int = 0
     # after the local search, every value of every random seed (stages.seed_search; not in the
     # paper). On bench --synthetic 30 it lowered the mean feature ratio to MATch 0.816 -> 0.587
     # (fast) and 0.814 -> 0.630 (balanced), for ~1.5 s (fast) - 3 s (balanced) per graph

@@ -69,11 +69,13 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
         run.add("seeds", r, fit)
     r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr, search=p.filter_samples, generator=gen,
                also=u_stage1 if p.stage3_also_start else None,
-               polish_sweeps=p.polish_sweeps if o.polish else 0)
+               polish_sweeps=p.polish_sweeps if o.polish else 0, sharp_steps=p.stage3_sharp_steps,
+               halve_every=p.stage3_halve_every or None)
     run.add("stage3", r, fit)
-    run.settle(("stage1", "stage3"))
+    run.settle(("stage1", "stage3"), judge=fit.sharper() if p.stage3_sharp_steps else None)
     if run.final_from != "stage3":
-        rep.message("stage3", f"the result after {run.final_from} has the lower style loss; keeping it")
+        at = f" at {run.settled['res']} px" if run.settled else ""
+        rep.message("stage3", f"the result after {run.final_from} has the lower style loss{at}; keeping it")
     return run
 
 

@@ -53,6 +53,7 @@ class GraphRun:
     fit: Fit | None = None
     points: dict[str, tuple[torch.Tensor, dict[str, float]]] = field(default_factory=dict)
     final_from: str = ""
+    settled: dict | None = None  # settle()'s comparison when a judge made it
 
     def add(self, name: str, r: StageResult, fit: Fit) -> None:
         """Record a stage's output; its losses are the real graph's at the fit's resolution, or,
@@ -76,14 +77,20 @@ class GraphRun:
         assert self.fit is not None
         return int(self.stages.get(self.final_from, {}).get("maps_px", self.fit.render_res()))
 
-    def settle(self, names: tuple[str, ...]) -> None:
+    def settle(self, names: tuple[str, ...], judge: Fit | None = None) -> None:
         """Hand on the stage output among ``names`` with the lowest style loss (the criterion
         graphs are compared by), so later stages chasing other objectives (Stage II's feature
-        loss) can never leave the result worse than an earlier stage had it."""
+        loss) can never leave the result worse than an earlier stage had it. ``judge``: compare
+        by that fit's style loss instead of the recorded (the fit's own) one."""
         have = [n for n in names if n in self.points]
         if not have:
             return
-        best = min(have, key=lambda n: self.points[n][1]["style"])
+        if judge is not None:
+            scores = {n: judge.evaluate(self.points[n][0])["style"] for n in have}
+            best = min(have, key=lambda n: scores[n])
+            self.settled = {"res": judge.res, "scales": list(judge.preset.scales), "style": scores, "kept": best}
+        else:
+            best = min(have, key=lambda n: self.points[n][1]["style"])
         self.u, self.final = self.points[best]
         self.final_from = best
 
@@ -132,6 +139,8 @@ class Result:
         assert best.fit is not None and best.u is not None
         losses = dict(best.stages)
         losses["final"] = {**best.final, "from_stage": best.final_from, "maps_px": best.maps_px()}
+        if best.settled:
+            losses["settled"] = best.settled
         proxies = losses.get("stage2", {}).get("proxies", {})
         return cls(graph=best.graph, params=best.fit.to_json(best.u), losses=_finite(losses),
                    timings={k: round(float(v), 3) for k, v in timings.items()},

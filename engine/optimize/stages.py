@@ -727,7 +727,8 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
            stage: str = "stage3", search: int = 0, generator: torch.Generator | None = None,
-           also: torch.Tensor | None = None, polish_sweeps: int = 0) -> StageResult:
+           also: torch.Tensor | None = None, polish_sweeps: int = 0, sharp_steps: int = 0,
+           halve_every: int | None = None) -> StageResult:
     """Real generators with rounded discrete parameters; filter fine-tuning with the style loss.
     With ``search > 0`` it starts, like Stage I, with a filter search (the structure may have
     changed since Stage I; a pick is kept only if it wins at full resolution): on the 30 fast
@@ -744,21 +745,51 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     ``polish_sweeps > 0``: half the steps, then :func:`polish` (the structure searched again by
     the style loss under the filters tuned so far), then the other half on the polished point
     (one progress bar; ``info["polish"]``: its start, end, moves and evaluations). Not in the
-    paper; see :func:`polish`."""
+    paper; see :func:`polish`.
+
+    ``sharp_steps > 0``: the last that many steps on the fit at twice the resolution
+    (:meth:`Fit.sharper`: losses at three scales, no supersampling; ``info["sharp"]``: their
+    count, resolution and end loss there); with the polish, more than the steps after it means
+    all of Stage III's steps (the polish itself stays at the fit's resolution). The stage's
+    ``start``/``end`` stay the fit's own losses, its ``curve`` switches resolution where the
+    sharp steps begin. Not in the paper. Why: the fit's 128 px objective and the 256 px look
+    part ways (docs/BENCHMARKS.md, session 15)."""
+    u_in = u
     u = fit.normalize(fit.spec.round(fit.natural(u)))  # snap theta_g to whole values for good
     if also is not None:
         also = fit.normalize(fit.spec.round(fit.natural(also[:1])))
-    if polish_sweeps <= 0:
+    sharp_steps = max(0, min(sharp_steps, steps))
+    if polish_sweeps <= 0 and sharp_steps == 0:
         return stage1(fit, u, reporter, steps, lr, stage=stage, search=search, generator=generator,
                       also=also)
     t0 = time.perf_counter()
-    first = steps // 2
-    a = stage1(fit, u, _Span(reporter, 0, steps), first, lr, stage=stage,  # type: ignore[arg-type]
-               search=search, generator=generator, also=also)
-    pol = polish(fit, a.u, reporter, polish_sweeps)
-    with torch.no_grad():
-        pats = fit.patterns(pol.u)
-    b = adam(fit, pol.u, fit.filter_idx, fit.style, steps=steps - first, lr=lr, halve_every=None,
-             reporter=_Span(reporter, first, steps), stage=stage, patterns=pats)  # type: ignore[arg-type]
-    info = {**a.info, "steps": steps, "polish": {"start": pol.start, "end": pol.end, **pol.info}}
-    return StageResult(b.u, a.start, b.end, a.curve + b.curve, info, time.perf_counter() - t0)
+    half = steps // 2 if polish_sweeps > 0 else steps
+    if polish_sweeps > 0 and sharp_steps > steps - half:  # more than the steps after the polish: all
+        sharp_steps = steps
+    sharper = fit.sharper() if sharp_steps else fit
+    first = half if sharp_steps in (0, steps) else min(half, steps - sharp_steps)
+    a = stage1(sharper if sharp_steps == steps else fit, u, _Span(reporter, 0, steps),  # type: ignore[arg-type]
+               first, lr, stage=stage, search=search, generator=generator, also=also)
+    info = {**a.info, "steps": steps}
+    parts, u, start, end = [a], a.u, a.start, a.end
+    if polish_sweeps > 0:
+        pol = polish(fit, u, reporter, polish_sweeps)
+        info["polish"] = {"start": pol.start, "end": pol.end, **pol.info}
+        u = pol.u
+    done = first
+    for f, n in ((fit, steps - first - sharp_steps), (sharper, min(sharp_steps, steps - first))):
+        if n <= 0:
+            continue
+        with torch.no_grad():  # the structure is fixed from here: its patterns made once
+            pats = f.patterns(u)
+        r = adam(f, u, fit.filter_idx, f.style, steps=n, lr=lr, halve_every=halve_every,
+                 reporter=_Span(reporter, done, steps), stage=stage, patterns=pats)  # type: ignore[arg-type]
+        parts.append(r)
+        u, end, done = r.u, r.end, done + n
+    if sharp_steps:
+        info["sharp"] = {"steps": sharp_steps, "res": sharper.res, "end": end}
+        with torch.no_grad():  # the stage's losses stay the fit's, comparable with the other stages'
+            end = float(fit.style(fit.render(u))[0])
+            if sharp_steps == steps:
+                start = float(fit.style(fit.render(fit.normalize(fit.spec.round(fit.natural(u_in)))))[0])
+    return StageResult(u, start, end, [c for r in parts for c in r.curve], info, time.perf_counter() - t0)
