@@ -38,7 +38,11 @@ with balanced's Stage III at 250 steps: balanced 77.6 s (82.8 s wall), fast 15.5
 branch, not two) and ``MKL_CBWR``: balanced 60.4 s (65.2 s wall; session 13's code the same
 hour 78.8 s, 83.9 s wall), fast 19.0-19.1 s (24.8-25.8 s wall; session 13's code 17.6-18.4 s,
 22.5-23.5 s wall); ten minutes earlier the machine ran slower: fast 24.2-27.0 s (30.7-34.4 s
-wall), balanced 101.4 s (108.5 s wall).)
+wall), balanced 101.4 s (108.5 s wall). Session 15, with balanced's sharp Stage III steps, on
+a day the machine ran ~1.6x slower than session 14's (20-30 % of its CPU time stolen by the
+host): balanced 115.4 s (124.0 s wall; a first run 148.7 s, its random search stalled 16 s),
+the same code without them 97.6-97.8 s (107.9-109.4 s wall), run alternately; Stage III 62-65 s
+against 46-50 s.)
 
 Stage III got 3x its first share of steps in ``fast`` (25 -> 75) and 2.5x in ``balanced``
 (60 -> 150): the final style loss is mostly the filters' colour match, and the short Stage III
@@ -61,6 +65,15 @@ style ratio to MATch 0.360 -> 0.350, style wins 93 % -> 100 %, feature ratio 0.4
 discrete accuracy 0.47 -> 0.51. In ``fast`` it did harm (style ratio 0.755 -> 0.804 on the first
 20 targets, for ~8 s more each: at 96 px it chases detail the judge at 256 px does not
 see), so fast has none.
+
+Balanced runs Stage III's second half (125 steps, after the polish) on the fit at twice its
+resolution (``stage3_sharp_steps``, session 15; ``stages.stage3``) and keeps Stage I's or Stage
+III's result by the look at that resolution: the fit's 128 px objective and the 256 px look had
+parted (the judged loss was 1.15x the fitted one, median over 30 targets; now 1.02x).
+``bench --synthetic 30 --preset balanced``: mean style ratio to MATch 0.358 -> 0.335, mean
+style 0.0195 -> 0.0177, 26 targets better and 2 worse, for ~5 s more per target. All 250 steps
+sharp: 0.328, 30 of 30 won, for ~19 s per target: within the run-to-run spread, not taken. A
+learning rate halved every 50 steps on top: no better (first 10 targets 0.336 -> 0.340).
 
 Shorter schedules use proportionally larger learning rates in Stages I and III (0.002 moves a
 normalised parameter by at most 0.002 per step: 40 steps could not move it by 0.1) and halve
@@ -140,11 +153,10 @@ class Preset:
     # under the filters tuned so far, this many compass sweeps; not in the paper), then Stage
     # III's second half; 0: none (see the module docstring)
     polish_sweeps: int = 0
-    # the last this many of Stage III's steps on the fit at twice the resolution
-    # (Fit.sharper: losses at three scales, no supersampling); 0: all at the fit's own
+    # the last this many of Stage III's steps on the fit at twice the resolution (Fit.sharper:
+    # losses at three scales, no supersampling; stages.stage3), Stage I's and III's results then
+    # compared there; 0: all at the fit's own (see the module docstring)
     stage3_sharp_steps: int = 0
-    # Stage III's steps after the polish: learning rate halved every this many; 0: constant
-    stage3_halve_every: int = 0
     # after the local search, every value of every random seed (stages.seed_search; not in the
     # paper). On bench --synthetic 30 it lowered the mean feature ratio to MATch 0.816 -> 0.587
     # (fast) and 0.814 -> 0.630 (balanced), for ~1.5 s (fast) - 3 s (balanced) per graph
@@ -174,7 +186,8 @@ PRESETS: dict[str, Preset] = {
                        stage3_steps=250, stage3_lr=0.005, search_seconds=60.0, match_steps=360,
                        supersample=2,
                        local_sweeps=16, scan_sweeps=2, detail_res=1024, detail_steps=100,
-                       detail_refresh=25, stage3_also_start=True, seed_search=True, polish_sweeps=8),
+                       detail_refresh=25, stage3_also_start=True, seed_search=True, polish_sweeps=8,
+                       stage3_sharp_steps=125),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                    filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,

@@ -8,7 +8,9 @@ Flow (``method="diffproxy"``)::
         -> coordinate scan (balanced/full; real generators, not in the paper)
         -> local search (real generators, not in the paper)
         -> seed search (every value of every random seed; not in the paper)
-        -> Stage III (balanced/full: Stage I's result fine-tuned alongside, the better kept)
+        -> Stage III (balanced/full: Stage I's result fine-tuned alongside, the better kept;
+           halfway, the structure polished by the style loss; balanced: the second half at
+           twice the fit's resolution, Stage I's and III's results compared there)
        (on a CPU the k graphs run side by side in worker processes, see ``workers``)
         -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper)
     -> keep the graph with the lowest final style loss (of the export-size maps' look) -> Result
@@ -69,8 +71,7 @@ def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
         run.add("seeds", r, fit)
     r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr, search=p.filter_samples, generator=gen,
                also=u_stage1 if p.stage3_also_start else None,
-               polish_sweeps=p.polish_sweeps if o.polish else 0, sharp_steps=p.stage3_sharp_steps,
-               halve_every=p.stage3_halve_every or None)
+               polish_sweeps=p.polish_sweeps if o.polish else 0, sharp_steps=p.stage3_sharp_steps)
     run.add("stage3", r, fit)
     run.settle(("stage1", "stage3"), judge=fit.sharper() if p.stage3_sharp_steps else None)
     if run.final_from != "stage3":

@@ -727,8 +727,7 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 
 def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
            stage: str = "stage3", search: int = 0, generator: torch.Generator | None = None,
-           also: torch.Tensor | None = None, polish_sweeps: int = 0, sharp_steps: int = 0,
-           halve_every: int | None = None) -> StageResult:
+           also: torch.Tensor | None = None, polish_sweeps: int = 0, sharp_steps: int = 0) -> StageResult:
     """Real generators with rounded discrete parameters; filter fine-tuning with the style loss.
     With ``search > 0`` it starts, like Stage I, with a filter search (the structure may have
     changed since Stage I; a pick is kept only if it wins at full resolution): on the 30 fast
@@ -782,7 +781,7 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
             continue
         with torch.no_grad():  # the structure is fixed from here: its patterns made once
             pats = f.patterns(u)
-        r = adam(f, u, fit.filter_idx, f.style, steps=n, lr=lr, halve_every=halve_every,
+        r = adam(f, u, fit.filter_idx, f.style, steps=n, lr=lr, halve_every=None,
                  reporter=_Span(reporter, done, steps), stage=stage, patterns=pats)  # type: ignore[arg-type]
         parts.append(r)
         u, end, done = r.u, r.end, done + n
