@@ -86,14 +86,19 @@ class Fit:
         # colour style loss at the search resolution (Stage I's filter search)
         self.small_loss = DescriptorLoss(descriptor, (sr, max(sr // 2, 16)))
         self.small_target: TargetStats = self.small_loss.target(resize(photo, sr))
+        self._sharper: Fit | None = None
 
     def sharper(self) -> "Fit":
         """This fit at twice the resolution (at most the photo's), losses at three scales, no
-        supersampling: a second opinion on a change the fit's own loss prefers (``stages.polish``)."""
-        r = min(2 * self.res, int(self.photo.shape[-1]))
-        preset = dataclasses.replace(self.preset, res=r, scales=(r, max(r // 2, 16), max(r // 4, 16)),
-                                     supersample=1)
-        return Fit(self.graph, self.photo, preset, self.descriptor, self.device)
+        supersampling: a second opinion on a change the fit's own loss prefers (``stages.polish``),
+        and Stage III's last steps (``stages.stage3``). Made once per fit: the polish, Stage III and
+        the pipeline's settle share it."""
+        if self._sharper is None:
+            r = min(2 * self.res, int(self.photo.shape[-1]))
+            preset = dataclasses.replace(self.preset, res=r, scales=(r, max(r // 2, 16), max(r // 4, 16)),
+                                         supersample=1)
+            self._sharper = Fit(self.graph, self.photo, preset, self.descriptor, self.device)
+        return self._sharper
 
     # --- parameters ---------------------------------------------------------------------------
     def natural(self, u: torch.Tensor, round_generators: bool = True) -> Batch:

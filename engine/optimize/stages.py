@@ -753,8 +753,7 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     ``start``/``end`` stay the fit's own losses, its ``curve`` switches resolution where the
     sharp steps begin. Not in the paper. Why: the fit's 128 px objective and the 256 px look
     part ways (docs/BENCHMARKS.md, session 15)."""
-    u_in = u
-    u = fit.normalize(fit.spec.round(fit.natural(u)))  # snap theta_g to whole values for good
+    u = u_in = fit.normalize(fit.spec.round(fit.natural(u)))  # snap theta_g to whole values for good
     if also is not None:
         also = fit.normalize(fit.spec.round(fit.natural(also[:1])))
     sharp_steps = max(0, min(sharp_steps, steps))
@@ -790,5 +789,5 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         with torch.no_grad():  # the stage's losses stay the fit's, comparable with the other stages'
             end = float(fit.style(fit.render(u))[0])
             if sharp_steps == steps:
-                start = float(fit.style(fit.render(fit.normalize(fit.spec.round(fit.natural(u_in)))))[0])
+                start = float(fit.style(fit.render(u_in))[0])
     return StageResult(u, start, end, [c for r in parts for c in r.curve], info, time.perf_counter() - t0)
