@@ -494,6 +494,7 @@ def test_stage3_sharp_steps_tune_the_filters_at_twice_the_resolution():
             assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
             assert float(check.style(check.render(r.u))) == pytest.approx(r.info["sharp"]["end"], rel=1e-4)
         assert r.info["sharp"]["end"] < sharp_start
+        assert r.moments.steps == 8  # the parts make one descent: Adam's state carried on
         steps = [e["step"] for e in events if e["stage"] == "stage3"]
         assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 8
         if not polish_sweeps:  # the structure stays: only filters are tuned
@@ -1239,6 +1240,36 @@ def test_descent_adam_matches_torch_adam(halve_every):
             sched.step()
         assert torch.allclose(a, b, atol=1e-6)
     assert not torch.allclose(a, start)
+
+
+def test_adam_state_carried_into_a_new_adam_goes_on_as_one_descent():
+    from diffproxy.optimize.descent import Adam
+    gen = torch.Generator().manual_seed(1)
+    target, start = torch.rand(2, 5, generator=gen), torch.rand(2, 5, generator=gen)
+
+    def run(x, opt, n, rows=slice(None)):
+        for _ in range(n):
+            opt.zero_grad()
+            ((x - target[rows]) ** 2 * torch.arange(1.0, 6.0)).sum().backward()
+            opt.step()
+
+    whole = start.clone().requires_grad_(True)
+    run(whole, Adam(whole, 0.05, halve_every=4), 10)
+    first = start.clone().requires_grad_(True)
+    a = Adam(first, 0.05, halve_every=4)
+    run(first, a, 6)
+    for row in (0, 1):  # one row of a batch goes on alone
+        rest = first.detach()[row:row + 1].clone().requires_grad_(True)
+        b = Adam(rest, 0.05, halve_every=4)
+        b.load(a.state(row))
+        assert b.current_lr() == a.current_lr() == 0.025  # the schedule counts the carried steps
+        run(rest, b, 4, slice(row, row + 1))
+        assert torch.allclose(rest, whole.detach()[row:row + 1], atol=1e-6)
+    fresh = first.detach()[:1].clone().requires_grad_(True)  # what the carrying avoids
+    run(fresh, Adam(fresh, 0.025), 4, slice(0, 1))
+    assert not torch.allclose(fresh, whole.detach()[:1], atol=1e-4)
+    with pytest.raises(ValueError, match="moments for 5 parameters"):
+        Adam(torch.zeros(1, 3, requires_grad=True), 0.1).load(a.state(0))
 
 
 def test_a_fit_does_not_import_the_compiler(tmp_path):

@@ -11,8 +11,19 @@ worker process and the add-on's engine server; a fast fit takes ~20 s.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+
+
+@dataclass(frozen=True)
+class Moments:
+    """One row of an :class:`Adam`'s state: first and second moments (1, N) and the steps
+    taken (for the bias correction), to carry a descent on in a new one (:meth:`Adam.load`)."""
+
+    m: torch.Tensor
+    v: torch.Tensor
+    steps: int
 
 
 class Adam:
@@ -44,6 +55,19 @@ class Adam:
         step_size = lr / (1.0 - self.beta1 ** self.steps)
         denom = (self.v.sqrt() / math.sqrt(1.0 - self.beta2 ** self.steps)).add_(self.eps)
         self.param.addcdiv_(self.m, denom, value=-step_size)
+
+    def state(self, row: int = 0) -> Moments:
+        """Row ``row``'s moments (a copy) and the steps taken."""
+        return Moments(self.m[row:row + 1].clone(), self.v[row:row + 1].clone(), self.steps)
+
+    def load(self, moments: Moments) -> None:
+        """Go on from ``moments`` (every row starts from the same state): the next step is
+        the one that would have followed them; a ``halve_every`` schedule counts them too."""
+        if moments.m.shape[-1] != self.param.shape[-1]:
+            raise ValueError(f"moments for {moments.m.shape[-1]} parameters, this Adam has {self.param.shape[-1]}")
+        self.m = moments.m.to(self.param).expand_as(self.param).clone()
+        self.v = moments.v.to(self.param).expand_as(self.param).clone()
+        self.steps = int(moments.steps)
 
     def zero_grad(self) -> None:
         self.param.grad = None

@@ -44,7 +44,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from .control import Reporter
-from .descent import Adam
+from .descent import Adam, Moments
 from .fit import Fit, PatternFn
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
@@ -63,16 +63,25 @@ class StageResult:
     info: dict = field(default_factory=dict)
     seconds: float = 0.0
     alternatives: torch.Tensor | None = None  # (K, P): the random search's K best, best first
+    moments: Moments | None = None  # Adam's state at the end (:func:`adam`), to continue from
 
 
 def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, steps: int, lr: float,
          halve_every: int | None, reporter: Reporter, stage: str,
          generators: Mapping[str, PatternFn] | None = None,
-         patterns: Mapping[str, torch.Tensor] | None = None) -> StageResult:
+         patterns: Mapping[str, torch.Tensor] | None = None,
+         moments: Moments | None = None) -> StageResult:
     """Adam on the entries ``idx`` of ``u0`` (K, P): K independent starts optimised side by
     side in one batch. Returns the best point seen over all rows and steps (the starts
     included), so an optimisation never hands on something worse than it got; ``start`` is
-    row 0's starting loss, ``curve`` the best row's loss per step."""
+    row 0's starting loss, ``curve`` the best row's loss per step; ``moments``: the kept row's
+    Adam state after the last step.
+
+    ``moments`` (from an earlier result over the same ``idx``): continue that descent's Adam
+    state instead of starting afresh. Why: a fresh Adam's first steps move every parameter by
+    about ``lr`` at once (the update is ``m / sqrt(v)``, +-1 when both hold one gradient); near a
+    converged point that throws the loss up (Stage III's switch to the sharper fit: 0.022 ->
+    0.072, and ~50 of its 125 steps spent climbing back; docs/BENCHMARKS.md, session 16)."""
     t0 = time.perf_counter()
     u0 = u0.detach().clone()
     idx_t = torch.tensor(list(idx), dtype=torch.long, device=u0.device)
@@ -89,6 +98,8 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
         return StageResult(u0[k:k + 1].clone(), start, best, [best], {"steps": 0}, time.perf_counter() - t0)
     v = u0[:, idx_t].clone().requires_grad_(True)
     opt = Adam(v, lr, halve_every)
+    if moments is not None:
+        opt.load(moments)
     best_v = v.detach().clone()
     best = torch.full((v.shape[0],), float("inf"))
     curve: list[float] = []
@@ -127,7 +138,8 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
         info["nonfinite_gradient_steps"] = nonfinite
     if v.shape[0] > 1:
         info.update({"starts": v.shape[0], "best_start": k})
-    return StageResult(u, float(start), float(best[k]), curve, info, time.perf_counter() - t0)
+    return StageResult(u, float(start), float(best[k]), curve, info, time.perf_counter() - t0,
+                       moments=opt.state(k))
 
 
 @torch.no_grad()
@@ -203,6 +215,7 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         k = int(torch.argmin(before))
         r.u = handed[k:k + 1].detach().clone()
         r.end = float(before[k])
+        r.moments = None  # they belong to a descent that was not kept
         reporter.message(stage, "did not improve on the start; skipped (parameters reverted)")
     if also is not None:
         r.info.update({"kept": ("main", "also")[k], "also_start": float(before[1])})
@@ -752,7 +765,10 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     all of Stage III's steps (the polish itself stays at the fit's resolution). The stage's
     ``start``/``end`` stay the fit's own losses, its ``curve`` switches resolution where the
     sharp steps begin. Not in the paper. Why: the fit's 128 px objective and the 256 px look
-    part ways (docs/BENCHMARKS.md, session 15)."""
+    part ways (docs/BENCHMARKS.md, session 15).
+
+    With either, each part of the descent goes on with the Adam moments the part before ended
+    with (across the polish and the switch of resolution), as one descent would."""
     u = u_in = fit.normalize(fit.spec.round(fit.natural(u)))  # snap theta_g to whole values for good
     if also is not None:
         also = fit.normalize(fit.spec.round(fit.natural(also[:1])))
@@ -781,7 +797,8 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         with torch.no_grad():  # the structure is fixed from here: its patterns made once
             pats = f.patterns(u)
         r = adam(f, u, fit.filter_idx, f.style, steps=n, lr=lr, halve_every=None,
-                 reporter=_Span(reporter, done, steps), stage=stage, patterns=pats)  # type: ignore[arg-type]
+                 reporter=_Span(reporter, done, steps), stage=stage, patterns=pats,  # type: ignore[arg-type]
+                 moments=parts[-1].moments)
         parts.append(r)
         u, end, done = r.u, r.end, done + n
     if sharp_steps:
@@ -790,4 +807,5 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
             end = float(fit.style(fit.render(u))[0])
             if sharp_steps == steps:
                 start = float(fit.style(fit.render(u_in))[0])
-    return StageResult(u, start, end, [c for r in parts for c in r.curve], info, time.perf_counter() - t0)
+    return StageResult(u, start, end, [c for r in parts for c in r.curve], info, time.perf_counter() - t0,
+                       moments=parts[-1].moments)
