@@ -81,7 +81,7 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
     state instead of starting afresh. Why: a fresh Adam's first steps move every parameter by
     about ``lr`` at once (the update is ``m / sqrt(v)``, +-1 when both hold one gradient); near a
     converged point that throws the loss up (Stage III's switch to the sharper fit: 0.022 ->
-    0.072, and ~50 of its 125 steps spent climbing back; docs/BENCHMARKS.md, session 16)."""
+    0.072, and ~45 of its 125 steps spent climbing back; docs/BENCHMARKS.md, session 16)."""
     t0 = time.perf_counter()
     u0 = u0.detach().clone()
     idx_t = torch.tensor(list(idx), dtype=torch.long, device=u0.device)
