@@ -161,6 +161,10 @@ class Preset:
     # paper). On bench --synthetic 30 it lowered the mean feature ratio to MATch 0.816 -> 0.587
     # (fast) and 0.814 -> 0.630 (balanced), for ~1.5 s (fast) - 3 s (balanced) per graph
     seed_search: bool = False
+    # weight of the artist prior on the filter parameters in Stages I and III's descents
+    # (Fit.prior_penalty, stages.adam's ``prior``; not in the paper); 0: none (see the module
+    # docstring)
+    filter_prior: float = 0.0
 
     @property
     def match_budget(self) -> int:
@@ -187,7 +191,7 @@ PRESETS: dict[str, Preset] = {
                        supersample=2,
                        local_sweeps=16, scan_sweeps=2, detail_res=1024, detail_steps=100,
                        detail_refresh=25, stage3_also_start=True, seed_search=True, polish_sweeps=8,
-                       stage3_sharp_steps=125),
+                       stage3_sharp_steps=125, filter_prior=0.001),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                    filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
