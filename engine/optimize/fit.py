@@ -235,15 +235,21 @@ class Fit:
         """``preset.filter_prior`` x the mean over the continuous filter parameters with an artist
         prior (hues excepted) of ``((value - prior mean) / prior std) ** 2``, ``(K,)`` for ``u``
         (K, P) normalised; zeros when the weight is 0. Added to the style loss in Stages I and
-        III's descents (``stages.adam``'s ``prior``), never to a reported or judged loss.
+        III's descents (``stages.adam``'s ``prior``; Stage I's recorded start and end include it),
+        never to the losses results are judged and chosen by (:meth:`evaluate`).
 
-        Why: from a wrong structure the style loss can drive a gain such as a normal map's
-        intensity to 0, where its gradient vanishes (the loss is nearly even in it: an inverted
-        relief has the same statistics), and it stays flat when the structure is later put
-        right: 4 of the 6 worst balanced bench targets ended with flat normals (intensity <= 0.16
-        for true 1.5-5.1; docs/BENCHMARKS.md, session 17). The prior's pull is what moves such a
-        parameter when the loss has no opinion. At 0.001, one of 11 such parameters 3 prior
-        deviations off costs 0.0008 (end losses are 0.001-0.07)."""
+        Why: from a wrong structure the style loss drives some filter parameters where no
+        artist would set them, and they stay there when the structure is put right; a gain such
+        as a normal map's intensity is a trap at 0, where the loss is nearly even in it (an
+        inverted relief has the same statistics) and its gradient vanishes: 4 of the 6 worst
+        balanced bench targets ended with flat normals. ``bench --synthetic 30 --preset
+        balanced`` with 0.001: style ratio to MATch 0.315 -> 0.305, feature ratio 0.448 -> 0.433,
+        14 targets better and 13 worse (the gains on bricks synthetic8 and leather synthetic14);
+        the flat normals of fabric4, metal13 and leather22 came back (intensity 2.6, 1.7, 1.7 for
+        the true 2.6, 5.1, 1.5) without lowering their loss (docs/BENCHMARKS.md, session 17). At
+        0.001, one of 11 such parameters 3 prior deviations off costs 0.0008 (end losses are
+        0.001-0.07).
+        """
         w = float(self.preset.filter_prior)
         if w <= 0 or len(self._prior_idx) == 0:
             return torch.zeros(u.shape[0], device=u.device, dtype=u.dtype)

@@ -75,6 +75,12 @@ style 0.0195 -> 0.0177, 26 targets better and 2 worse, for ~5 s more per target.
 sharp: 0.328, 30 of 30 won, for ~19 s per target: within the run-to-run spread, not taken. A
 learning rate halved every 50 steps on top: no better (first 10 targets 0.336 -> 0.340).
 
+Balanced adds an artist prior on the filter parameters to Stages I and III's objective
+(``filter_prior`` 0.001, session 17; ``Fit.prior_penalty``): ``bench --synthetic 30 --preset
+balanced``, mean style ratio to MATch 0.315 -> 0.305, feature ratio 0.448 -> 0.433, mean style
+0.0173 -> 0.0168, 14 targets better and 13 worse; the flat normal maps that the style loss left
+on several targets came back. Fast and full have none (not measured there).
+
 Shorter schedules use proportionally larger learning rates in Stages I and III (0.002 moves a
 normalised parameter by at most 0.002 per step: 40 steps could not move it by 0.1) and halve
 Stage II's rate more often, so each preset covers the same ground in fewer steps.
