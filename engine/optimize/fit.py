@@ -235,8 +235,9 @@ class Fit:
         """``preset.filter_prior`` x the mean over the continuous filter parameters with an artist
         prior (hues excepted) of ``((value - prior mean) / prior std) ** 2``, ``(K,)`` for ``u``
         (K, P) normalised; zeros when the weight is 0. Added to the style loss in Stages I and
-        III's descents (``stages.adam``'s ``prior``; Stage I's recorded start and end include it),
-        never to the losses results are judged and chosen by (:meth:`evaluate`).
+        III's objective (``stages.adam``'s ``prior``; the objective's recorded start, end and
+        curve in params.json include it), never to the losses results are judged and chosen by
+        (:meth:`evaluate`).
 
         Why: from a wrong structure the style loss drives some filter parameters where no
         artist would set them, and they stay there when the structure is put right; a gain such

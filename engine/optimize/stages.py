@@ -249,10 +249,10 @@ def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "
                    window: bool = True) -> StageResult:
     """The parameter estimator's guess (``diffproxy.estimator``; not in the paper) against the
     start point ``u`` (1, P), by Stage I's objective (the colour style loss plus the filter
-    prior) on the real generators; the lower one is handed on, and the guess is also returned in ``alternatives`` (one more candidate of the
-    random search, which judges structure by grayscale features under Stage I's filters). The
-    guess's random seeds are the start's: no image tells a seed (the seed search finds them).
-    With ``window``, the guess's counts also bound the structure searches from here on
+    prior) on the real generators; the lower one is handed on, and the guess is also returned
+    in ``alternatives`` (one more candidate of the random search, which judges structure by
+    grayscale features under Stage I's filters). The guess's random seeds are the start's: no
+    image tells a seed (the seed search finds them). With ``window``, the guess's counts also bound the structure searches from here on
     (``estimator.count_windows``, ``Fit.set_windows``; ``info["windows"]``), and a start
     outside them is moved to their nearest end before the comparison. Why: on real photos the
     losses preferred a wrong scale that the guess had right (the red brick wall: 2 courses
@@ -286,7 +286,7 @@ def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "
                 f"{k.split('.')[-1]} {a}" + (f"-{b}" if b != a else "") for k, (a, b) in fit.windows.items()))
     loss = float(_styled(fit, guess))
     kept = "estimate" if loss < start else "start"
-    reporter.message(stage, f"the parameter estimator's guess: style {loss:.4f} against the start's {start:.4f}; "
+    reporter.message(stage, f"the parameter estimator's guess: loss {loss:.4f} against the start's {start:.4f}; "
                             f"starting from the {'guess' if kept == 'estimate' else 'ranking sample'}")
     info.update({"kept": kept, "guess_style": loss})
     return StageResult(guess if kept == "estimate" else u, start, min(loss, start), [start, min(loss, start)],
@@ -761,7 +761,7 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
            stage: str = "stage3", search: int = 0, generator: torch.Generator | None = None,
            also: torch.Tensor | None = None, polish_sweeps: int = 0, sharp_steps: int = 0) -> StageResult:
     """Real generators with rounded discrete parameters; filter fine-tuning with the style loss
-    (plus the filter prior, :meth:`Fit.prior_penalty`; the stage's reported losses are without).
+    (plus the filter prior, :meth:`Fit.prior_penalty`, as in Stage I).
     With ``search > 0`` it starts, like Stage I, with a filter search (the structure may have
     changed since Stage I; a pick is kept only if it wins at full resolution): on the 30 fast
     bench targets it changed one result (a paving target, judged style 0.268 -> 0.167) and
