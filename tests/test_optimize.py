@@ -1282,34 +1282,3 @@ def test_a_fit_does_not_import_the_compiler(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
-
-
-def test_filter_prior_penalises_distance_from_the_artist_prior_and_pulls_a_gain_the_loss_ignores():
-    from diffproxy.optimize.fit import Fit
-    from diffproxy.optimize.stages import adam
-
-    fit, _, u_s, _ = _setup("leather")
-    assert torch.equal(fit.prior_penalty(u_s), torch.zeros(1))  # TINY has no filter prior
-    fit = Fit(fit.graph, fit.photo, dataclasses.replace(TINY, filter_prior=0.01), fit.descriptor, fit.device)
-    spec, params = fit.spec, list(fit.spec)
-    at_prior = u_s.clone()
-    for i in fit.filter_idx:
-        p = params[i]
-        if p.kind == "float" and p.prior is not None:
-            at_prior[0, i] = (p.prior[0] - p.low) / (p.high - p.low)
-    ni = spec.names.index("normal.intensity")
-    flat = at_prior.clone()
-    flat[0, ni] = 0.0  # 3 prior deviations below the mean (3 +- 1 of 0..20)
-    hue = at_prior.clone()
-    hue[0, spec.names.index("color.leather.hue")] += 0.4  # a hue is periodic: no prior pull
-    pen = fit.prior_penalty(torch.cat([at_prior, flat, hue]))
-    n = len(fit._prior_idx)
-    assert torch.allclose(pen, torch.tensor([0.0, 0.01 * 9.0 / n, 0.0]), atol=1e-6), pen
-    # a loss with no opinion on the filters: only the prior moves them, towards its mean
-    blind = lambda image: image.sum(dim=(1, 2, 3)) * 0.0  # noqa: E731
-    moved = adam(fit, flat, [ni], blind, steps=20, lr=0.01, halve_every=None, reporter=Reporter(),
-                 stage="t", prior=True)
-    assert 0.13 < float(moved.u[0, ni]) < 0.16, moved.u[0, ni]  # ~20 steps of 0.01 up, towards 0.15
-    assert moved.end < 0.2 * float(pen[1])
-    still = adam(fit, flat, [ni], blind, steps=20, lr=0.01, halve_every=None, reporter=Reporter(), stage="t")
-    assert float(still.u[0, ni]) == 0.0

@@ -87,12 +87,6 @@ class Fit:
         self.small_loss = DescriptorLoss(descriptor, (sr, max(sr // 2, 16)))
         self.small_target: TargetStats = self.small_loss.target(resize(photo, sr))
         self._sharper: Fit | None = None
-        # the artist prior of the continuous filter parameters, normalised (prior_penalty)
-        prior = [(i, p) for i, p in enumerate(params) if i in self.filter_idx and p.kind == "float"
-                 and p.prior is not None and not p.periodic]
-        self._prior_idx = torch.tensor([i for i, _ in prior], dtype=torch.long, device=device)
-        self._prior_mean = torch.tensor([(p.prior[0] - p.low) / (p.high - p.low) for _, p in prior], device=device)
-        self._prior_std = torch.tensor([p.prior[1] / (p.high - p.low) for _, p in prior], device=device)
 
     def sharper(self) -> "Fit":
         """This fit at twice the resolution (at most the photo's), losses at three scales, no
@@ -231,32 +225,6 @@ class Fit:
         return resize(render(maps), self.res)
 
     # --- losses -------------------------------------------------------------------------------
-    def prior_penalty(self, u: torch.Tensor) -> torch.Tensor:
-        """``preset.filter_prior`` x the mean over the continuous filter parameters with an artist
-        prior (hues excepted) of ``((value - prior mean) / prior std) ** 2``, ``(K,)`` for ``u``
-        (K, P) normalised; zeros when the weight is 0. Added to the style loss in Stages I and
-        III's objective (``stages.adam``'s ``prior``; the objective's recorded start, end and
-        curve in params.json include it), never to the losses results are judged and chosen by
-        (:meth:`evaluate`).
-
-        Why: from a wrong structure the style loss drives some filter parameters where no
-        artist would set them, and they stay there when the structure is put right; a gain such
-        as a normal map's intensity is a trap at 0, where the loss is nearly even in it (an
-        inverted relief has the same statistics) and its gradient vanishes: 4 of the 6 worst
-        balanced bench targets ended with flat normals. ``bench --synthetic 30 --preset
-        balanced`` with 0.001: style ratio to MATch 0.315 -> 0.305, feature ratio 0.448 -> 0.433,
-        14 targets better and 13 worse (the gains on bricks synthetic8 and leather synthetic14);
-        the flat normals of fabric4, metal13 and leather22 came back (intensity 2.6, 1.7, 1.7 for
-        the true 2.6, 5.1, 1.5) without lowering their loss (docs/BENCHMARKS.md, session 17). At
-        0.001, one of 11 such parameters 3 prior deviations off costs 0.0008 (end losses are
-        0.001-0.07).
-        """
-        w = float(self.preset.filter_prior)
-        if w <= 0 or len(self._prior_idx) == 0:
-            return torch.zeros(u.shape[0], device=u.device, dtype=u.dtype)
-        z = (u[:, self._prior_idx] - self._prior_mean.to(u)) / self._prior_std.to(u)
-        return w * z.pow(2).mean(1)
-
     def style(self, image: torch.Tensor) -> torch.Tensor:
         """Multi-scale style loss ``(B,)`` (Stages I and III)."""
         return self.loss(image, self.target, w_feature=0.0, w_style=1.0)[0]

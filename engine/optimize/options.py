@@ -75,12 +75,6 @@ style 0.0195 -> 0.0177, 26 targets better and 2 worse, for ~5 s more per target.
 sharp: 0.328, 30 of 30 won, for ~19 s per target: within the run-to-run spread, not taken. A
 learning rate halved every 50 steps on top: no better (first 10 targets 0.336 -> 0.340).
 
-Balanced adds an artist prior on the filter parameters to Stages I and III's objective
-(``filter_prior`` 0.001, session 17; ``Fit.prior_penalty``): ``bench --synthetic 30 --preset
-balanced``, mean style ratio to MATch 0.315 -> 0.305, feature ratio 0.448 -> 0.433, mean style
-0.0173 -> 0.0168, 14 targets better and 13 worse; the flat normal maps that the style loss left
-on several targets came back. Fast and full have none (not measured there).
-
 Shorter schedules use proportionally larger learning rates in Stages I and III (0.002 moves a
 normalised parameter by at most 0.002 per step: 40 steps could not move it by 0.1) and halve
 Stage II's rate more often, so each preset covers the same ground in fewer steps.
@@ -167,10 +161,6 @@ class Preset:
     # paper). On bench --synthetic 30 it lowered the mean feature ratio to MATch 0.816 -> 0.587
     # (fast) and 0.814 -> 0.630 (balanced), for ~1.5 s (fast) - 3 s (balanced) per graph
     seed_search: bool = False
-    # weight of the artist prior on the filter parameters in Stages I and III's descents
-    # (Fit.prior_penalty, stages.adam's ``prior``; not in the paper); 0: none (see the module
-    # docstring)
-    filter_prior: float = 0.0
 
     @property
     def match_budget(self) -> int:
@@ -197,7 +187,7 @@ PRESETS: dict[str, Preset] = {
                        supersample=2,
                        local_sweeps=16, scan_sweeps=2, detail_res=1024, detail_steps=100,
                        detail_refresh=25, stage3_also_start=True, seed_search=True, polish_sweeps=8,
-                       stage3_sharp_steps=125, filter_prior=0.001),
+                       stage3_sharp_steps=125),
     "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                    filter_samples=128,
                    stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,

@@ -30,10 +30,6 @@
 * :func:`detail` (not in the paper; run once on the chosen graph): the filters tuned towards the
   look of the maps at the export's size rather than the fit's small maps; see its docstring.
 
-In presets with ``filter_prior`` (balanced; not in the paper), Stages I and III's objective is
-the style loss plus an artist-prior penalty on the filter parameters (:meth:`Fit.prior_penalty`):
-a gain the style loss drives to 0 from a wrong structure (flat normals) gets pulled back.
-
 Every stage returns a :class:`StageResult`; every step polls the reporter (cancellation,
 progress). All parameters move in normalised [0, 1] space and are clamped after each step (a
 periodic one, a hue, wraps around instead: ``Fit.keep_in_range``).
@@ -74,7 +70,7 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
          halve_every: int | None, reporter: Reporter, stage: str,
          generators: Mapping[str, PatternFn] | None = None,
          patterns: Mapping[str, torch.Tensor] | None = None,
-         moments: Moments | None = None, prior: bool = False) -> StageResult:
+         moments: Moments | None = None) -> StageResult:
     """Adam on the entries ``idx`` of ``u0`` (K, P): K independent starts optimised side by
     side in one batch. Returns the best point seen over all rows and steps (the starts
     included), so an optimisation never hands on something worse than it got; ``start`` is
@@ -85,18 +81,14 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
     state instead of starting afresh. Why: a fresh Adam's first steps move every parameter by
     about ``lr`` at once (the update is ``m / sqrt(v)``, +-1 when both hold one gradient); near a
     converged point that throws the loss up (Stage III's switch to the sharper fit: 0.022 ->
-    0.072, and ~45 of its 125 steps spent climbing back; docs/BENCHMARKS.md, session 16).
-
-    ``prior``: the objective is ``loss_fn`` plus :meth:`Fit.prior_penalty` (Stages I and III;
-    the losses this returns then include it)."""
+    0.072, and ~45 of its 125 steps spent climbing back; docs/BENCHMARKS.md, session 16)."""
     t0 = time.perf_counter()
     u0 = u0.detach().clone()
     idx_t = torch.tensor(list(idx), dtype=torch.long, device=u0.device)
 
     def objective(v: torch.Tensor) -> torch.Tensor:  # (K,) losses
         u = u0.index_copy(1, idx_t, v) if len(idx) else u0
-        losses = loss_fn(fit.render(u, generators=generators, patterns=patterns)).reshape(-1)
-        return losses + fit.prior_penalty(u) if prior else losses
+        return loss_fn(fit.render(u, generators=generators, patterns=patterns)).reshape(-1)
 
     if len(idx) == 0 or steps <= 0:
         with torch.no_grad():
@@ -151,16 +143,8 @@ def adam(fit: Fit, u0: torch.Tensor, idx: Sequence[int], loss_fn: LossFn, *, ste
 
 
 @torch.no_grad()
-def _styled(fit: Fit, u: torch.Tensor, patterns: Mapping[str, torch.Tensor] | None = None,
-            prior: bool = True) -> torch.Tensor:
-    """Stages I and III's objective of ``u`` (K, P): the style loss, plus
-    :meth:`Fit.prior_penalty` with ``prior``; ``(K,)``."""
-    losses = fit.style(fit.render(u, patterns=patterns))
-    return losses + fit.prior_penalty(u) if prior else losses
-
-
 def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generator: torch.Generator,
-                  batch: int = 8, stage: str = "stage1", prior: bool = False) -> StageResult:
+                  batch: int = 8, stage: str = "stage1") -> StageResult:
     """Best of the current filter parameters (all of them, discrete ones included) and ``n``
     samples, by colour style loss at the search resolution; generator parameters fixed. Half the
     samples come from the artist prior, half uniformly from the ranges: a photo's colours need
@@ -168,8 +152,7 @@ def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
     kept only if it also beats the current parameters at the fit's own resolution: at the small
     one it can beat the true parameters (16 synthetic targets started *at* their own parameters,
     ``fast``: the 64 px search replaced them on several, judged style loss up to 0.28).
-    ``info["small_res_pick"]`` records a pick that was tried. ``prior``: that check adds
-    :meth:`Fit.prior_penalty` (Stage I's objective)."""
+    ``info["small_res_pick"]`` records a pick that was tried."""
     t0 = time.perf_counter()
     res = fit.preset.search_res
     cands = u.detach().repeat(n + 1, 1)
@@ -189,8 +172,7 @@ def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
     info = {"samples": n, "picked": best}
     if best > 0:
         # the pick must also beat the current parameters at the stage's own resolution
-        pair = cands[[0, best]]
-        full = _styled(fit, pair, fit.patterns(u), prior).cpu()
+        full = fit.style(fit.render(cands[[0, best]], patterns=fit.patterns(u))).cpu()
         info["small_res_pick"] = best
         if not full[1] < full[0]:
             best = 0
@@ -202,8 +184,7 @@ def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
 def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
            stage: str = "stage1", search: int = 0, generator: torch.Generator | None = None,
            also: torch.Tensor | None = None) -> StageResult:
-    """Filters only, style loss (plus the filter prior, :meth:`Fit.prior_penalty`), real
-    generators (patterns cached); reverted if no better.
+    """Filters only, style loss, real generators (patterns cached); reverted if no better.
     With ``search > 0`` the descent starts from :func:`filter_search`'s pick when that is better
     at full resolution. ``also`` (1, P): a second point descended side by side (one batch of
     two, :func:`adam`), the better end kept (``info["kept"]``: ``"main"`` or ``"also"``); see
@@ -212,7 +193,7 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     info: dict = {}
     if search > 0:
         fs = filter_search(fit, u, search, reporter, generator or torch.Generator().manual_seed(0),
-                           stage=stage, prior=True)
+                           stage=stage)
         info = {"filter_search_samples": search, "filter_search_picked": fs.info["picked"]}
         u_start = fs.u
     else:
@@ -222,9 +203,9 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         handed, rows = torch.cat([u, also[:1]]), torch.cat([u_start, also[:1]])
     with torch.no_grad():
         pats = fit.patterns(rows)
-        before = _styled(fit, handed, pats).cpu()
+        before = fit.style(fit.render(handed, patterns=pats)).cpu()
     r = adam(fit, rows, fit.filter_idx, fit.style, steps=steps, lr=lr, halve_every=None,
-             reporter=reporter, stage=stage, patterns=pats, prior=True)
+             reporter=reporter, stage=stage, patterns=pats)
     k = int(r.info.pop("best_start", 0))
     r.info.pop("starts", None)
     r.info.update(info)
@@ -248,11 +229,11 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "estimate",
                    window: bool = True) -> StageResult:
     """The parameter estimator's guess (``diffproxy.estimator``; not in the paper) against the
-    start point ``u`` (1, P), by Stage I's objective (the colour style loss plus the filter
-    prior) on the real generators; the lower one is handed on, and the guess is also returned
-    in ``alternatives`` (one more candidate of the random search, which judges structure by
-    grayscale features under Stage I's filters). The guess's random seeds are the start's: no
-    image tells a seed (the seed search finds them). With ``window``, the guess's counts also bound the structure searches from here on
+    start point ``u`` (1, P), by the colour style loss on the real generators; the lower one is
+    handed on, and the guess is also returned in ``alternatives`` (one more candidate of the
+    random search, which judges structure by grayscale features under Stage I's filters). The
+    guess's random seeds are the start's: no image tells a seed (the seed search finds them).
+    With ``window``, the guess's counts also bound the structure searches from here on
     (``estimator.count_windows``, ``Fit.set_windows``; ``info["windows"]``), and a start
     outside them is moved to their nearest end before the comparison. Why: on real photos the
     losses preferred a wrong scale that the guess had right (the red brick wall: 2 courses
@@ -261,7 +242,7 @@ def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "
     from ..estimator import EstimatorUnavailable, count_windows, estimate
 
     t0 = time.perf_counter()
-    start = float(_styled(fit, u[:1]))
+    start = float(fit.style(fit.render(u[:1])))
     try:
         guess = estimate(fit.photo, fit.graph, fit.device).to(u.device)
     except EstimatorUnavailable as e:
@@ -279,14 +260,14 @@ def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "
         moved = fit.into_window(u)
         if not torch.equal(moved, u):
             u = moved
-            start = float(_styled(fit, u))
+            start = float(fit.style(fit.render(u)))
             info["start_moved_into_windows"] = True
         if fit.windows:
             reporter.message(stage, "counts kept near the guess: " + ", ".join(
                 f"{k.split('.')[-1]} {a}" + (f"-{b}" if b != a else "") for k, (a, b) in fit.windows.items()))
-    loss = float(_styled(fit, guess))
+    loss = float(fit.style(fit.render(guess)))
     kept = "estimate" if loss < start else "start"
-    reporter.message(stage, f"the parameter estimator's guess: loss {loss:.4f} against the start's {start:.4f}; "
+    reporter.message(stage, f"the parameter estimator's guess: style {loss:.4f} against the start's {start:.4f}; "
                             f"starting from the {'guess' if kept == 'estimate' else 'ranking sample'}")
     info.update({"kept": kept, "guess_style": loss})
     return StageResult(guess if kept == "estimate" else u, start, min(loss, start), [start, min(loss, start)],
@@ -760,8 +741,7 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
 def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
            stage: str = "stage3", search: int = 0, generator: torch.Generator | None = None,
            also: torch.Tensor | None = None, polish_sweeps: int = 0, sharp_steps: int = 0) -> StageResult:
-    """Real generators with rounded discrete parameters; filter fine-tuning with the style loss
-    (plus the filter prior, :meth:`Fit.prior_penalty`, as in Stage I).
+    """Real generators with rounded discrete parameters; filter fine-tuning with the style loss.
     With ``search > 0`` it starts, like Stage I, with a filter search (the structure may have
     changed since Stage I; a pick is kept only if it wins at full resolution): on the 30 fast
     bench targets it changed one result (a paving target, judged style 0.268 -> 0.167) and
@@ -818,7 +798,7 @@ def stage3(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
             pats = f.patterns(u)
         r = adam(f, u, fit.filter_idx, f.style, steps=n, lr=lr, halve_every=None,
                  reporter=_Span(reporter, done, steps), stage=stage, patterns=pats,  # type: ignore[arg-type]
-                 moments=parts[-1].moments, prior=True)
+                 moments=parts[-1].moments)
         parts.append(r)
         u, end, done = r.u, r.end, done + n
     if sharp_steps:
