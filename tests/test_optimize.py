@@ -775,6 +775,14 @@ def test_graphs_side_by_side_give_the_one_after_another_result(tiny):
     runs = [m for i, m in enumerate(steps) if i == 0 or m != steps[i - 1]]
     assert steps and len(runs) == len(set(runs)), runs
     assert any("2 processes side by side" in e["message"] for e in events)
+    # the caller's tensors are the caller's: sending them to the workers did not move their memory
+    # (torch's queue pickling moved it to shared memory in place, from a background thread, while
+    # the next run read the cached descriptor's weights: a segfault in CI)
+    from diffproxy import descriptor
+
+    assert not photo.is_shared()
+    assert descriptor._CACHE and not any(p.is_shared() for d in descriptor._CACHE.values()
+                                         for p in list(d.parameters()) + list(d.buffers()))
 
 
 def test_every_graph_gets_detail_and_the_best_look_wins(tiny, monkeypatch):

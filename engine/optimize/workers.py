@@ -16,12 +16,19 @@ Workers are started with ``spawn`` (a fresh interpreter: forking a process whose
 run can hang), receive the photo, the descriptor and the parent's preset (so a preset built at
 run time reaches them), and send progress events back through a queue; the parent forwards them
 to the caller's callback and passes a cancel request on within one step.
+
+Jobs and results travel as bytes (:func:`_pack`), made in the sending thread. Handed to the pool
+as tensors, they were pickled by the pool's feeder thread with torch's sharing reductions, which
+move every tensor's storage to shared memory *in place*: the caller's photo and the cached
+descriptor's weights had their memory swapped by a background thread while the caller's next run
+read them (a cancelled run followed by another crashed the process with a segfault, once in CI).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import multiprocessing as mp
 import os
 import queue
@@ -99,11 +106,25 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _work(job: Job):
+def _pack(obj: Any) -> bytes:
+    """``obj`` as bytes, its tensors copied by value (see the module's docstring for why)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _unpack(blob: bytes) -> Any:
+    """The object :func:`_pack` made (our own bytes, from our own process or its worker)."""
+    return torch.load(io.BytesIO(blob), weights_only=False)
+
+
+def _work(blob: bytes) -> bytes:
+    """A worker's task: one packed :class:`Job` in, its packed GraphRun out."""
     from ..graphs import get_graph
     from .fit import Fit
     from .pipeline import finish_graph, optimise_graph
 
+    job: Job = _unpack(blob)
     torch.set_num_threads(max(1, job.threads))
     PRESETS[job.options.preset] = job.preset  # the parent's budget, even one made at run time
     rep = Reporter(lambda ev: _events.put((job.index, ev)), _cancel.is_set)
@@ -115,7 +136,7 @@ def _work(job: Job):
     gen.set_state(job.generator_state)
     run = finish_graph(optimise_graph(fit, job.u, job.options, rep, gen, job.search_seconds), job.options, rep)
     run.fit = None  # rebuilt in the parent (it holds the descriptor and the photo)
-    return run
+    return _pack(run)
 
 
 @contextlib.contextmanager
@@ -158,7 +179,7 @@ def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
     ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(events, cancel))
     try:
         with _main_script_hidden():  # the processes start at the first submits
-            futures += [ex.submit(_work, dataclasses.replace(job, index=i)) for i, job in enumerate(jobs)]
+            futures += [ex.submit(_work, _pack(dataclasses.replace(job, index=i))) for i, job in enumerate(jobs)]
         while not all(f.done() for f in futures):
             # asked first: once the caller cancels, not one more event reaches it
             if rep.should_cancel is not None and rep.should_cancel():
@@ -167,7 +188,7 @@ def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
             forward(0.1)
         while forward(0.05):  # the events still on their way (a stage's last steps)
             pass
-        return [f.result() for f in futures]
+        return [_unpack(f.result()) for f in futures]
     except BrokenProcessPool as e:
         raise RuntimeError("a worker process optimising a graph stopped unexpectedly (killed, or out of "
                            "memory?); run again with one worker (--workers 1, or Options(workers=1))") from e
