@@ -1084,6 +1084,15 @@ def test_bench_summary_by_graph():
     assert s["per_graph"]["bricks"]["match"]["mean_style"] == pytest.approx(0.3)
     text = table(rows, s)
     assert "by graph" in text and "0.375" in text
+    # the overall comparison, read three ways: the mean of the per-target ratios (the goal's),
+    # the median ratio, and the ratio of the mean losses
+    vs = s["diffproxy_vs_match"]
+    assert vs["n"] == 4
+    assert vs["mean_ratio_style"] == pytest.approx((0.5 + 0.25 + 1.0 + 1 / 3) / 4)
+    assert vs["median_ratio_style"] == pytest.approx((0.5 + 1 / 3) / 2)
+    assert vs["ratio_of_means_style"] == pytest.approx(0.4 / 1.0)
+    assert vs["ratio_of_means_feature"] == pytest.approx(1.0)
+    assert "ratio of the mean losses: style 0.400 feature 1.000" in text
 
 
 def test_bench_merge_joins_split_runs(tiny, tmp_path, capsys):
