@@ -875,24 +875,40 @@ def progress(ev):
         told.append(1)
         print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
 
+if sys.argv[1] == "starting":  # the parent dies as soon as both workers are spawned
+    import os, signal
+    from diffproxy.optimize import workers
+
+    class Pool(workers.ProcessPoolExecutor):
+        def submit(self, *args, **kwargs):
+            future = super().submit(*args, **kwargs)
+            if len(multiprocessing.active_children()) == 2:
+                progress({"stage": "stage1"})
+                os.kill(os.getpid(), signal.SIGKILL)
+            return future
+
+    workers.ProcessPoolExecutor = Pool
+
 proceduralize(photo, Options(graph="auto", preset="fast", top_k=2, workers=2, res_out=64, threads=1),
               progress=progress)
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_workers_stop_when_their_parent_dies(tmp_path):
-    """Blender quitting (or killing) the engine mid-run must not leave workers optimising; and
-    a script without a main guard can start them."""
+@pytest.mark.parametrize("when", ["stage1", "starting"])
+def test_workers_stop_when_their_parent_dies(tmp_path, when):
+    """Blender quitting (or killing) the engine mid-run must not leave workers optimising, also
+    when it happens while they are still starting (CI, session 18: such a worker went on alone);
+    and a script without a main guard can start them."""
     import os
     import signal
     import subprocess
 
     script = tmp_path / "unguarded.py"  # no `if __name__ == "__main__"`: workers must start anyway
     script.write_text(_ORPHAN_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(script), when], stdout=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()  # the workers' pids, once a graph has started Stage I
+        line = proc.stdout.readline()  # the workers' pids, once a graph has started Stage I (or spawned)
         pids = [int(x) for x in line.split()]
         assert len(pids) == 2, line
     finally:
@@ -905,6 +921,21 @@ def test_workers_stop_when_their_parent_dies(tmp_path):
         alive = [p for p in alive if os.path.exists(f"/proc/{p}") and
                  open(f"/proc/{p}/stat").read().split()[2] != "Z"]
     assert not alive, f"workers {alive} still running after their parent was killed"
+
+
+def test_worker_started_after_its_parent_died_exits():
+    """A worker that finishes starting after its parent was killed (CI, session 18: it took
+    init for its parent and optimised a whole graph alone) exits at once."""
+    import subprocess
+
+    code = ("import os, time\n"
+            "from diffproxy.optimize.workers import _init\n"
+            "_init(None, None, os.getppid() + 1)  # not our parent: as if it had died\n"
+            "time.sleep(60)\n")
+    t = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert time.monotonic() - t < 50  # well before the sleep's end (no tighter: imports vary)
 
 
 def test_worker_plan():

@@ -91,19 +91,23 @@ _events: Any = None
 _cancel: Any = None
 
 
-def _init(events, cancel) -> None:
+def _init(events, cancel, parent: int) -> None:
+    """A worker's start: the run's queue and cancel event, and a watch on ``parent`` (the pid
+    that started it, passed in: a worker still starting when its parent was killed had already
+    been handed to init, so it took init for its parent, watched that, and optimised on alone)."""
     global _events, _cancel
     _events, _cancel = events, cancel
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def _exit_with_parent(parent: int) -> None:
-    """A worker whose parent is gone (killed, or Blender quit under the server) exits within
-    half a second, busy or idle (an idle pool worker would otherwise wait for work forever)."""
+    """A worker whose parent is gone (killed, or Blender quit under the server), or was gone
+    before it started, exits within half a second, busy or idle (an idle pool worker would
+    otherwise wait for work forever)."""
     while True:
-        time.sleep(0.5)
         if os.getppid() != parent:
             os._exit(1)
+        time.sleep(0.5)
 
 
 def _pack(obj: Any) -> bytes:
@@ -176,7 +180,7 @@ def run_parallel(jobs: list[Job], workers: int, rep: Reporter) -> list:
         return True
 
     futures: list = []
-    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(events, cancel))
+    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(events, cancel, os.getpid()))
     try:
         with _main_script_hidden():  # the processes start at the first submits
             futures += [ex.submit(_work, _pack(dataclasses.replace(job, index=i))) for i, job in enumerate(jobs)]
