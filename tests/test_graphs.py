@@ -264,3 +264,25 @@ def test_balanced_noise_fields_have_the_reference_level_and_contrast():
         assert abs(float(row.mean()) - mean) < 1e-3 and abs(float(row.std()) - contrast) < 1e-3
     # a row's field does not depend on the batch it came in
     assert torch.equal(x[1:], balanced(value_fbm)(torch.tensor([40.0]), 64, **args))
+
+
+def test_balanced_noise_gives_the_same_bits_on_any_thread_count():
+    # the fields' statistics are summed in an order torch does not split between threads
+    # (_common.field_stats); a plain mean over the image changed the last bits with 2 threads
+    from diffproxy.graphs import _common
+    graph = get_graph("metal")
+    p = graph.spec.defaults(2)
+    p["noise.seed"] = torch.tensor([3.0, 9.0])
+    threads = torch.get_num_threads()
+    runs = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            _common.FIELDS.clear()
+            _common._REFERENCES.clear()
+            with torch.no_grad():
+                runs.append(graph.maps(p, 1024))
+    finally:
+        torch.set_num_threads(threads)
+    for name in MAP_NAMES:
+        assert torch.equal(runs[0][name], runs[1][name]), name

@@ -117,15 +117,31 @@ _REFERENCES_LOCK = threading.Lock()
 def reference(fn: Callable[..., torch.Tensor], res: int, args: Mapping[str, Any]) -> tuple[float, float]:
     """Mean and contrast (per-field standard deviation, averaged) of ``fn``'s fields at ``res``
     px with ``args`` over seeds ``0 .. REFERENCE_SEEDS - 1``, computed once on the CPU."""
+    if any(isinstance(v, torch.Tensor) for v in args.values()):
+        raise ValueError("a balanced noise takes plain numbers as arguments (its reference level is "
+                         f"per argument set), got {args!r}")
     key = (fn.__module__, fn.__qualname__, res, tuple(sorted(args.items())))
     ref = _REFERENCES.get(key)
     if ref is None:
         with torch.no_grad():
-            f = fn(torch.arange(REFERENCE_SEEDS, dtype=torch.float32), res, **args)
-        ref = (float(f.mean()), float(f.std(dim=(2, 3)).mean()))
+            mean, std = field_stats(fn(torch.arange(REFERENCE_SEEDS, dtype=torch.float32), res, **args))
+        ref = (float(mean.mean()), float(std.mean()))
         with _REFERENCES_LOCK:
             _REFERENCES[key] = ref
     return ref
+
+
+def field_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image mean and standard deviation of ``(B, C, H, W)`` fields, ``(B, C, 1, 1)`` each,
+    summed in float64 one row at a time and then over the rows: torch splits a long reduction
+    between threads, which changes the summation order and with it the last bits, so a plain
+    ``x.mean(dim=(2, 3))`` made a run's result depend on the thread count (the pipeline's
+    promise: the same bits on any, ``Options.seed``); reductions this short it does not split."""
+    d = x.double()
+    n = x.shape[-1] * x.shape[-2]
+    mean = d.sum(dim=3, keepdim=True).sum(dim=2, keepdim=True) / n
+    var = (d - mean).square().sum(dim=3, keepdim=True).sum(dim=2, keepdim=True) / max(n - 1, 1)
+    return mean.to(x.dtype), var.sqrt().to(x.dtype)
 
 
 @functools.cache
@@ -148,9 +164,8 @@ def balanced(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     def field(seed: torch.Tensor, res: int, **args: Any) -> torch.Tensor:
         x = fn(seed, res, **args)
         mean, contrast = reference(fn, res, args)
-        m = x.mean(dim=(2, 3), keepdim=True)
-        s = x.std(dim=(2, 3), keepdim=True).clamp_min(1e-6)
-        return (mean + (x - m) * (contrast / s)).clamp(0.0, 1.0)
+        m, s = field_stats(x)
+        return (mean + (x - m) * (contrast / s.clamp_min(1e-6))).clamp(0.0, 1.0)
 
     field.__module__ = __name__
     field.__qualname__ = f"balanced[{fn.__module__}.{fn.__qualname__}]"
