@@ -158,8 +158,8 @@ def balanced(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     fitted filters, and 0.005 once the filters were tuned to it), so the seed search could not
     find it, and a user's slider meant different amounts with different seeds. With the
     balanced noise, ``bench --synthetic 30 --preset balanced`` (every target re-rendered, both
-    methods re-run): mean style ratio to MATch 0.315 -> 0.288, mean style 0.0173 -> 0.0151,
-    feature ratio 0.448 -> 0.389 (docs/BENCHMARKS.md, session 19). Per field, so a row's field
+    methods re-run): mean style ratio to MATch 0.315 -> 0.286, mean style 0.0173 -> 0.0155,
+    feature ratio 0.448 -> 0.410 (docs/BENCHMARKS.md, session 19). Per field, so a row's field
     does not depend on the batch; clamped to [0, 1] like the noise itself."""
     def field(seed: torch.Tensor, res: int, **args: Any) -> torch.Tensor:
         x = fn(seed, res, **args)
