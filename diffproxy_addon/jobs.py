@@ -48,6 +48,15 @@ def remember_graphs(client: EngineClient) -> None:
         KNOWN_GRAPHS.extend(g["name"] for g in client.hello.get("graphs", []))
 
 
+def shown_progress(shown: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """The progress to show once ``event`` arrives. A message inside the stage on show (no
+    ``total``: the engine's ``Reporter.message``) keeps that stage's step, total and loss, so the
+    bar does not drop to 0 until the stage's next step; any other event replaces what is shown."""
+    if not event.get("total") and shown.get("total") and event.get("stage") == shown.get("stage"):
+        return shown
+    return event
+
+
 class EngineJob:
     """One long request: progress for the UI, cancellation with a deadline, the final result."""
 
@@ -89,7 +98,7 @@ class EngineJob:
     def poll(self) -> bool:
         """Take new progress; enforce the cancel deadline. True once the request has ended."""
         for ev in self.req.drain():
-            self.progress = ev
+            self.progress = shown_progress(self.progress, ev)
         if self.cancel_requested and self.hard_cancel:
             return self.client.enforce_cancel(self.req)
         return self.req.done.is_set()

@@ -408,6 +408,13 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     job.title, job.progress = "Proceduralize", {"stage": "stage2", "step": 3, "total": 60, "loss": 0.25,
                                                 "message": "[paving]"}
     assert job.describe_progress() == "[paving] stage2 3/60  loss 0.2500", job.describe_progress()
+    # a message inside the stage keeps its bar; a new stage's message starts the bar again
+    job.progress = addon.jobs.shown_progress(job.progress, {"stage": "stage2", "step": 0, "total": 0,
+                                                            "loss": None, "message": "[paving] note"})
+    assert job.fraction == 0.05 and job.describe_progress().startswith("[paving] stage2 3/60")
+    job.progress = addon.jobs.shown_progress(job.progress, {"stage": "stage3", "step": 0, "total": 0,
+                                                            "loss": None, "message": "[paving] next"})
+    assert job.fraction == 0.0 and job.describe_progress() == "[paving] stage3", job.describe_progress()
     addon.engine_client.release()
     assert "torch" not in sys.modules, "Blender's process imported torch"
     return out
