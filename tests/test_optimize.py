@@ -800,6 +800,65 @@ def test_every_graph_gets_detail_and_the_best_look_wins(tiny, monkeypatch):
     assert r.losses["final"]["style"] <= other["style"]
 
 
+def test_best_restart_keeps_the_lowest_look_and_says_so():
+    from diffproxy.optimize.result import GraphRun, best_restart
+
+    def run(style, seconds, settled=None, final_from="stage3"):
+        r = GraphRun("bricks", final={"style": style, "feature": 1.0}, seconds=seconds, final_from=final_from)
+        r.settled = settled
+        return r
+
+    # the look: Stage "detail"'s when it ran, else the settle's judge's, else the fit's own
+    assert run(0.5, 1, {"style": {"stage1": 0.2, "stage3": 0.3}}).look == 0.3
+    assert run(0.5, 1, {"style": {"stage1": 0.2, "stage3": 0.3}}, "detail").look == 0.5
+    assert run(0.5, 1).look == 0.5
+    one = run(0.4, 2.0)
+    assert best_restart([one]) is one and one.restarts is None and one.seconds == 2.0
+    runs = [run(0.4, 2.0), run(0.5, 1.0, {"style": {"stage3": 0.1}}), run(0.1, 3.0), run(0.1, 4.0)]
+    best = best_restart(runs)
+    assert best is runs[1]  # judged by its settled look (0.1), the first of the ties
+    assert best.restarts == {"style": [0.4, 0.1, 0.1, 0.1], "kept": 1}
+    assert best.seconds == 10.0
+
+
+def test_restart_generators_keep_the_first_stream_and_part_the_others():
+    from diffproxy.optimize.workers import restart_generators
+
+    g = torch.Generator().manual_seed(5)
+    gens = restart_generators(g, 11, 3)
+    assert gens[0] is g and len(gens) == 3
+    draws = [float(torch.rand(1, generator=x)) for x in gens[1:]]
+    again = [float(torch.rand(1, generator=x)) for x in restart_generators(g, 11, 3)[1:]]
+    assert draws == again and draws[0] != draws[1]
+    assert restart_generators(g, 11, 1) == [g]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_restarts_keep_each_graphs_best_run(tiny, monkeypatch, workers):
+    """With the preset's ``restarts``, each graph is optimised that many times from its own
+    streams: the first is the one-restart run exactly; the kept one has the lowest look, and the
+    result says which, with every restart's look; side by side or one after another alike."""
+    import dataclasses
+
+    photo, o = _auto_two_graphs(workers=1)
+    o = dataclasses.replace(o, graph="bricks", top_k=None)
+    single = proceduralize(photo, o)
+    monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, restarts=3))
+    events = []
+    r = proceduralize(photo, dataclasses.replace(o, workers=workers), progress=events.append)
+    rs = r.losses["restarts"]
+    assert len(rs["style"]) == 3 and r.others == []
+    assert rs["style"][0] == single.losses["final"]["style"]  # restart 1 is the run it always was
+    assert len(set(rs["style"])) > 1  # the other streams searched elsewhere
+    assert rs["kept"] == rs["style"].index(min(rs["style"])) and r.losses["final"]["style"] == min(rs["style"])
+    assert rs["kept"] != 0 or r.params == single.params
+    assert {e["message"].split("]")[0] + "]" for e in events if e["message"].startswith("[bricks")} == \
+        {"[bricks]", "[bricks #2]", "[bricks #3]"}
+    if workers == 2:
+        serial = proceduralize(photo, dataclasses.replace(o, workers=1))
+        assert (serial.params, serial.losses) == (r.params, r.losses)
+
+
 @pytest.mark.parametrize("when", ["start", "stage1"])
 def test_graphs_side_by_side_cancel(tiny, when):
     """A cancel reaches side-by-side graphs too, also while their workers are still starting:

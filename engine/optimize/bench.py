@@ -64,6 +64,8 @@ from .control import Reporter
 from .fit import Fit
 from .options import PRESETS, Options, Preset
 from .pipeline import optimise_graph, proceduralize
+from .result import best_restart
+from .workers import restart_generators
 
 TARGET_RES = 256
 # the judge of every method, whatever the presets say: 256 px renders of maps made at 256 px,
@@ -162,7 +164,6 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
             o = Options(graph=graph.name, preset=preset, device=device, seed=seed + i,
                         descriptor=descriptor, **BENCH_METHODS[m])
             fit = Fit(graph, img, fit_preset(o.budget), desc, dev)
-            rgen = torch.Generator().manual_seed(seed * 7919 + i)
             u0 = u_s.clone()
             if m == "match-oracle":
                 u0[:, fit.gen_idx] = u_t[:, fit.gen_idx]
@@ -172,8 +173,13 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
                 params = list(graph.spec)
                 keep = [i for i in fit.gen_idx if not params[i].seed]
                 u0[:, keep] = guess[:, keep].to(u0.device)
-            run = optimise_graph(fit, u0, o, Reporter(), rgen,
-                                 search_seconds=diff_seconds if m == "search" else None)
+            # the preset's restarts (diffproxy), each on a fresh fit: the pipeline's restarts run apart
+            n = o.budget.restarts if o.method == "diffproxy" else 1
+            gens = restart_generators(torch.Generator().manual_seed(seed * 7919 + i), seed * 7919 + i, n)
+            run = best_restart([optimise_graph(fit if r == 0 else Fit(graph, img, fit.preset, desc, dev),
+                                               u0.clone(), o, Reporter(), g,
+                                               search_seconds=diff_seconds if m == "search" else None)
+                                for r, g in enumerate(gens)])
             if m == "diffproxy":
                 diff_seconds = run.seconds
             final = judge(graph, img, run.u, desc, dev)

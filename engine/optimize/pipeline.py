@@ -38,10 +38,10 @@ from .choose import KEEP_FRACTION, keep_likely, rank_graphs
 from .control import Cancelled, Reporter
 from .fit import Fit
 from .options import Options
-from .result import GraphRun, Result
+from .result import GraphRun, Result, best_restart
 from .stages import (StageResult, coordinate_scan, detail, estimate_start, filter_search, local_search,
                      random_search, seed_search, stage1, stage2, stage3)
-from .workers import Job, graph_generators, plan, run_parallel
+from .workers import Job, graph_generators, plan, prefix, restart_generators, run_parallel, run_seed
 
 
 def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator) -> GraphRun:
@@ -203,29 +203,35 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
             rep.message("rank", f"optimising {', '.join(c.name for c in chosen)} only: the classifier finds "
                                 f"the next graph under {KEEP_FRACTION:g} x as likely")
     k = len(chosen)
-    workers = plan(o, k, device, threads)
+    # each graph from the preset's restarts (diffproxy; the baselines run once): jobs graph-major
+    n = o.budget.restarts if o.method == "diffproxy" else 1
+    tasks = [(c, g, r) for i, (c, g0) in enumerate(zip(chosen, graph_generators(gen, o.seed, k)))
+             for r, g in enumerate(restart_generators(g0, run_seed(o.seed, i), n))]
+    workers = plan(o, len(tasks), device, threads)
     # search: the same wall time in all, however many graphs run at once
     search_seconds = (o.time_limit or p.search_seconds) / -(-k // workers)
-    gens = graph_generators(gen, o.seed, k)
 
-    runs: list[GraphRun] = []
+    done: list[GraphRun] = []
     if workers > 1:
-        rep.message("fit", f"optimising graphs {', '.join(c.name for c in chosen)} with {o.method}, "
+        what = f"graphs {', '.join(c.name for c in chosen)}" if k > 1 else f"graph {chosen[0].name}"
+        rep.message("fit", f"optimising {what}{f' from {n} starts each' if n > 1 else ''} with {o.method}, "
                            f"{workers} processes side by side")
-        jobs = [Job(c.name, photo.image, c.u, o, p, descriptor, g.get_state(), search_seconds, threads)
-                for c, g in zip(chosen, gens)]
-        runs = run_parallel(jobs, workers, rep)
-        for run in runs:
+        jobs = [Job(c.name, photo.image, c.u, o, p, descriptor, g.get_state(), search_seconds, threads, restart=r)
+                for c, g, r in tasks]
+        done = run_parallel(jobs, workers, rep)
+        for run in done:
             run.fit = Fit(get_graph(run.graph), photo.image, p, descriptor, device)
     else:
-        for i, (cand, g) in enumerate(zip(chosen, gens)):
-            rep.prefix = f"[{cand.name}] " if k > 1 else ""
-            rep.message("fit", f"optimising graph {cand.name} ({i + 1}/{k}) with {o.method}")
+        for i, (cand, g, r) in enumerate(tasks):
+            rep.prefix = prefix(cand.name, r) if len(tasks) > 1 else ""
+            rep.message("fit", f"optimising graph {cand.name} ({i + 1}/{len(tasks)}) with {o.method}")
             fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)
-            runs.append(finish_graph(optimise_graph(fit, cand.u.to(device), o, rep, g, search_seconds), o, rep))
+            done.append(finish_graph(optimise_graph(fit, cand.u.to(device), o, rep, g, search_seconds), o, rep))
         rep.prefix = ""
-    # compared by their final look: after Stage "detail" (finish_graph), that of the export's maps
-    best = min(runs, key=lambda r: r.final["style"])  # the same criterion as GraphRun.settle
+    # one run per graph, its best restart; compared by their final look: after Stage "detail"
+    # (finish_graph), that of the export's maps
+    runs = [best_restart(done[i * n:(i + 1) * n]) for i in range(k)]
+    best = min(runs, key=lambda r: r.look)
     timings.update({f"graph:{r.graph}": r.seconds for r in runs})
     for name, sec in best.timings.items():
         timings[name] = sec

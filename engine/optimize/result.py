@@ -54,6 +54,16 @@ class GraphRun:
     points: dict[str, tuple[torch.Tensor, dict[str, float]]] = field(default_factory=dict)
     final_from: str = ""
     settled: dict | None = None  # settle()'s comparison when a judge made it
+    restarts: dict | None = None  # best_restart()'s comparison when the graph ran more than once
+
+    @property
+    def look(self) -> float:
+        """The style loss graphs and restarts are compared by: that of the export-size maps when
+        Stage "detail" made them, else the settle's judge's (twice the fit's resolution) when it
+        judged, else the fit's own."""
+        if self.final_from != "detail" and self.settled and self.final_from in self.settled["style"]:
+            return float(self.settled["style"][self.final_from])
+        return float(self.final["style"])
 
     def add(self, name: str, r: StageResult, fit: Fit) -> None:
         """Record a stage's output; its losses are the real graph's at the fit's resolution, or,
@@ -93,6 +103,17 @@ class GraphRun:
             best = min(have, key=lambda n: self.points[n][1]["style"])
         self.u, self.final = self.points[best]
         self.final_from = best
+
+
+def best_restart(runs: list[GraphRun]) -> GraphRun:
+    """The run kept among one graph's restarts (the preset's ``restarts``): the lowest
+    :attr:`GraphRun.look`, the first on a tie. With more than one, it records every restart's
+    look and which was kept (``restarts``), and its ``seconds`` become their sum."""
+    best = min(runs, key=lambda r: r.look)
+    if len(runs) > 1:
+        best.restarts = {"style": [r.look for r in runs], "kept": runs.index(best)}
+        best.seconds = sum(r.seconds for r in runs)
+    return best
 
 
 def _finite(x: Any) -> Any:
@@ -141,6 +162,8 @@ class Result:
         losses["final"] = {**best.final, "from_stage": best.final_from, "maps_px": best.maps_px()}
         if best.settled:
             losses["settled"] = best.settled
+        if best.restarts:
+            losses["restarts"] = best.restarts
         proxies = losses.get("stage2", {}).get("proxies", {})
         return cls(graph=best.graph, params=best.fit.to_json(best.u), losses=_finite(losses),
                    timings={k: round(float(v), 3) for k, v in timings.items()},

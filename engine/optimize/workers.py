@@ -48,12 +48,26 @@ from .options import PRESETS, Options, Preset
 
 # a seed stride between the graphs of one run (any fixed odd number keeps their streams apart)
 _SEED_STRIDE = 1_000_003
+# and between the restarts of one graph (the preset's ``restarts``)
+RESTART_STRIDE = 7_919_993
 
 
 def graph_generators(gen: torch.Generator, seed: int, k: int) -> list[torch.Generator]:
     """Random generators of the ``k`` graphs of a run: the first continues ``gen`` (the run's,
     after the ranking drew from it), graph ``i >= 1`` gets its own, seeded from ``seed`` and ``i``."""
-    return [gen] + [torch.Generator().manual_seed((seed * _SEED_STRIDE + i) % 2 ** 63) for i in range(1, k)]
+    return [gen] + [torch.Generator().manual_seed(run_seed(seed, i) % 2 ** 63) for i in range(1, k)]
+
+
+def restart_generators(gen: torch.Generator, base_seed: int, n: int) -> list[torch.Generator]:
+    """Random generators of ``n`` restarts of one graph: the first is ``gen`` (so one restart is
+    the run it always was), restart ``r >= 1`` gets its own, seeded from ``base_seed`` and ``r``."""
+    return [gen] + [torch.Generator().manual_seed((base_seed + RESTART_STRIDE * r) % 2 ** 63) for r in range(1, n)]
+
+
+def run_seed(seed: int, i: int) -> int:
+    """The seed graph ``i`` of a run seeded ``seed`` derives its streams from (see
+    :func:`graph_generators`; its restarts' too)."""
+    return seed * _SEED_STRIDE + i
 
 
 def plan(o: Options, k: int, device: torch.device, threads: int) -> int:
@@ -80,11 +94,17 @@ class Job:
     search_seconds: float
     threads: int
     index: int = 0  # position in the run's list of jobs
+    restart: int = 0  # which of the graph's restarts (the preset's ``restarts``)
 
     @property
     def prefix(self) -> str:
-        """On every progress message of this graph, e.g. ``"[bricks] "``."""
-        return f"[{self.graph}] "
+        return prefix(self.graph, self.restart)
+
+
+def prefix(graph: str, restart: int = 0) -> str:
+    """On every progress message of a graph's run, e.g. ``"[bricks] "``; ``"[bricks #2] "`` for
+    its second restart."""
+    return f"[{graph}] " if restart == 0 else f"[{graph} #{restart + 1}] "
 
 
 _events: Any = None
