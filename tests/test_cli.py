@@ -313,3 +313,19 @@ def test_render_every_real_graph_at_64px(name, tmp_path):
     assert rec["graph"] == name
     r = io.read_png(tmp_path / "render.png")
     assert r.std() > 0.0 and 0.0 < r.mean() < 1.0  # not a blank frame
+
+
+def test_proceduralize_log_skips_tag_only_steps(capsys):
+    """The log prints messages, not the steps of side-by-side graphs (whose message is only
+    their tag): a full run with four restarts printed ~390 such lines."""
+    from diffproxy.commands.proceduralize_cmd import _Progress
+
+    log = _Progress()
+    log.bars = False  # as when stderr is a file
+    for ev in [{"stage": "stage1", "step": 3, "total": 60, "loss": 0.2, "message": "[bricks #2]"},
+               {"stage": "stage1", "step": 0, "total": 0, "loss": None, "message": "[bricks #2] skipped"},
+               {"stage": "fit", "step": 0, "total": 0, "loss": None, "message": "[bricks]"},
+               {"stage": "stage2", "step": 1, "total": 9, "loss": None, "message": "[a] [b]"}]:
+        log(ev)
+    assert capsys.readouterr().err.splitlines() == ["[stage1] [bricks #2] skipped", "[fit] [bricks]",
+                                                    "[stage2] [a] [b]"]

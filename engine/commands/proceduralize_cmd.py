@@ -168,8 +168,10 @@ class _Progress:
         from tqdm import tqdm
 
         stage, total = ev.get("stage"), int(ev.get("total") or 0)
-        if ev.get("message"):
-            (tqdm.write if self.bar is not None else print)(f"[{stage}] {ev['message']}", file=sys.stderr)
+        msg = ev.get("message") or ""
+        # a step of one graph among several carries only its tag ("[bricks]"): no log line
+        if msg and not (total > 0 and msg.startswith("[") and msg.endswith("]") and msg.count("]") == 1):
+            (tqdm.write if self.bar is not None else print)(f"[{stage}] {msg}", file=sys.stderr)
         if total <= 0 or not self.bars:
             return
         if self.bar is None or stage != self.stage or self.bar.total != total:
