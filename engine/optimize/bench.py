@@ -135,10 +135,11 @@ def fit_preset(preset: Preset) -> Preset:
     the factor by which the target (rendered at :data:`TARGET_RES`, not supersampled) is
     downsized to the fit's resolution, so that the target's own parameters score 0 in the fit
     as in the judge (exactly where 256 px is a whole multiple of the fit's side: ``balanced``'s
-    128, ``full``'s 256; ``fast``'s 96 px only come close). ``fast`` and ``balanced`` keep their
-    2x; ``full`` fits at the target's own 256 px, where 2x supersampling rendered a smoother
-    image than the target: its own parameters scored a style loss of 0.052, 0.076, 0.032 and
-    0.0065 (targets 0, 15, 16, 13) and both methods were pulled away from them (session 18).
+    and ``full``'s 128; ``fast``'s 96 px only come close). Every preset keeps its 2x today; the
+    cap bites on a preset fitting at the target's own 256 px, as ``full`` did until session 20,
+    where 2x supersampling rendered a smoother image than the target: its own parameters scored
+    a style loss of 0.052, 0.076, 0.032 and 0.0065 (targets 0, 15, 16, 13) and both methods were
+    pulled away from them (session 18).
     Photos hold detail finer than any pixel, so they are fitted with the preset as it is."""
     s = max(1, min(preset.supersample, TARGET_RES // preset.res))
     return preset if s == preset.supersample else dataclasses.replace(preset, supersample=s)

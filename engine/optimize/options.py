@@ -2,12 +2,18 @@
 
 Presets (all numbers in one place):
 
-* ``full``: the paper's budget (Sec. 3.3): 256 px renders, losses at 256/128/64, 500 random
-  search samples, Stage I at lr 0.002 (200 steps), Stage II at lr 0.02 halved every 200 steps
-  (600), the best 3 graphs optimised when the graph is chosen automatically; Stage III as in
-  ``balanced`` (250 steps at lr 0.005; the paper's 200 at 0.002 left the filters short of
-  converged), so 1050 steps in all against MATch's 1000. Not better than ``balanced`` on the
-  synthetic targets measured (see below), for about twice the time.
+* ``full``: ``balanced``'s schedule, each graph optimised from four independent random starts
+  (``restarts``; the best look kept, so never worse than ``balanced``'s run, which is the first)
+  and up to three graphs; MATch gets the paper's 1000 steps. Until session 20 ``full`` was the
+  paper's budget (256 px renders, losses at 256/128/64, 500 random search samples, Stage I 200
+  steps at lr 0.002, Stage II 600 steps at lr 0.02 halved every 200, ~1050 steps in all): about
+  twice ``balanced``'s time and *worse* than it on the synthetic targets measured (session 18:
+  mean style 0.0216 against 0.0185 on 9 targets), so a user picking "Full" got less for more.
+  Restarts are the surest use of more time: on 16 synthetic targets (two per graph) balanced's
+  mean style 0.0164 became 0.0125 / 0.0114 / 0.0111 with the best of 2 / 3 / 4 restarts (mean
+  per-target ratio 0.82 / 0.77 / 0.72, better on 7 / 8 / 9 targets and worse on none), feature
+  0.190 -> 0.120 with 4. On a 2-core CPU four restarts of one graph take two rounds of two
+  worker processes (docs/BENCHMARKS.md, session 20).
 * ``balanced``: target <= 120 s for a 512 px photo on a 2-core CPU: 128 px renders, losses at
   128/64, best 2 graphs. Measured 71.3 s (77.4 s wall for the whole command, 2048 px maps
   written) on the dev CPU with another job on the second core.
@@ -53,13 +59,6 @@ left diffproxy behind MATch on style on 5 of 8 synthetic targets; with 75 steps 
 (mean style ratio 0.62, feature 0.75; 150 steps: 0.61 for 4 s more; lr 0.02: 0.64), measured
 with ``bench --synthetic 8 --preset fast`` against MATch's 110-step rows (before supersampling).
 
-Full's Stage III got balanced's rate and steps (lr 0.005, 250 steps; the paper's 0.002 and 200
-before) in session 18, measured with ``bench --synthetic`` on 9 targets (0-3, 15-19) at
-``full``, diffproxy against MATch's 1000 steps: mean style 0.0255 -> 0.0216, style ratio to
-MATch 0.438 -> 0.351, feature ratio 0.725 -> 0.586, 8 targets better, none worse. On the same
-targets ``balanced`` does better still (mean style 0.0185, ratio 0.309): ``full`` is not
-tuned as ``balanced`` is (docs/BENCHMARKS.md, session 18).
-
 Balanced's Stage III got 250 steps (was 150) in session 13, paid for by that session's faster
 steps: ``bench --synthetic 30 --preset balanced``, mean style ratio to MATch 0.392 -> 0.360,
 style wins 90 % -> 93 %, mean style 0.0209 -> 0.0198, for ~20 s more per target (59 -> 80 s,
@@ -94,12 +93,13 @@ Stage II got half its steps in ``fast`` (60 -> 30, halving every 12) and ``balan
 seed search, balanced's coordinate scan) a longer joint descent through the proxies left a
 worse start for Stage III. ``bench --synthetic 30``, mean style ratio to MATch: fast 0.843 ->
 0.738 (15 steps: 0.757), balanced with the scan 0.628 -> 0.550; both faster. MATch keeps its
-step count (``match_steps``: the three stages' steps before the change). ``full`` keeps the
-paper's 600 (not measured).
+step count (``match_steps``: the three stages' steps before the change). ``full`` kept the
+paper's 600 until session 20 and now has balanced's 75 (per restart).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 METHODS = ("diffproxy", "match", "search")
@@ -203,15 +203,12 @@ PRESETS: dict[str, Preset] = {
                        local_sweeps=16, scan_sweeps=2, detail_res=1024, detail_steps=100,
                        detail_refresh=25, stage3_also_start=True, seed_search=True, polish_sweeps=8,
                        stage3_sharp_steps=125),
-    "full": Preset("full", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
-                   filter_samples=128,
-                   stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
-                   stage2_steps=600, stage2_lr=0.02, stage2_halve_every=200,
-                   stage3_steps=250, stage3_lr=0.005, search_seconds=600.0, match_steps=1000,
-                   supersample=2,
-                   local_sweeps=40, scan_sweeps=2, detail_res=2048, detail_steps=200,
-                   detail_refresh=50, stage3_also_start=True, seed_search=True, polish_sweeps=8),
 }
+
+# full: balanced's schedule, each graph from four independent starts (the best kept) and up to
+# three graphs; MATch in full gets the paper's 1000 steps (see the module docstring)
+PRESETS["full"] = dataclasses.replace(PRESETS["balanced"], name="full", top_k=3, restarts=4,
+                                      search_seconds=240.0, match_steps=1000)
 
 
 @dataclass
@@ -269,11 +266,11 @@ class Options:
             device half the logical cores, at most 4 (1 on a 2-core machine), because the
             optimisation's tensors are small (96-256 px) and extra threads mostly wait on each
             other: measured on a shared 2-core CPU, one step took 0.05 s with 1 thread and
-            0.39 s with 2 (fast preset; 0.21 s vs 1.15 s at the full preset's 256 px). On a
+            0.39 s with 2 (fast preset; 0.21 s vs 1.15 s at 256 px, the old full preset). On a
             GPU the setting only affects the few CPU-side operations and is left alone.
-        workers: processes that optimise the graph candidates side by side on a CPU
-            (``optimize.workers``); 0 = auto: as many as the cores hold at ``threads`` threads
-            each (2 on a 2-core machine), at most the number of graphs; 1 = one after another in
+        workers: processes that optimise the graph candidates (and their restarts) side by
+            side on a CPU (``optimize.workers``); 0 = auto: as many as the cores hold at
+            ``threads`` threads each (2 on a 2-core machine), at most the number of graph runs; 1 = one after another in
             this process. Either way the result is the same. GPUs use one process.
     """
 

@@ -9,10 +9,11 @@ Flow (``method="diffproxy"``)::
         -> local search (real generators, not in the paper)
         -> seed search (every value of every random seed; not in the paper)
         -> Stage III (balanced/full: Stage I's result fine-tuned alongside, the better kept;
-           halfway, the structure polished by the style loss; balanced: the second half at
-           twice the fit's resolution, Stage I's and III's results compared there)
-       (on a CPU the k graphs run side by side in worker processes, see ``workers``)
+           halfway, the structure polished by the style loss; the second half at twice the
+           fit's resolution, Stage I's and III's results compared there)
         -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper)
+       (full: each graph this way from 4 random streams, the best look kept: ``restarts``;
+        on a CPU the graphs and restarts run side by side in worker processes, see ``workers``)
     -> keep the graph with the lowest final style loss (of the export-size maps' look) -> Result
 
 ``method="match"`` replaces the stages by MATch's filters-only optimisation (generators fixed
