@@ -26,6 +26,8 @@ HELP = "benchmark diffproxy against MATch and random search (synthetic targets a
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..optimize.options import PRESETS
+
     p.add_argument("--synthetic", type=int, default=5, help="number of synthetic targets (0: none)")
     p.add_argument("--first", type=int, default=0,
                    help="index of the first synthetic target (targets keep their seeds, so a run of "
@@ -45,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "only: match-oracle (MATch started from the target's own generator "
                         "parameters: the ceiling of any structure search) and match-estimator (MATch "
                         "started from the parameter estimator's guess: the guess alone)")
-    p.add_argument("--preset", default="fast", choices=["fast", "balanced", "full"])
+    p.add_argument("--preset", default="fast", choices=list(PRESETS))
     p.add_argument("--graphs", default=None, help="comma-separated graphs for synthetic targets (default: all)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--descriptor", default="auto", choices=["auto", "vgg19", "random"])

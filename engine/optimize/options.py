@@ -14,6 +14,8 @@ Presets (all numbers in one place):
   per-target ratio 0.82 / 0.77 / 0.72, better on 7 / 8 / 9 targets and worse on none), feature
   0.190 -> 0.120 with 4. On a 2-core CPU four restarts of one graph take two rounds of two
   worker processes (docs/BENCHMARKS.md, session 20).
+* ``paper``: that old ``full``, kept for comparison with the paper (the command line and the
+  benchmark take it; the add-on offers the other three).
 * ``balanced``: target <= 120 s for a 512 px photo on a 2-core CPU: 128 px renders, losses at
   128/64, best 2 graphs. Measured 71.3 s (77.4 s wall for the whole command, 2048 px maps
   written) on the dev CPU with another job on the second core.
@@ -209,6 +211,15 @@ PRESETS: dict[str, Preset] = {
 # three graphs; MATch in full gets the paper's 1000 steps (see the module docstring)
 PRESETS["full"] = dataclasses.replace(PRESETS["balanced"], name="full", top_k=3, restarts=4,
                                       search_seconds=240.0, match_steps=1000)
+# paper: the paper's budget (Sec. 3.3), ``full`` until session 20; for comparison, not for artists
+PRESETS["paper"] = Preset("paper", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
+                          filter_samples=128,
+                          stage1_steps=200, stage1_lr=0.002, search_samples=500, search_res=128,
+                          stage2_steps=600, stage2_lr=0.02, stage2_halve_every=200,
+                          stage3_steps=250, stage3_lr=0.005, search_seconds=600.0, match_steps=1000,
+                          supersample=2,
+                          local_sweeps=40, scan_sweeps=2, detail_res=2048, detail_steps=200,
+                          detail_refresh=50, stage3_also_start=True, seed_search=True, polish_sweeps=8)
 
 
 @dataclass
@@ -217,7 +228,7 @@ class Options:
 
     Args:
         graph: ``"auto"`` (rank every graph, optimise the best ``top_k``) or a graph name.
-        preset: ``"fast" | "balanced" | "full"``.
+        preset: ``"fast" | "balanced" | "full" | "paper"``.
         method: ``"diffproxy"`` (three stages through the proxies), ``"match"`` (MATch baseline:
             Stage I only, filters only, generators fixed at the start point), ``"search"``
             (gradient-free: random search then a (1+lambda)-ES over every parameter on the real
