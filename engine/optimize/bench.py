@@ -17,6 +17,10 @@ the same losses as the optimisation saw them (preset resolution, supersampled as
 :func:`fit_preset` says: not beyond the target's own resolution). Photos are
 judged the same way against their 256 px copy.
 
+With a preset that has ``restarts`` (``full``), ``diffproxy`` and its ablations run every
+restart on a synthetic target, the best kept by its look (the 256 px settle: the judge's own
+setup) and its seconds summed, as ``proceduralize`` does; the baselines run once.
+
 Photos (``photos_dir``): each image run through :func:`proceduralize` per method (graph auto),
 losses and times reported (no ground truth); besides ``feature``/``style`` (the maps made at
 256 px, as above), ``export_feature``/``export_style``: the same judge on the render of the
