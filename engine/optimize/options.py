@@ -12,8 +12,9 @@ Presets (all numbers in one place):
   Restarts are the surest use of more time: on 16 synthetic targets (two per graph) balanced's
   mean style 0.0164 became 0.0125 / 0.0114 / 0.0111 with the best of 2 / 3 / 4 restarts (mean
   per-target ratio 0.82 / 0.77 / 0.72, better on 7 / 8 / 9 targets and worse on none), feature
-  0.190 -> 0.120 with 4. On a 2-core CPU four restarts of one graph take two rounds of two
-  worker processes (docs/BENCHMARKS.md, session 20).
+  0.190 -> 0.120 with 4. Against MATch's 1000 steps on all 30 bench targets: style ratio 0.206,
+  feature 0.278, 30 of 30 won. On a 2-core CPU four restarts of one graph take two rounds of
+  two worker processes (docs/BENCHMARKS.md, session 20).
 * ``paper``: that old ``full``, kept for comparison with the paper (the command line and the
   benchmark take it; the add-on offers the other three).
 * ``balanced``: target <= 120 s for a 512 px photo on a 2-core CPU: 128 px renders, losses at
