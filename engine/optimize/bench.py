@@ -179,8 +179,8 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
                 keep = [i for i in fit.gen_idx if not params[i].seed]
                 u0[:, keep] = guess[:, keep].to(u0.device)
             # the preset's restarts (diffproxy), each on a fresh fit: the pipeline's restarts run apart
-            n = o.budget.restarts if o.method == "diffproxy" else 1
-            gens = restart_generators(torch.Generator().manual_seed(seed * 7919 + i), seed * 7919 + i, n)
+            restarts = o.budget.restarts if o.method == "diffproxy" else 1
+            gens = restart_generators(torch.Generator().manual_seed(seed * 7919 + i), seed * 7919 + i, restarts)
             run = best_restart([optimise_graph(fit if r == 0 else Fit(graph, img, fit.preset, desc, dev),
                                                u0.clone(), o, Reporter(), g,
                                                search_seconds=diff_seconds if m == "search" else None)
