@@ -54,6 +54,27 @@ def exists_message(path: Path) -> str:
     return f"{path} already exists; pass --overwrite (overwrite=True) to replace it"
 
 
+class InputWouldBeOverwritten(FileExistsError):
+    """An output file is one of the run's input files (a photo named ``basecolor.png`` inside the
+    output folder, or a link to it): refused whatever ``overwrite`` says."""
+
+
+def refuse_inputs(targets, inputs) -> None:
+    """Raise :class:`InputWouldBeOverwritten` if any existing ``targets`` path is the same file
+    (same inode, links and ``..`` resolved) as any existing ``inputs`` path; else return."""
+    ins = [Path(p) for p in inputs if p is not None and Path(p).is_file()]
+    for t in map(Path, targets):
+        for i in ins:
+            try:
+                same = t.exists() and os.path.samefile(t, i)
+            except OSError:
+                same = False
+            if same:
+                raise InputWouldBeOverwritten(
+                    f"{i} is an input and would be overwritten by the output {t.name}; "
+                    f"choose another output folder (nothing was written)")
+
+
 def _open_new(path: Path, overwrite: bool, mode: str = "wb"):
     """Open for writing; without ``overwrite`` the create is exclusive (no check-then-write race)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -675,6 +676,32 @@ def test_proceduralize_end_to_end(tiny, tmp_path, method):
     with pytest.raises(FileExistsError, match="overwrite"):
         r.write(tmp_path / "out")
     r.write(tmp_path / "out", overwrite=True)
+
+
+@pytest.mark.parametrize("how", ["same name", "hard link", "symlink"])
+def test_write_never_overwrites_the_input_photo(tiny, tmp_path, how):
+    """A photo that is (or links to) an output file of --out is refused even with overwrite."""
+    from diffproxy.graphs import get_graph
+    from diffproxy.io import InputWouldBeOverwritten, save_png
+    from diffproxy.render import render
+
+    g = get_graph("bricks")
+    with torch.no_grad():
+        img = render(g.maps(g.spec.defaults(), 64))
+    out = tmp_path / "out"
+    if how == "same name":
+        photo = save_png(img[0], out / "basecolor.png")
+    else:
+        photo = save_png(img[0], tmp_path / "photo.png")
+        out.mkdir()
+        (os.link if how == "hard link" else os.symlink)(photo, out / "height.png")
+    before = photo.read_bytes()
+    r = proceduralize(str(photo), Options(graph="bricks", preset="tiny", method="search", device="cpu",
+                                          res_out=64, time_limit=0.5))
+    with pytest.raises(InputWouldBeOverwritten, match="choose another output folder"):
+        r.write(out, overwrite=True)
+    assert photo.read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == (["basecolor.png"] if how == "same name" else ["height.png"])
 
 
 def test_pipeline_runs_the_scan_the_seed_search_and_the_second_stage3_branch(monkeypatch):

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..io import exists_message, save_json, save_maps, save_png
+from ..io import exists_message, refuse_inputs, save_json, save_maps, save_png
 from .fit import Fit
 from .options import Options
 from .stages import StageResult
@@ -201,7 +201,8 @@ class Result:
         """Write maps, render, params.json, comparison.png, loss_curve.png into ``out_dir``.
 
         Returns ``{name: path}``. Raises FileExistsError (naming the file) if any target
-        exists and ``overwrite`` is false, before writing anything.
+        exists and ``overwrite`` is false, before writing anything; and, whatever ``overwrite``
+        says, :class:`~diffproxy.io.InputWouldBeOverwritten` if a target is the input photo.
         """
         from ..io import MAP_FORMATS
         from ..render import render
@@ -212,8 +213,10 @@ class Result:
         out = Path(out_dir)
         own = {"params": out / "params.json", "comparison": out / "comparison.png",
                "loss_curve": out / "loss_curve.png"}
+        targets = [*own.values(), *(out / f"{n}.png" for n in (*MAP_FORMATS, "render"))]
+        refuse_inputs(targets, [self.photo_source])
         if not overwrite:
-            for p in [*own.values(), *(out / f"{n}.png" for n in (*MAP_FORMATS, "render"))]:
+            for p in targets:
                 if p.exists():
                     raise FileExistsError(exists_message(p))
         device = self.device if (self.device == "cpu" or torch.device(self.device).type != "cuda"
