@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -35,6 +36,25 @@ Batch = dict[str, torch.Tensor]
 
 class ParamError(ValueError):
     """A parameter file or value the user can fix (message says what and how)."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 2, 60, 60, 40
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (``...`` marks the cut), for error messages:
+    a value from a file can be a 2-million-element array or nested 100 000 deep, and quoting it
+    whole would put megabytes in a one-line message (or overflow the stack)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        # its digits say nothing a reader can use (and past 4300 of them repr() refuses)
+        return f"about {'-' if value < 0 else ''}10^{int(value.bit_length() * math.log10(2))}"
+    try:
+        text = _REPR.repr(value)
+    except (ValueError, RecursionError, MemoryError):
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -258,14 +278,18 @@ class ParamSpec:
         """``{name: value}`` -> batch of one. Missing names take defaults.
 
         Raises :class:`ParamError` listing every unknown name and every out-of-range or
-        mistyped value, so a user can fix the file in one go.
+        mistyped value, so a user can fix the file in one go; values and names are quoted
+        shortened. Any value JSON can hold (10^400, inf, NaN, deep nesting) gives a ParamError,
+        never an OverflowError or TypeError: the server answers it as a bad request.
         """
         if not isinstance(data, Mapping):
             raise ParamError(f"parameters must be a JSON object {{name: value}}, got {type(data).__name__}")
         problems: list[str] = []
         unknown = [k for k in data if k not in self.by_name]
         if unknown and strict:
-            problems.append(f"unknown parameter(s) {unknown}; known: {self.names}")
+            names = ", ".join(short_repr(k, 40) for k in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            problems.append(f"unknown parameter(s) [{names}]{more}; known: {self.names}")
         out: Batch = {}
         for p in self.params:
             raw = data.get(p.name, p.default)
@@ -284,23 +308,35 @@ class ParamSpec:
 
 
 def _check_json_value(p: Param, raw: Any) -> float:
+    """A JSON value -> the float a batch stores, or a ParamError naming the parameter, what it
+    takes and the (shortened) value."""
+    got = short_repr(raw)
     if p.kind == "bool":
         if not isinstance(raw, (bool, int)) or (isinstance(raw, int) and raw not in (0, 1)):
-            raise ParamError(f"{p.name}: expected true/false, got {raw!r}")
+            raise ParamError(f"{p.name}: expected true/false, got {got}")
         return float(bool(raw))
     if p.kind == "choice":
         if isinstance(raw, str):
+            if raw not in (p.choices or ()):
+                raise ParamError(f"{p.name}: {got} is not one of {list(p.choices or ())}")
             return p.to_value(raw)
         if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < p.n_values:
             return float(raw)
-        raise ParamError(f"{p.name}: expected one of {list(p.choices or ())}, got {raw!r}")
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-        raise ParamError(f"{p.name}: expected a number in [{p.low:g}, {p.high:g}], got {raw!r}")
-    if p.kind == "int" and float(raw) != round(float(raw)):
-        raise ParamError(f"{p.name}: expected a whole number in [{p.low:g}, {p.high:g}], got {raw!r}")
-    if not p.low <= float(raw) <= p.high:
-        raise ParamError(f"{p.name}: {raw!r} is outside [{p.low:g}, {p.high:g}]")
-    return float(raw)
+        raise ParamError(f"{p.name}: expected one of {list(p.choices or ())}, got {got}")
+    expected = f"a {'whole ' if p.kind == 'int' else ''}number in [{p.low:g}, {p.high:g}]"
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ParamError(f"{p.name}: expected {expected}, got {got}")
+    try:
+        v = float(raw)
+    except OverflowError:  # an int past float's range (JSON 10^400): out of range, not a crash
+        v = math.inf if raw > 0 else -math.inf
+    if math.isnan(v) or (math.isinf(v) and isinstance(raw, float)):
+        raise ParamError(f"{p.name}: expected {expected}, got {got} (not a finite number)")
+    if not p.low <= v <= p.high:
+        raise ParamError(f"{p.name}: {got} is outside [{p.low:g}, {p.high:g}]")
+    if p.kind == "int" and v != round(v):
+        raise ParamError(f"{p.name}: expected {expected}, got {got}")
+    return v
 
 
 def _sample_one(p: Param, n: int, gen: torch.Generator | None, prior: bool) -> torch.Tensor:

@@ -116,3 +116,45 @@ def test_hash_tracks_declarations_and_prefix_groups():
     assert p.names[0] == "pattern.rows" and all(x.role == "generator" for x in p)
     desc = a.describe()
     assert desc[4]["choices"] == ["running", "stack", "herringbone"] and desc[0]["min"] == 2
+
+
+def _nested(depth: int) -> list:
+    """A list nested ``depth`` deep, built without recursion (as a JSON parser with a deep stack
+    would hand it over)."""
+    top: list = []
+    cur = top
+    for _ in range(depth):
+        cur.append([])
+        cur = cur[0]
+    return top
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda: 10 ** 400, "rows: about 10^400 is outside [2, 32]"),  # float(10**400): OverflowError
+    (lambda: -10 ** 5000, "rows: about -10^5000 is outside [2, 32]"),  # past repr's 4300 digits
+    (lambda: float("inf"), "rows: expected a whole number in [2, 32], got inf (not a finite number)"),
+    (lambda: float("nan"), "rows: expected a whole number in [2, 32], got nan (not a finite number)"),
+    (lambda: list(range(2_000_000)), "rows: expected a whole number in [2, 32], got [0, 1, 2, 3, ...]"),
+    (lambda: _nested(100_000), "rows: expected a whole number in [2, 32], got [[[...]]]"),
+    (lambda: "x" * 1_000_000, "rows: expected a whole number in [2, 32], got 'xxxx"),
+], ids=["1e400-int", "-1e5000-int", "inf", "nan", "2M-array", "nested-100k", "1MB-string"])
+def test_hostile_values_give_a_short_param_error(make, needle):
+    """What a JSON file or a request can hold gives a ParamError (the server answers it as a bad
+    request) that names the parameter and its range and quotes the value shortened: no
+    OverflowError, RecursionError or 17 MB message."""
+    spec, value = make_spec(), make()
+    with pytest.raises(ParamError) as e:
+        spec.from_json({"rows": value})
+    msg = str(e.value)
+    assert needle in msg and len(msg) < 200, msg[:300]
+    for name in ("gap", "flip", "mode"):  # every kind refuses it with a short message too
+        with pytest.raises(ParamError) as e:
+            spec.from_json({name: value})
+        assert str(e.value).startswith(f"invalid parameters:\n  - {name}: ") and len(str(e.value)) < 200
+
+
+def test_many_unknown_names_are_listed_shortened():
+    with pytest.raises(ParamError) as e:
+        make_spec().from_json({f"p{i}": 1 for i in range(100_000)})
+    msg = str(e.value)
+    assert "unknown parameter(s) ['p0', 'p1', 'p2', 'p3', 'p4'] and 99995 more" in msg and len(msg) < 300
