@@ -85,6 +85,12 @@ class MaterialGraph:
     def compose(self, p: Batch, patterns: dict[str, torch.Tensor], res: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def layout_counts(self, params: Mapping[str, float]) -> dict[str, float]:
+        """The units a person counts in the frame, from JSON parameters: ``{"rows": courses top
+        to bottom, "per_row": units along one course}``; ``{}`` for a graph without units
+        (wood, fabric, metal...). Used by :mod:`diffproxy.judge`, never by the fit."""
+        return {}
+
     def describe(self) -> dict:
         return {"name": self.name, "description": self.description,
                 "slots": dict(self.slots), "params": self.spec.describe(),

@@ -53,6 +53,10 @@ class Bricks(RetunedGraph):
         seed_param(),
     )
 
+    def layout_counts(self, params):
+        rows = int(params["brick.rows"])
+        return {"rows": float(rows + rows % 2), "per_row": float(params["brick.bricks"])}  # odd rows round up
+
     def compose(self, p, patterns, res):
         pat = patterns["brick"]
         b = pat.shape[0]

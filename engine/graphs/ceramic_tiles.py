@@ -60,6 +60,9 @@ class CeramicTiles(RetunedGraph):
         seed_param(),
     )
 
+    def layout_counts(self, params):
+        return {"rows": float(params["tiles.tiles_y"]), "per_row": float(params["tiles.tiles_x"])}
+
     def compose(self, p, patterns, res):
         pat = patterns["tiles"]
         wave = noise(perlin_fbm, seeds(p, 0), res, 3, 3)

@@ -61,6 +61,14 @@ class Paving(RetunedGraph):
         seed_param(),
     )
 
+    def layout_counts(self, params):
+        # at an arch's crown a person sees half its courses (the next row covers the rest), and
+        # about ``stones`` stones per arch along a course (approximate: the arc is longer than W)
+        arcs = int(params["stones.arcs"])
+        rows = max(int(params["stones.rows"]) + int(params["stones.rows"]) % 2, 4 * arcs)
+        return {"rows": rows * int(params["stones.courses"]) / 2.0,
+                "per_row": float(arcs * int(params["stones.stones"]))}
+
     def compose(self, p, patterns, res):
         pat = patterns["stones"]
         dirt = noise(value_fbm, seeds(p, 0), res, 3, 4)
