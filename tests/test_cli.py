@@ -197,7 +197,7 @@ def test_render_usage_errors_exit_2_without_traceback(tiny, tmp_path, capsys, ar
 
 @pytest.mark.parametrize("content,needle", [
     (None, "no such file"),
-    ("{not json", "not valid JSON"),
+    ("{not json", "not valid parameter JSON"),
     ("[1, 2]", "expected a JSON object"),
     ('{"count": 99, "hue": "red", "bogus": 1}', "outside [1, 16]"),
     ('{"graph": "other", "params": {}}', "holds parameters for graph 'other'"),
@@ -329,3 +329,167 @@ def test_proceduralize_log_skips_tag_only_steps(capsys):
         log(ev)
     assert capsys.readouterr().err.splitlines() == ["[stage1] [bricks #2] skipped", "[fit] [bricks]",
                                                     "[stage2] [a] [b]"]
+
+
+# --- outputs that cannot be written: refused before the work --------------------------------
+PHOTO = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "engine" / "assets" / "default_photo.png")
+
+
+def _no_work(monkeypatch, tiny=None):
+    """Make the long part of every command fail loudly, so a run that gets there (instead of
+    refusing its output first) exits 1 with a traceback, not 2 with the message."""
+    import diffproxy.estimator.train as estimator_train
+    import diffproxy.optimize as optimize
+    import diffproxy.optimize.bench as bench
+    import diffproxy.proxies.train as proxy_train
+
+    def started(*a, **k):
+        raise AssertionError("the work started before the output was checked")
+
+    monkeypatch.setattr(optimize, "proceduralize", started)
+    monkeypatch.setattr(bench, "run_synthetic", started)
+    monkeypatch.setattr(estimator_train, "train_estimator", started)
+    monkeypatch.setattr(proxy_train, "train", started)
+    if tiny is not None:
+        monkeypatch.setattr(tiny, "compose", started)
+
+
+def _blocked_paths(tmp_path):
+    """(case, folder path that cannot be written, words the message must hold) that block
+    writing even for root: a file in the way, a file as a parent; plus a read-only folder when
+    not root, and a sysfs folder where even root cannot create files, when there is one."""
+    import os
+
+    a_file = tmp_path / "a_file.txt"
+    a_file.write_text("not a folder")
+    cases = [("file", a_file, f"{a_file} is a file, not a folder"),
+             ("under-file", a_file / "sub" / "out", f"{a_file} is a file, not a folder")]
+    if os.geteuid() != 0:  # root writes into a 0o555 folder
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        cases.append(("read-only", ro / "out", "permission denied"))
+    probe = __import__("pathlib").Path("/sys/kernel")
+    if probe.is_dir():
+        try:
+            (probe / "diffproxy-probe").mkdir()
+            (probe / "diffproxy-probe").rmdir()
+        except OSError:
+            cases.append(("sysfs", probe / "diffproxy-out", "cannot write in"))
+    return cases
+
+
+def test_render_refuses_an_unwritable_out_before_rendering(tiny, tmp_path, monkeypatch, capsys):
+    _no_work(monkeypatch, tiny)
+    for case, out, needle in _blocked_paths(tmp_path):
+        assert main(["render", "--graph", "tiny", "--res", "16", "--out", str(out)]) == 2, case
+        err = err_of(capsys)
+        assert needle in err and "choose a folder you can write to" in err and "Traceback" not in err, (case, err)
+    assert (tmp_path / "a_file.txt").read_text() == "not a folder"
+
+
+def test_render_probe_leaves_no_folder_behind(tiny, tmp_path, monkeypatch, capsys):
+    """The check creates the missing folders to write its probe, and removes them: a run that
+    fails after it (here: in the graph) leaves no empty folder."""
+    _no_work(monkeypatch, tiny)
+    out = tmp_path / "new" / "deeper"
+    assert main(["render", "--graph", "tiny", "--res", "16", "--out", str(out)]) == 1  # the patched graph
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_proceduralize_refuses_an_unwritable_out_before_the_fit(tmp_path, monkeypatch, capsys):
+    _no_work(monkeypatch)
+    for case, out, needle in _blocked_paths(tmp_path):
+        assert main(["proceduralize", PHOTO, "--out", str(out), "--device", "cpu"]) == 2, case
+        err = err_of(capsys)
+        assert needle in err and "--out" in err and "Traceback" not in err, (case, err)
+
+
+@pytest.mark.parametrize("link", ["copy", "symlink"])
+def test_proceduralize_refuses_an_out_holding_the_photo(tmp_path, monkeypatch, capsys, link):
+    """A photo named like an output in --out (or linked there) would be replaced by a map: refused
+    before the fit, even with --overwrite, and the photo is untouched."""
+    _no_work(monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    if link == "copy":
+        photo = out / "basecolor.png"
+        shutil.copy(PHOTO, photo)
+    else:
+        photo = tmp_path / "photo.png"
+        shutil.copy(PHOTO, photo)
+        (out / "basecolor.png").symlink_to(photo)
+    before = photo.read_bytes()
+    assert main(["proceduralize", str(photo), "--out", str(out), "--overwrite", "--device", "cpu"]) == 2
+    err = err_of(capsys)
+    assert f"the photo {photo} would be overwritten by the output basecolor.png; choose another --out folder" in err
+    assert photo.read_bytes() == before
+
+
+def test_contact_sheet_and_bench_refuse_unwritable_files_before_the_work(tiny, tmp_path, monkeypatch, capsys):
+    _no_work(monkeypatch, tiny)
+    for case, folder, needle in _blocked_paths(tmp_path):
+        sheet = folder / "sheet.png"
+        assert main(["contact-sheet", "--out", str(sheet), "--res", "16", "--seeds", "1", "--overwrite"]) == 2, case
+        err = err_of(capsys)
+        assert needle in err and f"--out {sheet}" in err and "Traceback" not in err, (case, err)
+        rows = folder / "bench.json"
+        assert main(["bench", "--synthetic", "1", "--json", str(rows), "--device", "cpu"]) == 2, case
+        err = err_of(capsys)
+        assert needle in err and f"--json {rows}" in err and "Traceback" not in err, (case, err)
+    assert main(["contact-sheet", "--out", str(tmp_path), "--res", "16", "--overwrite"]) == 2
+    assert "is a folder; give the path of a file" in err_of(capsys)
+
+
+def test_training_commands_refuse_unwritable_outputs_before_training(tiny, tmp_path, monkeypatch, capsys):
+    _no_work(monkeypatch, tiny)
+    for case, folder, needle in _blocked_paths(tmp_path):
+        weights = folder / "estimator.safetensors"
+        assert main(["estimator-train", "--out", str(weights), "--samples", "1", "--val-samples", "1"]) == 2, case
+        err = err_of(capsys)
+        assert needle in err and "Traceback" not in err, (case, err)
+        assert main(["proxy-train", "--generator", "brick", "--out", str(folder), "--steps", "1",
+                     "--export", str(tmp_path / "w.safetensors")]) == 2, case
+        err = err_of(capsys)
+        assert needle in err and "Traceback" not in err, (case, err)
+
+
+# --- parameter and bench JSON files: short messages, a BOM is fine ---------------------------
+@pytest.mark.parametrize("text,needle", [
+    ("[" * 100_000, "is not valid parameter JSON: nested too deeply"),
+    ('{"count": 1' + "0" * 400 + "}", "count: about 10^400 is outside [1, 16]"),
+    ('{"count": 1e400}', "count: expected a whole number in [1, 16], got inf (not a finite number)"),
+    ('{"hue": NaN}', "hue: expected a number in [0, 1], got nan (not a finite number)"),
+    ('{"count": 1' + "0" * 5000 + "}", "is not valid parameter JSON: a number with too many digits"),
+    ('{"count": [' + "1.5, " * 2_000_000 + "1]}", "count: expected a whole number in [1, 16], got [1.5, 1.5, 1.5, 1.5, ...]"),
+    ('{"graph": [' + "1, " * 2_000_000 + '1], "params": {}}', "\"graph\" must be a graph name, got [1, 1, 1, 1, ...]"),
+], ids=["nested-100k", "1e400-int", "1e400-float", "nan", "5000-digits", "2M-array", "2M-graph"])
+def test_render_hostile_params_files_give_short_messages(tiny, tmp_path, capsys, text, needle):
+    f = tmp_path / "p.json"
+    f.write_text(text)
+    args = ["render", "--params", str(f), "--res", "16", "--out", str(tmp_path / "o")]
+    assert main(args if "graph" in text else args + ["--graph", "tiny"]) == 2
+    err = err_of(capsys)
+    assert needle in err and str(f) in err and "Traceback" not in err, err[:500]
+    assert len(err) < 400
+    assert not (tmp_path / "o").exists()
+
+
+def test_render_params_file_with_a_utf8_bom(tiny, tmp_path):
+    f = tmp_path / "p.json"
+    f.write_bytes(b"\xef\xbb\xbf" + json.dumps({"graph": "tiny", "params": {"count": 3}}).encode())
+    assert main(["render", "--params", str(f), "--res", "16", "--out", str(tmp_path / "o")]) == 0
+    assert json.loads((tmp_path / "o" / "params.json").read_text())["params"]["count"] == 3
+
+
+def test_bench_merge_of_hostile_files(tmp_path, capsys):
+    deep, bom = tmp_path / "deep.json", tmp_path / "bom.json"
+    deep.write_text("[" * 100_000)
+    row = {"target": "t", "method": "match", "kind": "synthetic", "graph": "g", "feature": 1.0, "style": 1.0,
+           "seconds": 1.0}
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"rows": [row]}).encode())
+    assert main(["bench", "--merge", str(deep)]) == 2
+    err = err_of(capsys)
+    assert f"{deep} is not valid JSON: nested too deeply" in err and "Traceback" not in err
+    assert main(["bench", "--merge", str(bom)]) == 0
+    assert "match      n=1  mean feature 1.0000" in capsys.readouterr().out

@@ -78,6 +78,101 @@ def device_arg(name: str):
         raise CLIError(str(e)) from None
 
 
+def _os_reason(e: OSError) -> str:
+    """``e`` in a few words (``permission denied``, ``read-only file system``), no errno."""
+    return (e.strerror or type(e).__name__).lower()
+
+
+def _folder_problem(folder, tidy: bool = True) -> str | None:
+    """Why files cannot be written in ``folder`` (``/a/b is a file, not a folder``, ``cannot write
+    in /a/b (permission denied)``), or None once a probe file was created and deleted there.
+    Why a probe: permissions, a read-only mount or a file in the way show only when writing.
+    With ``tidy`` the folders this creates are removed again (the run creates them when it
+    writes), so a run that fails later leaves none behind."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(folder)
+    missing = []  # deepest first
+    d = folder
+    while tidy and not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".diffproxy-write-test-"):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((a for a in (folder, *folder.parents) if a.exists() and not a.is_dir()), folder)
+        return f"{blocker} is a file, not a folder"
+    except OSError as e:
+        return f"cannot write in {folder} ({_os_reason(e)})"
+    finally:
+        for d in missing:
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
+    return None
+
+
+def check_writable_folder(folder, option: str = "--out", tidy: bool = True) -> None:
+    """Refuse (CLIError) an output folder that cannot be written, before minutes of work: it is
+    created, a probe file written and deleted in it (see :func:`_folder_problem`)."""
+    problem = _folder_problem(folder, tidy)
+    if problem:
+        raise CLIError(f"{option} {folder}: {problem}; choose a folder you can write to")
+
+
+def check_writable_file(path, option: str = "--out", overwrite: bool = False) -> None:
+    """Refuse (CLIError) an output file that cannot be written, before the work: an existing file
+    without ``overwrite``, a folder at its path, a folder it cannot be created in, an existing
+    file that cannot be replaced."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"{option} {path} is a folder; give the path of a file to write")
+    if path.exists() and not overwrite:
+        raise CLIError(f"{path} already exists; pass --overwrite to replace it")
+    problem = _folder_problem(path.parent)
+    if problem is None and path.exists():
+        try:  # append mode opens for writing without changing a byte
+            open(path, "ab").close()
+        except OSError as e:
+            problem = f"cannot replace it ({_os_reason(e)})"
+    if problem:
+        raise CLIError(f"{option} {path}: {problem}; choose a path you can write to")
+
+
+def read_json_file(path, what: str = "JSON"):
+    """The JSON value in ``path`` (a UTF-8 byte order mark is fine), or a CLIError that says in
+    one short line what is wrong: missing, unreadable, not JSON, nested too deeply (Python's
+    parser recurses: 100 000 ``[`` overflow its stack), a number past 4300 digits."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"{path}: no such file")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CLIError(f"{path} is not valid {what}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise CLIError(f"{path} cannot be read ({_os_reason(e)})") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise CLIError(f"{path} is not valid {what}: nested too deeply") from None
+    except json.JSONDecodeError as e:
+        raise CLIError(f"{path} is not valid {what}: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except ValueError as e:  # int() refuses a literal of more than 4300 digits
+        reason = "a number with too many digits" if "digits" in str(e) else str(e)[:80]
+        raise CLIError(f"{path} is not valid {what}: {reason}") from None
+
+
 def resolution(text: str) -> int:
     """argparse type for a map side in pixels: a whole number in 16..16384."""
     import argparse
@@ -133,6 +228,7 @@ def training_setup(args, default_path, min_graphs: int = 1):
     out = Path(args.out) if args.out else Path(default_path)
     if out.exists() and not args.force:
         raise CLIError(f"{out} exists; pass --force to replace it or --out to write elsewhere")
+    check_writable_file(out, "--out", overwrite=True)  # before the training, not after
     if args.threads:
         import torch
 

@@ -77,10 +77,11 @@ def run(args: argparse.Namespace) -> int:
     from ..io import save_json
     from ..optimize.bench import check_methods, run_photos, run_synthetic, summarise, table
 
+    from . import check_writable_file
+
     err = sys.stderr
-    if args.json and Path(args.json).exists() and not args.overwrite:
-        print(f"error: {args.json} already exists; pass --overwrite to replace it", file=err)
-        return 2
+    if args.json:
+        check_writable_file(args.json, "--json", args.overwrite)  # before the runs, not after
     if args.merge:
         return _merge(args)
     try:
@@ -131,22 +132,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    import json
-
     from ..io import save_json
     from ..optimize.bench import summarise, table
+    from . import CLIError, read_json_file
 
     err = sys.stderr
     rows: dict[tuple[str, str], dict] = {}
     for f in args.merge:
         try:
-            data = json.loads(Path(f).read_text())
-            part = data["rows"] if isinstance(data, dict) else data
-            if not (isinstance(part, list) and all(isinstance(r, dict) and "target" in r and "method" in r
-                                                   for r in part)):
-                raise ValueError("no benchmark rows in it")
-        except (OSError, ValueError, KeyError) as e:
-            print(f"error: --merge {f}: not a bench --json file ({e})", file=err)
+            data = read_json_file(f)
+        except CLIError as e:
+            print(f"error: --merge {e}", file=err)
+            return 2
+        part = data.get("rows") if isinstance(data, dict) else data
+        if not (isinstance(part, list) and all(isinstance(r, dict) and "target" in r and "method" in r
+                                               for r in part)):
+            print(f"error: --merge {f}: not a bench --json file (no benchmark rows in it)", file=err)
             return 2
         rows.update({(r["target"], r["method"]): r for r in part})
     merged = list(rows.values())
@@ -164,7 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="diffproxy bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
-    return run(p.parse_args(argv))
+    from . import CLIError
+    try:
+        return run(p.parse_args(argv))
+    except CLIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
 
 
 if __name__ == "__main__":

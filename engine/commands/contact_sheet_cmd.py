@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CLIError, device_arg, select_graphs, progress
+from . import CLIError, check_writable_file, device_arg, progress, select_graphs
 
 NAME = "contact-sheet"
 HELP = "draw every graph's maps and renders for a few artist-prior seeds into one PNG"
@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.seeds <= 16:
         raise CLIError(f"--seeds must be in 1..16, got {args.seeds}")
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise CLIError(f"{out} already exists; pass --overwrite to replace it")
+    check_writable_file(out, "--out", args.overwrite)  # before the renders, not after
     graphs = select_graphs(args.graphs)
     device = device_arg(args.device)
     seeds = list(range(args.seed, args.seed + args.seeds))

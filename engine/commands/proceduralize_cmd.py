@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -83,10 +84,28 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+# what Result.write puts in --out
+OUTPUT_FILES = ("params.json", "comparison.png", "loss_curve.png", "render.png", "basecolor.png",
+                "normal.png", "roughness.png", "metallic.png", "height.png")
+
+
 def _existing_outputs(out: Path) -> list[Path]:
-    names = ["params.json", "comparison.png", "loss_curve.png", "render.png", "basecolor.png",
-             "normal.png", "roughness.png", "metallic.png", "height.png"]
-    return [out / n for n in names if (out / n).exists()]
+    return [out / n for n in OUTPUT_FILES if (out / n).exists()]
+
+
+def _refuse_photo_in_out(photo: Path, out: Path) -> None:
+    """CLIError if an output file would be the photo itself (``OUT/basecolor.png``, or a link to
+    it): said before the fit, whatever ``--overwrite`` says; the user's photo is never replaced."""
+    from . import CLIError
+
+    for name in OUTPUT_FILES:
+        try:
+            same = os.path.samefile(photo, out / name)
+        except OSError:  # either is missing (or unreadable): not the same file
+            continue
+        if same:
+            raise CLIError(f"the photo {photo} would be overwritten by the output {name}; "
+                           f"choose another --out folder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,11 +131,15 @@ def run(args: argparse.Namespace) -> int:
     if args.graph != "auto":
         from . import resolve_graph
         resolve_graph(args.graph)  # CLIError (exit 2) listing the graphs for an unknown name
+    from . import check_writable_folder
+
     out = Path(args.out)
+    _refuse_photo_in_out(Path(args.photo), out)  # before "exists": --overwrite would not help
     existing = _existing_outputs(out)
     if existing and not args.overwrite:  # refuse before minutes of work, not after
         print(f"error: {existing[0]} already exists; pass --overwrite to replace it", file=err)
         return 2
+    check_writable_folder(out)
     bar = _Progress()
     try:
         result = proceduralize(args.photo, options, progress=bar)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import CLIError
+from . import CLIError, check_writable_file, check_writable_folder
 
 NAME = "proxy-train"
 HELP = "train a generator's neural proxy (fp16 weights into engine/weights/)"
@@ -78,9 +78,15 @@ def run(args: argparse.Namespace) -> int:
     from ..proxies.train import TrainConfig, train
 
     try:
-        resolve_generator(args.generator)
+        gen = resolve_generator(args.generator)
     except KeyError as e:
         raise CLIError(str(e.args[0] if e.args else e)) from None
+    from pathlib import Path
+
+    from ..proxies.checkpoint import weights_path
+    # before the training, not after; the run folder is kept (every rank of a torchrun probes it)
+    check_writable_folder(args.out or Path("proxy_runs") / gen.name, "--out", tidy=False)
+    check_writable_file(args.export or weights_path(gen.name), "--export", overwrite=True)
     if args.res < 8 or args.res & (args.res - 1):
         raise CLIError(f"--res must be a power of two >= 8, got {args.res}")
     for flag, value in (("--minutes", args.minutes), ("--cpu-minutes", args.cpu_minutes)):

@@ -16,12 +16,11 @@ Writes ``basecolor.png`` (8-bit sRGB), ``normal.png`` (16-bit, OpenGL), ``roughn
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from . import CLIError, progress, resolution, resolve_graph
+from . import CLIError, check_writable_folder, progress, read_json_file, resolution, resolve_graph
 
 NAME = "render"
 HELP = "synthesise a graph's maps (+ flash render) at a resolution and write PNGs + params.json"
@@ -47,21 +46,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def read_params_file(path: str) -> tuple[str | None, dict[str, Any], str | None]:
-    """``FILE.json`` -> (graph named in the file or None, {name: value}, spec hash or None)."""
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"--params {path}: no such file")
+    """``FILE.json`` -> (graph named in the file or None, {name: value}, spec hash or None).
+    A UTF-8 byte order mark is fine; what is wrong with a file is said in one short line."""
+    from ..params import short_repr
+
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CLIError(f"--params {path}: not valid JSON ({e})") from None
+        data = read_json_file(path, "parameter JSON")
+    except CLIError as e:
+        raise CLIError(f"--params {e}") from None
     if not isinstance(data, dict):
         raise CLIError(f"--params {path}: expected a JSON object {{name: value}} or "
                        f"{{\"graph\": ..., \"params\": {{...}}}}, got {type(data).__name__}")
     if isinstance(data.get("params"), dict):  # a params.json written by render / proceduralize
         graph = data.get("graph")
         if graph is not None and not isinstance(graph, str):
-            raise CLIError(f"--params {path}: \"graph\" must be a graph name, got {graph!r}")
+            raise CLIError(f"--params {path}: \"graph\" must be a graph name, got {short_repr(graph)}")
         return graph, data["params"], data.get("spec_hash")
     return None, data, None
 
@@ -121,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("render settings must satisfy 0 < --fov < 180, --distance > 0, --light >= 0")
     out = Path(args.out)
     _check_outputs(out, args.overwrite)  # before the work, not after
+    check_writable_folder(out)
 
     timings: dict[str, float] = {}
     bar = progress(4, f"{name} {args.res}px")
