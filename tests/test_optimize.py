@@ -1322,6 +1322,43 @@ def test_bench_photos_rows(tiny, tmp_path, monkeypatch):
     assert summarise(rows, ["match"])["per_method"]["match"]["mean_export_style"] == rows[0]["export_style"]
 
 
+def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
+    """A labelled photo gets the judge's checks in its row, the summary counts them per method,
+    and the table shows them; an unlabelled photo gets none."""
+    import diffproxy.optimize.bench as bench
+    from diffproxy.graphs import get_graph
+    from diffproxy.io import save_png
+    from diffproxy.optimize.bench import load_labels, run_photos, summarise, table
+    from diffproxy.render import render
+
+    monkeypatch.setattr(bench, "EXPORT_PX", 64)
+    g = get_graph("bricks")
+    p = g.spec.defaults()
+    with torch.no_grad():
+        img = render(g.maps(p, 128))[0]
+    save_png(img, tmp_path / "wall.png")
+    save_png(img, tmp_path / "other.png")
+    counts = g.layout_counts(g.spec.to_json(p))
+    labels_file = tmp_path / "labels.json"
+    labels_file.write_text("\ufeff" + json.dumps({"_about": "comment", "wall": {
+        "accept": ["bricks"], "rows": counts["rows"], "per_row": counts["per_row"], "relief": True}}), "utf-8")
+    labels = load_labels(labels_file)
+    assert list(labels) == ["wall"]
+    rows = run_photos(tmp_path, 0, ["match"], "tiny", device="cpu", descriptor="random", log=lambda s: None,
+                      labels=labels)
+    by = {r["target"]: r for r in rows}
+    assert "checks" not in by["other.png"]
+    c = by["wall.png"]["checks"]
+    assert set(c) == {"family", "counts", "polarity", "spread", "relief"}
+    summary = summarise(rows, ["match"])["per_method"]["match"]["checks"]
+    assert summary["family"] == [int(c["family"]["ok"]), 1] and summary["relief_present"][1] == 1
+    assert summary["relief_absent"] == [0, 0]
+    assert "judged by the labels" in table(rows, summarise(rows, ["match"]))
+    (tmp_path / "bad.json").write_text('{"x": {"rows": 3}}')
+    with pytest.raises(ValueError, match="accept"):
+        load_labels(tmp_path / "bad.json")
+
+
 def test_preset_top_k_leaves_out_graphs_the_classifier_finds_unlikely(monkeypatch):
     """With the preset's top_k (not one asked for) the pipeline optimises only the graphs at
     least half as likely as the classifier's first choice; without the classifier, all k."""

@@ -57,7 +57,7 @@ import dataclasses
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -203,9 +203,12 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
 def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset: str,
                device: str = "auto", descriptor: str = "auto", limit: int | None = None,
                log: Callable[[str], None] = print, workers: int = 0,
-               top_k: int | None = None) -> list[dict[str, Any]]:
+               top_k: int | None = None, labels: Mapping[str, dict] | None = None) -> list[dict[str, Any]]:
     """Photo rows (one per photo and method), graph chosen automatically (``workers``,
-    ``top_k``: as :class:`Options`)."""
+    ``top_k``: as :class:`Options`). With ``labels`` (:func:`load_labels`), a photo whose name
+    (without extension) is labelled also gets ``checks``: :func:`diffproxy.judge.check` on its
+    256 px copy, the render of the fitted maps made at 256 px and their normal map."""
+    from .. import judge as judge_mod
     from ..graphs import get_graph
 
     dev = pick_device(device)
@@ -235,9 +238,58 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                    "fit_feature": r.losses["final"]["feature"],
                    "fit_style": r.losses["final"]["style"], "seconds": round(sec, 2),
                    "discrete_accuracy": None, "continuous_mae": None}
+            label = (labels or {}).get(f.stem)
+            if label is not None:
+                with torch.no_grad():
+                    maps = g.maps(g.spec.from_json(r.params), TARGET_RES)
+                    shown = render(maps)
+                photo = torch.nn.functional.interpolate(r.photo, size=(TARGET_RES, TARGET_RES), mode="area")
+                row["checks"] = judge_mod.check(label, g, r.params, photo, shown, maps["normal"])
             rows.append(row)
             log(_row_line(row))
     return rows
+
+
+def load_labels(path: str | Path) -> dict[str, dict]:
+    """A labels file (``../shared/photos/LABELS.json``'s form): ``{photo name without extension:
+    {"accept": [graph, ...], "rows"?, "per_row"?, "relief"?}}``; keys starting with ``_`` are
+    comments. Raises ValueError saying what is wrong."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except OSError as e:
+        raise ValueError(f"labels: cannot read {path}: {e.strerror or e}") from None
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"labels: {path} is not valid JSON ({str(e)[:120]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"labels: {path} must hold a JSON object of photo name -> label")
+    out = {}
+    for k, v in data.items():
+        if k.startswith("_"):
+            continue
+        if not (isinstance(v, dict) and isinstance(v.get("accept"), list)):
+            raise ValueError(f"labels: {k!r} must be an object with an \"accept\" list of graph names")
+        out[k] = v
+    return out
+
+
+CHECKS = ("family", "counts", "polarity", "spread", "relief")
+
+
+def _checks_summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per check: how many labelled photos passed, of how many it applies to; relief split
+    into the photos labelled with relief and those without."""
+    out: dict[str, Any] = {}
+    for c in CHECKS:
+        got = [r["checks"][c] for r in rs if c in r.get("checks", {})]
+        if c == "relief":
+            for want in (True, False):
+                sub = [x for x in got if x["expected"] is want]
+                out[f"relief_{'present' if want else 'absent'}"] = [sum(x["ok"] for x in sub), len(sub)]
+        elif got:
+            out[c] = [sum(x["ok"] for x in got), len(got)]
+    return out
 
 
 def _fmt(v: Any, nd: int = 4) -> str:
@@ -269,6 +321,8 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, A
             "mean_seconds": sum(r["seconds"] for r in rs) / len(rs),
             "mean_discrete_accuracy": sum(accs) / len(accs) if accs else None,
         }
+        if any("checks" in r for r in rs):
+            out["per_method"][m]["checks"] = _checks_summary(rs)
         exp = [r for r in rs if r.get("export_style") is not None]
         if exp:
             out["per_method"][m].update({
@@ -350,6 +404,26 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                      f"mean disc.acc {_fmt(s['mean_discrete_accuracy'], 2)}  mean time {s['mean_seconds']:.1f}s"
                      + (f"  export-size maps: feature {s['mean_export_feature']:.4f} style "
                         f"{s['mean_export_style']:.4f}" if "mean_export_style" in s else ""))
+        if "checks" in s:
+            lines.append(f"{'':<10} judged by the labels: " + ", ".join(
+                f"{k.replace('_', ' ')} {a}/{b}" for k, (a, b) in s["checks"].items()))
+    photo_checks = [r for r in rows if "checks" in r]
+    if photo_checks:
+        lines += ["", f"{'photo':<28} {'method':<10} {'graph':<14} family counts(rows,per_row)   polarity(photo,render) "
+                      f"spread(photo,render)  relief(deg)"]
+        for r in photo_checks:
+            c = r["checks"]
+            ok = lambda x: "ok " if x["ok"] else "NO "  # noqa: E731
+            cnt = (f"{ok(c['counts'])}{_fmt(c['counts']['rows']['fitted'], 1)}/{_fmt(c['counts']['rows']['label'], 1)},"
+                   f"{_fmt(c['counts']['per_row']['fitted'], 1)}/{_fmt(c['counts']['per_row']['label'], 1)}"
+                   if "counts" in c else "-")
+            pol = (f"{ok(c['polarity'])}{c['polarity']['photo']:+.2f},{c['polarity']['render']:+.2f}"
+                   if "polarity" in c else "-")
+            spr = (f"{ok(c['spread'])}{c['spread']['photo']:.1f},{c['spread']['render']:.1f}" if "spread" in c else "-")
+            rel = (f"{ok(c['relief'])}{c['relief']['degrees']:.1f}{'' if c['relief']['expected'] else ' (flat)'}"
+                   if "relief" in c else "-")
+            lines.append(f"{r['target']:<28} {r['method']:<10} {r['graph']:<14} {ok(c['family']):<6} {cnt:<24} "
+                         f"{pol:<22} {spr:<21} {rel}")
     per_graph = summary.get("per_graph", {})
     ms = [m for m in summary.get("per_method", {}) if m != "match"]
     if per_graph and "match" in summary.get("per_method", {}) and ms:
@@ -379,4 +453,5 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     return ms
 
 
-__all__ = ["BENCH_METHODS", "run_synthetic", "run_photos", "summarise", "table", "check_methods"]
+__all__ = ["BENCH_METHODS", "CHECKS", "run_synthetic", "run_photos", "load_labels", "summarise", "table",
+           "check_methods"]
