@@ -9,7 +9,8 @@ feature maps``, one per chosen layer.
   torchvision-format state dict ``vgg19-dcbb9e9d.pth`` (keys ``features.0.weight`` ...) from, in
   order: an explicit ``path``, the environment variable ``DIFFPROXY_VGG19``, the torch hub cache
   ``torch.hub.get_dir()/checkpoints/``. It downloads it only when the caller passes
-  ``allow_download=True`` (never implicitly: the engine must run offline).
+  ``allow_download=True`` (never implicitly: the engine must run offline), checks the
+  download's SHA-256 and reads every file with ``weights_only=True`` (no pickled code runs).
 * ``random``: the **offline default**, a fixed, seeded random-weight CNN with the same layout
   idea (3x3 convolutions + ReLU, average pooling between blocks, one output per block, so the
   receptive fields double block after block). Why random filters: Gram matrices of *random*
@@ -46,6 +47,10 @@ from torch import nn
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_ENV = "DIFFPROXY_VGG19"
+# What a download's SHA-256 must start with: the 8 hex digits torchvision puts in the file name
+# (its check_hash rule). The file's full digest was not found in a source we could check; a
+# full 64-digit digest put here is checked in full.
+VGG19_SHA256 = "dcbb9e9d"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -285,21 +290,62 @@ def vgg19_weight_path(path: str | os.PathLike | None = None) -> Path | None:
     return p if p.is_file() else None
 
 
+def _download_reason(e: Exception) -> str:
+    """A failed download in a few words: ``HTTP 404 Not Found``, ``connection refused``."""
+    from urllib.error import HTTPError, URLError
+
+    if isinstance(e, HTTPError):
+        return f"HTTP {e.code} {e.reason}"
+    reason = e.reason if isinstance(e, URLError) else e
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason) or type(reason).__name__
+
+
+def _download_vgg19(dest: Path) -> Path:
+    """Download torchvision's VGG19 weights to ``dest``, through a temporary file in its folder
+    that becomes ``dest`` only once its SHA-256 matches :data:`VGG19_SHA256` (a torn or altered
+    download is deleted, never kept to be found next time). Offline, a refused connection or an
+    HTTP error raise :class:`DescriptorUnavailable` saying where to put the file instead."""
+    import http.client
+
+    hint = (f"put torchvision's {VGG19_FILE} in {dest.parent} or pass its path via ${VGG19_ENV}, "
+            f"or use --descriptor random")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(VGG19_URL, str(dest), hash_prefix=VGG19_SHA256, progress=False)
+    except RuntimeError as e:  # torch's "invalid hash value (expected ..., got ...)"; it deleted the file
+        raise DescriptorUnavailable(f"the VGG19 weights downloaded from {VGG19_URL} failed their SHA-256 "
+                                    f"check ({e}) and were deleted; {hint}") from None
+    except (OSError, http.client.HTTPException) as e:  # URLError, HTTPError, timeouts, a full disk
+        raise DescriptorUnavailable(f"could not download the VGG19 weights ({_download_reason(e)}); "
+                                    f"{hint}") from None
+    return dest
+
+
 def load_vgg19(path: str | os.PathLike | None = None, allow_download: bool = False) -> VGG19:
-    """VGG19 descriptor from local weights; downloads them only with ``allow_download=True``."""
+    """VGG19 descriptor from local weights; downloads them only with ``allow_download=True``.
+
+    Every file is read with ``weights_only=True``: a checkpoint is a pickle, and a full unpickle
+    of a file from the network (or a swapped local one) can run any code; tensors in a dict are
+    all a state dict needs."""
     p = vgg19_weight_path(path)
+    downloaded = p is None
     if p is None:
         if not allow_download:
             raise DescriptorUnavailable(
                 f"VGG19 weights not found (looked at ${VGG19_ENV} and "
                 f"{Path(torch.hub.get_dir()) / 'checkpoints' / VGG19_FILE}); put torchvision's "
                 f"{VGG19_FILE} there, or allow the download, or use the 'random' descriptor")
-        sd = torch.hub.load_state_dict_from_url(VGG19_URL, map_location="cpu", progress=False, check_hash=True)
-    else:
-        try:
-            sd = torch.load(str(p), map_location="cpu", weights_only=True)
-        except Exception as e:  # a torn download or a non-checkpoint file
-            raise DescriptorUnavailable(f"VGG19 weights at {p} could not be read: {e}") from e
+        p = _download_vgg19(Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE)
+    try:
+        sd = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as e:  # a torn file, a non-checkpoint, a pickle holding more than tensors
+        if downloaded:  # not kept to be found, and refused again, next time
+            p.unlink(missing_ok=True)
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise DescriptorUnavailable(f"VGG19 weights at {p} could not be read as a state dict of "
+                                    f"tensors ({reason}); use torchvision's {VGG19_FILE}") from e
     return VGG19(sd)
 
 

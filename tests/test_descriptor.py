@@ -150,3 +150,131 @@ def test_resize_means_of_blocks():
     for size in (48, 24, 32, 12, 40):  # factors 2, 4 (pooled), 3, 8 (pooled, then area), 2.4 (area)
         want = torch.nn.functional.interpolate(x, size=(size, size), mode="area")
         assert torch.allclose(resize(x, size), want, atol=1e-6), size
+
+
+# --- the VGG19 download: offline, altered, or holding more than tensors ----------------------
+RAN: list[str] = []
+
+
+def _run_on_load(tag: str) -> str:
+    RAN.append(tag)
+    return tag
+
+
+class _Payload:
+    """Unpickling this calls :func:`_run_on_load`: what a full ``torch.load`` of a hostile
+    checkpoint would do, and ``weights_only=True`` must refuse."""
+
+    def __reduce__(self):
+        return (_run_on_load, ("code ran while loading",))
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """An empty hub cache, no $DIFFPROXY_VGG19, no proxy (the test servers are on 127.0.0.1)."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("DIFFPROXY_VGG19", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    RAN.clear()
+    return tmp_path / "hub" / "checkpoints"
+
+
+@pytest.fixture
+def serve(monkeypatch):
+    """``serve(data)``: a real HTTP server on 127.0.0.1 that answers ``data`` for the VGG19 file;
+    VGG19_URL points at it."""
+    import http.server
+    import threading
+
+    servers = []
+
+    def start(data: bytes) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        monkeypatch.setattr("diffproxy.descriptor.VGG19_URL",
+                            f"http://127.0.0.1:{srv.server_address[1]}/vgg19-dcbb9e9d.pth")
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _saved(obj) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def test_vgg19_download_offline_says_what_to_do(offline_hub, monkeypatch):
+    # port 9 (discard) on this machine: a real connection, refused
+    monkeypatch.setattr("diffproxy.descriptor.VGG19_URL", "http://127.0.0.1:9/vgg19-dcbb9e9d.pth")
+    with pytest.raises(DescriptorUnavailable) as e:
+        load_vgg19(allow_download=True)
+    msg = str(e.value)
+    assert msg.startswith("could not download the VGG19 weights (connection refused); ")
+    assert f"put torchvision's vgg19-dcbb9e9d.pth in {offline_hub} or pass its path via $DIFFPROXY_VGG19" in msg
+    assert msg.endswith("or use --descriptor random")
+    with pytest.raises(DescriptorUnavailable, match="could not download"):
+        get_descriptor("auto", allow_download=True)
+
+
+def test_vgg19_download_with_another_hash_is_refused_and_deleted(offline_hub, serve):
+    import hashlib
+
+    data = _saved(_fake_vgg_state_dict())
+    assert not hashlib.sha256(data).hexdigest().startswith("dcbb9e9d")  # the test's premise
+    serve(data)
+    with pytest.raises(DescriptorUnavailable, match="failed their SHA-256 check .* and were deleted"):
+        load_vgg19(allow_download=True)
+    assert not offline_hub.exists() or list(offline_hub.iterdir()) == []  # no file, no partial
+
+
+def test_vgg19_download_is_loaded_without_running_pickled_code(offline_hub, serve, monkeypatch):
+    """A file that passes the hash check still goes through ``weights_only=True``: a pickled
+    object beside the tensors is refused (and its code never runs), and the file is deleted."""
+    import hashlib
+
+    sd = _fake_vgg_state_dict()
+    sd["classifier.0.weight"] = _Payload()
+    data = _saved(sd)
+    monkeypatch.setattr("diffproxy.descriptor.VGG19_SHA256", hashlib.sha256(data).hexdigest())
+    serve(data)
+    with pytest.raises(DescriptorUnavailable, match="could not be read as a state dict of tensors"):
+        load_vgg19(allow_download=True)
+    assert RAN == [] and not (offline_hub / "vgg19-dcbb9e9d.pth").exists()
+    # the same payload in a local file is refused too
+    local = offline_hub.parent.parent / "local.pth"
+    local.write_bytes(data)
+    with pytest.raises(DescriptorUnavailable, match="could not be read"):
+        load_vgg19(local)
+    assert RAN == []
+    torch.load(local, weights_only=False)  # the premise: a full unpickle runs it
+    assert RAN == ["code ran while loading"]
+
+
+def test_vgg19_download_with_the_expected_hash_is_kept_and_used(offline_hub, serve, monkeypatch):
+    import hashlib
+
+    sd = _fake_vgg_state_dict()
+    data = _saved(sd)
+    monkeypatch.setattr("diffproxy.descriptor.VGG19_SHA256", hashlib.sha256(data).hexdigest())
+    serve(data)
+    d = load_vgg19(allow_download=True)
+    assert torch.equal(d.blocks[0].weight, sd["features.0.weight"])
+    assert (offline_hub / "vgg19-dcbb9e9d.pth").read_bytes() == data
+    assert load_vgg19().weights_hash == d.weights_hash  # found in the cache, no download
