@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -20,11 +21,11 @@ TIMEOUT = 120.0
 class Engine:
     """A real server child process with a line reader."""
 
-    def __init__(self) -> None:
+    def __init__(self, **env: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "diffproxy.server"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
         self.events: "queue.Queue[dict]" = queue.Queue()
         self.raw: list[bytes] = []
         self.stderr: list[str] = []
@@ -52,8 +53,18 @@ class Engine:
 
     def write(self, line: str) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.write((line + "\n").encode("utf-8", "surrogateescape"))  # \udcff: byte 0xff
         self.proc.stdin.flush()
+
+    def refusal(self, line: str, timeout: float = TIMEOUT) -> dict:
+        """Send a raw line and return the next answer without a request id."""
+        self.write(line)
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            if ev.get("id") is None:
+                return ev
+            self.aside.append(ev)
 
     def until_end(self, rid: str, timeout: float = TIMEOUT) -> tuple[dict, list[dict]]:
         """Events of ``rid`` until its result/error; other requests' events are kept aside."""
@@ -164,12 +175,12 @@ def test_errors_are_actionable_and_the_server_keeps_serving(engine, hello, tmp_p
     assert ev["event"] == "error" and ev["code"] == "bad_request" and "unknown command" in ev["message"]
 
     ev, _ = engine.until_end(engine.send("describe", graph="no_such_graph"))
-    assert ev["event"] == "error" and "available" in ev["message"], ev
+    assert ev["event"] == "error" and "must be a graph name, one of" in ev["message"], ev
 
     ev, _ = engine.until_end(engine.send("synthesize", graph=name, params={"no_such_param": 1},
                                          resolution=64, out_dir=str(tmp_path)))
     assert ev["event"] == "error" and ev["code"] == "bad_request" and "no_such_param" in ev["message"]
-    assert ev["traceback"]  # for the log
+    assert ev["traceback"] == ""  # refused before running: nothing for the log
 
     ev, _ = engine.until_end(engine.send("synthesize", graph=name, params={}, resolution=3,
                                          out_dir=str(tmp_path)))
@@ -287,3 +298,181 @@ def test_cancel_stops_a_running_proceduralize_promptly(engine, hello, tmp_path):
     dt = time.monotonic() - t
     assert ev["event"] == "error" and ev["code"] == "cancelled"
     assert dt < 5.0, f"cancel took {dt:.2f} s"
+
+
+# --- hardening: bad requests are refused at once, and nothing stops the server ---------------
+def _synth(graph: str, out_dir: Path, **over) -> dict:
+    return {"graph": graph, "params": {}, "resolution": 32, "out_dir": str(out_dir), **over}
+
+
+def _bad_fields(graph: str, tmp_path: Path, photo: str) -> list[tuple[str, dict, str]]:
+    """(command, arguments, what the message must name): one wrong field each."""
+    synth = _synth(graph, tmp_path / "s")
+    proc = {"image": photo, "out_dir": str(tmp_path / "p"), "options": {"preset": "fast"}}
+    return [
+        ("synthesize", {**synth, "overwrite": "false"}, '"overwrite" must be true or false'),
+        ("synthesize", {**synth, "render": 1}, '"render" must be true or false'),
+        ("synthesize", {**synth, "resolution": 32.0}, '"resolution" must be a whole number'),
+        ("synthesize", {**synth, "resolution": "32"}, '"resolution"'),
+        ("synthesize", {**synth, "device": "gpu"}, '"device" must be one of'),
+        ("synthesize", {**synth, "params": [1, 2]}, '"params" must be a JSON object'),
+        ("synthesize", {**synth, "graph": ["bricks"]}, '"graph" must be a graph name'),
+        ("synthesize", {**synth, "out_dir": ""}, '"out_dir" must be a non-empty string'),
+        ("synthesize", {**synth, "params": {"x": 10 ** 400}}, '"params.x"'),
+        ("synthesize", {**synth, "overwite": True}, "overwite"),
+        ("synthesize", {k: v for k, v in synth.items() if k != "resolution"}, "'resolution'"),
+        ("proceduralize", {**proc, "overwrite": "false"}, '"overwrite" must be true or false'),
+        ("proceduralize", {**proc, "res_out": "abc"}, '"res_out" must be a whole number of pixels in [8, 16384]'),
+        ("proceduralize", {**proc, "res_out": 4}, '"res_out"'),
+        ("proceduralize", {**proc, "image": 7}, '"image" must be a non-empty string'),
+        ("proceduralize", {**proc, "options": "fast"}, '"options" must be a JSON object'),
+        ("proceduralize", {**proc, "options": {"preset": "fast", "seed": "1"}}, '"options.seed" must be a whole number'),
+        ("proceduralize", {**proc, "options": {"preset": "fast", "polish": 0}}, '"options.polish" must be true or false'),
+        ("proceduralize", {**proc, "options": {"preset": "fast", "allow_download": "no"}}, '"options.allow_download"'),
+        ("proceduralize", {**proc, "options": {"preset": "fast", "top_k": True}}, '"options.top_k"'),
+        ("proceduralize", {**proc, "options": {"preset": "fast", "time_limit": 10 ** 400}}, '"options.time_limit"'),
+        ("proceduralize", {**proc, "options": {"preset": "fast", "graph": "no_such_graph"}}, '"options.graph"'),
+        ("proceduralize", {**proc, "options": {"preset": "fastest"}}, "preset"),
+        ("proceduralize", {**proc, "options": {"no_such_option": 1}}, "no_such_option"),
+        ("proceduralize", {**proc, "pixels": photo}, '"image" (a file path) or "pixels"'),
+        ("proceduralize", {"pixels": photo, "out_dir": str(tmp_path / "p")}, "not a .npy array"),
+        ("describe", {"graph": 3}, '"graph" must be a graph name'),
+        ("cancel", {"target": [1, 2]}, '"target" must be a request id'),
+        ("cancel", {"target": 1.5}, '"target" must be a request id'),
+        ("hello", {"verbose": True}, "hello has no argument"),
+    ]
+
+
+def test_every_field_is_type_checked_and_refused_before_any_work(engine, hello, tmp_path):
+    """overwrite "false" is not true, res_out "abc" is refused before the fit (no progress
+    event), and each refusal names the field and what it must be, with code bad_request."""
+    photo = str(Path(_photo(tmp_path)))
+    for cmd, args, expect in _bad_fields(hello["graphs"][0]["name"], tmp_path, photo):
+        ev, progress = engine.until_end(engine.send(cmd, **args), timeout=60)
+        assert ev["event"] == "error" and ev["code"] == "bad_request", (cmd, args, ev)
+        assert expect in ev["message"], (cmd, args, ev["message"])
+        assert progress == [] and ev["traceback"] == "", (cmd, args)
+    assert not (tmp_path / "s").exists() and not (tmp_path / "p").exists()  # nothing was written
+
+
+def test_parameter_values_out_of_float_range_are_bad_requests(engine, hello, tmp_path):
+    """10^400 (a huge JSON integer) and 1e400 (parsed to inf) name the parameter, code bad_request."""
+    from diffproxy.graphs import get_graph
+    name = hello["graphs"][0]["name"]
+    p = next(p for p in get_graph(name).spec if p.kind == "float")
+    for raw in ("1" + "0" * 400, "1e400", "-1e400", "NaN"):
+        line = (f'{{"id": "big{raw[:5]}", "cmd": "synthesize", "graph": "{name}", "resolution": 32, '
+                f'"out_dir": {json.dumps(str(tmp_path))}, "params": {{"{p.name}": {raw}}}}}')
+        engine.write(line)
+        ev, _ = engine.until_end(f"big{raw[:5]}")
+        assert ev["event"] == "error" and ev["code"] == "bad_request" and p.name in ev["message"], ev
+
+
+@pytest.mark.parametrize("rid", ["[1]", '{"a": 1}', "NaN", "Infinity", "true", "1.5", "null"])
+@pytest.mark.parametrize("cmd", ["hello", "synthesize"])
+def test_a_bad_id_gets_a_null_id_answer_and_stops_nothing(engine, hello, tmp_path, rid, cmd):
+    """An id that is a list, an object, NaN, a boolean, a float or null is refused with
+    id null and says what an id must be; the server and its worker keep serving."""
+    name = hello["graphs"][0]["name"]
+    args = _synth(name, tmp_path / "bad") if cmd == "synthesize" else {}
+    ev = engine.refusal(f'{{"id": {rid}, ' + json.dumps({"cmd": cmd, **args})[1:])
+    assert ev["event"] == "error" and ev["code"] == "bad_request", ev
+    assert "a string or a whole number" in ev["message"], ev
+    ok, _ = engine.until_end(engine.send("synthesize", **_synth(name, tmp_path / "ok")), timeout=60)
+    assert ok["event"] == "result", ok  # the worker thread is alive
+
+
+def test_garbled_lines_are_answered_and_the_server_lives(engine, hello):
+    for line in ["[" * 200_000, '{"id": 1, "cmd": "hello"' + "]" * 5, "1" * 5000, '"just a string"',
+                 '{"cmd": "hello"}', "\udcff\x00", '{"id": 1, "cmd": "hello"}' + " " * (1 << 20) + "x"]:
+        ev = engine.refusal(line)
+        assert ev["event"] == "error" and ev["code"] == "bad_request", (line[:40], ev)
+    ev, _ = engine.until_end(engine.send("hello"))
+    assert ev["event"] == "result" and engine.proc.poll() is None
+
+
+def test_duplicate_id_of_a_pending_request_is_refused(engine, hello, tmp_path):
+    name = hello["graphs"][0]["name"]
+    first = engine.send("synthesize", **_synth(name, tmp_path / "1", resolution=512))
+    second = engine.send("synthesize", **_synth(name, tmp_path / "2", resolution=512))
+    ev = engine.refusal(json.dumps({"id": second, "cmd": "hello"}))
+    assert ev["code"] == "bad_request" and second in ev["message"] and "pending" in ev["message"], ev
+    for rid in (first, second):
+        done = next((e for e in engine.aside if e.get("id") == rid and e["event"] != "progress"), None)
+        done = done or engine.until_end(rid)[0]
+        assert done["event"] == "result", done  # neither was disturbed
+
+
+def test_an_event_that_cannot_be_encoded_still_ends_its_request():
+    """The worker's answer must reach the client even when a result cannot be JSON-encoded."""
+    from diffproxy.server import _event_line
+    ev = json.loads(_event_line({"id": "r1", "event": "result", "x": object()}))
+    assert ev["id"] == "r1" and ev["event"] == "error" and ev["code"] == "failed", ev
+    assert _event_line({"id": "r1", "event": "progress", "x": object()}) == ""
+
+
+# --- the input photo is never an output -------------------------------------------------------
+@pytest.mark.parametrize("how", ["same path", "hard link", "symlink"])
+def test_proceduralize_refuses_a_photo_it_would_write_over(engine, hello, tmp_path, how):
+    """A photo that is out_dir's basecolor.png (the path itself, a hard link or a symlink to
+    it) is refused before the fit, even with overwrite: the photo is left as it was."""
+    src = _photo(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / ("basecolor.png" if how == "same path" else "normal.png")
+    target.write_bytes(src.read_bytes())
+    photo = target
+    if how == "hard link":
+        photo = tmp_path / "photo.png"
+        os.link(target, photo)
+    elif how == "symlink":
+        photo = tmp_path / "photo.png"
+        photo.symlink_to(target)
+    before = target.read_bytes()
+    ev, progress = engine.until_end(engine.send(
+        "proceduralize", image=str(photo), out_dir=str(out), overwrite=True,
+        options={"graph": hello["graphs"][0]["name"], "preset": "fast", "res_out": 64}), timeout=600)
+    assert ev["event"] == "error" and ev["code"] == "bad_request", ev
+    assert target.name in ev["message"] and "choose another out_dir" in ev["message"], ev
+    assert progress == [] and target.read_bytes() == before
+
+
+# --- temp folders -----------------------------------------------------------------------------
+def _scratch(tmpdir: Path) -> list[Path]:
+    return sorted(tmpdir.glob("diffproxy-server-*"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_exits_cleanly_and_removes_the_scratch_folder(tmp_path, sig):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    e = Engine(TMPDIR=str(tmpdir))
+    ev, _ = e.until_end(e.send("hello"))
+    assert ev["event"] == "result" and len(_scratch(tmpdir)) == 1
+    e.proc.send_signal(sig)
+    assert e.proc.wait(30) == 0, "".join(e.stderr)
+    assert _scratch(tmpdir) == [], "the server's temp folder was left behind"
+
+
+def test_a_pixels_request_leaves_no_scratch_behind(tmp_path):
+    """The pixels file converted to PNG lives while the request runs and is gone when it ends
+    (here: cancelled mid-fit); SIGTERM then removes the server's folder."""
+    pytest.importorskip("diffproxy.optimize.pipeline")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    pixels = tmp_path / "photo.npy"
+    np.save(pixels, _read_png(str(_photo(tmp_path))).transpose(1, 2, 0).astype(np.float32) / 255.0)
+    e = Engine(TMPDIR=str(tmpdir))
+    rid = e.send("proceduralize", pixels=str(pixels), out_dir=str(tmp_path / "out"),
+                 options={"graph": "bricks", "preset": "fast", "res_out": 64})
+    ev = e.events.get(timeout=300)  # the first progress event: it runs, the scratch PNG exists
+    assert ev.get("id") == rid and ev["event"] == "progress", ev
+    (server_dir,) = _scratch(tmpdir)
+    assert list(server_dir.glob("*/photo.png")), "no scratch PNG while running"
+    e.send("cancel", target=rid)
+    ev, _ = e.until_end(rid, timeout=60)
+    assert ev["event"] == "error" and ev["code"] == "cancelled", ev
+    assert list(server_dir.iterdir()) == [], "the request's scratch was left behind"
+    e.proc.send_signal(signal.SIGTERM)
+    assert e.proc.wait(30) == 0
+    assert _scratch(tmpdir) == []
