@@ -375,7 +375,7 @@ def _blocked_paths(tmp_path):
             (probe / "diffproxy-probe").mkdir()
             (probe / "diffproxy-probe").rmdir()
         except OSError:
-            cases.append(("sysfs", probe / "diffproxy-out", "cannot write in"))
+            cases.append(("sysfs", probe / "diffproxy-out", "cannot create"))
     return cases
 
 

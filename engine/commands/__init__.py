@@ -99,15 +99,17 @@ def _folder_problem(folder, tidy: bool = True) -> str | None:
     while tidy and not d.exists() and d != d.parent:
         missing.append(d)
         d = d.parent
+    step = "create"
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        step = "write in"
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".diffproxy-write-test-"):
             pass
     except (FileExistsError, NotADirectoryError):
         blocker = next((a for a in (folder, *folder.parents) if a.exists() and not a.is_dir()), folder)
         return f"{blocker} is a file, not a folder"
     except OSError as e:
-        return f"cannot write in {folder} ({_os_reason(e)})"
+        return f"cannot {step} {folder} ({_os_reason(e)})"
     finally:
         for d in missing:
             try:
