@@ -341,6 +341,7 @@ def _no_work(monkeypatch, tiny=None):
     import diffproxy.estimator.train as estimator_train
     import diffproxy.optimize as optimize
     import diffproxy.optimize.bench as bench
+    import diffproxy.proxies.evaluate as proxy_evaluate
     import diffproxy.proxies.train as proxy_train
 
     def started(*a, **k):
@@ -350,6 +351,7 @@ def _no_work(monkeypatch, tiny=None):
     monkeypatch.setattr(bench, "run_synthetic", started)
     monkeypatch.setattr(estimator_train, "train_estimator", started)
     monkeypatch.setattr(proxy_train, "train", started)
+    monkeypatch.setattr(proxy_evaluate, "evaluate", started)
     if tiny is not None:
         monkeypatch.setattr(tiny, "compose", started)
 
@@ -441,7 +443,7 @@ def test_contact_sheet_and_bench_refuse_unwritable_files_before_the_work(tiny, t
     assert "is a folder; give the path of a file" in err_of(capsys)
 
 
-def test_training_commands_refuse_unwritable_outputs_before_training(tiny, tmp_path, monkeypatch, capsys):
+def test_training_and_proxy_commands_refuse_unwritable_outputs_before_the_work(tiny, tmp_path, monkeypatch, capsys):
     _no_work(monkeypatch, tiny)
     for case, folder, needle in _blocked_paths(tmp_path):
         weights = folder / "estimator.safetensors"
@@ -452,6 +454,10 @@ def test_training_commands_refuse_unwritable_outputs_before_training(tiny, tmp_p
                      "--export", str(tmp_path / "w.safetensors")]) == 2, case
         err = err_of(capsys)
         assert needle in err and "Traceback" not in err, (case, err)
+        assert main(["proxy-eval", "--generator", "brick", "--samples", "1",
+                     "--sheet", str(folder / "sheet.png")]) == 2, case
+        err = err_of(capsys)
+        assert needle in err and "--sheet" in err and "Traceback" not in err, (case, err)
 
 
 # --- parameter and bench JSON files: short messages, a BOM is fine ---------------------------

@@ -23,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import CLIError
+from . import CLIError, check_writable_file
 
 NAME = "proxy-eval"
 HELP = "measure proxies against their generators (L1, gradients and their direction, speed, size) + comparison sheets"
@@ -103,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
             resolve_generator(args.generator)
         except KeyError as e:
             raise CLIError(str(e.args[0] if e.args else e)) from None
+    for name in names:  # before minutes of evaluation, not after (sheets are replaced)
+        sheet = _sheet_path(args.sheet, name, len(names) > 1)
+        if sheet is not None:
+            check_writable_file(sheet, "--sheet", overwrite=True)
     rows = []
     for name in names:
         try:
