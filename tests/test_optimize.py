@@ -1260,6 +1260,21 @@ def test_bench_merge_joins_split_runs(tiny, tmp_path, capsys):
     assert "not a bench --json file" in capsys.readouterr().err
 
 
+def test_bench_labels_flag_refuses_what_it_cannot_use(tmp_path, capsys):
+    from diffproxy.commands.bench_cmd import main
+
+    (tmp_path / "photos").mkdir()
+    assert main(["--synthetic", "0", "--labels", str(tmp_path / "none.json"), "--methods", "match"]) == 2
+    assert "--labels goes with --photos" in capsys.readouterr().err
+    assert main(["--synthetic", "0", "--photos", str(tmp_path / "photos"), "--labels",
+                 str(tmp_path / "none.json"), "--methods", "match"]) == 2
+    assert "labels: cannot read" in capsys.readouterr().err
+    (tmp_path / "l.json").write_text("[1, 2]")
+    assert main(["--synthetic", "0", "--photos", str(tmp_path / "photos"), "--labels",
+                 str(tmp_path / "l.json"), "--methods", "match"]) == 2
+    assert "JSON object" in capsys.readouterr().err
+
+
 def test_bench_match_oracle_starts_at_the_targets_structure(tiny, tmp_path):
     from diffproxy.optimize.bench import check_methods, run_photos, run_synthetic
 

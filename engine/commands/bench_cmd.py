@@ -1,7 +1,7 @@
 """``diffproxy bench``: compare DiffProxy with its baselines (the paper's Fig. 8 protocol).
 
     diffproxy bench --synthetic 5 --seed 0 --methods diffproxy,match,search --preset fast --json out/bench.json
-    diffproxy bench --synthetic 0 --photos /path/to/photos --preset fast
+    diffproxy bench --synthetic 0 --photos /path/to/photos --labels /path/to/LABELS.json --preset fast
     diffproxy bench --merge part1.json part2.json --json all.json
 
 Prints one table (per target: feature & style loss per method, discrete-parameter accuracy for
@@ -10,6 +10,9 @@ for synthetic targets also the style ratio to match per generating graph). ``--m
 nothing: it joins the rows of earlier ``--json`` files (a run split with ``--first``, or methods
 run separately on the same targets; a later file's row replaces an earlier one for the same
 target and method) and prints their table and summary.
+With ``--labels`` (what a person counted on each photo: accepted graphs, courses, units per
+course, relief), each labelled photo is also judged by checks that share nothing with the
+losses (``diffproxy.judge``): family, counts, joint polarity, unit colour spread, relief.
 The protocol is described in ``diffproxy.optimize.bench``. Exit code 2 for bad arguments.
 """
 
@@ -34,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--synthetic 30 can be split, e.g. --synthetic 15 and --first 15 --synthetic 15)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--photos", default=None, help="folder of real photos to run as well")
+    p.add_argument("--labels", default=None,
+                   help="with --photos: a JSON file of what a person sees in each photo (accepted graphs, "
+                        "rows, per_row, relief; ../shared/photos/LABELS.json's form); labelled photos are "
+                        "judged by diffproxy.judge's checks as well")
     p.add_argument("--photo-limit", type=int, default=None, help="use at most this many photos")
     p.add_argument("--methods", default="diffproxy,match,search",
                    help="comma-separated subset of diffproxy, match, search and the ablations "
@@ -96,6 +103,17 @@ def run(args: argparse.Namespace) -> int:
     if args.photos and not Path(args.photos).is_dir():
         print(f"error: --photos {args.photos} is not a folder", file=err)
         return 2
+    labels = None
+    if args.labels:
+        from ..optimize.bench import load_labels
+        if not args.photos:
+            print("error: --labels goes with --photos DIR", file=err)
+            return 2
+        try:
+            labels = load_labels(args.labels)
+        except ValueError as e:
+            print(f"error: {e}", file=err)
+            return 2
     from ..device import pick_device
     from ..device import auto_threads
 
@@ -116,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if args.photos:
         rows += run_photos(args.photos, args.seed, methods, args.preset, args.device, args.descriptor,
                            limit=args.photo_limit, log=log, workers=args.workers,
-                           top_k=args.top_k)
+                           top_k=args.top_k, labels=labels)
     summary = summarise(rows, methods)
     print(table(rows, summary))
     if args.json:
@@ -124,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
                 "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
                 "threads": torch.get_num_threads(), "workers": args.workers, "top_k": args.top_k,
                 "preset": args.preset, "seed": args.seed,
-                "synthetic": args.synthetic, "first": args.first, "photos": args.photos, "methods": methods,
+                "synthetic": args.synthetic, "first": args.first, "photos": args.photos, "labels": args.labels,
+                "methods": methods,
                 "wall_seconds": round(time.perf_counter() - t0, 1)}
         save_json(args.json, {"meta": meta, "rows": rows, "summary": summary}, overwrite=args.overwrite)
         print(f"wrote {args.json}", file=err)
