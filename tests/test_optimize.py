@@ -1264,7 +1264,7 @@ def test_bench_labels_flag_refuses_what_it_cannot_use(tmp_path, capsys):
     from diffproxy.commands.bench_cmd import main
 
     (tmp_path / "photos").mkdir()
-    assert main(["--synthetic", "0", "--labels", str(tmp_path / "none.json"), "--methods", "match"]) == 2
+    assert main(["--synthetic", "1", "--labels", str(tmp_path / "none.json"), "--methods", "match"]) == 2
     assert "--labels goes with --photos" in capsys.readouterr().err
     assert main(["--synthetic", "0", "--photos", str(tmp_path / "photos"), "--labels",
                  str(tmp_path / "none.json"), "--methods", "match"]) == 2
