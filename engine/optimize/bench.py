@@ -245,6 +245,7 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                     shown = render(maps)
                 photo = torch.nn.functional.interpolate(r.photo, size=(TARGET_RES, TARGET_RES), mode="area")
                 row["checks"] = judge_mod.check(label, g, r.params, photo, shown, maps["normal"])
+                row["params"] = r.params  # what was judged, to look at again
             rows.append(row)
             log(_row_line(row))
     return rows
