@@ -54,9 +54,10 @@ cooperative: the pipeline polls ``should_cancel`` between steps and ``synthesize
 stages. A client that needs a hard deadline kills the process and starts a new one.
 
 Scratch files (a ``pixels`` input converted to PNG) live in a per-request folder inside the
-server's ``diffproxy-server-*`` temp folder and are removed when the request ends; the folder
-itself is removed on exit, including on SIGTERM/SIGINT (which end the server as a closed stdin
-does).
+server's ``diffproxy-server-<pid>-*`` temp folder and are removed when the request ends; the
+folder itself is removed on exit, including on SIGTERM/SIGINT (which end the server as a closed
+stdin does). A server killed outright cannot clean up: the next one to start removes the folders
+of servers whose pid is gone (POSIX).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ LONG_COMMANDS = ("synthesize", "proceduralize")
 PATTERN_CACHE_SIZE = 2  # (graph, res, generator params) entries; one 4K slot is 64 MiB
 MAX_LINE = 1 << 20  # bytes; a real request is a few KB, so a longer line is refused unparsed
 MAX_WHOLE = 2 ** 63 - 1  # whole-number arguments: what a 64-bit integer holds
+SCRATCH_PREFIX = "diffproxy-server-"  # + pid + "-" + random: the temp folder of one server
 # the files a proceduralize writes into its out_dir (Result.write), besides the maps
 OWN_OUTPUTS = ("params.json", "comparison.png", "loss_curve.png", "render.png")
 
@@ -206,7 +208,7 @@ def _error_event(req_id: Any, exc: BaseException, tb: str) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - an exception whose str() fails still ends its request
         message, code = f"The engine failed: {type(exc).__name__} (see the engine log).", "failed"
     if code != "cancelled" and tb:
-        log.error("request %s failed:\n%s", _show(req_id), tb)
+        log.error("request %s failed:\n%s", _brief(req_id), tb)
     return {"id": req_id, "event": "error", "code": code, "message": message,
             "traceback": tb if code != "cancelled" else ""}
 
@@ -233,6 +235,12 @@ def _show(v: Any) -> str:
     text = repr(v) if isinstance(v, str) else json.dumps(v)
     kind = " (a string)" if isinstance(v, str) else ""
     return (text if len(text) <= 80 else text[:77] + "...") + kind
+
+
+def _brief(req_id: Any) -> str:
+    """A request id for a message or the log (a client may send a megabyte-long one)."""
+    text = repr(req_id)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _bad(field: str, v: Any, expected: str) -> RequestError:
@@ -413,8 +421,8 @@ def _check_synthesize(a: dict[str, Any]) -> None:
     _check_out_dir(a["out_dir"])
     params = a.get("params", {})
     for k, v in params.items():  # ParamSpec turns values into floats: a 400-digit one overflows
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_WHOLE:
-            raise _bad(f"params.{k[:40]}", v, "a number in the parameter's range")
+        if not isinstance(v, (bool, int, float, str)) or (isinstance(v, int) and abs(v) > MAX_WHOLE):
+            raise _bad(f"params.{k[:40]}", v, "a number in the parameter's range, true/false or a choice name")
     try:
         get_graph(a["graph"]).spec.from_json(params, strict=True)
     except ValueError as e:  # ParamError lists every problem: keep a flood of them readable
@@ -472,6 +480,26 @@ def _check_pixels_header(path: str) -> None:
 
 
 # --- jobs ------------------------------------------------------------------------------------
+def _sweep_stale_scratch(tmp: Path) -> None:
+    """Remove the scratch folders of servers that are gone. A killed server (the add-on kills
+    one that ignores a cancel; SIGKILL reaches no handler) cannot clean up after itself; its
+    folder names its pid. POSIX only (``os.kill(pid, 0)`` would end the process on Windows);
+    only this user's folders, and only when no process has that pid."""
+    if os.name != "posix":
+        return
+    for d in tmp.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = d.name[len(SCRATCH_PREFIX):].split("-")[0]
+        try:
+            if not pid.isdigit() or d.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            log.info("removing the scratch folder of a server that is gone: %s", d)
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, OverflowError):  # alive (another user's), or unreadable: leave it
+            continue
+
+
 class Job:
     def __init__(self, req_id: Any, cmd: str, args: dict[str, Any]):
         self.id = req_id
@@ -492,7 +520,8 @@ class Server:
         self.pending: dict[Any, Job] = {}  # queued or running, by request id
         self.lock = threading.Lock()
         self.patterns: "collections.OrderedDict[tuple, dict]" = collections.OrderedDict()
-        self.scratch = Path(tempfile.mkdtemp(prefix="diffproxy-server-"))
+        _sweep_stale_scratch(Path(tempfile.gettempdir()))
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self._stopped = False
         self.worker = threading.Thread(target=self._work, name="diffproxy-worker", daemon=True)
         self.worker.start()
@@ -528,14 +557,14 @@ class Server:
             self._refuse(None, f"request is not valid JSON ({e}): {line[:200]!r}")
             return None
         if not isinstance(req, dict) or not _is_id(req.get("id")):
-            self._refuse(None, 'a request is a JSON object with "id" (a string or a whole number) '
-                               'and "cmd"' + (f'; got id {_show(req["id"])}' if isinstance(req, dict) and "id" in req else ""))
+            got = f'; got id {_show(req["id"])}' if isinstance(req, dict) and "id" in req else ""
+            self._refuse(None, f'a request is a JSON object with "id" (a string or a whole number) and "cmd"{got}')
             return None
         req_id = req["id"]
         with self.lock:
             busy = self.pending.get(req_id)
         if busy is not None:
-            self._refuse(None, f"request id {_show(req_id)} is already used by a pending {busy.cmd}; "
+            self._refuse(None, f"request id {_brief(req_id)} is already used by a pending {busy.cmd}; "
                                "give every request a new id")
             return None
         try:
@@ -544,7 +573,7 @@ class Server:
             tb = "" if isinstance(e, RequestError) else traceback.format_exc()
             self._error(req_id, e, tb)
             return None
-        log.info("request %s %s", _show(req_id), cmd)
+        log.info("request %s %s", _brief(req_id), cmd)
         if cmd in LONG_COMMANDS:
             job = Job(req_id, cmd, args)
             with self.lock:
@@ -593,7 +622,7 @@ class Server:
             try:
                 self._run(job)
             except BaseException:  # noqa: BLE001 - the worker must outlive any job
-                log.exception("worker: request %s %s", _show(job.id), job.cmd)
+                log.exception("worker: request %s %s", _brief(job.id), job.cmd)
 
     def _run(self, job: Job) -> None:
         """Run a job and send its one final event, after its id is free again and its scratch
@@ -613,7 +642,7 @@ class Server:
             if job.scratch is not None:
                 shutil.rmtree(job.scratch, ignore_errors=True)
         self.out.send(end)
-        log.info("request %s %s done in %.2f s", _show(job.id), job.cmd, time.perf_counter() - t0)
+        log.info("request %s %s done in %.2f s", _brief(job.id), job.cmd, time.perf_counter() - t0)
 
     # --- commands -----------------------------------------------------------------------------
     def hello(self, args: dict[str, Any]) -> dict[str, Any]:

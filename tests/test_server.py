@@ -476,3 +476,24 @@ def test_a_pixels_request_leaves_no_scratch_behind(tmp_path):
     e.proc.send_signal(signal.SIGTERM)
     assert e.proc.wait(30) == 0
     assert _scratch(tmpdir) == []
+
+
+def test_a_killed_servers_folder_is_removed_by_the_next_server(tmp_path):
+    """SIGKILL (the add-on kills a server that ignores a cancel) reaches no handler: the next
+    server removes the folder of a server whose pid is gone, and keeps a live one's."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    live = tmpdir / f"diffproxy-server-{os.getpid()}-live"  # this test's pid: alive
+    live.mkdir()
+    a = Engine(TMPDIR=str(tmpdir))
+    assert a.until_end(a.send("hello"))[0]["event"] == "result"
+    (killed,) = [d for d in _scratch(tmpdir) if d != live]
+    a.proc.kill()
+    a.proc.wait(30)
+    assert killed.is_dir()
+    b = Engine(TMPDIR=str(tmpdir))
+    assert b.until_end(b.send("hello"))[0]["event"] == "result"
+    left = _scratch(tmpdir)
+    assert killed not in left and live in left and len(left) == 2, left
+    assert b.close() == 0
+    assert _scratch(tmpdir) == [live]

@@ -1,7 +1,8 @@
 """``diffproxy serve``: the JSON-lines engine server the Blender add-on talks to.
 
 Reads requests on stdin, writes events on stdout, logs on stderr, and exits when stdin closes
-(the protocol is documented in ``diffproxy/server.py``). Same as ``python -m diffproxy.server``.
+or on SIGTERM/SIGINT, removing its temp folder (the protocol is documented in
+``diffproxy/server.py``). Same as ``python -m diffproxy.server``.
 """
 
 from __future__ import annotations
