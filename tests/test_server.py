@@ -21,10 +21,10 @@ TIMEOUT = 120.0
 class Engine:
     """A real server child process with a line reader."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, cwd: Path | None = None, **env: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "diffproxy.server"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, cwd=cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
         self.events: "queue.Queue[dict]" = queue.Queue()
         self.raw: list[bytes] = []
