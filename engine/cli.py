@@ -7,6 +7,7 @@
 
 ``main(argv)`` returns the exit code (0 ok, 1 internal failure, 2 a usage or input problem the
 message explains, 130 interrupted) so tests can call it in-process; the console script exits with it.
+While it runs, warnings print as one line each, ``warning: <message>`` (:func:`show_warning`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import importlib
 import sys
 import traceback
+import warnings
 from typing import Sequence
 
 from . import __version__
@@ -44,6 +46,19 @@ def _unavailable(name: str, reason: str):
     return run
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the command line: ``warning: <message>`` on one line, without
+    Python's source location and code line (a user cannot act on them). Installed by :func:`main`
+    only while a command runs, so library users keep Python's own warnings."""
+    text = " ".join(str(message).split())
+    if not issubclass(category, UserWarning):  # a library's deprecation / runtime note: say whose
+        text = f"{category.__name__}: {text}"
+    try:
+        print(f"warning: {text}", file=file if file is not None else sys.stderr)
+    except (OSError, ValueError):  # stderr closed: a warning must not end the command
+        pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffproxy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from .device import keep_freed_memory
     keep_freed_memory()
+    shown, warnings.showwarning = warnings.showwarning, show_warning
     try:
         code = args.func(args)
     except CLIError as e:
@@ -84,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print(f"diffproxy {args.command}: internal error (traceback above)", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = shown
     return int(code or 0)
 
 
