@@ -31,8 +31,9 @@ Commands (arguments -> ``result`` fields)
 ``describe`` ``graph`` -> ``graph, description, spec_hash, slots, params, groups``
     (``params``: :meth:`Param.describe` list in spec order; ``groups``: ``[{name, params}]`` in
     order of first appearance).
-``synthesize`` ``graph, params, resolution, out_dir [, overwrite=false, render=false,
-    device="auto"]`` -> ``graph, resolution, params, paths, timings, patterns_cached``.
+``synthesize`` ``graph, resolution, out_dir [, params={}, overwrite=false, render=false,
+    device="auto"]`` -> ``graph, resolution, params, paths, timings, patterns_cached``
+    (``resolution``: 8..16384 px; ``device``: auto, cpu, cuda or mps, one this machine has).
     Parameters are validated with :meth:`ParamSpec.from_json` (every problem listed). The
     generator outputs of the last few (graph, resolution, generator parameters) are cached, so
     an edit that only touches filter parameters skips the generators.
@@ -46,7 +47,8 @@ Commands (arguments -> ``result`` fields)
     ...) is refused whatever ``overwrite`` says: the photo is never written over.
 ``cancel`` ``target`` -> ``cancelled`` (whether the target was queued or running). The target
     request then ends with an ``error`` whose code is ``"cancelled"``.
-``shutdown`` -> ``{}``, then the server exits. It also exits when stdin closes.
+``shutdown`` -> ``{}``, then the server exits. It also exits when stdin closes, and on
+    SIGTERM or SIGINT (exit status 0 in all three).
 
 Long requests (synthesize, proceduralize) run one at a time on a worker thread, in arrival
 order; the main thread keeps reading stdin so ``cancel`` is seen at once. Cancellation is
@@ -77,7 +79,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 PROTOCOL = 1
 LONG_COMMANDS = ("synthesize", "proceduralize")
@@ -406,7 +408,9 @@ def validate(req: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         raise RequestError(f"{cmd} needs {', '.join(repr(k) for k in missing)}")
     for k, v in args.items():
         fields[k].check(k, v)
-    {"synthesize": _check_synthesize, "proceduralize": _check_proceduralize}.get(cmd, lambda a: None)(args)
+    together = TOGETHER.get(cmd)
+    if together is not None:
+        together(args)
     return cmd, args
 
 
@@ -477,6 +481,11 @@ def _check_pixels_header(path: str) -> None:
     if len(shape) != 3 or shape[2] not in (1, 2, 3, 4) or dtype.kind not in "fiub":
         raise RequestError(f"pixels must be a number array (H, W, C) with C in 1..4, got shape "
                            f"{shape} of {dtype}")
+
+
+# command -> its check of the arguments together, after each argument's own
+TOGETHER: dict[str, Callable[[dict[str, Any]], None]] = {
+    "synthesize": _check_synthesize, "proceduralize": _check_proceduralize}
 
 
 # --- jobs ------------------------------------------------------------------------------------
@@ -764,7 +773,7 @@ class Server:
 
 
 # --- entry points ----------------------------------------------------------------------------
-def read_lines(stream: Any, limit: int = MAX_LINE) -> Iterable[bytes | None]:
+def read_lines(stream: Any, limit: int = MAX_LINE) -> Iterator[bytes | None]:
     """Lines of a binary stream, each read with at most ``limit`` bytes held; a longer line is
     skipped to its end and yields None (so a client cannot exhaust memory with one line)."""
     while True:
