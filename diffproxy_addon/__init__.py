@@ -7,6 +7,8 @@ imports. Every class is registered from :data:`CLASSES`.
 
 from __future__ import annotations
 
+import atexit
+
 import bpy
 
 from . import operators, panel, preferences, properties, sliders
@@ -31,9 +33,13 @@ def register() -> None:
         bpy.utils.register_class(cls)
     properties.attach()
     sliders.start()
+    # Blender does not disable add-ons when it quits: stop the engine and remove the scratch
+    # folder then too
+    atexit.register(operators.shutdown)
 
 
 def unregister() -> None:
+    atexit.unregister(operators.shutdown)
     sliders.stop()
     operators.shutdown()
     properties.detach()

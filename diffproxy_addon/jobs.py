@@ -21,7 +21,9 @@ from .engine_client import EngineClient, EngineError, Request
 from .preferences import KNOWN_GRAPHS, Settings
 
 ADDON_DIR = os.path.dirname(os.path.abspath(__file__))
-# Packed image formats the engine's photo loader (Pillow) reads from the file bytes as they are
+# Image formats the engine's photo loader (Pillow) reads from the file bytes as they are (8-bit
+# ones: Blender loads 16-bit and float files into float buffers, which go as pixels). Anything
+# else Blender reads (OpenEXR, Radiance HDR, DPX, Cineon, JPEG 2000, IRIS) goes as pixels too.
 _PILLOW_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "TIFF": ".tif", "WEBP": ".webp",
                    "TARGA": ".tga"}
 
@@ -32,15 +34,28 @@ def client_for(settings: Settings) -> EngineClient:
     return engine_client.get_client(settings.python, ADDON_DIR)
 
 
-def work_dir() -> str:
-    """This Blender session's scratch folder for engine outputs."""
+def work_dir(create: bool = True) -> str:
+    """This Blender session's scratch folder for engine outputs (one sub-folder per request)."""
     d = os.path.join(tempfile.gettempdir(), f"diffproxy-blender-{os.getpid()}")
-    os.makedirs(d, exist_ok=True)
+    if create:
+        os.makedirs(d, exist_ok=True)
     return d
 
 
 def new_out_dir(tag: str) -> str:
     return tempfile.mkdtemp(prefix=f"{bpy.path.clean_name(tag)[:40]}-", dir=work_dir())
+
+
+def remove_dir(path: str | None) -> None:
+    """Remove a scratch folder of this session (never anything outside :func:`work_dir`)."""
+    if path and os.path.dirname(os.path.abspath(path)) == work_dir(create=False):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_work_dir() -> None:
+    """Blender quits or the add-on is disabled: remove the session's scratch folder (the engine
+    is stopped first, so nothing writes there any more)."""
+    shutil.rmtree(work_dir(create=False), ignore_errors=True)
 
 
 def remember_graphs(client: EngineClient) -> None:
@@ -60,10 +75,11 @@ def shown_progress(shown: dict[str, Any], event: dict[str, Any]) -> dict[str, An
 class EngineJob:
     """One long request: progress for the UI, cancellation with a deadline, the final result."""
 
-    def __init__(self, client: EngineClient, req: Request, title: str):
+    def __init__(self, client: EngineClient, req: Request, title: str, scratch: str | None = None):
         self.client = client
         self.req = req
         self.title = title
+        self.scratch = scratch  # the request's scratch folder, removed by discard()
         self.started = time.perf_counter()
         self.progress: dict[str, Any] = {}
         self.cancel_requested = False
@@ -113,6 +129,11 @@ class EngineJob:
     def result(self) -> dict[str, Any]:
         return self.req.wait(0)
 
+    def discard(self) -> None:
+        """The job's outputs are in Blender (or not wanted): remove its scratch folder."""
+        remove_dir(self.scratch)
+        self.scratch = None
+
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.started
@@ -120,12 +141,14 @@ class EngineJob:
 
 # --- proceduralize -----------------------------------------------------------------------------
 def image_input(image: bpy.types.Image, scratch: str) -> dict[str, str]:
-    """The photo as the engine reads it: the file itself, the packed bytes, or a pixels file."""
-    if image.source == 'FILE' and image.packed_file is None and not image.is_dirty:
+    """The photo as the engine reads it: the file itself, the packed bytes, or a pixels file
+    (edited images, and formats or bit depths only Blender reads: EXR, HDR, float TIFF...)."""
+    as_file = _engine_reads(image)
+    if image.source == 'FILE' and image.packed_file is None and as_file:
         path = bpy.path.abspath(image.filepath, library=image.library)
         if os.path.isfile(path):
             return {"image": path}
-    if image.packed_file is not None and image.file_format in _PILLOW_FORMATS and not image.is_dirty:
+    if image.packed_file is not None and as_file:
         path = os.path.join(scratch, "photo" + _PILLOW_FORMATS[image.file_format])
         with open(path, "wb") as f:
             f.write(image.packed_file.data)
@@ -141,11 +164,22 @@ def image_input(image: bpy.types.Image, scratch: str) -> dict[str, str]:
     pixels: Any = image.pixels  # a bpy_prop_array (fake-bpy-module says float)
     pixels.foreach_get(buf)
     rgb = buf.reshape(h, w, 4)[::-1, :, :3]  # Blender stores rows bottom-up
-    if image.is_float:  # float buffers are linear: encode to sRGB like a photo file
+    assert image.colorspace_settings is not None
+    if image.is_float and not image.colorspace_settings.is_data:
+        # float buffers hold scene-linear values: encode to sRGB like a photo file
         rgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(np.clip(rgb, 0.0031308, None), 1 / 2.4) - 0.055)
     path = os.path.join(scratch, "photo.npy")
     np.save(path, np.clip(rgb, 0.0, 1.0).astype(np.float32))
     return {"pixels": path}
+
+
+def _engine_reads(image: bpy.types.Image) -> bool:
+    """True if the engine's loader reads the image's file (or packed bytes) as it is: an unedited
+    8-bit image in a format Pillow reads. An image Blender cannot load goes as a file too, so
+    that the engine says what is wrong with it."""
+    if image.is_dirty or image.file_format not in _PILLOW_FORMATS:
+        return False
+    return not _loads(image) or not image.is_float
 
 
 def _loads(image: bpy.types.Image) -> bool:
@@ -158,20 +192,29 @@ def _loads(image: bpy.types.Image) -> bool:
 
 def start_proceduralize(image: bpy.types.Image, settings: Settings,
                         out_dir: str | None = None) -> EngineJob:
+    """Send the photo to the engine. Without ``out_dir`` the maps go to a scratch folder that
+    the finish step (or a failure to start) removes."""
     client = client_for(settings)
-    out_dir = out_dir or new_out_dir(image.name)
-    inp = image_input(image, out_dir)
-    req = client.request("proceduralize", out_dir=out_dir, options=settings.options(),
-                         overwrite=True, **inp)
-    return EngineJob(client, req, f"Proceduralize '{image.name}'")
+    scratch = None if out_dir else new_out_dir(image.name)
+    try:
+        inp = image_input(image, out_dir or scratch or "")
+        req = client.request("proceduralize", out_dir=out_dir or scratch, options=settings.options(),
+                             overwrite=True, **inp)
+    except BaseException:
+        remove_dir(scratch)
+        raise
+    return EngineJob(client, req, f"Proceduralize '{image.name}'", scratch)
 
 
 def finish_proceduralize(job: EngineJob, image_name: str, settings: Settings, obj: Any,
                          mode: str | None = None) -> tuple[bpy.types.Material, str]:
     """Build the material from a finished job; returns it and a one-line report."""
-    result = job.result()
-    name = os.path.splitext(image_name)[0] or "DiffProxy"
-    mat, assigned = _build(job, name, result, settings, obj, mode)
+    try:
+        result = job.result()
+        name = os.path.splitext(image_name)[0] or "DiffProxy"
+        mat, assigned = _build(job, name, result, settings, obj, mode)
+    finally:
+        job.discard()
     loss = format_losses(result.get("losses"))
     text = (f"Created material '{mat.name}' (graph {result['graph']}"
             + (f", {loss}" if loss else "")
@@ -213,16 +256,23 @@ def other_guesses(result: dict[str, Any], at_least: float = 0.1) -> str:
 def start_new_material(graph: str, settings: Settings, out_dir: str | None = None) -> EngineJob:
     """Synthesise a graph at its default parameters (a starting point without a photo)."""
     client = client_for(settings)
-    out_dir = out_dir or new_out_dir(graph)
-    req = client.request("synthesize", graph=graph, params={}, resolution=settings.resolution,
-                         out_dir=out_dir, overwrite=True, device=settings.device)
-    return EngineJob(client, req, f"New '{graph}' material")
+    scratch = None if out_dir else new_out_dir(graph)
+    try:
+        req = client.request("synthesize", graph=graph, params={}, resolution=settings.resolution,
+                             out_dir=out_dir or scratch, overwrite=True, device=settings.device)
+    except BaseException:
+        remove_dir(scratch)
+        raise
+    return EngineJob(client, req, f"New '{graph}' material", scratch)
 
 
 def finish_new_material(job: EngineJob, settings: Settings, obj: Any,
                         mode: str | None = None) -> tuple[bpy.types.Material, str]:
-    result = job.result()
-    mat, assigned = _build(job, result["graph"], result, settings, obj, mode)
+    try:
+        result = job.result()
+        mat, assigned = _build(job, result["graph"], result, settings, obj, mode)
+    finally:
+        job.discard()
     return mat, (f"Created material '{mat.name}' from graph {result['graph']} "
                  f"({job.seconds:.1f} s)" + (f", {assigned}" if assigned else ""))
 
@@ -236,8 +286,8 @@ def _build(job: EngineJob, name: str, result: dict[str, Any], settings: Settings
     res = _image_side(result["paths"]) or settings.resolution
     material_params.write(mat, spec, result.get("params") or {}, res)
     assigned = node_tree.assign_to_object(mat, obj)
-    if mode != "EXTERNAL":
-        _cleanup(result["paths"])
+    if mode == "EXTERNAL":
+        job.scratch = None  # the material references the maps where they are
     return mat, assigned
 
 
@@ -267,33 +317,35 @@ def _image_side(paths: dict[str, str]) -> int | None:
         return None
 
 
-def _cleanup(paths: dict[str, str]) -> None:
-    dirs = {os.path.dirname(p) for p in paths.values()}
-    for d in dirs:
-        if os.path.dirname(d) == work_dir():
-            shutil.rmtree(d, ignore_errors=True)
-
-
 # --- synthesize (bake and sliders) ----------------------------------------------------------
 def start_synthesize(mat: bpy.types.Material, settings: Settings, resolution: int,
                      values: dict[str, Any] | None = None, out_dir: str | None = None) -> EngineJob:
     client = client_for(settings)
-    out_dir = out_dir or new_out_dir(mat.name)
-    req = client.request("synthesize", graph=mat[material_params.KEY_GRAPH],
-                         params=values if values is not None else material_params.read(mat),
-                         resolution=int(resolution), out_dir=out_dir, overwrite=True,
-                         device=settings.device)
-    return EngineJob(client, req, f"Synthesize '{mat.name}' at {resolution} px")
+    scratch = None if out_dir else new_out_dir(mat.name)
+    try:
+        req = client.request("synthesize", graph=mat[material_params.KEY_GRAPH],
+                             params=values if values is not None else material_params.read(mat),
+                             resolution=int(resolution), out_dir=out_dir or scratch, overwrite=True,
+                             device=settings.device)
+    except BaseException:
+        remove_dir(scratch)
+        raise
+    return EngineJob(client, req, f"Synthesize '{mat.name}' at {resolution} px", scratch)
 
 
 def finish_synthesize(job: EngineJob, mat: bpy.types.Material, settings: Settings,
                       cleanup: bool = True, record_resolution: bool = True) -> dict[str, Any]:
     """Put a finished synthesis into the material's images (``record_resolution``: it is the
-    material's new resolution, not a preview)."""
-    result = job.result()
-    node_tree.update_images(mat, result["paths"])
-    if record_resolution:
-        mat[material_params.KEY_RES] = int(result["resolution"])
+    material's new resolution, not a preview; ``cleanup``: remove the job's scratch folder,
+    which it does also when the job failed)."""
+    try:
+        result = job.result()
+        node_tree.update_images(mat, result["paths"])
+        if record_resolution:
+            mat[material_params.KEY_RES] = int(result["resolution"])
+    except BaseException:
+        job.discard()
+        raise
     if cleanup:
-        _cleanup(result["paths"])
+        job.discard()
     return result

@@ -8,7 +8,8 @@ Base colour is sRGB, every other map Non-Color. Height drives a Displacement nod
 method, to use it.
 
 The user's materials and images are never modified: the material and every image are new
-datablocks (Blender makes their names unique). Maps are packed into the .blend (default),
+datablocks (Blender makes their names unique). A material the new one replaces in an object's
+slot gets a fake user if nothing else uses it, so saving the .blend does not drop it. Maps are packed into the .blend (default),
 written next to the saved .blend in ``textures/`` under unique file names, or (batch) referenced
 where the engine wrote them.
 """
@@ -52,6 +53,13 @@ def image_nodes(mat: bpy.types.Material) -> dict[str, bpy.types.ShaderNodeTexIma
     return out
 
 
+def enable_nodes(mat: bpy.types.Material) -> None:
+    """Give ``mat`` a node tree. Blender 5.0+ materials always use nodes and ``use_nodes`` is
+    deprecated there (a warning on every set), so it is only set where it still means something."""
+    if bpy.app.version < (5, 0, 0) and hasattr(mat, "use_nodes"):
+        mat.use_nodes = True
+
+
 def build_material(name: str, paths: dict[str, str], mode: str = "PACK") -> bpy.types.Material:
     """A new material named ``name`` (made unique by Blender) with the maps in ``paths``."""
     _check_mode(mode)
@@ -60,7 +68,7 @@ def build_material(name: str, paths: dict[str, str], mode: str = "PACK") -> bpy.
         raise BuildError(f"the engine did not return the maps {missing}")
     mat = bpy.data.materials.new(name)
     mat.use_fake_user = True  # kept when saved even if no object uses it (assigning clears it)
-    mat.use_nodes = True
+    enable_nodes(mat)
     tree = mat.node_tree
     assert tree is not None
     tree.nodes.clear()
@@ -147,9 +155,21 @@ def assign_to_object(mat: bpy.types.Material, obj: Any) -> str:
         return f"assigned to '{obj.name}'"
     previous = obj.active_material
     obj.active_material = mat
-    if previous is not None:
-        return f"assigned to '{obj.name}' (its previous material '{previous.name}' is unchanged)"
-    return f"assigned to '{obj.name}'"
+    if previous is None:
+        return f"assigned to '{obj.name}'"
+    if keep(previous):
+        return (f"assigned to '{obj.name}'; your material '{previous.name}' is unchanged and kept "
+                "in the file (fake user)")
+    return f"assigned to '{obj.name}' (its previous material '{previous.name}' is unchanged)"
+
+
+def keep(mat: bpy.types.Material) -> bool:
+    """Give ``mat`` a fake user if nothing uses it any more, so that saving the .blend keeps it
+    (Blender drops datablocks with no users on save); True if it needed one."""
+    if mat.users > 0 or mat.use_fake_user or mat.library is not None:
+        return False
+    mat.use_fake_user = True
+    return True
 
 
 def _check_mode(mode: str) -> None:

@@ -101,6 +101,8 @@ class _EngineJobOperator:
             _set_status(context, running=False, message=str(e))
             self.report({'ERROR'}, f"{job.title}: {e}")
             return {'CANCELLED'}
+        finally:
+            job.discard()  # whatever happened, the request's scratch folder is not needed
         _set_status(context, running=False, message=text, progress=1.0)
         self.report({'INFO'}, text)
         return {'FINISHED'}
@@ -310,8 +312,10 @@ def _tag_redraw(context) -> None:
 
 
 def shutdown() -> None:
-    """Add-on disabled: stop any job and the engine."""
+    """Add-on disabled or Blender quits: stop any job and the engine, then remove the session's
+    scratch folder (per-request folders of jobs that never finished)."""
     if jobs.ACTIVE is not None:
         jobs.ACTIVE.request_cancel()
         jobs.ACTIVE = None
     engine_client.release()
+    jobs.remove_work_dir()

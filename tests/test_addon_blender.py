@@ -130,3 +130,16 @@ def test_maps_saved_next_to_the_blend(light_zip, graph_name, tmp_path):
     r = harness.run_scenario("save_next_to_blend", tmp_path, zip_path=str(light_zip),
                              python=sys.executable, graph=graph_name)
     assert "Save the .blend file first" in r["unsaved_message"]
+
+
+def test_user_material_kept_on_save_no_deprecation_no_scratch_left(light_zip, graph_name, tmp_path):
+    r = harness.run_scenario("user_data_kept", tmp_path, zip_path=str(light_zip),
+                             python=sys.executable, graph=graph_name)
+    print(json.dumps({k: v for k, v in r.items() if k != "_log"}, indent=1))
+    assert "use_nodes" not in r["_log"], r["_log"]
+    assert not r["scratch_after_disable"]
+
+
+def test_exr_hdr_16bit_tiff_photos_go_as_srgb_pixels(light_zip, tmp_path):
+    r = harness.run_scenario("photo_formats", tmp_path, zip_path=str(light_zip), python=sys.executable)
+    print(json.dumps({k: v for k, v in r.items() if k != "_log"}, indent=1))

@@ -37,8 +37,9 @@ def build_light_zip(out_dir: Path) -> Path:
     return zips[-1]
 
 
-def run_scenario(name: str, tmp: Path, timeout: float = 900, **args) -> dict:
-    """Run ``scenarios.<name>(**args)`` in a fresh Blender; returns its result dict."""
+def run_scenario(name: str, tmp: Path, timeout: float = 900, blender_python: str = "", **args) -> dict:
+    """Run ``scenarios.<name>(**args)`` in a fresh Blender; returns its result dict.
+    ``blender_python``: a Python with another ``bpy`` (Blender version) than this one's."""
     tmp.mkdir(parents=True, exist_ok=True)
     result = tmp / f"{name}.result.json"
     result.unlink(missing_ok=True)
@@ -47,7 +48,7 @@ def run_scenario(name: str, tmp: Path, timeout: float = 900, **args) -> dict:
     env["DPX_SCENARIO_ARGS"] = json.dumps(args)
     env["DPX_SCENARIO_RESULT"] = str(result)
     env.pop("PYTHONPATH", None)
-    r = subprocess.run([sys.executable, str(HERE / "run_scenario.py"), name], env=env, cwd=str(tmp),
+    r = subprocess.run([blender_python or sys.executable, str(HERE / "run_scenario.py"), name], env=env, cwd=str(tmp),
                        capture_output=True, text=True, timeout=timeout)
     log = f"--- stdout ---\n{r.stdout[-6000:]}\n--- stderr ---\n{r.stderr[-6000:]}"
     assert r.returncode == 0, f"scenario {name} failed (exit {r.returncode})\n{log}"

@@ -621,3 +621,153 @@ def save_next_to_blend(zip_path: str, python: str, graph: str) -> dict:
     assert digest(addon.node_tree.image_nodes(mat)["basecolor"].image) != img_before
     addon.engine_client.release()
     return out
+
+
+def user_data_kept(zip_path: str, python: str, graph: str) -> dict:
+    """The user's data survives: the material a new one replaces in the active slot is still in
+    the .blend after save and reopen, with its nodes; no deprecation warning from the add-on
+    (Blender 5.0 deprecates ``Material.use_nodes``); a slider edit reaches the images; no
+    per-request scratch folder is left after jobs that finish, fail or cannot start, and none
+    at all once the add-on is disabled. Quick (one 1K synthesis): also the Blender versions check
+    (tests/blender/versions.py)."""
+    import warnings
+    addon, prefs = install(zip_path, python)
+    out: dict[str, Any] = {"blender": bpy.app.version_string}
+    prefs.resolution = "1024"
+    obj = plane()
+    user = bpy.data.materials.new("My Material")
+    if bpy.app.version < (5, 0, 0):  # 5.0 materials always have nodes (use_nodes deprecated)
+        user.use_nodes = True
+    node = user.node_tree.nodes.new("ShaderNodeRGB")
+    node.name = "my colour"
+    node.outputs[0].default_value = (0.1, 0.2, 0.3, 1.0)
+    obj.data.materials.append(user)
+    assert user.users == 1 and not user.use_fake_user
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert bpy.ops.diffproxy.new_material(graph=graph) == {'FINISHED'}, status().message
+        out["report"] = status().message
+        mat = obj.active_material
+        assert mat is not None and mat != user and addon.material_params.is_diffproxy(mat)
+        # a slider edit: the engine synthesises, the images follow
+        spec = addon.engine_client.current_client().call("describe", graph=graph)
+        fp = pick_float(spec, "filter")
+        w = addon.sliders.WATCHER
+        w.tick()
+        before = digests(addon, mat)
+        mat[addon.material_params.PREFIX + fp["name"]] = far_value(fp)
+        wait_synced(addon, w.updates)
+        assert digests(addon, mat) != before, "the slider edit changed no map"
+    out["warnings"] = [f"{w_.category.__name__}: {w_.message}" for w_ in caught]
+    assert not [m for m in out["warnings"] if "use_nodes" in m or "Deprecation" in m], out["warnings"]
+
+    # scratch folders: none left by finished jobs, a failed job or one that could not start
+    scratch = addon.jobs.work_dir()
+    assert os.listdir(scratch) == [], os.listdir(scratch)
+    assert call(bpy.ops.diffproxy.new_material, graph="no such graph") == {'CANCELLED'}
+    out["bad_graph_message"] = status().message
+    assert os.listdir(scratch) == [], os.listdir(scratch)
+    gone = save_float_image(os.path.join(os.getcwd(), "gone.exr"), 'OPEN_EXR', [[0.5, 0.5, 0.5]])
+    missing = bpy.data.images.load(gone, check_existing=False)
+    os.remove(gone)  # the file went away before the photo was used
+    bpy.context.scene.diffproxy.image = missing
+    assert call(bpy.ops.diffproxy.proceduralize, image=missing.name) == {'CANCELLED'}
+    out["missing_image_message"] = status().message
+    assert "no pixels" in out["missing_image_message"], out["missing_image_message"]
+    assert os.listdir(scratch) == [], os.listdir(scratch)
+
+    # save and reopen: the user's material is there, nodes and values intact
+    path = os.path.join(os.getcwd(), "kept.blend")
+    obj_name, mat_name = obj.name, mat.name  # reopening replaces every datablock
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    kept = bpy.data.materials.get("My Material")
+    assert kept is not None, sorted(bpy.data.materials.keys())
+    assert kept.use_fake_user
+    assert "'My Material'" in out["report"] and "kept" in out["report"], out["report"]
+    node = kept.node_tree.nodes.get("my colour")
+    assert node is not None and tuple(round(v, 4) for v in node.outputs[0].default_value) == (0.1, 0.2, 0.3, 1.0)
+    assert bpy.data.objects[obj_name].active_material.name == mat_name
+
+    # a job left running when the add-on is disabled: its folder goes with the add-on's
+    addon.jobs.new_out_dir("left behind")
+    bpy.ops.preferences.addon_disable(module=addon.__name__)
+    out["scratch_after_disable"] = os.path.exists(scratch)
+    assert not out["scratch_after_disable"], os.listdir(scratch)
+    assert "torch" not in sys.modules, "Blender's process imported torch"
+    return out
+
+
+def save_float_image(path: str, file_format: str, rows: list, depth: str = "") -> str:
+    """Write linear RGB values (``rows`` top to bottom, each a list of (r, g, b)) to ``path``."""
+    import numpy as np
+    a = np.asarray(rows, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[None]
+    h, w = a.shape[:2]
+    img = bpy.data.images.new("to save", w, h, alpha=False, float_buffer=True)
+    rgba = np.concatenate([a[::-1], np.ones((h, w, 1), np.float32)], axis=2)  # bottom row first
+    img.pixels.foreach_set(rgba.ravel())
+    scene = bpy.context.scene
+    scene.view_settings.view_transform = 'Standard'  # 8/16-bit files: plain sRGB encoding
+    scene.view_settings.look = 'None'
+    settings = scene.render.image_settings
+    settings.file_format = file_format
+    settings.color_mode = 'RGB'
+    if depth:
+        settings.color_depth = depth
+    img.save_render(path)
+    bpy.data.images.remove(img)
+    return path
+
+
+def photo_formats(zip_path: str, python: str) -> dict:
+    """Photos the engine cannot read as files (OpenEXR, Radiance HDR, 16-bit TIFF, which Blender
+    loads as linear float buffers) go to it as pixels: sRGB-encoded, in [0, 1], top row first;
+    an 8-bit PNG goes as its file. A started and cancelled request leaves no scratch folder."""
+    import numpy as np
+    addon, prefs = install(zip_path, python)
+    linear = [[[0.0, 0.0031308, 0.18], [0.5, 1.0, 4.0]],  # top row
+              [[0.01, 0.05, 0.2], [0.7, 0.9, 0.03]]]
+    lin = np.clip(np.asarray(linear, np.float32), 0.0, 1.0)
+    want = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+    out: dict[str, Any] = {"blender": bpy.app.version_string}
+    scratch = os.path.join(os.getcwd(), "scratch")
+    os.makedirs(scratch, exist_ok=True)
+    for fmt, ext, depth in (("OPEN_EXR", ".exr", "32"), ("HDR", ".hdr", ""), ("TIFF", ".tif", "16")):
+        path = save_float_image(os.path.join(os.getcwd(), "photo" + ext), fmt, linear, depth)
+        img = bpy.data.images.load(path, check_existing=False)
+        sent = addon.jobs.image_input(img, scratch)
+        assert list(sent) == ["pixels"], (fmt, sent)
+        got = np.load(sent["pixels"])
+        assert got.shape == (2, 2, 3) and got.dtype == np.float32, (fmt, got.shape, got.dtype)
+        err = float(np.abs(got - want).max())
+        out[fmt] = {"max_abs_error": err, "file_format": img.file_format}
+        # HDR stores 8-bit mantissas with a shared exponent: ~1 % of the value
+        assert err < (0.02 if fmt == "HDR" else 2e-3), (fmt, got.tolist(), want.tolist())
+        os.remove(sent["pixels"])
+    png = os.path.join(os.getcwd(), "photo.png")
+    bpy.context.scene.render.image_settings.color_depth = '8'
+    save_float_image(png, 'PNG', linear)
+    assert addon.jobs.image_input(bpy.data.images.load(png, check_existing=False), scratch) == {"image": png}
+
+    # the request that goes to the engine, then a cancel: nothing left in the scratch folder
+    exr = bpy.data.images.load(os.path.join(os.getcwd(), "photo.exr"), check_existing=False)
+    job = addon.jobs.start_proceduralize(exr, addon.preferences.get_settings())
+    assert "pixels" in job.req.args and "image" not in job.req.args, job.req.args
+    request_dir = job.req.args["out_dir"]
+    assert os.path.isdir(request_dir) and os.path.dirname(request_dir) == addon.jobs.work_dir()
+    job.request_cancel()
+    try:
+        job.wait()
+    except addon.engine_client.EngineError as e:
+        out["cancelled"] = str(e)
+    try:
+        addon.jobs.finish_proceduralize(job, exr.name, addon.preferences.get_settings(), None)
+        raise AssertionError("a cancelled job finished")
+    except addon.engine_client.EngineError:
+        pass
+    assert os.listdir(addon.jobs.work_dir()) == [], os.listdir(addon.jobs.work_dir())
+    addon.engine_client.release()
+    return out
