@@ -308,7 +308,12 @@ def _synth(graph: str, out_dir: Path, **over) -> dict:
 def _bad_fields(graph: str, tmp_path: Path, photo: str) -> list[tuple[str, dict, str]]:
     """(command, arguments, what the message must name): one wrong field each."""
     synth = _synth(graph, tmp_path / "s")
+    flat = str(tmp_path / "flat.npy")
+    np.save(flat, np.zeros((4, 4), np.float32))  # no channel axis
     proc = {"image": photo, "out_dir": str(tmp_path / "p"), "options": {"preset": "fast"}}
+
+    def opt(**o):
+        return {**proc, "options": {"preset": "fast", **o}}
     return [
         ("synthesize", {**synth, "overwrite": "false"}, '"overwrite" must be true or false'),
         ("synthesize", {**synth, "render": 1}, '"render" must be true or false'),
@@ -322,20 +327,24 @@ def _bad_fields(graph: str, tmp_path: Path, photo: str) -> list[tuple[str, dict,
         ("synthesize", {**synth, "overwite": True}, "overwite"),
         ("synthesize", {k: v for k, v in synth.items() if k != "resolution"}, "'resolution'"),
         ("proceduralize", {**proc, "overwrite": "false"}, '"overwrite" must be true or false'),
-        ("proceduralize", {**proc, "res_out": "abc"}, '"res_out" must be a whole number of pixels in [8, 16384]'),
+        ("proceduralize", {**proc, "res_out": "abc"},
+         '"res_out" must be a whole number of pixels in [8, 16384]'),
         ("proceduralize", {**proc, "res_out": 4}, '"res_out"'),
         ("proceduralize", {**proc, "image": 7}, '"image" must be a non-empty string'),
         ("proceduralize", {**proc, "options": "fast"}, '"options" must be a JSON object'),
-        ("proceduralize", {**proc, "options": {"preset": "fast", "seed": "1"}}, '"options.seed" must be a whole number'),
-        ("proceduralize", {**proc, "options": {"preset": "fast", "polish": 0}}, '"options.polish" must be true or false'),
-        ("proceduralize", {**proc, "options": {"preset": "fast", "allow_download": "no"}}, '"options.allow_download"'),
-        ("proceduralize", {**proc, "options": {"preset": "fast", "top_k": True}}, '"options.top_k"'),
-        ("proceduralize", {**proc, "options": {"preset": "fast", "time_limit": 10 ** 400}}, '"options.time_limit"'),
-        ("proceduralize", {**proc, "options": {"preset": "fast", "graph": "no_such_graph"}}, '"options.graph"'),
+        ("proceduralize", opt(seed="1"), '"options.seed" must be a whole number'),
+        ("proceduralize", opt(polish=0), '"options.polish" must be true or false'),
+        ("proceduralize", opt(allow_download="no"), '"options.allow_download"'),
+        ("proceduralize", opt(top_k=True), '"options.top_k"'),
+        ("proceduralize", opt(time_limit=10 ** 400), '"options.time_limit"'),
+        ("proceduralize", opt(graph="no_such_graph"), '"options.graph"'),
         ("proceduralize", {**proc, "options": {"preset": "fastest"}}, "preset"),
         ("proceduralize", {**proc, "options": {"no_such_option": 1}}, "no_such_option"),
         ("proceduralize", {**proc, "pixels": photo}, '"image" (a file path) or "pixels"'),
         ("proceduralize", {"pixels": photo, "out_dir": str(tmp_path / "p")}, "not a .npy array"),
+        ("proceduralize", {"pixels": flat, "out_dir": str(tmp_path / "p")}, "(H, W, C) with C in 1..4"),
+        ("proceduralize", {**proc, "out_dir": photo}, "is a file, not a folder"),
+        ("synthesize", {**synth, "out_dir": photo}, "is a file, not a folder"),
         ("describe", {"graph": 3}, '"graph" must be a graph name'),
         ("cancel", {"target": [1, 2]}, '"target" must be a request id'),
         ("cancel", {"target": 1.5}, '"target" must be a request id'),

@@ -84,8 +84,8 @@ def mutate(rng: random.Random, cmd: str, base: dict[str, Any], rid: str) -> Any:
         args[rng.choice(list(args))] = bad_value(rng)
     elif kind == "nested" and any(isinstance(v, dict) for v in args.values()):
         k = rng.choice([k for k, v in args.items() if isinstance(v, dict)])
-        sub = args[k]
-        sub[rng.choice(list(sub) or ["x"]) if rng.random() < 0.7 else rng.choice(STRINGS[:12])] = bad_value(rng)
+        key = rng.choice(list(args[k]) or ["x"]) if rng.random() < 0.7 else rng.choice(STRINGS[:12])
+        args[k][key] = bad_value(rng)  # an option or parameter of the wrong type, or unknown
     elif kind == "drop" and args:
         del args[rng.choice(list(args))]
     elif kind in ("extra", "field", "nested", "drop"):
@@ -183,7 +183,7 @@ def test_fuzzed_requests_each_get_one_answer_and_the_server_survives(tmp_path):
         ends = [ev for ev in e.aside if ev["event"] in ("result", "error")]
         got = collections.Counter(json.dumps(ev["id"]) for ev in ends)
         want = collections.Counter(json.dumps(expected_id(line)) for line in lines)
-        assert got == want, f"answers by id differ: {(got - want).most_common(5)} vs {(want - got).most_common(5)}"
+        assert got == want, f"extra answers {(got - want).most_common(5)}, missing {(want - got).most_common(5)}"
         assert all(ev["event"] == "error" for ev in ends if ev["id"] is None)
         for line in e.raw:
             json.loads(line)  # stdout carried protocol lines only
