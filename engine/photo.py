@@ -24,20 +24,23 @@ the ones that lose information are emitted as :class:`PhotoWarning` warnings):
 * **tiny** (side < ``min_size``, default 64 px): upscaled (bicubic) to ``min_size``, with a
   warning: there is too little detail to recognise a pattern reliably.
 * **huge** (side > ``max_size``, default 2048 px): downscaled to ``max_size``, with a warning
-  (optimisation runs at <= 512 px anyway): first shrunk by a whole factor (JPEG: decoded at 1/2,
-  1/4 or 1/8 scale by libjpeg; other formats: box-averaged strip by strip with ``Image.reduce``)
-  to between 2x and 4x ``max_size``, then Lanczos-filtered per channel in 32-bit float, as
-  Pillow's ``reducing_gap=2`` (indistinguishable from a Lanczos over the full image).
+  (optimisation runs at <= 512 px anyway). The square is first shrunk by a whole factor while it
+  is read (JPEG: decoded at 1/2, 1/4 or 1/8 scale by libjpeg; other formats: box-averaged strip
+  by strip with ``Image.reduce``) to between 2x and 4x ``max_size``, then Lanczos-filtered per
+  channel in 32-bit float, as Pillow's ``reducing_gap=2``: within ~1/255 on average of a Lanczos
+  over the full-resolution square (``tests/test_photo.py``), at a fraction of the memory.
 
-**Size limit and memory.** No full-size float copy of a photo is ever made, so the peak memory
-of a load is what Pillow holds decoded plus the shrunk square: a 12000 x 12000 PNG (144 MP)
-peaks at about 0.9 GiB of process memory (0.7 GiB over the interpreter with torch imported), a
-48 MP (8000 x 6000) JPEG at about 0.45 GiB. Photos whose estimated need exceeds
-:data:`MAX_LOAD_BYTES` (Pillow's own pixel limit does not apply) are refused with a message
-saying to downscale them: PNG / TIFF / WebP / BMP RGB(A) up to about 144 MP (12000 x 12000),
-1 byte/pixel grayscale up to 4x that; baseline JPEG up to its format's 65535 x 65535 (decoded
-at 1/8 scale), progressive JPEG up to about 144 MP (libjpeg holds its full-size coefficients);
-uncompressed float TIFF, any size (read in strips).
+**Size limit and memory.** No full-size copy of a photo is made beyond what Pillow decodes, so
+the peak memory is that plus the shrunk square (under 4x ``max_size`` px a side): a 12000 x
+12000 PNG (144 MP) peaks at 0.92 GiB of process memory (0.7 GiB over the interpreter with torch
+imported), a 48 MP (8000 x 6000) JPEG at 0.62 GiB, a 16384 px JPEG at 0.51 GiB, a 10000 px
+float RGB TIFF at 0.5 GiB. Before decoding, a photo whose decoded pixels would exceed
+:data:`MAX_DECODED_BYTES` is refused with a message saying to downscale it (Pillow's own
+"decompression bomb" limit is not used): PNG / TIFF / WebP / BMP up to 144 MP in colour
+(12000 x 12000; 4 bytes a pixel decoded), 288 MP 16-bit grey, 576 MP 8-bit grey; baseline JPEG
+of any size (decoded at 1/8 scale: up to 65535 x 65535); progressive JPEG up to 90-180 MP
+(libjpeg holds its full-size coefficients, 2-6 bytes a pixel); uncompressed float TIFF of any
+size (read a few rows at a time).
 
 Errors the user can fix raise :class:`PhotoError` with a message saying what is wrong: missing
 path, a folder, an empty file, a file that is not an image, a corrupt / truncated image, a
@@ -60,10 +63,9 @@ import torch.nn.functional as F
 DEFAULT_MIN_SIZE = 64
 DEFAULT_MAX_SIZE = 2048
 # what Pillow holds decoding a 12000 x 12000 RGB(A) PNG (4 bytes/pixel); with the shrunk square
-# (below 4x max_size px, at most 4 bytes/pixel: 268 MB at 2048) a process with torch imported
-# stays under ~1 GiB
+# (under 4x max_size px, at most 4 bytes/pixel: < 268 MB at the default) a process with torch
+# imported stays under ~1 GiB
 MAX_DECODED_BYTES = 576_000_000
-MAX_SQUARE_BYTES = 4 * (4 * DEFAULT_MAX_SIZE) ** 2
 EDITOR_SIZE = 4096  # the size the "too large" message suggests: 2x max_size, nothing lost
 
 _EXR_MAGIC = b"\x76\x2f\x31\x01"
@@ -146,8 +148,7 @@ def _too_large(path: Path, size: tuple[int, int], kind: str, limit_mp: float, ma
 
 def _check_memory(im, path: Path, size0: tuple[int, int], max_size: int) -> None:
     """Refuse, before decoding, a photo whose decoded pixels (after any JPEG draft scaling, plus a
-    progressive JPEG's full-size coefficients) exceed :data:`MAX_DECODED_BYTES`, or whose shrunk
-    square exceeds :data:`MAX_SQUARE_BYTES` (only with a ``max_size`` above the default)."""
+    progressive JPEG's full-size coefficients) would exceed :data:`MAX_DECODED_BYTES`."""
     (w0, h0), (w, h) = size0, im.size
     per_px = _PIL_BYTES.get(im.mode, 4) * (w * h) / (w0 * h0)  # bytes per full-size pixel
     kind = im.format or "image"
@@ -156,8 +157,7 @@ def _check_memory(im, path: Path, size0: tuple[int, int], max_size: int) -> None
         hmax, vmax = max(c[1] for c in im.layer), max(c[2] for c in im.layer)
         per_px += 2 * sum(c[1] * c[2] for c in im.layer) / (hmax * vmax)
         kind = "progressive JPEG"
-    m = min(w, h) // _reduction(min(w, h), max_size)
-    if per_px * w0 * h0 > MAX_DECODED_BYTES or 4 * m * m > MAX_SQUARE_BYTES:
+    if per_px * w0 * h0 > MAX_DECODED_BYTES:
         raise _too_large(path, size0, kind, MAX_DECODED_BYTES / per_px / 1e6, max_size)
 
 
@@ -365,18 +365,15 @@ class _FloatTiff:
             offsets, counts = tags.get(273), tags.get(279)
         except (OSError, KeyError, IndexError, struct.error):
             return None
-        how = ("uncompressed (compression: none)" if compression != 1 else
-               "with one sample per channel in strips" if 322 in tags or planar != 1 else
-               "with 16-, 32- or 64-bit floats" if len(set(bits)) != 1 or bits[0] not in (16, 32, 64) else None)
-        if how is None and (samples < colour or offsets is None or counts is None
-                            or len(offsets) != -(-h // rps) or len(counts) != len(offsets)):
-            how = "with a valid strip layout"
-        if how is not None:
-            kind = _TIFF_COMPRESSION.get(compression, f"compression {compression}") + "-compressed " \
-                if compression != 1 else ""
-            raise PhotoError(f"photo: {path} is a {kind}float TIFF, which the engine does not read (it reads "
-                             f"float TIFF {how}); save it as PNG/JPEG/16-bit TIFF, or run Proceduralize from "
-                             f"Blender, which sends the pixels")
+        kind = (f"{_TIFF_COMPRESSION.get(compression, f'compression-{compression}')}-compressed"
+                if compression != 1 else "tiled or planar" if 322 in tags or planar != 1
+                else f"{'/'.join(map(str, bits))}-bit" if len(set(bits)) != 1 or bits[0] not in (16, 32, 64)
+                else "malformed" if samples < colour or offsets is None or counts is None
+                or len(offsets) != -(-h // rps) or len(counts) != len(offsets) else None)
+        if kind is not None:
+            raise PhotoError(f"photo: {path} is a {kind} float TIFF, which the engine does not read (only "
+                             f"uncompressed ones, in strips); save it uncompressed or as PNG/JPEG/16-bit TIFF, "
+                             f"or run Proceduralize from Blender, which sends the pixels")
         alpha = colour if samples > colour and extras[:1] in ([1], [2]) else None
         orient = tags.get(274, [1])[0]
         return _FloatTiff(path, (w, h), samples, colour, alpha, extras[:1] == [1],
@@ -398,7 +395,7 @@ class _FloatTiff:
                                  f"re-export or re-download it")
             out[y - y0:y - y0 + n] = np.frombuffer(buf, self.dtype).reshape(n, w, self.samples)
             y += n
-        return np.nan_to_num(out, nan=0.0, posinf=1e4, neginf=-1e4)
+        return np.nan_to_num(out, copy=False, nan=0.0, posinf=1e4, neginf=-1e4)
 
 
 def _tiff_tags(f, e: str) -> dict[int, list[int]]:
@@ -430,7 +427,7 @@ def _load_float_tiff(t: _FloatTiff, max_size: int, notes: list[str]) -> _Bands:
     w, h = t.size
     k = _reduction(min(w, h), max_size)
     left, top, m = _centre_square(w, h, k)
-    rows = max(1, _STRIP_PIXELS // (m * k * k))
+    rows = max(1, _STRIP_PIXELS // (4 * w * k))  # output rows per read: ~1 MP of the file's rows
     size = min(m, max_size)
     chans, transparent, lo, hi = [], 0.0, np.inf, -np.inf
     with open(t.path, "rb") as f:
@@ -460,21 +457,27 @@ def _load_float_tiff(t: _FloatTiff, max_size: int, notes: list[str]) -> _Bands:
 
 
 def _srgb(x: np.ndarray) -> np.ndarray:
-    """Linear light in [0, 1] -> sRGB-encoded (the sRGB transfer function)."""
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    """Linear light in [0, 1] -> sRGB-encoded (the sRGB transfer function), float32."""
+    out = np.power(x, np.float32(1 / 2.4), dtype=np.float32)
+    out *= np.float32(1.055)
+    out -= np.float32(0.055)
+    dark = x <= 0.0031308
+    out[dark] = x[dark] * np.float32(12.92)
+    return out
 
 
 def _to_rgb(b: _Bands, notes: list[str]) -> np.ndarray:
-    """:class:`_Bands` -> ``(S, S, 3)`` float64 sRGB in [0, 1], alpha composited."""
-    a = np.nan_to_num(b.a.astype(np.float64), nan=0.0)
+    """:class:`_Bands` -> ``(S, S, 3)`` float32 sRGB in [0, 1], alpha composited (float32 and few
+    temporaries: at 2048 px each float64 copy of the photo would be 100 MB)."""
+    a = np.nan_to_num(b.a.astype(np.float32, copy=False), copy=False, nan=0.0)
     ncol = a.shape[-1] - int(b.alpha)
     col = a[..., :ncol]
     if b.alpha and b.transparent > 0:
         alpha = np.clip(a[..., ncol:], 0, 1)
         prem = col if b.premultiplied else col * alpha
-        wsum = float(alpha.sum())
-        bg = prem.reshape(-1, ncol).sum(0) / wsum if wsum > 0 else np.full(ncol, 0.5)
-        col = prem + bg * (1 - alpha)
+        wsum = float(alpha.sum(dtype=np.float64))
+        bg = prem.reshape(-1, ncol).sum(0, dtype=np.float64) / wsum if wsum > 0 else np.full(ncol, 0.5)
+        col = prem + bg.astype(np.float32) * (1 - alpha)
         _note(notes, f"alpha: {b.transparent:.0%} of pixels (partly) transparent, composited over their "
                      f"mean visible colour", warn=b.transparent > 0.05)
     col = np.clip(col, 0, 1)
