@@ -34,13 +34,14 @@ the ones that lose information are emitted as :class:`PhotoWarning` warnings):
 the peak memory is that plus the shrunk square (under 4x ``max_size`` px a side): a 12000 x
 12000 PNG (144 MP) peaks at 0.92 GiB of process memory (0.7 GiB over the interpreter with torch
 imported), a 48 MP (8000 x 6000) JPEG at 0.62 GiB, a 16384 px JPEG at 0.51 GiB, a 10000 px
-float RGB TIFF at 0.5 GiB. Before decoding, a photo whose decoded pixels would exceed
-:data:`MAX_DECODED_BYTES` is refused with a message saying to downscale it (Pillow's own
-"decompression bomb" limit is not used): PNG / TIFF / WebP / BMP up to 144 MP in colour
-(12000 x 12000; 4 bytes a pixel decoded), 288 MP 16-bit grey, 576 MP 8-bit grey; baseline JPEG
-of any size (decoded at 1/8 scale: up to 65535 x 65535); progressive JPEG up to 90-180 MP
-(libjpeg holds its full-size coefficients, 2-6 bytes a pixel); uncompressed float TIFF of any
-size (read a few rows at a time).
+float RGB TIFF at 0.5 GiB. Before decoding, a photo whose decoded pixels (with what the decoder
+keeps) would exceed :data:`MAX_DECODED_BYTES` is refused with a message saying to downscale it
+(Pillow's own "decompression bomb" limit is not used): in colour (4 bytes a pixel decoded) PNG,
+BMP and uncompressed TIFF up to 144 MP (12000 x 12000), compressed TIFF 82 MP, WebP 34 MP
+(libwebp's buffers); 16-bit grey 2x, 8-bit grey 4x that; baseline JPEG of any size (decoded at
+1/8 scale: up to 65535 x 65535); progressive JPEG about 100 to 220 MP (libjpeg holds its
+full-size DCT coefficients while decoding); uncompressed float TIFF of any size (read a few rows
+at a time).
 
 Errors the user can fix raise :class:`PhotoError` with a message saying what is wrong: missing
 path, a folder, an empty file, a file that is not an image, a corrupt / truncated image, a
@@ -66,6 +67,8 @@ DEFAULT_MAX_SIZE = 2048
 # (under 4x max_size px, at most 4 bytes/pixel: < 268 MB at the default) a process with torch
 # imported stays under ~1 GiB
 MAX_DECODED_BYTES = 576_000_000
+# while decoding, before the shrunk square exists: the decoder's own buffers may take its place
+MAX_DECODING_BYTES = 720_000_000
 EDITOR_SIZE = 4096  # the size the "too large" message suggests: 2x max_size, nothing lost
 
 _EXR_MAGIC = b"\x76\x2f\x31\x01"
@@ -73,6 +76,10 @@ _HDR_MAGICS = (b"#?RADIANCE", b"#?RGBE")
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*")
 # Pillow's storage per pixel: 1 byte for these, 2 for 16-bit grayscale, 4 for every other mode
 _PIL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+# memory held after decoding / the decoded image, measured (6000 px RGB): Pillow's WebP plugin
+# keeps libwebp's frame and a copy of it until closed (4.1x); a compressed TIFF, libtiff's buffers
+# (LZW 1.7x); PNG, JPEG, BMP, uncompressed TIFF 1x
+_DECODER_FACTOR = {"WEBP": 4.2, "TIFF": 1.75}
 # EXIF / TIFF orientation -> numpy ops that turn the stored pixels upright (as ImageOps.exif_transpose)
 _UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
             5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
@@ -147,18 +154,21 @@ def _too_large(path: Path, size: tuple[int, int], kind: str, limit_mp: float, ma
 
 
 def _check_memory(im, path: Path, size0: tuple[int, int], max_size: int) -> None:
-    """Refuse, before decoding, a photo whose decoded pixels (after any JPEG draft scaling, plus a
-    progressive JPEG's full-size coefficients) would exceed :data:`MAX_DECODED_BYTES`."""
+    """Refuse, before decoding, a photo whose decoded pixels (after any JPEG draft scaling, with the
+    decoder's buffers) would exceed :data:`MAX_DECODED_BYTES`, or :data:`MAX_DECODING_BYTES` with
+    what the decoder frees when it is done (a progressive JPEG's full-size DCT coefficients)."""
     (w0, h0), (w, h) = size0, im.size
-    per_px = _PIL_BYTES.get(im.mode, 4) * (w * h) / (w0 * h0)  # bytes per full-size pixel
     kind = im.format or "image"
-    if im.format == "JPEG" and im.info.get("progressive") and getattr(im, "layer", None):
-        # libjpeg holds a progressive JPEG's DCT coefficients at full size, 2 bytes per sample
+    factor = 1.0 if kind == "TIFF" and im.info.get("compression") == "raw" else _DECODER_FACTOR.get(kind, 1.0)
+    held = _PIL_BYTES.get(im.mode, 4) * factor * (w * h) / (w0 * h0)  # bytes per full-size pixel
+    decoding = held
+    if kind == "JPEG" and im.info.get("progressive") and getattr(im, "layer", None):
         hmax, vmax = max(c[1] for c in im.layer), max(c[2] for c in im.layer)
-        per_px += 2 * sum(c[1] * c[2] for c in im.layer) / (hmax * vmax)
+        decoding += 2 * sum(c[1] * c[2] for c in im.layer) / (hmax * vmax)  # 2 bytes a sample
         kind = "progressive JPEG"
-    if per_px * w0 * h0 > MAX_DECODED_BYTES:
-        raise _too_large(path, size0, kind, MAX_DECODED_BYTES / per_px / 1e6, max_size)
+    limit = min(MAX_DECODED_BYTES / held, MAX_DECODING_BYTES / decoding)  # pixels
+    if w0 * h0 > limit:
+        raise _too_large(path, size0, kind, limit / 1e6, max_size)
 
 
 def _sniff(path: Path) -> bytes:
