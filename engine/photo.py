@@ -38,8 +38,8 @@ float RGB TIFF at 0.5 GiB. Before decoding, a photo whose decoded pixels (with w
 keeps) would exceed :data:`MAX_DECODED_BYTES` is refused with a message saying to downscale it
 (Pillow's own "decompression bomb" limit is not used): in colour (4 bytes a pixel decoded) PNG,
 BMP and uncompressed TIFF up to 144 MP (12000 x 12000), compressed TIFF 82 MP, WebP 34 MP
-(libwebp's buffers); 16-bit grey 2x, 8-bit grey 4x that; baseline JPEG of any size (decoded at
-1/8 scale: up to 65535 x 65535); progressive JPEG about 100 to 220 MP (libjpeg holds its
+(libwebp's buffers); 16-bit grey 2x, 8-bit grey 4x that; baseline JPEG decoded at 1/2 to 1/8
+scale to 144 MP (any squarish photo up to JPEG's 65535 x 65535); progressive JPEG about 100 to 220 MP (libjpeg holds its
 full-size DCT coefficients while decoding); uncompressed float TIFF of any size (read a few rows
 at a time).
 
