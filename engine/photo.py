@@ -384,6 +384,9 @@ class _FloatTiff:
             raise PhotoError(f"photo: {path} is a {kind} float TIFF, which the engine does not read (only "
                              f"uncompressed ones, in strips); save it uncompressed or as PNG/JPEG/16-bit TIFF, "
                              f"or run Proceduralize from Blender, which sends the pixels")
+        if path.stat().st_size < w * h * samples * bits[0] // 8:  # also bounds w x h by the file
+            raise PhotoError(f"photo: {path} is corrupt or truncated (shorter than its {w}x{h} px); "
+                             f"re-export or re-download it")
         alpha = colour if samples > colour and extras[:1] in ([1], [2]) else None
         orient = tags.get(274, [1])[0]
         return _FloatTiff(path, (w, h), samples, colour, alpha, extras[:1] == [1],

@@ -406,6 +406,14 @@ def test_compressed_float_rgb_tiff_refused_with_what_to_do(tmp_path):
         load_photo(tmp_path / "f.tif")
 
 
+def test_truncated_float_rgb_tiff_is_reported(tmp_path):
+    _write_float_tiff(tmp_path / "f.tif", np.zeros((64, 64, 3)), rows_per_strip=8)
+    data = (tmp_path / "f.tif").read_bytes()
+    (tmp_path / "f.tif").write_bytes(data[:-100])
+    with pytest.raises(PhotoError, match="corrupt or truncated"):
+        load_photo(tmp_path / "f.tif")
+
+
 @pytest.mark.parametrize("head", [b"\x76\x2f\x31\x01\x02\x00\x00\x00", b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n",
                                   b"#?RGBE\n"])
 def test_exr_and_hdr_refused_with_what_to_do(tmp_path, head):
