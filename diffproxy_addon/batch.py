@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"DiffProxy batch: {text}", flush=True)
         except Exception as e:  # noqa: BLE001 - one bad image must not stop the others
             row["status"] = f"FAILED: {e}"
+            _remove_if_empty(os.path.join(out_root, sub))
             print(f"DiffProxy batch: {path}: {e}", file=sys.stderr, flush=True)
         row["seconds"] = round(time.perf_counter() - t0, 2)
         rows.append(row)
@@ -109,10 +110,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.blend:
         bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(args.blend), relative_remap=True)
     addon.engine_client.release()
+    addon.jobs.remove_work_dir()  # scratch folders (pixels of photos only Blender reads)
     with open(os.path.join(out_root, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(rows, f, indent=2)
     print(table(rows), flush=True)
     return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def _remove_if_empty(folder: str) -> None:
+    """A failed image's maps folder, if the engine made it before failing: nothing to keep."""
+    try:
+        os.rmdir(folder)
+    except OSError:  # missing, or holds files
+        pass
 
 
 def table(rows: list[dict]) -> str:

@@ -192,12 +192,12 @@ def _loads(image: bpy.types.Image) -> bool:
 
 def start_proceduralize(image: bpy.types.Image, settings: Settings,
                         out_dir: str | None = None) -> EngineJob:
-    """Send the photo to the engine. Without ``out_dir`` the maps go to a scratch folder that
-    the finish step (or a failure to start) removes."""
+    """Send the photo to the engine. A pixels file, and the maps when there is no ``out_dir``,
+    go to a scratch folder that the finish step (or a failure to start) removes."""
     client = client_for(settings)
-    scratch = None if out_dir else new_out_dir(image.name)
+    scratch = new_out_dir(image.name)  # never the caller's folder: it gets only the maps
     try:
-        inp = image_input(image, out_dir or scratch or "")
+        inp = image_input(image, scratch)
         req = client.request("proceduralize", out_dir=out_dir or scratch, options=settings.options(),
                              overwrite=True, **inp)
     except BaseException:
@@ -286,7 +286,7 @@ def _build(job: EngineJob, name: str, result: dict[str, Any], settings: Settings
     res = _image_side(result["paths"]) or settings.resolution
     material_params.write(mat, spec, result.get("params") or {}, res)
     assigned = node_tree.assign_to_object(mat, obj)
-    if mode == "EXTERNAL":
+    if mode == "EXTERNAL" and job.scratch in {os.path.dirname(p) for p in result["paths"].values()}:
         job.scratch = None  # the material references the maps where they are
     return mat, assigned
 

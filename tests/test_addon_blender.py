@@ -108,7 +108,9 @@ def test_batch_two_images_one_corrupt(light_zip, photo, tmp_path):
     bad = tmp_path / "corrupt.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
     out = tmp_path / "out"
-    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender-user")}
+    scratch = tmp_path / "tmp"  # the batch's temp folder: its scratch folders must go
+    scratch.mkdir()
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender-user"), "TMPDIR": str(scratch)}
     env.pop("PYTHONPATH", None)
     r = subprocess.run([sys.executable, str(ext / "batch.py"), "--", "--images", str(photo), str(bad),
                         "--out", str(out), "--preset", "fast", "--resolution", "256",
@@ -123,6 +125,8 @@ def test_batch_two_images_one_corrupt(light_zip, photo, tmp_path):
     for m in ("basecolor", "normal", "roughness", "metallic", "height"):
         assert (out / photo.stem / f"{m}.png").is_file()
     assert (out / "batch.blend").is_file()
+    assert not (out / "corrupt").exists(), "the failed image left an empty maps folder"
+    assert not list(scratch.glob("diffproxy-blender-*")), list(scratch.iterdir())
     assert "image" in r.stdout and "graph" in r.stdout and "losses" in r.stdout  # the table
 
 
