@@ -446,3 +446,18 @@ def test_cli_prints_each_warning_on_one_line(tmp_path, monkeypatch):
     before = warnings.showwarning
     assert main(args) == 2
     assert warnings.showwarning is before
+
+
+def test_cli_run_does_not_repeat_its_warnings_as_notes(tmp_path, capsys):
+    """A warning shown while the photo loads is not printed again among the closing notes; a
+    note that was no warning still is."""
+    from diffproxy.cli import main
+
+    Image.fromarray(_gradient_rgb(20, 30)).save(tmp_path / "t.png")  # tiny (warns) and non-square (a note)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["proceduralize", str(tmp_path / "t.png"), "--out", str(tmp_path / "out"), "--graph", "wood", "--preset",
+                     "fast", "--res-out", "64", "--descriptor", "random", "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("tiny image (20 px)") == 1 and "warning: tiny image (20 px)" in err, err
+    assert "note: non-square" in err

@@ -141,8 +141,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     check_writable_folder(out)
     bar = _Progress()
+    shown = _ShownWarnings()
     try:
-        result = proceduralize(args.photo, options, progress=bar)
+        with shown:
+            result = proceduralize(args.photo, options, progress=bar)
     except PhotoError as e:
         bar.close()
         print(f"error: {e}", file=err)
@@ -162,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=err)
         return 2
     for note in result.photo_notes:
-        print(f"note: {note}", file=err)
+        if note not in shown.messages:  # a warning was printed when the photo was loaded
+            print(f"note: {note}", file=err)
     if args.json:
         data = result.summary()
         data["paths"] = {k: str(v) for k, v in paths.items()}
@@ -176,6 +179,31 @@ def run(args: argparse.Namespace) -> int:
                 f"{r['graph']} {r['score']:.3f}" if r.get("probability") is None
                 else f"{r['graph']} p={r['probability']:.2f} ({r['score']:.3f})" for r in result.ranking))
     return 0
+
+
+class _ShownWarnings:
+    """Context that remembers the text of every warning shown inside it (still shown as
+    before), so the run's closing notes do not repeat them."""
+
+    def __init__(self) -> None:
+        self.messages: set[str] = set()
+
+    def __enter__(self) -> "_ShownWarnings":
+        import warnings
+
+        self._prev = warnings.showwarning
+
+        def show(message, *a, **k):
+            self.messages.add(str(message))
+            self._prev(message, *a, **k)
+
+        warnings.showwarning = show
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import warnings
+
+        warnings.showwarning = self._prev
 
 
 class _Progress:
