@@ -461,3 +461,16 @@ def test_cli_run_does_not_repeat_its_warnings_as_notes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("tiny image (20 px)") == 1 and "warning: tiny image (20 px)" in err, err
     assert "note: non-square" in err
+
+
+def test_bench_photo_command(capsys):
+    """The memory benchmark makes its photos and loads each in a fresh process (small sizes
+    here; its figures are docs/BENCHMARKS.md's)."""
+    from diffproxy.cli import main
+
+    assert main(["bench-photo", "--photos", "600x400:jpg", "300x300:png", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| 600x400 JPG |" in out and "| 300x300 PNG |" in out
+    row = [ln for ln in out.splitlines() if "600x400" in ln][0].split("|")
+    assert int(row[3]) >= int(row[4]) > 0 and int(row[6]) == 400  # peak >= after imports; cropped square
+    assert main(["bench-photo", "--photos", "600:jpg"]) == 2

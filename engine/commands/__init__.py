@@ -20,6 +20,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("render", "render_cmd"),
     ("contact-sheet", "contact_sheet_cmd"),
     ("bench-render", "bench_render_cmd"),
+    ("bench-photo", "bench_photo_cmd"),
     ("proceduralize", "proceduralize_cmd"),
     ("bench", "bench_cmd"),
     ("serve", "serve_cmd"),
