@@ -27,7 +27,11 @@ Protocol
 Commands (arguments -> ``result`` fields)
 -----------------------------------------
 ``hello`` -> ``protocol, engine_version, torch_version, python, pid, device, engine_path,
-    graphs`` (``graphs``: ``[{name, description}]``; ``engine_path``: where diffproxy loaded from).
+    graphs, presets, devices`` (``graphs``: ``[{name, description}]``; ``engine_path``: where
+    diffproxy loaded from; ``presets``: ``[{name, description, artist}]`` in the order to offer,
+    ``artist``: false for those kept for comparison (``paper``), which the add-on does not show;
+    ``devices``: ``[{name, description, available}]``, every name ``device`` accepts and whether
+    this machine has it).
 ``describe`` ``graph`` -> ``graph, description, spec_hash, slots, params, groups``
     (``params``: :meth:`Param.describe` list in spec order; ``groups``: ``[{name, params}]`` in
     order of first appearance).
@@ -655,16 +659,44 @@ class Server:
 
     # --- commands -----------------------------------------------------------------------------
     def hello(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Versions, graphs, presets and devices: what the add-on offers comes from here, so a
+        preset or device added to the engine shows in Blender without an add-on change."""
         import torch
 
         from . import __version__
         from .device import pick_device
         from .graphs import GRAPHS
+        from .optimize.options import DEVICES, PRESETS
+        # The presets offered to artists, in this order, in their words (the add-on shows these);
+        # any other preset (``paper``: the paper's budget) is listed with "artist": false.
+        for_artists = {
+            "fast": "About 30 s on a laptop CPU; one graph",
+            "balanced": "About 2 min on a laptop CPU; the best two graphs",
+            "full": "Balanced's fit from four starts per graph, the best kept; up to three graphs. "
+                    "A closer fit for 2-6x Balanced's time",
+        }
+        others = {"paper": "The paper's budget (Sec. 3.3), for comparison; slower than Full"}
+        presets = [{"name": n, "description": d, "artist": True} for n, d in for_artists.items() if n in PRESETS]
+        presets += [{"name": n, "description": others.get(n, ""), "artist": False}
+                    for n in PRESETS if n not in for_artists]
+        auto = str(pick_device("auto"))
+        about = {"auto": f"CUDA, else Apple MPS, else CPU (here: {auto})", "cpu": "Always the CPU",
+                 "cuda": "An NVIDIA GPU (needs a CUDA build of torch)", "mps": "Apple silicon GPU"}
+
+        def available(name: str) -> bool:
+            try:
+                pick_device(name)
+            except (RuntimeError, ValueError):
+                return False
+            return True
         return {"protocol": PROTOCOL, "engine_version": __version__,
                 "torch_version": torch.__version__, "python": sys.version.split()[0],
-                "pid": os.getpid(), "device": str(pick_device("auto")),
+                "pid": os.getpid(), "device": auto,
                 "engine_path": str(Path(__file__).resolve().parent),
-                "graphs": [{"name": g.name, "description": g.description} for g in GRAPHS.values()]}
+                "graphs": [{"name": g.name, "description": g.description} for g in GRAPHS.values()],
+                "presets": presets,
+                "devices": [{"name": d, "description": about.get(d, ""), "available": available(d)}
+                            for d in DEVICES]}
 
     def describe(self, args: dict[str, Any]) -> dict[str, Any]:
         from .graphs import get_graph

@@ -113,6 +113,22 @@ def test_hello_reports_versions_device_and_graphs(hello):
     assert names == list(GRAPHS)
 
 
+def test_hello_lists_the_presets_for_artists_and_the_devices_this_machine_has(hello):
+    import torch
+
+    from diffproxy.optimize.options import DEVICES, PRESETS
+    presets = hello["presets"]
+    assert sorted(p["name"] for p in presets) == sorted(PRESETS)
+    assert [p["name"] for p in presets if p["artist"]] == ["fast", "balanced", "full"]
+    assert [p["name"] for p in presets if not p["artist"]] == ["paper"]
+    assert all(p["description"] for p in presets)
+    devices = {d["name"]: d for d in hello["devices"]}
+    assert list(devices) == list(DEVICES)
+    assert devices["auto"]["available"] and devices["cpu"]["available"]
+    assert devices["cuda"]["available"] == torch.cuda.is_available()
+    assert hello["device"] in devices["auto"]["description"]
+
+
 def test_describe_groups_every_parameter_with_the_spec_hash(engine, hello):
     from diffproxy.graphs import get_graph
     name = hello["graphs"][0]["name"]
