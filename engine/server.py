@@ -85,6 +85,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from .jsonsafe import finite as _finite
+
 PROTOCOL = 1
 LONG_COMMANDS = ("synthesize", "proceduralize")
 PATTERN_CACHE_SIZE = 2  # (graph, res, generator params) entries; one 4K slot is 64 MiB
@@ -171,17 +173,6 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, (set, tuple)):
         return list(x)
     raise TypeError(f"{type(x).__name__} is not JSON serialisable")
-
-
-def _finite(x: Any) -> Any:
-    """Replace NaN/inf (not valid JSON) by None, recursively."""
-    if isinstance(x, float):
-        return x if x == x and x not in (float("inf"), float("-inf")) else None
-    if isinstance(x, dict):
-        return {str(k): _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
 
 
 # --- errors a user can act on ----------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The graph classifier's network and how a photo is shown to it.
 
 A small CNN (:class:`GraphClassifierNet`) maps a ``(B, 3, S, S)`` sRGB image in [0, 1] to one
-logit per material graph. Its input is standardised per image (:func:`standardize`: every
+logit per material graph. Its input is standardised per image (``netdata.standardize``: every
 channel's mean removed, divided by the luminance contrast), so exposure and contrast do not
 matter; hue and saturation are varied in training (``augment``), so colour hardly does either:
 it answers *which pattern is this*, not *which colour*. Features are pooled by their spatial
@@ -19,19 +19,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..descriptor import resize, to_gray3
+from ..descriptor import resize
+from ..netdata import standardize
 
 VIEW_RES = 96  # px the network sees
 SOURCE_RES = 256  # px a photo (or a training render) is brought to before views/crops
 VIEW_SIZES = (256, 192, 128)  # crop sides of the SOURCE_RES image judged by ``views``
-
-
-def standardize(x: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, H, W)`` -> every channel minus its mean, divided by the luminance's standard
-    deviation (+1e-3): exposure- and contrast-free, colour ratios kept."""
-    mean = x.mean((2, 3), keepdim=True)
-    std = to_gray3(x)[:, 0].flatten(1).std(1).view(-1, 1, 1, 1) + 1e-3
-    return (x - mean) / std
 
 
 class _Block(nn.Sequential):

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..estimator.data import render_samples
+from ..netdata import render_samples
 from .augment import augment
 from .network import SOURCE_RES, GraphClassifierNet, probabilities
 

@@ -29,7 +29,8 @@ HELP = "benchmark diffproxy against MATch and random search (synthetic targets a
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..optimize.options import PRESETS
+    from ..optimize.options import DEVICES, PRESETS
+    from ..optimize.steps import OPTIONAL
 
     p.add_argument("--synthetic", type=int, default=5, help="number of synthetic targets (0: none)")
     p.add_argument("--first", type=int, default=0,
@@ -45,9 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default="diffproxy,match,search",
                    help="comma-separated subset of diffproxy, match, search and the ablations "
                         "diffproxy-paper (Stage II through the proxies' patterns, as in the paper), "
-                        "diffproxy-noproxy (no proxies), diffproxy-nolocal (no local search), "
-                        "diffproxy-noscan (no coordinate scan), diffproxy-noseeds (no seed search), "
-                        "diffproxy-nodetail (photos: no last stage 'detail'), diffproxy-noclassifier "
+                        "diffproxy-noproxy (no proxies), diffproxy-no<step> for every step a run may "
+                        f"leave out ({', '.join(OPTIONAL)}; e.g. diffproxy-nolocal: no local search, "
+                        "diffproxy-nodetail: photos without the last stage 'detail'), diffproxy-noclassifier "
                         "(photos: graphs ranked without the graph classifier), diffproxy-noestimator (no parameter "
                         "estimator's guess), diffproxy-nowindow (no count window around the guess); "
                         "synthetic targets "
@@ -56,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "started from the parameter estimator's guess: the guess alone)")
     p.add_argument("--preset", default="fast", choices=list(PRESETS))
     p.add_argument("--graphs", default=None, help="comma-separated graphs for synthetic targets (default: all)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--device", default="auto", choices=list(DEVICES))
     p.add_argument("--descriptor", default="auto", choices=["auto", "vgg19", "random"])
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: auto, as proceduralize)")
     p.add_argument("--workers", type=int, default=0,

@@ -18,8 +18,22 @@ NAME = "proceduralize"
 HELP = "fit a procedural material to a photo (DiffProxy)"
 
 
+def add_step_switches(p: argparse.ArgumentParser) -> None:
+    """``--no-<step>`` for every step of the plan a run may leave out (``optimize.steps.STEPS``;
+    e.g. --no-local-search, --no-scan, --no-seed-search, --no-polish, --no-detail); each adds the
+    step to ``args.disabled``."""
+    from ..optimize.steps import STEPS
+
+    g = p.add_argument_group("steps", "leave steps of the plan out (--no-scan --no-local-search "
+                                      "--no-seed-search --no-polish: the paper's three stages alone)")
+    for step in STEPS:
+        if not step.paper:
+            g.add_argument(f"--no-{step.switch}", dest="disabled", action="append_const", const=step.name,
+                           default=[], help=f"skip the {step.name!r} step: {step.help}")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..optimize.options import PRESETS
+    from ..optimize.options import DEVICES, METHODS, PRESETS, PROXY_MODES
 
     p.add_argument("photo", help="image of a flat material sample, flash photo (PNG/JPEG/TIFF/...); "
                                  "the project's own: engine/assets/default_photo.png")
@@ -40,28 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="let the structure searches range over every count the graph's prior allows "
                         "instead of keeping the counts (courses, tiles, threads, cells) near the "
                         "parameter estimator's guess")
-    p.add_argument("--method", default="diffproxy", choices=["diffproxy", "match", "search"])
-    p.add_argument("--proxy-mode", default="anchored", choices=["anchored", "paper", "off"],
+    p.add_argument("--method", default="diffproxy", choices=list(METHODS))
+    p.add_argument("--proxy-mode", default="anchored", choices=list(PROXY_MODES),
                    help="Stage II: 'anchored' real patterns forward, proxy gradients backward "
                         "(default); 'paper' proxy patterns in both passes; 'off' no proxies")
-    p.add_argument("--no-local-search", dest="local_search", action="store_false",
-                   help="skip the compass search over the generator parameters on the real "
-                        "generators after Stage II (with --no-scan, --no-seed-search and --no-polish too: the "
-                        "paper's three stages alone)")
-    p.add_argument("--no-scan", dest="scan", action="store_false",
-                   help="skip the coordinate scan over the generator parameters on the real "
-                        "generators after Stage II (every value of one parameter at a time)")
-    p.add_argument("--no-seed-search", dest="seed_search", action="store_false",
-                   help="skip the search over every value of every random seed after the local "
-                        "search (the generators' and the graph's noise seeds)")
-    p.add_argument("--no-polish", dest="polish", action="store_false",
-                   help="skip the second structure search halfway through Stage III (by the style "
-                        "loss, under the filters tuned so far)")
-    p.add_argument("--no-detail", dest="detail", action="store_false",
-                   help="skip the last stage, which tunes the filters to the look of the maps at "
-                        "the --res-out size (up to the preset's detail size) instead of the small "
-                        "maps the fit renders")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    add_step_switches(p)
+    p.add_argument("--device", default="auto", choices=list(DEVICES))
     p.add_argument("--res-out", type=int, default=2048, help="side of the written maps in px (default 2048)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--descriptor", default="auto", choices=["auto", "vgg19", "random"],
@@ -121,9 +119,7 @@ def run(args: argparse.Namespace) -> int:
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, workers=args.workers, top_k=args.top_k,
                           proxy_mode=args.proxy_mode, classifier=args.classifier, estimator=args.estimator,
-                          count_window=args.count_window,
-                          local_search=args.local_search, scan=args.scan, seed_search=args.seed_search,
-                          polish=args.polish, detail=args.detail)
+                          count_window=args.count_window, disabled=frozenset(args.disabled))
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=err)

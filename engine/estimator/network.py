@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..classifier.network import standardize
+from ..netdata import standardize
 
 INPUT_RES = 128  # px the network sees (an image is area-resized to it)
 

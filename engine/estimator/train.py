@@ -1,6 +1,6 @@
 """Training the parameter estimator on renders of the graphs' artist priors.
 
-Data (:func:`~.data.render_samples`): ``samples`` prior draws per graph rendered at
+Data (``netdata.render_samples``): ``samples`` prior draws per graph rendered at
 ``RENDER_RES`` px, kept as 8-bit; a second set drawn with other seeds is the validation set.
 Every epoch shows each render once, circularly shifted by a random amount (the renders tile),
 under a mild illumination slope and sensor noise (a photo's, which say nothing about the
@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .data import render_samples
+from ..netdata import render_samples
 from .network import EstimatorNet, prepare
 
 Progress = Callable[[str], None]

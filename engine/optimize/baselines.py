@@ -28,7 +28,7 @@ import torch
 
 from .control import Reporter
 from .fit import Fit
-from .stages import StageResult, adam
+from .descent import StageResult, adam
 
 RANDOM_FRACTION = 0.3
 ES_LAMBDA = 8

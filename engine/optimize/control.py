@@ -57,3 +57,18 @@ class Reporter:
 
     def message(self, stage: str, message: str) -> None:
         self.step(stage, 0, 0, None, message, force=True)
+
+
+class Span:
+    """Reporter for one chunk of a longer stage: step ``k`` of the chunk is reported as step
+    ``offset + k`` of the stage's ``total`` (one progress bar, not one per chunk)."""
+
+    def __init__(self, reporter: Reporter, offset: int, total: int):
+        self.reporter, self.offset, self.total = reporter, offset, total
+
+    def step(self, stage: str, step: int, total: int, loss: float | None = None, message: str = "",
+             force: bool = False) -> None:
+        self.reporter.step(stage, self.offset + step, self.total, loss, message, force)
+
+    def message(self, stage: str, message: str) -> None:
+        self.reporter.message(stage, message)

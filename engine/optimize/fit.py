@@ -15,7 +15,7 @@ real generators run (``round_generators=True``) and left continuous for the prox
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import torch
 
@@ -23,7 +23,9 @@ from ..descriptor import Descriptor, resize
 from ..losses import DescriptorLoss, TargetStats
 from ..params import Batch
 from ..render import render
-from .options import Preset
+
+if TYPE_CHECKING:  # options -> steps -> fit: the preset is only read here
+    from .options import Preset
 
 PatternFn = Callable[[Batch, int], torch.Tensor]
 

@@ -34,104 +34,13 @@ import torch
 from ..descriptor import get_descriptor
 from ..device import auto_threads, pick_device
 from ..photo import load_photo
-from .baselines import es_search, match
 from .choose import KEEP_FRACTION, keep_likely, rank_graphs
 from .control import Cancelled, Reporter
 from .fit import Fit
+from .graph_run import finish_graph, optimise_graph
 from .options import Options
 from .result import GraphRun, Result, best_restart
-from .stages import (StageResult, coordinate_scan, detail, estimate_start, filter_search, local_search,
-                     random_search, seed_search, stage1, stage2, stage3)
 from .workers import Job, graph_generators, plan, prefix, restart_generators, run_parallel, run_seed
-
-
-def _run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator) -> GraphRun:
-    p = o.budget
-    run = GraphRun(fit.graph.name)
-    run.add("start", StageResult(u, 0.0, 0.0), fit)
-    guess = None
-    if o.estimator:
-        r = estimate_start(fit, u, rep, window=o.count_window)
-        run.add("estimate", r, fit)
-        u, guess = r.u, r.alternatives
-    r = stage1(fit, u, rep, p.stage1_steps, p.stage1_lr, search=p.filter_samples, generator=gen)
-    run.add("stage1", r, fit)
-    u_stage1 = r.u
-    r = random_search(fit, r.u, p.search_samples, rep, gen, keep=p.stage2_starts, extra=guess)
-    run.add("search", r, fit)
-    r = stage2(fit, r.alternatives, rep, p.stage2_steps, p.stage2_lr, p.stage2_halve_every, mode=o.proxy_mode)
-    run.add("stage2", r, fit)
-    if o.scan and p.scan_sweeps > 0:
-        r = coordinate_scan(fit, r.u, rep, p.scan_sweeps)
-        run.add("scan", r, fit)
-    if o.local_search and p.local_sweeps > 0:
-        r = local_search(fit, r.u, rep, p.local_sweeps)
-        run.add("local", r, fit)
-    if o.seed_search and p.seed_search:
-        r = seed_search(fit, r.u, rep)
-        run.add("seeds", r, fit)
-    r = stage3(fit, r.u, rep, p.stage3_steps, p.stage3_lr, search=p.filter_samples, generator=gen,
-               also=u_stage1 if p.stage3_also_start else None,
-               polish_sweeps=p.polish_sweeps if o.polish else 0, sharp_steps=p.stage3_sharp_steps)
-    run.add("stage3", r, fit)
-    run.settle(("stage1", "stage3"), judge=fit.sharper() if p.stage3_sharp_steps else None)
-    if run.final_from != "stage3":
-        at = f" at {run.settled['res']} px" if run.settled else ""
-        rep.message("stage3", f"the result after {run.final_from} has the lower style loss{at}; keeping it")
-    return run
-
-
-def _run_match(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator) -> GraphRun:
-    p = o.budget
-    run = GraphRun(fit.graph.name)
-    run.add("start", StageResult(u, 0.0, 0.0), fit)
-    r = filter_search(fit, u, p.filter_samples, rep, gen, stage="match")
-    run.add("filter_search", r, fit)
-    r = match(fit, r.u, rep, p.match_budget, p.stage1_lr)
-    run.add("match", r, fit)
-    return run
-
-
-def _run_search(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator,
-                seconds: float) -> GraphRun:
-    run = GraphRun(fit.graph.name)
-    run.add("start", StageResult(u, 0.0, 0.0), fit)
-    r = es_search(fit, u, rep, seconds, gen)
-    run.add("search_es", r, fit)
-    return run
-
-
-def optimise_graph(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator,
-                   search_seconds: float | None = None) -> GraphRun:
-    """Run ``o.method`` on one graph from the start point ``u`` (1, P) normalised."""
-    t = time.perf_counter()
-    if o.method == "diffproxy":
-        run = _run_diffproxy(fit, u, o, rep, gen)
-    elif o.method == "match":
-        run = _run_match(fit, u, o, rep, gen)
-    else:
-        run = _run_search(fit, u, o, rep, gen, search_seconds or o.time_limit or o.budget.search_seconds)
-    run.seconds = time.perf_counter() - t
-    run.fit = fit
-    return run
-
-
-def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
-    """Stage "detail" on one optimised graph (``o.detail``; only when the export's maps,
-    ``min(res_out, detail_res)`` px, are larger than the fit's). ``proceduralize`` runs it on
-    every graph it optimises, so the graphs are compared by the look of the maps the user gets
-    (the fit's small maps can misjudge a graph's fine detail by several times its loss,
-    docs/BENCHMARKS.md); the synthetic benchmark calls :func:`optimise_graph` alone."""
-    p = o.budget
-    assert run.fit is not None and run.u is not None
-    px = min(o.res_out, p.detail_res)
-    if not (o.detail and p.detail_steps > 0 and px > run.fit.render_res()):
-        return run
-    rep.message("detail", f"tuning the filters to the look of {px} px maps")
-    t = time.perf_counter()
-    run.add("detail", detail(run.fit, run.u, rep, p.detail_steps, p.stage3_lr, px, p.detail_refresh), run.fit)
-    run.seconds += time.perf_counter() - t
-    return run
 
 
 def proceduralize(image: str | os.PathLike | torch.Tensor, options: Options | None = None,
@@ -182,7 +91,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     rep.message("load", f"photo {photo.size}px ({photo.source}); device {device}; descriptor "
                         f"{descriptor.name} [{descriptor.weights_hash}]")
     gen = torch.Generator().manual_seed(o.seed)
-    p = o.budget
+    p = o.preset
 
     from ..graphs import GRAPHS, get_graph  # after the photo: its errors come first
 
@@ -205,7 +114,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
                                 f"the next graph under {KEEP_FRACTION:g} x as likely")
     k = len(chosen)
     # each graph from the preset's restarts (diffproxy; the baselines run once): jobs graph-major
-    n = o.budget.restarts if o.method == "diffproxy" else 1
+    n = p.restarts if o.method == "diffproxy" else 1
     tasks = [(c, g, r) for i, (c, g0) in enumerate(zip(chosen, graph_generators(gen, o.seed, k)))
              for r, g in enumerate(restart_generators(g0, run_seed(o.seed, i), n))]
     workers = plan(o, len(tasks), device, threads)
@@ -217,7 +126,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
         what = f"graphs {', '.join(c.name for c in chosen)}" if k > 1 else f"graph {chosen[0].name}"
         rep.message("fit", f"optimising {what}{f' from {n} starts each' if n > 1 else ''} with {o.method}, "
                            f"{workers} processes side by side")
-        jobs = [Job(c.name, photo.image, c.u, o, p, descriptor, g.get_state(), search_seconds, threads, restart=r)
+        jobs = [Job(c.name, photo.image, c.u, o, descriptor, g.get_state(), search_seconds, threads, restart=r)
                 for c, g, r in tasks]
         done = run_parallel(jobs, workers, rep)
         for run in done:

@@ -19,7 +19,6 @@ is checked before the first file is written):
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,9 +30,10 @@ import torch
 
 from .. import __version__
 from ..io import exists_message, refuse_inputs, save_json, save_maps, save_png
+from ..jsonsafe import finite as _finite
 from .fit import Fit
 from .options import Options
-from .stages import StageResult
+from .descent import StageResult
 
 TILE = 256
 SHEET_LABELS = ("photo", "render", "basecolor", "normal", "roughness", "metallic")
@@ -116,19 +116,6 @@ def best_restart(runs: list[GraphRun]) -> GraphRun:
     return best
 
 
-def _finite(x: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, tensors -> lists."""
-    if isinstance(x, dict):
-        return {str(k): _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    if isinstance(x, torch.Tensor):
-        return _finite(x.tolist())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 @dataclass
 class Result:
     """What ``proceduralize`` returns (JSON-friendly fields, plus the photo for the sheet)."""
@@ -168,7 +155,7 @@ class Result:
         return cls(graph=best.graph, params=best.fit.to_json(best.u), losses=_finite(losses),
                    timings={k: round(float(v), 3) for k, v in timings.items()},
                    descriptor=best.fit.loss.info, device=str(device), ranking=ranking,
-                   method=o.method, preset=o.preset, seed=o.seed, options=o.as_dict(),
+                   method=o.method, preset=o.preset.name, seed=o.seed, options=o.as_dict(),
                    curves=best.curves, proxies=proxies, photo_notes=list(photo.notes),
                    photo_source=photo.source,
                    others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.maps_px()},

@@ -13,9 +13,10 @@ run gives the same result whether its graphs run one after another or side by si
 threads per process, same device).
 
 Workers are started with ``spawn`` (a fresh interpreter: forking a process whose OpenMP pool has
-run can hang), receive the photo, the descriptor and the parent's preset (so a preset built at
-run time reaches them), and send progress events back through a queue; the parent forwards them
-to the caller's callback and passes a cancel request on within one step.
+run can hang), receive the photo, the descriptor and the options, which carry the preset itself
+(so a preset built at run time reaches them; no registry is written), and send progress events
+back through a queue; the parent forwards them to the caller's callback and passes a cancel
+request on within one step.
 
 Jobs and results travel as bytes (:func:`_pack`), made in the sending thread. Handed to the pool
 as tensors, they were pickled by the pool's feeder thread with torch's sharing reductions, which
@@ -44,7 +45,7 @@ from typing import Any
 import torch
 
 from .control import Cancelled, Reporter
-from .options import PRESETS, Options, Preset
+from .options import Options
 
 # a seed stride between the graphs of one run (any fixed odd number keeps their streams apart)
 _SEED_STRIDE = 1_000_003
@@ -87,8 +88,7 @@ class Job:
     graph: str
     photo: torch.Tensor
     u: torch.Tensor
-    options: Options
-    preset: Preset
+    options: Options  # its preset travels with it (one made at run time too)
     descriptor: Any
     generator_state: torch.Tensor
     search_seconds: float
@@ -146,16 +146,15 @@ def _work(blob: bytes) -> bytes:
     """A worker's task: one packed :class:`Job` in, its packed GraphRun out."""
     from ..graphs import get_graph
     from .fit import Fit
-    from .pipeline import finish_graph, optimise_graph
+    from .graph_run import finish_graph, optimise_graph
 
     job: Job = _unpack(blob)
     torch.set_num_threads(max(1, job.threads))
-    PRESETS[job.options.preset] = job.preset  # the parent's budget, even one made at run time
     rep = Reporter(lambda ev: _events.put((job.index, ev)), _cancel.is_set)
     rep.prefix = job.prefix
     rep.message("fit", f"optimising graph {job.graph} with {job.options.method}")
     device = torch.device("cpu")
-    fit = Fit(get_graph(job.graph), job.photo, job.preset, job.descriptor, device)
+    fit = Fit(get_graph(job.graph), job.photo, job.options.preset, job.descriptor, device)
     gen = torch.Generator()
     gen.set_state(job.generator_state)
     run = finish_graph(optimise_graph(fit, job.u, job.options, rep, gen, job.search_seconds), job.options, rep)

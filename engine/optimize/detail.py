@@ -1,0 +1,69 @@
+"""Stage "detail" (not in the paper): the chosen graph's filters tuned towards the look of the
+maps at the export's size, after every method; see :func:`detail`."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .control import Reporter, Span
+from .descent import StageResult, adam
+from .fit import Fit
+
+
+def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float, maps_px: int,
+           refresh: int, stage: str = "detail") -> StageResult:
+    """Filter fine-tuning aimed at the look of the maps at ``maps_px`` (the export), not at the
+    fit's own small maps. Not in the paper.
+
+    Why: the graphs' fine detail (thin rims and scratches, grain in the normals under the flash)
+    reads differently in 192-256 px maps than in 2048 px ones, and the earlier stages tune the
+    filters to the small maps' look; the exported material can then miss the photo by several
+    times the fit's loss (docs/BENCHMARKS.md, "What you fit is not quite what you get").
+    Rendering ``maps_px`` maps every step is too slow on a CPU, so the objective is
+    ``style(small(u) + delta)`` with ``delta = large(u_k) - small(u_k)`` held fixed for
+    ``refresh`` steps and recomputed at the point ``u_k`` reached (a first-order correction of
+    the cheap model by the expensive one; exact at every ``u_k``). Generator parameters stay
+    fixed, so the patterns at both sizes are computed once. ``start``/``end`` and the points
+    compared are the style loss of the ``maps_px`` render itself; the best is handed on, so
+    the stage never ends worse than it started (by that measure). Adam's moments restart at
+    each refresh. ``info["look"]``: feature and style loss of the result's ``maps_px`` render.
+    """
+    t0 = time.perf_counter()
+    if refresh < 1 or maps_px < 8:
+        raise ValueError(f"refresh must be >= 1 and maps_px >= 8, got {refresh}, {maps_px}")
+    u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
+    with torch.no_grad():
+        small_pats = fit.patterns(u)
+        large_pats = fit.graph.patterns(fit.natural(u), maps_px)
+
+    def look(v: torch.Tensor) -> torch.Tensor:
+        return fit.render_from(v, maps_px, patterns=large_pats)
+
+    with torch.no_grad():
+        large = look(u)
+        start = float(fit.style(large))
+    best_u, best, curve, done, nonfinite = u.clone(), start, [start], 0, 0
+    while done < steps:
+        n = min(refresh, steps - done)
+        with torch.no_grad():
+            delta = large - fit.render(u, patterns=small_pats)
+        r = adam(fit, u, fit.filter_idx, lambda img, d=delta: fit.style(img + d), steps=n, lr=lr,
+                 halve_every=None, reporter=Span(reporter, done, steps),  # type: ignore[arg-type]
+                 stage=stage, patterns=small_pats)
+        nonfinite += r.info.get("nonfinite_gradient_steps", 0)
+        done += n
+        u = r.u
+        with torch.no_grad():
+            large = look(u)
+            loss = float(fit.style(large))
+        curve.append(loss)
+        reporter.step(stage, done, steps, min(best, loss))
+        if loss < best:
+            best_u, best = u.clone(), loss
+    info = {"maps_px": maps_px, "steps": steps, "refresh": refresh, "lr": lr,
+            "look": fit.evaluate(best_u, maps_px, large_pats)}
+    if nonfinite:
+        info["nonfinite_gradient_steps"] = nonfinite
+    return StageResult(best_u, start, best, curve, info, time.perf_counter() - t0)

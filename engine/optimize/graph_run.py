@@ -1,0 +1,72 @@
+"""One graph's optimisation, by any method, and its Stage "detail": what ``pipeline`` runs in
+its own process and ``workers`` in theirs (both import this module; it imports neither)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .baselines import es_search, match
+from .control import Reporter
+from .descent import StageResult
+from .detail import detail
+from .fit import Fit
+from .options import Options
+from .paper import filter_search
+from .result import GraphRun
+from .steps import run_diffproxy
+
+
+def _run_match(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator,
+               run: GraphRun) -> GraphRun:
+    p = o.preset
+    run.add("start", StageResult(u, 0.0, 0.0), fit)
+    r = filter_search(fit, u, p.filter_samples, rep, gen, stage="match")
+    run.add("filter_search", r, fit)
+    r = match(fit, r.u, rep, p.match_budget, p.budget("stage1").lr)
+    run.add("match", r, fit)
+    return run
+
+
+def _run_search(fit: Fit, u: torch.Tensor, rep: Reporter, gen: torch.Generator, seconds: float,
+                run: GraphRun) -> GraphRun:
+    run.add("start", StageResult(u, 0.0, 0.0), fit)
+    run.add("search_es", es_search(fit, u, rep, seconds, gen), fit)
+    return run
+
+
+def optimise_graph(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: torch.Generator,
+                   search_seconds: float | None = None) -> GraphRun:
+    """Run ``o.method`` on one graph from the start point ``u`` (1, P) normalised."""
+    t = time.perf_counter()
+    run = GraphRun(fit.graph.name)
+    if o.method == "diffproxy":
+        run_diffproxy(fit, u, o, rep, gen, run)
+    elif o.method == "match":
+        _run_match(fit, u, o, rep, gen, run)
+    else:
+        _run_search(fit, u, rep, gen, search_seconds or o.time_limit or o.preset.search_seconds, run)
+    run.seconds = time.perf_counter() - t
+    run.fit = fit
+    return run
+
+
+def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
+    """Stage "detail" on one optimised graph (the plan's ``detail`` step; only when the export's
+    maps, ``min(res_out, res)`` px, are larger than the fit's). ``proceduralize`` runs it on
+    every graph it optimises, so the graphs are compared by the look of the maps the user gets
+    (the fit's small maps can misjudge a graph's fine detail by several times its loss); the
+    synthetic benchmark calls :func:`optimise_graph` alone."""
+    b = o.budget("detail")
+    assert run.fit is not None and run.u is not None
+    if b is None:
+        return run
+    px = min(o.res_out, b.res)
+    if not (b.steps > 0 and px > run.fit.render_res()):
+        return run
+    rep.message("detail", f"tuning the filters to the look of {px} px maps")
+    t = time.perf_counter()
+    run.add("detail", detail(run.fit, run.u, rep, b.steps, b.lr, px, b.refresh), run.fit)
+    run.seconds += time.perf_counter() - t
+    return run

@@ -1,0 +1,178 @@
+"""The searches on the real generators (:mod:`diffproxy.optimize.searches`).
+
+Everything runs the real graphs, generators, renderer and descriptor at tiny resolutions
+(``optimize_common.TINY``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from diffproxy.optimize.control import Reporter
+from optimize_common import TINY, _setup  # noqa: F401 (tiny: a fixture)
+
+
+def test_random_search_picks_the_best_candidate():
+    from diffproxy.optimize.searches import random_search
+
+    fit, u_t, u_s, gen = _setup("bricks", seed=1)
+    r = random_search(fit, u_s, 16, Reporter(), gen)
+    assert r.end <= r.start and len(r.curve) == 17
+    with torch.no_grad():
+        again = float(fit.gray(fit.render(r.u, res=TINY.search_res)))
+    assert again == pytest.approx(r.end, rel=1e-4)
+    assert r.end < r.start  # 16 prior samples beat a random start on this target
+
+
+def test_seed_search_finds_the_targets_seeds():
+    from diffproxy.optimize.searches import seed_search
+
+    fit, u_t, _, _ = _setup("metal", seed=1)
+    seeds = [p.name for p in fit.spec if p.seed]
+    assert seeds == ["scratches.seed", "noise.seed"]  # the generator's and the graph's
+    nat = fit.spec.round(fit.natural(u_t))
+    truth = {n: float(nat[n]) for n in seeds}
+    for n in seeds:  # every seed wrong, everything else right
+        nat[n] = torch.tensor([(truth[n] + 7) % (fit.spec[n].high + 1)])
+    u = fit.normalize(nat)
+    r = seed_search(fit, u, Reporter())
+    assert r.info["seeds"] == {n: int(v) for n, v in truth.items()}
+    assert r.end < r.start and r.info["evaluations"] == 1 + sum(fit.spec[n].n_values for n in seeds)
+    others = [i for i, p in enumerate(fit.spec) if not p.seed]
+    assert torch.equal(r.u[:, others], u[:, others])  # nothing but the seeds moved
+    with torch.no_grad():
+        assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+
+
+def test_scan_levels_coarse_then_fine():
+    from diffproxy.optimize.searches import _scan_levels
+
+    spec = _setup("bricks")[0].spec
+    coarse, fine = _scan_levels(spec["brick.offset"], grid=5, max_levels=16)
+    assert coarse == [0.0, 0.25, 0.5, 0.75, 1.0] and fine == []
+    coarse, fine = _scan_levels(spec["brick.bricks"], grid=5, max_levels=16)  # 16 values: all at once
+    assert len(coarse) == 16 and fine == []
+    rows = spec["brick.rows"]  # 2..40, only even counts drawn by the prior: 20 values
+    coarse, fine = _scan_levels(rows, grid=5, max_levels=8)
+    span = rows.high - rows.low
+    assert len(coarse) == 8 and len(fine) == 20 and set(coarse) <= set(fine)
+    assert all(round(v * span) % 2 == 0 for v in fine)  # levels the prior can draw, nothing else
+    assert coarse[0] == 0.0 and coarse[-1] == pytest.approx(38 / span)
+
+
+def test_coordinate_scan_finds_far_off_counts():
+    from diffproxy.optimize.searches import coordinate_scan
+
+    fit, u_t, _, _ = _setup("bricks", seed=3)
+    nat = fit.spec.round(fit.natural(u_t))
+    truth = {n: float(nat[n]) for n in ("brick.rows", "brick.bricks")}
+    rows = truth["brick.rows"]
+    nat["brick.rows"] = torch.tensor([rows + 14 if rows <= 20 else rows - 14])
+    nat["brick.bricks"] = torch.tensor([(truth["brick.bricks"] + 6) % 16 + 1])
+    u = fit.normalize(nat)
+    r = coordinate_scan(fit, u, Reporter(), sweeps=2, max_levels=8)
+    got = fit.spec.round(fit.natural(r.u))
+    assert {n: float(got[n]) for n in truth} == truth, (truth, r.info)
+    assert r.end < r.start and r.info["moves"] >= 2 and r.info["sweeps"] >= 1
+    seeds_and_filters = [i for i, p in enumerate(fit.spec) if p.seed or p.role != "generator"]
+    assert torch.equal(r.u[:, seeds_and_filters], u[:, seeds_and_filters])  # only generator parameters move
+    with torch.no_grad():
+        assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    assert coordinate_scan(fit, u, Reporter(), sweeps=0).u.equal(u)
+    events = []
+    coordinate_scan(fit, u, Reporter(events.append, interval=0.0), sweeps=1, max_levels=8)
+    n_params = sum(1 for p in fit.spec if p.role == "generator" and not p.seed)
+    assert [e["step"] for e in events if e["stage"] == "scan"] == list(range(n_params + 1))  # one per parameter
+
+
+def test_polish_searches_the_structure_by_the_style_loss():
+    import dataclasses
+
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.searches import polish
+
+    fit, u_t, _, _ = _setup("bricks", seed=3)
+    fit = Fit(fit.graph, fit.photo, dataclasses.replace(TINY, res=64, scales=(64, 32)), fit.descriptor, fit.device)
+    nat = fit.spec.round(fit.natural(u_t))
+    rows = float(nat["brick.rows"])
+    nat["brick.rows"] = torch.tensor([rows + 10 if rows <= 20 else rows - 10])  # the filters are right
+    u = fit.normalize(nat)
+    events = []
+    r = polish(fit, u, Reporter(events.append, interval=0.0), sweeps=4, seeds=False)
+    assert float(fit.spec.round(fit.natural(r.u))["brick.rows"]) == rows, r.info
+    assert r.end < r.start and r.info["moves"] >= 1 and r.info["kept"] and "seeds" not in r.info
+    assert r.info["check"]["after"] < r.info["check"]["before"] and r.info["check"]["res"] == 64
+    assert all(b <= a for a, b in zip(r.curve, r.curve[1:]))
+    assert torch.equal(r.u[:, fit.filter_idx], u[:, fit.filter_idx])  # the filters stay (a noise seed may move)
+    with torch.no_grad():
+        assert float(fit.style(fit.render(u))) == pytest.approx(r.start, rel=1e-4)
+        assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    assert events and {e["stage"] for e in events} == {"polish"}
+
+
+def test_polish_keeps_the_structure_the_sharper_look_prefers(monkeypatch):
+    """A searched structure that loses at twice the fit's resolution is not kept."""
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.searches import polish
+    from diffproxy.render import render
+
+    fit, u_t, _, _ = _setup("bricks", seed=3)
+    nat = fit.spec.round(fit.natural(u_t))
+    rows = float(nat["brick.rows"])
+    nat["brick.rows"] = torch.tensor([rows + 10 if rows <= 20 else rows - 10])
+    u = fit.normalize(nat)
+    with torch.no_grad():  # a second opinion that has the displaced structure as its photo
+        other = fit.graph.maps(fit.natural(u), 64)
+        judge = Fit(fit.graph, render(other), fit.preset, fit.descriptor, fit.device)
+    monkeypatch.setattr(Fit, "sharper", lambda self: judge)
+    events = []
+    r = polish(fit, u, Reporter(events.append, interval=0.0), sweeps=4, seeds=False)
+    assert not r.info["kept"] and torch.equal(r.u, u) and r.end == r.start
+    assert r.info["check"]["before"] < r.info["check"]["after"]
+    assert any("did not hold up" in e["message"] for e in events)
+
+
+def test_local_search_neighbours_follow_the_prior():
+    from diffproxy.optimize.searches import _neighbours
+
+    fit, u_t, _, _ = _setup("bricks")
+    names = fit.spec.names
+    nat = fit.spec.round(fit.natural(u_t))
+    nat["brick.rows"] = torch.tensor([12.0])
+    nat["brick.bricks"] = torch.tensor([1.0])  # the lowest value: only one neighbour
+    nat["brick.offset"] = torch.tensor([0.97])  # near the top: the step up is clamped
+    u = fit.normalize(nat)
+    cands, moves = _neighbours(fit, u, 0.1)
+    assert cands.shape == (len(moves), len(names))
+    got: dict[str, list[float]] = {}
+    for (i, v), c in zip(moves, cands):
+        assert float(c[i]) == pytest.approx(v)
+        others = [j for j in range(len(names)) if j != i]
+        assert torch.equal(c[others], u[0, others])  # one parameter per candidate
+        got.setdefault(names[i], []).append(float(fit.spec.denormalize(c[None])[names[i]]))
+    assert set(got) == {fit.spec.names[i] for i in fit.gen_idx}  # generator parameters only
+    assert sorted(got["brick.rows"]) == pytest.approx([10.0, 14.0])  # odd counts are never drawn
+    assert got["brick.bricks"] == pytest.approx([2.0])
+    assert sorted(got["brick.offset"]) == pytest.approx([0.87, 1.0])
+
+
+def test_local_search_undoes_a_one_step_displacement():
+    from diffproxy.optimize.searches import local_search
+
+    fit, u_t, _, _ = _setup("bricks", seed=2)
+    nat = fit.spec.round(fit.natural(u_t))
+    rows, bricks = float(nat["brick.rows"]), float(nat["brick.bricks"])
+    nat["brick.rows"] = nat["brick.rows"] + 2
+    nat["brick.bricks"] = nat["brick.bricks"] + 1
+    u = fit.normalize(nat)
+    r = local_search(fit, u, Reporter(), sweeps=4)
+    got = fit.spec.round(fit.natural(r.u))
+    assert (float(got["brick.rows"]), float(got["brick.bricks"])) == (rows, bricks)
+    assert r.end < r.start and r.info["moves"] >= 1
+    with torch.no_grad():  # the reported loss is the returned point's
+        assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    # filters untouched
+    assert torch.equal(r.u[:, fit.all_filter_idx], u[:, fit.all_filter_idx])

@@ -1,0 +1,299 @@
+"""The paper's three stages (:mod:`diffproxy.optimize.paper`, Stage III's parts in ``steps``), MATch, and Stage "detail", each lowering its loss on a small synthetic target.
+
+Everything runs the real graphs, generators, renderer and descriptor at tiny resolutions
+(``optimize_common.TINY``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from diffproxy.optimize import Options
+from diffproxy.optimize.control import Reporter
+from diffproxy.optimize.steps import Polish, Stage3a, Stage3b
+from optimize_common import TINY, tiny, _setup, _untrained_proxy  # noqa: F401 (tiny: a fixture)
+
+
+def test_stage1_lowers_style_loss():
+    from diffproxy.optimize.paper import stage1
+
+    fit, u_t, u_s, _ = _setup("bricks")
+    # same pattern as the target, other filter parameters: only Stage I's variables differ
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    r = stage1(fit, u, Reporter(), steps=10, lr=0.05)
+    assert not r.info["skipped"]
+    assert r.end < 0.9 * r.start, (r.start, r.end)
+    # only filter entries moved
+    moved = (r.u - u).abs()[0] > 0
+    assert set(torch.nonzero(moved).flatten().tolist()) <= set(fit.filter_idx)
+    # the returned point really has the reported loss
+    with torch.no_grad():
+        assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+
+
+def test_stage1_reverts_when_it_cannot_improve():
+    from diffproxy.optimize.paper import stage1
+
+    fit, u_t, _, _ = _setup("bricks")
+    r = stage1(fit, u_t, Reporter(), steps=3, lr=0.0)  # lr 0: nothing can improve
+    assert r.info["skipped"] and torch.equal(r.u, u_t)
+
+
+def test_stage2_lowers_joint_loss_or_reports_missing_proxies():
+    from diffproxy.optimize.paper import stage2
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    events = []
+    r = stage2(fit, u_s, Reporter(events.append), steps=10, lr=0.05, halve_every=5)
+    assert set(r.info["proxies"]) == set(fit.graph.slots)
+    # judged with the real generators; never worse than its start
+    assert r.end <= r.start
+    with torch.no_grad():
+        assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    if r.info["mode"] == "filters_only":
+        assert any("no proxy" in (e["message"] or "") for e in events)
+    if r.info["kept"] in ("joint", "filters"):
+        assert r.end < r.start
+    if r.info["kept"] == "filters":  # the tuned filters on the search's generator parameters
+        assert torch.equal(r.u[:, fit.gen_idx], u_s[:, fit.gen_idx])
+
+
+def test_stage2_joint_path_moves_generator_params_through_a_proxy(monkeypatch):
+    """Wiring of the joint path with a real ProxyNetwork that is *untrained* (the shipped
+    weights may not exist yet): gradients must reach theta_g through it, its own loss must fall,
+    and the real-generator judgement must decide what is kept."""
+    import diffproxy.proxies as proxies
+    from diffproxy.optimize.descent import adam
+    from diffproxy.optimize.paper import stage2
+
+    def untrained(name, device="cpu"):
+        gen = proxies.resolve_generator(name)
+        torch.manual_seed(0)
+        net = proxies.ProxyNetwork(proxies.param_levels(gen.spec), resolution=32, channel_max=32,
+                                   w_dim=32, mapping_layers=2)
+        return proxies.Proxy(gen, net.requires_grad_(False).eval(), info={"untrained": True}).to(device)
+
+    monkeypatch.setattr(proxies, "load_proxy", untrained)
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    r = stage2(fit, u_s, Reporter(), steps=8, lr=0.05, halve_every=4)
+    assert r.info["mode"] == "joint" and set(r.info["proxies"].values()) == {"ok"}
+    assert r.info["proxy_end"] < r.info["proxy_start"]
+    assert r.info["kept"] in ("joint", "search", "filters") and r.end <= r.start
+    # the three candidates were judged with the real generators, the kept one is the best
+    judged = [r.info["real_start"], r.info["real_end"], r.info["real_filters_only"]]
+    assert r.end == min(judged)
+    if r.info["kept"] == "filters":
+        assert torch.equal(r.u[:, fit.gen_idx], u_s[:, fit.gen_idx])
+    gens = {"brick": untrained("brick")}
+    only_g = adam(fit, u_s, fit.gen_idx, fit.joint, steps=3, lr=0.05, halve_every=None,
+                  reporter=Reporter(), stage="t", generators=gens)
+    assert (only_g.u[0, fit.gen_idx] - u_s[0, fit.gen_idx]).abs().max() > 0
+
+
+def test_anchored_proxy_forward_is_the_real_generator_gradient_is_the_proxys():
+    from diffproxy.generators import get_generator
+    from diffproxy.optimize.paper import AnchoredProxy
+
+    gen, proxy = get_generator("brick"), _untrained_proxy("brick")
+    params = gen.spec.sample(2, generator=torch.Generator().manual_seed(4))
+    params = {k: (v + 0.3 if gen.spec.by_name[k].discrete else v) for k, v in params.items()}  # off-grid
+
+    def leaf():
+        return {k: v.clone().requires_grad_(True) for k, v in params.items()}
+
+    p1, p2 = leaf(), leaf()
+    out = AnchoredProxy(proxy, gen)(p1, 48)
+    with torch.no_grad():
+        real = gen(gen.spec.round(params), 48)
+    assert torch.allclose(out, real, atol=1e-6)  # the pattern the material will really have
+    weights = torch.rand(out.shape, generator=torch.Generator().manual_seed(5))
+    (out * weights).sum().backward()
+    (proxy(p2, 48) * weights).sum().backward()
+    for k in params:
+        assert torch.allclose(p1[k].grad, p2[k].grad), k
+    assert any(float(p1[k].grad.abs().sum()) > 0 for k in params if gen.spec.by_name[k].discrete)
+
+
+@pytest.mark.parametrize("mode", ["anchored", "paper"])
+def test_stage2_modes_move_generator_params(monkeypatch, mode):
+    import diffproxy.proxies as proxies
+    from diffproxy.optimize.paper import stage2
+
+    monkeypatch.setattr(proxies, "load_proxy", _untrained_proxy)
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    r = stage2(fit, u_s, Reporter(), steps=8, lr=0.05, halve_every=4, mode=mode)
+    assert r.info["proxy_mode"] == mode and r.info["mode"] == "joint"
+    assert r.end <= r.start
+    if mode == "anchored":  # the loss it tracked is the real one
+        assert r.info["proxy_start"] == pytest.approx(r.info["real_start"], rel=1e-4)
+
+
+def test_stage2_proxies_off_tunes_filters_only():
+    from diffproxy.optimize.paper import stage2
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    events = []
+    r = stage2(fit, u_s, Reporter(events.append), steps=5, lr=0.05, halve_every=5, mode="off")
+    assert r.info["mode"] == "filters_only" and set(r.info["proxies"].values()) == {"off"}
+    assert torch.equal(r.u[:, fit.gen_idx], u_s[:, fit.gen_idx])
+    assert any("proxies off" in (e["message"] or "") for e in events)
+
+
+def test_match_keeps_generators_at_the_start(tiny):
+    from diffproxy.optimize.graph_run import optimise_graph
+
+    fit, u_t, u_s, gen = _setup("bricks", seed=6)
+    o = Options(graph="bricks", preset="tiny", method="match", device="cpu")
+    run = optimise_graph(fit, u_s, o, Reporter(), gen)
+    assert torch.equal(run.u[:, fit.gen_idx], u_s[:, fit.gen_idx])
+    assert "search" not in run.stages  # MATch has no generator search
+    # the issue's "Stage I only": Stage I's constant learning rate, all three stages' steps
+    assert run.stages["match"]["lr"] == TINY.budget("stage1").lr and run.stages["match"]["halve_every"] is None
+    assert run.stages["match"]["steps"] == 8 + 8 + 8
+    assert dataclasses.replace(TINY, match_steps=5).match_budget == 5
+
+
+def test_stage3_rounds_generators_and_lowers_style_loss():
+    from diffproxy.optimize.steps import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    u[:, fit.gen_idx] = (u[:, fit.gen_idx] + 0.013).clamp(0, 1)  # off-grid discrete values
+    r = stage3(fit, u, Reporter(), Stage3a(10, 0.05))
+    nat = fit.spec.denormalize(r.u)
+    for p in fit.spec:
+        if p.role == "generator" and p.discrete:
+            assert float(nat[p.name]) == pytest.approx(round(float(nat[p.name])), abs=1e-4), p.name
+    assert r.end < r.start
+
+
+def test_stage3_also_keeps_the_better_structure():
+    from diffproxy.optimize.steps import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    # main: a wrong structure and filters; also: the target's own parameters
+    wrong, right = u_s.clone(), u_t.clone()
+    alone = stage3(fit, wrong, Reporter(), Stage3a(6, 0.05))
+    r = stage3(fit, wrong, Reporter(), Stage3a(6, 0.05), also=right)
+    assert r.info["kept"] == "also" and r.end < alone.end
+    # the returned point is the kept one: the target's structure, rounded, and its loss is r.end
+    assert torch.equal(r.u[:, fit.gen_idx], fit.normalize(fit.spec.round(fit.natural(right)))[:, fit.gen_idx])
+    with torch.no_grad():
+        assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    # swapped: the same two descents, the better one still kept, now as "main"
+    r2 = stage3(fit, right, Reporter(), Stage3a(6, 0.05), also=wrong)
+    assert r2.info["kept"] == "main" and r2.end == pytest.approx(r.end, rel=1e-4)
+    assert r.start == pytest.approx(alone.start) and r.info["also_start"] == pytest.approx(r2.start)
+
+
+def test_stage3_with_polish_is_one_stage():
+    from diffproxy.optimize.steps import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    events = []
+    r = stage3(fit, u, Reporter(events.append, interval=0.0), Stage3a(4, 0.05), Polish(2), Stage3b(4), also=u_s)
+    assert r.info["steps"] == 8 and r.info["kept"] in ("main", "also")
+    pol = r.info["polish"]
+    assert pol["end"] <= pol["start"] and r.end <= pol["end"] and r.end < r.start
+    with torch.no_grad():
+        assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    # one progress bar: Stage III's steps go 0 .. 8 once, the polish reports under its own name
+    # (messages, e.g. which branch was kept, are events with total 0, not steps of the bar)
+    bar = [e for e in events if e["stage"] == "stage3" and not (e["total"] == 0 and e["message"])]
+    steps = [e["step"] for e in bar]
+    assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 8
+    assert {e["total"] for e in bar} == {8}
+    assert any(e["stage"] == "polish" for e in events)
+    assert len(r.curve) == 8 + 2  # each half's steps and its end
+
+
+def test_stage3_sharp_steps_tune_the_filters_at_twice_the_resolution():
+    from diffproxy.optimize.steps import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    check = fit.sharper()
+    with torch.no_grad():
+        sharp_start = float(check.style(check.render(u)))
+    # the second part sharp, all of it sharp, each with and without the polish between the parts
+    for a, pol, b, want in ((Stage3a(5, 0.05), None, Stage3b(3, sharp=True), 3),
+                            (Stage3a(8, 0.05, sharp=True), None, None, 8),
+                            (Stage3a(4, 0.05), Polish(2), Stage3b(4, sharp=True), 4),
+                            (Stage3a(4, 0.05, sharp=True), Polish(2), Stage3b(4, sharp=True), 8)):
+        events = []
+        r = stage3(fit, u, Reporter(events.append, interval=0.0), a, pol, b)
+        assert r.info["sharp"]["steps"] == want and r.info["sharp"]["res"] == check.res == 64
+        with torch.no_grad():  # the stage's own losses stay the fit's (comparable with the other stages')
+            assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+            assert float(check.style(check.render(r.u))) == pytest.approx(r.info["sharp"]["end"], rel=1e-4)
+        assert r.info["sharp"]["end"] < sharp_start
+        assert r.moments.steps == 8  # the parts make one descent: Adam's state carried on
+        steps = [e["step"] for e in events if e["stage"] == "stage3"]
+        assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 8
+        if pol is None:  # the structure stays: only filters are tuned
+            assert torch.equal(r.u[:, fit.gen_idx], fit.normalize(fit.spec.round(fit.natural(u)))[:, fit.gen_idx])
+    plain = stage3(fit, u, Reporter(), Stage3a(8, 0.05))
+    assert "sharp" not in plain.info
+
+
+def test_stage3_parts_with_nothing_between_them_are_one_descent():
+    """No polish between IIIa and IIIb and the same resolution: the same bits as one part of
+    all the steps (the plan joins them; a split would restart from IIIa's best point)."""
+    from diffproxy.optimize.steps import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    one = stage3(fit, u, Reporter(), Stage3a(8, 0.05), also=u_s)
+    two = stage3(fit, u, Reporter(), Stage3a(5, 0.05), None, Stage3b(3), also=u_s)
+    assert torch.equal(one.u, two.u) and one.end == two.end and one.curve == two.curve
+
+
+def test_stage3_filter_search_never_hands_on_worse():
+    from diffproxy.optimize.steps import stage3
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=3)
+    u = u_t.clone()
+    u[:, fit.filter_idx] = u_s[:, fit.filter_idx]
+    r = stage3(fit, u, Reporter(), Stage3a(4, 0.05), search=6, generator=torch.Generator().manual_seed(0))
+    assert r.info["filter_search_samples"] == 6 and r.end <= r.start
+    with torch.no_grad():
+        assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+
+
+def test_detail_tunes_filters_to_the_look_of_large_maps():
+    from diffproxy.descriptor import get_descriptor, resize
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.detail import detail
+    from diffproxy.render import render
+
+    g = get_graph("metal")  # scratches: thin lines read differently in small and large maps
+    gen = torch.Generator().manual_seed(3)
+    u_t = g.spec.normalize(g.spec.sample(1, generator=gen))
+    with torch.no_grad():  # the "photo": the material's look from 192 px maps
+        photo = resize(render(g.maps(g.spec.round(g.spec.denormalize(u_t)), 192)), 48)
+    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    u = u_t.clone()
+    u[:, fit.filter_idx] = g.spec.normalize(g.spec.sample(1, generator=gen))[:, fit.filter_idx]
+    events = []
+    r = detail(fit, u, Reporter(events.append, interval=0.0), steps=12, lr=0.05, maps_px=192, refresh=4)
+    assert r.end < 0.9 * r.start, (r.start, r.end)
+    steps = [e["step"] for e in events]  # one progress bar over the whole stage
+    assert steps == sorted(steps) and steps[-1] == 12 and {e["total"] for e in events} == {12}
+    assert len(r.curve) == 4  # the start and one point per refresh
+    moved = torch.nonzero((r.u - u).abs()[0] > 1e-6).flatten().tolist()
+    assert moved and set(moved) <= set(fit.filter_idx)
+    with torch.no_grad():  # the reported loss is that of the 192 px maps' render
+        assert float(fit.style(fit.render_from(r.u, 192))) == pytest.approx(r.end, rel=1e-4)
+    assert r.info["look"]["style"] == pytest.approx(r.end, rel=1e-4) and r.info["maps_px"] == 192
+    with pytest.raises(ValueError, match="refresh"):
+        detail(fit, u, Reporter(), steps=2, lr=0.05, maps_px=192, refresh=0)
