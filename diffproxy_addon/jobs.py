@@ -18,7 +18,8 @@ import bpy
 
 from . import engine_client, material_params, node_tree
 from .engine_client import EngineClient, EngineError, Request
-from .preferences import KNOWN_GRAPHS, Settings
+from . import preferences
+from .preferences import Settings
 
 ADDON_DIR = os.path.dirname(os.path.abspath(__file__))
 # Image formats the engine's photo loader (Pillow) reads from the file bytes as they are (8-bit
@@ -58,9 +59,12 @@ def remove_work_dir() -> None:
     shutil.rmtree(work_dir(create=False), ignore_errors=True)
 
 
-def remember_graphs(client: EngineClient) -> None:
-    if client.hello and not KNOWN_GRAPHS:
-        KNOWN_GRAPHS.extend(g["name"] for g in client.hello.get("graphs", []))
+def remember_hello(client: EngineClient, context: Any = None) -> list[str]:
+    """Graphs, presets and devices from the engine's hello; a preference the engine no longer
+    offers is reset (returns what was, for the report)."""
+    preferences.remember_hello(client.hello)
+    prefs = preferences.get_preferences(context)
+    return preferences.keep_valid(prefs) if prefs is not None and client.hello else []
 
 
 def shown_progress(shown: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
@@ -279,7 +283,7 @@ def finish_new_material(job: EngineJob, settings: Settings, obj: Any,
 
 def _build(job: EngineJob, name: str, result: dict[str, Any], settings: Settings, obj: Any,
            mode: str | None) -> tuple[bpy.types.Material, str]:
-    remember_graphs(job.client)
+    remember_hello(job.client)
     spec = job.client.call("describe", graph=result["graph"], timeout=60)
     mode = mode or settings.output
     mat = node_tree.build_material(name, result["paths"], mode)

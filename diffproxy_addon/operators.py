@@ -289,10 +289,11 @@ class DIFFPROXY_OT_check_engine(bpy.types.Operator):
             _set_status(context, message=str(e))
             self.report({'ERROR'}, str(e))
             return {'CANCELLED'}
-        jobs.remember_graphs(client)
+        reset = jobs.remember_hello(client, context)
         self.report({'INFO'}, f"DiffProxy engine {info['engine_version']}: torch {info['torch_version']}, "
                               f"Python {info['python']}, device {info['device']}, "
-                              f"{len(info['graphs'])} graphs")
+                              f"{len(info['graphs'])} graphs"
+                              + (f"; not offered by this engine, reset: {', '.join(reset)}" if reset else ""))
         return {'FINISHED'}
 
 

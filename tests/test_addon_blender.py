@@ -147,3 +147,12 @@ def test_user_material_kept_on_save_no_deprecation_no_scratch_left(light_zip, gr
 def test_exr_hdr_16bit_tiff_photos_go_as_srgb_pixels(light_zip, tmp_path):
     r = harness.run_scenario("photo_formats", tmp_path, zip_path=str(light_zip), python=sys.executable)
     print(json.dumps({k: v for k, v in r.items() if k != "_log"}, indent=1))
+
+
+def test_preset_and_device_lists_come_from_the_engines_hello(light_zip, tmp_path):
+    import torch
+    r = harness.run_scenario("engine_lists", tmp_path, zip_path=str(light_zip), python=sys.executable)
+    print(json.dumps({k: v for k, v in r.items() if k != "_log"}, indent=1))
+    devices = {d[0]: d[2] for d in r["after"]["device"]}
+    assert ("not available" in devices["cuda"]) == (not torch.cuda.is_available())
+    assert "not available" not in devices["cpu"] and "paper" not in [p[0] for p in r["after"]["preset"]]

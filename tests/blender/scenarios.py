@@ -771,3 +771,66 @@ def photo_formats(zip_path: str, python: str) -> dict:
     assert os.listdir(addon.jobs.work_dir()) == [], os.listdir(addon.jobs.work_dir())
     addon.engine_client.release()
     return out
+
+
+def enum_items(prefs: Any, prop: str) -> list[tuple[str, str, str]]:
+    """(identifier, label, description) of an enum whose items come from a callback, read through
+    Blender (``bl_rna`` lists no items for those): the identifiers from the error an unknown
+    value raises, labels and descriptions from ``UILayout.enum_item_*``."""
+    import ast
+    try:
+        setattr(prefs, prop, "\x01not an item")
+        raise AssertionError(f"{prop} took an unknown value")
+    except TypeError as e:
+        names = ast.literal_eval(str(e)[str(e).rindex(" not found in ") + len(" not found in "):])
+    ui = bpy.types.UILayout
+    return [(n, ui.enum_item_name(prefs, prop, n), ui.enum_item_description(prefs, prop, n))
+            for n in (names if isinstance(names, tuple) else (names,))]
+
+
+def engine_lists(zip_path: str, python: str) -> dict:
+    """Preset and device items: the built-in lists before any engine, the engine's hello after
+    Check Engine; a stored value keeps its name when the engine reorders the list, and one the
+    engine no longer offers is reset rather than shown empty."""
+    import gc
+    addon, prefs = install(zip_path, python)
+    p = addon.preferences
+    out: dict[str, Any] = {}
+    out["before"] = {k: enum_items(prefs, k) for k in ("preset", "device")}
+    assert [i[0] for i in out["before"]["preset"]] == [r[0] for r in p.PRESETS], out["before"]
+    assert [i[0] for i in out["before"]["device"]] == [r[0] for r in p.DEVICES], out["before"]
+    assert (prefs.preset, prefs.device) == ("balanced", "auto")
+
+    assert call(bpy.ops.diffproxy.check_engine) == {'FINISHED'}, status().message
+    hello = addon.jobs.client_for(p.get_settings()).hello
+    out["hello"] = {"presets": hello["presets"], "devices": hello["devices"]}
+    out["after"] = {k: enum_items(prefs, k) for k in ("preset", "device")}
+    want = [(x["name"], x["description"]) for x in hello["presets"] if x["artist"]]
+    assert [(i[0], i[2]) for i in out["after"]["preset"]] == want, (out["after"]["preset"], want)
+    devices = [(x["name"], x["description"] + ("" if x["available"] else " (not available on this machine)"))
+               for x in hello["devices"]]
+    assert [(i[0], i[2]) for i in out["after"]["device"]] == devices, (out["after"]["device"], devices)
+    assert (prefs.preset, prefs.device) == ("balanced", "auto")
+    for _ in range(50):  # items callbacks called again and again: the strings must stay valid
+        p.preset_items(prefs, bpy.context), p.device_items(prefs, bpy.context)
+    gc.collect()
+    assert {k: enum_items(prefs, k) for k in ("preset", "device")} == out["after"]
+
+    # an engine with other presets, in another order: "full" stays "full"; when the stored one
+    # is gone it reads empty in Blender, the settings and Check Engine use the default
+    prefs.preset = "full"
+    other = {**hello, "presets": [{"name": "ultra", "description": "U", "artist": True},
+                                  {"name": "full", "description": "F", "artist": True},
+                                  {"name": "fast", "description": "Q", "artist": True},
+                                  {"name": "paper", "description": "P", "artist": False}]}
+    p.remember_hello(other)
+    assert [i[0] for i in enum_items(prefs, "preset")] == ["ultra", "full", "fast"]
+    assert prefs.preset == "full", prefs.preset
+    prefs.preset = "ultra"
+    assert call(bpy.ops.diffproxy.check_engine) == {'FINISHED'}, status().message
+    assert prefs.preset == "balanced", prefs.preset  # reset: this engine has no "ultra"
+    p.remember_hello({**hello, "presets": other["presets"][2:]})
+    assert prefs.preset == "" and p.get_settings().preset == "fast"
+    assert p.keep_valid(prefs) == ["preset (not offered) -> fast"] and prefs.preset == "fast"
+    addon.engine_client.release()
+    return out
