@@ -163,8 +163,8 @@ def test_pipeline_with_sharp_steps_settles_by_the_sharper_look(tiny, monkeypatch
         photo = render(g.maps(g.spec.defaults(), 64))
     o = Options(graph="bricks", preset="tiny", device="cpu", res_out=64, seed=2, detail=False)
     assert "settled" not in proceduralize(photo, o).losses  # the fit's own losses decide
-    monkeypatch.setitem(PRESETS, "tiny", TINY.with_steps(stage3a=Stage3a(8, 0.05, sharp=True)))
-    r = proceduralize(photo, o)
+    # Options hold the Preset itself: a changed one goes in the options, not the registry
+    r = proceduralize(photo, dataclasses.replace(o, preset=TINY.with_steps(stage3a=Stage3a(8, 0.05, sharp=True))))
     st = r.losses["settled"]
     assert set(st["style"]) == {"stage1", "stage3"} and st["res"] == 64 and st["scales"] == [64, 32, 16]
     assert st["kept"] == r.losses["final"]["from_stage"] and st["style"][st["kept"]] == min(st["style"].values())

@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from diffproxy.optimize import PRESETS, Cancelled, Options, proceduralize
+from diffproxy.optimize import Cancelled, Options, proceduralize
 from diffproxy.optimize.control import Reporter
 from optimize_common import TINY, tiny, _setup, _auto_two_graphs  # noqa: F401 (tiny: a fixture)
 
@@ -49,7 +49,7 @@ def test_graphs_side_by_side_give_the_one_after_another_result(tiny):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_restarts_keep_each_graphs_best_run(tiny, monkeypatch, workers):
+def test_restarts_keep_each_graphs_best_run(tiny, workers):
     """With the preset's ``restarts``, each graph is optimised that many times from its own
     streams: the first is the one-restart run exactly; the kept one has the lowest look, and the
     result says which, with every restart's look; side by side or one after another alike."""
@@ -58,9 +58,9 @@ def test_restarts_keep_each_graphs_best_run(tiny, monkeypatch, workers):
     photo, o = _auto_two_graphs(workers=1)
     o = dataclasses.replace(o, graph="bricks", top_k=None)
     single = proceduralize(photo, o)
-    monkeypatch.setitem(PRESETS, "tiny", dataclasses.replace(TINY, restarts=3))
-    events = []
-    r = proceduralize(photo, dataclasses.replace(o, workers=workers), progress=events.append)
+    events = []  # the options hold the preset itself: three restarts go in with them
+    r = proceduralize(photo, dataclasses.replace(o, workers=workers, preset=dataclasses.replace(TINY, restarts=3)),
+                      progress=events.append)
     rs = r.losses["restarts"]
     assert len(rs["style"]) == 3 and r.others == []
     assert rs["style"][0] == single.losses["final"]["style"]  # restart 1 is the run it always was
