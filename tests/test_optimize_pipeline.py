@@ -200,7 +200,7 @@ def test_every_graph_gets_detail_and_the_best_look_wins(tiny, monkeypatch):
 
     monkeypatch.setitem(PRESETS, "tiny", TINY.with_steps(detail=Detail(2, 0.05, res=96, refresh=1)))
     photo, o = _auto_two_graphs(workers=1)
-    r = proceduralize(photo, dataclasses.replace(o, detail=True, res_out=256))
+    r = proceduralize(photo, dataclasses.replace(o, disabled=frozenset(), res_out=256))
     assert r.losses["final"]["from_stage"] == "detail" and r.losses["final"]["maps_px"] == 96
     other = r.others[0]["final"]
     assert other["maps_px"] == 96  # judged by the same look as the kept graph

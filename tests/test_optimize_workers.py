@@ -58,9 +58,9 @@ def test_restarts_keep_each_graphs_best_run(tiny, workers):
     photo, o = _auto_two_graphs(workers=1)
     o = dataclasses.replace(o, graph="bricks", top_k=None)
     single = proceduralize(photo, o)
-    events = []  # the options hold the preset itself: three restarts go in with them
-    r = proceduralize(photo, dataclasses.replace(o, workers=workers, preset=dataclasses.replace(TINY, restarts=3)),
-                      progress=events.append)
+    o = dataclasses.replace(o, preset=dataclasses.replace(TINY, restarts=3))  # Options hold the preset itself
+    events = []
+    r = proceduralize(photo, dataclasses.replace(o, workers=workers), progress=events.append)
     rs = r.losses["restarts"]
     assert len(rs["style"]) == 3 and r.others == []
     assert rs["style"][0] == single.losses["final"]["style"]  # restart 1 is the run it always was
