@@ -55,7 +55,7 @@ class TinyGraph(MaterialGraph):
 @pytest.fixture
 def tiny(monkeypatch):
     g = TinyGraph()
-    monkeypatch.setattr(graphs_mod, "_REGISTRY", {"tiny": g})
+    monkeypatch.setattr(graphs_mod.GRAPHS, "_items", {"tiny": g})
     return g
 
 
@@ -121,8 +121,8 @@ def test_graph_library_failure_is_a_clear_error(monkeypatch, capsys):
     def broken():
         raise ModuleNotFoundError("No module named 'diffproxy.graphs.nope'")
 
-    monkeypatch.setattr(graphs_mod, "_REGISTRY", None)
-    monkeypatch.setattr(graphs_mod, "_registry", broken)
+    monkeypatch.setattr(graphs_mod.GRAPHS, "_items", None)
+    monkeypatch.setattr(graphs_mod.GRAPHS, "_build", broken)
     assert main(["graphs"]) == 1
     err = err_of(capsys)
     assert "graph library failed to load" in err and "Traceback" not in err
@@ -280,7 +280,7 @@ def test_console_script_graphs_runs():
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     assert "parameter" in r.stdout and "role" in r.stdout
-    for name in graphs_mod._registry():
+    for name in graphs_mod.GRAPHS.names:
         assert f"{name}: " in r.stdout
 
 
@@ -290,7 +290,7 @@ _LIBRARY_ERROR: list[str] = []
 
 def _real_graph_names():
     try:
-        return list(graphs_mod._registry())
+        return list(graphs_mod.GRAPHS)
     except ModuleNotFoundError as e:
         if (e.name or "").startswith("diffproxy."):
             # a colleague's module has not landed yet: skip, naming it

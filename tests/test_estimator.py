@@ -116,7 +116,7 @@ def _fit(graph, img, preset="fast"):
 
 def test_estimate_stage_hands_on_the_lower_style_point_and_the_guess():
     from diffproxy.graphs import get_graph
-    from diffproxy.optimize.stages import estimate_start
+    from diffproxy.optimize.searches import estimate_start
 
     graph = get_graph("bricks")
     img, u_t = _draws(graph, 1, seed=9300)
@@ -168,8 +168,8 @@ def test_searches_keep_to_the_count_windows():
     search's draws, the compass search's moves, the coordinate scan and Stage II's steps stay in
     them; without the window the searches range as before."""
     from diffproxy.graphs import get_graph
-    from diffproxy.optimize.stages import (_neighbours, coordinate_scan, estimate_start, random_search,
-                                           stage2)
+    from diffproxy.optimize.paper import stage2
+    from diffproxy.optimize.searches import _neighbours, coordinate_scan, estimate_start, random_search
 
     graph = get_graph("ceramic_tiles")
     spec = graph.spec
@@ -204,7 +204,7 @@ def test_searches_keep_to_the_count_windows():
 
 def test_estimate_stage_without_weights_says_so_and_keeps_the_start(monkeypatch):
     from diffproxy.graphs import get_graph
-    from diffproxy.optimize.stages import estimate_start
+    from diffproxy.optimize.searches import estimate_start
 
     monkeypatch.setattr(E, "WEIGHTS_PATH", E.WEIGHTS_PATH.with_name("gone.safetensors"))
     monkeypatch.setattr(E, "_CACHE", {})
@@ -221,7 +221,7 @@ def test_estimate_stage_without_weights_says_so_and_keeps_the_start(monkeypatch)
 def test_random_search_takes_an_extra_candidate():
     """The target's own generator parameters offered as the extra row win the search."""
     from diffproxy.graphs import get_graph
-    from diffproxy.optimize.stages import random_search
+    from diffproxy.optimize.searches import random_search
 
     graph = get_graph("ceramic_tiles")
     img, u_t = _draws(graph, 1, seed=77, res=128)

@@ -43,6 +43,7 @@ def load_graphs() -> dict:
     """The graph registry, or a CLIError (exit 1) saying why the graph library cannot load."""
     try:
         from ..graphs import GRAPHS
+        len(GRAPHS)  # the registry imports its modules on first use: here, inside the try
     except Exception as e:  # a broken or missing graph module is not the user's fault: exit 1
         raise CLIError(f"the graph library failed to load ({type(e).__name__}: {e})", code=1) from e
     return GRAPHS

@@ -6,7 +6,7 @@ pattern's scale (brick courses, tiles, threads) are then right only by luck. The
 trained on renders of every graph's artist prior (``train``) to read all of a graph's
 parameters off an image: the pattern's counts and sizes from the standardised image, the filter
 parameters from its colours too. The pipeline tries its guess as the start point and as one
-more candidate of Stage II's random search (``optimize.stages.estimate_start``); the losses decide
+more candidate of Stage II's random search (``optimize.searches.estimate_start``); the losses decide
 whether it is kept. Its counts (courses, tiles, threads, cells) also bound the structure
 searches (:func:`count_windows`): on real photos the losses alone picked the wrong scale where
 the guess had it right (docs/BENCHMARKS.md, session 11). Train it with ``diffproxy estimator-train``; the shipped weights are

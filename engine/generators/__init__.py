@@ -25,6 +25,7 @@ from typing import Callable
 import torch
 
 from ..params import Batch, ParamSpec
+from ..registry import Registry
 
 
 @dataclass(frozen=True)
@@ -45,35 +46,17 @@ class Generator:
         return f"{self.spec.hash()}-v{self.version}"
 
 
-def _registry() -> dict[str, Generator]:
-    from . import arc_pavement, brick, cellular, scratches, stripes, tile_brick, tile_paraboloid
-    gens = [
-        brick.GENERATOR,
-        stripes.GENERATOR,
-        scratches.GENERATOR,
-        tile_paraboloid.GENERATOR,
-        tile_brick.GENERATOR,
-        arc_pavement.GENERATOR,
-        cellular.GENERATOR,
-    ]
-    return {g.name: g for g in gens}
-
-
-_REGISTRY: dict[str, Generator] | None = None
-
-
-def __getattr__(name: str):
-    # The registry is built on first use so a single generator module imports on its own.
-    global _REGISTRY
-    if name == "GENERATORS":
-        if _REGISTRY is None:
-            _REGISTRY = _registry()
-        return _REGISTRY
-    raise AttributeError(name)
+# Adding a generator: one module exposing ``GENERATOR``, and one line here.
+GENERATORS = Registry(__name__, "generator", {
+    "brick": "brick:GENERATOR",
+    "stripes": "stripes:GENERATOR",
+    "scratches": "scratches:GENERATOR",
+    "tile_paraboloid": "tile_paraboloid:GENERATOR",
+    "tile_brick": "tile_brick:GENERATOR",
+    "arc_pavement": "arc_pavement:GENERATOR",
+    "cellular": "cellular:GENERATOR",
+})
 
 
 def get_generator(name: str) -> Generator:
-    gens = __getattr__("GENERATORS")
-    if name not in gens:
-        raise KeyError(f"unknown generator {name!r}; available: {', '.join(gens)}")
-    return gens[name]
+    return GENERATORS[name]

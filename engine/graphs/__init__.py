@@ -23,6 +23,7 @@ import torch
 
 from ..generators import get_generator
 from ..params import Batch, Param, ParamSpec
+from ..registry import Registry
 
 MAP_NAMES = ("basecolor", "normal", "roughness", "metallic", "height")
 PatternFn = Callable[[Batch, int], torch.Tensor]
@@ -97,37 +98,18 @@ class MaterialGraph:
                 "spec_hash": self.spec.hash()}
 
 
-def _registry() -> dict[str, MaterialGraph]:
-    from . import bricks, ceramic_tiles, fabric, leather, metal, paving, stone, wood
-    graphs = [
-        bricks.Bricks(),
-        paving.Paving(),
-        ceramic_tiles.CeramicTiles(),
-        wood.Wood(),
-        fabric.Fabric(),
-        metal.ScratchedMetal(),
-        leather.Leather(),
-        stone.Stone(),
-    ]
-    return {g.name: g for g in graphs}
-
-
-_REGISTRY: dict[str, MaterialGraph] | None = None
-
-
-def __getattr__(name: str):
-    # Built on first use so a single graph module imports on its own.
-    global _REGISTRY
-    if name == "GRAPHS":
-        if _REGISTRY is None:
-            _REGISTRY = _registry()
-        return _REGISTRY
-    raise AttributeError(name)
+# Adding a graph: one module with a MaterialGraph subclass, and one line here.
+GRAPHS = Registry(__name__, "graph", {
+    "bricks": "bricks:Bricks",
+    "paving": "paving:Paving",
+    "ceramic_tiles": "ceramic_tiles:CeramicTiles",
+    "wood": "wood:Wood",
+    "fabric": "fabric:Fabric",
+    "metal": "metal:ScratchedMetal",
+    "leather": "leather:Leather",
+    "stone": "stone:Stone",
+}, hint=" (list them with `diffproxy graphs`)")
 
 
 def get_graph(name: str) -> MaterialGraph:
-    graphs = __getattr__("GRAPHS")
-    if name not in graphs:
-        raise KeyError(f"unknown graph {name!r}; available: {', '.join(graphs)} "
-                       f"(list them with `diffproxy graphs`)")
-    return graphs[name]
+    return GRAPHS[name]

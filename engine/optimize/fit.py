@@ -92,8 +92,8 @@ class Fit:
 
     def sharper(self) -> "Fit":
         """This fit at twice the resolution (at most the photo's), losses at three scales, no
-        supersampling: a second opinion on a change the fit's own loss prefers (``stages.polish``),
-        and Stage III's last steps (``stages.stage3``). Made once per fit: the polish, Stage III and
+        supersampling: a second opinion on a change the fit's own loss prefers (``searches.polish``),
+        and Stage III's last steps (``paper.stage3b``). Made once per fit: the polish, Stage III and
         the pipeline's settle share it."""
         if self._sharper is None:
             r = min(2 * self.res, int(self.photo.shape[-1]))

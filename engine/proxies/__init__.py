@@ -24,7 +24,6 @@ Modules: :mod:`.network` (the StyleGAN2-like network), :mod:`.resample`, :mod:`.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -39,31 +38,24 @@ from .resample import wrap_resize
 __all__ = ["Proxy", "ProxyMismatch", "ProxyNetwork", "ProxyUnavailable", "available_proxies",
            "generator_names", "load_proxy", "param_levels", "resolve_generator"]
 
-# The architecture's generator names: used when the registry itself cannot be built.
-GENERATOR_NAMES = ("brick", "stripes", "scratches", "tile_paraboloid", "tile_brick", "arc_pavement",
-                   "cellular")
-
-
 def generator_names() -> list[str]:
-    """Names of the registered generators (the fixed list if the registry does not load)."""
-    try:
-        from ..generators import GENERATORS
-        return list(GENERATORS)
-    except Exception:  # a generator module missing or broken: fall back to the known names
-        return list(GENERATOR_NAMES)
+    """Names of the registered generators (read from the registry's entries: no generator
+    module is imported, so a broken sibling does not hide the others)."""
+    from ..generators import GENERATORS
+    return list(GENERATORS.names)
 
 
 def resolve_generator(name: str):
     """Generator by name; falls back to importing its module alone when the registry cannot be
     built (a sibling generator module missing or broken must not block this one)."""
-    from .. import generators
+    from ..generators import GENERATORS
     try:
-        return generators.get_generator(name)
+        return GENERATORS[name]
     except KeyError:
         raise
     except Exception as registry_error:
         try:
-            return importlib.import_module(f"..generators.{name}", __package__).GENERATOR
+            return GENERATORS.load_one(name)
         except ModuleNotFoundError:
             raise KeyError(f"unknown generator {name!r} (and the generator registry does not "
                            f"load: {registry_error})") from None
