@@ -68,7 +68,6 @@ of servers whose pid is gone (POSIX).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import logging
@@ -523,7 +522,8 @@ class Server:
         self.jobs: "queue.Queue[Job | None]" = queue.Queue()
         self.pending: dict[Any, Job] = {}  # queued or running, by request id
         self.lock = threading.Lock()
-        self.patterns: "collections.OrderedDict[tuple, dict]" = collections.OrderedDict()
+        from .graphs.pattern_cache import PatternCache
+        self.patterns = PatternCache(PATTERN_CACHE_SIZE)  # slider edits reuse the generators' output
         _sweep_stale_scratch(Path(tempfile.gettempdir()))
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self._stopped = False
@@ -722,17 +722,8 @@ class Server:
         params = graph.spec.from_json(a.get("params", {}), strict=True, device=device)
         times: dict[str, float] = {}
         t = time.perf_counter()
-        gen_names = [p.name for p in graph.spec if p.role == "generator"]
-        key = (graph.name, res, str(device), tuple(float(params[n]) for n in gen_names))
         with torch.no_grad():
-            pats = self.patterns.get(key)
-            cached = pats is not None
-            if pats is None:
-                pats = graph.patterns(params, res)
-                self.patterns[key] = pats
-                while len(self.patterns) > PATTERN_CACHE_SIZE:
-                    self.patterns.popitem(last=False)
-            self.patterns.move_to_end(key)
+            pats, cached = self.patterns.patterns(graph, params, res)
             times["patterns"] = time.perf_counter() - t
             job.check()
             t = time.perf_counter()

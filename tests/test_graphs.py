@@ -304,3 +304,24 @@ def test_balanced_noise_gives_the_same_bits_on_any_thread_count():
         torch.set_num_threads(threads)
     for name in MAP_NAMES:
         assert torch.equal(runs[0][name], runs[1][name]), name
+
+
+def test_pattern_cache_reuses_the_generators_output_for_filter_edits():
+    from diffproxy.graphs.pattern_cache import PatternCache
+
+    g = get_graph("bricks")
+    cache = PatternCache(size=2)
+    p = g.spec.defaults()
+    pats, cached = cache.patterns(g, p, 32)
+    assert not cached and set(pats) == set(g.slots)
+    q = dict(p)
+    q["color.brick.value"] = p["color.brick.value"] * 0 + 0.2  # a filter edit: same patterns
+    again, cached = cache.patterns(g, q, 32)
+    assert cached and again is pats
+    r = dict(p)
+    r["brick.rows"] = p["brick.rows"] + 2  # a structure edit: new patterns
+    assert not cache.patterns(g, r, 32)[1]
+    assert not cache.patterns(g, p, 64)[1] and len(cache) == 2  # another size; the oldest dropped
+    assert not cache.patterns(g, q, 32)[1]
+    with pytest.raises(ValueError, match="size"):
+        PatternCache(0)
