@@ -1,0 +1,106 @@
+"""Counts read from the photo (diffproxy.layout): renders the engine makes, whose counts are known
+from their parameters (:meth:`MaterialGraph.layout_counts`), a frame that does not tile, and
+images without any period."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from diffproxy.graphs import get_graph
+from diffproxy.judge import COUNT_TOLERANCE
+from diffproxy.layout import Layout, measure_layout
+from diffproxy.render import render
+
+
+def renders(name, n=6, seed=3):
+    g = get_graph(name)
+    ps = g.spec.round(g.spec.sample(n, generator=torch.Generator().manual_seed(seed)))
+    with torch.no_grad():
+        imgs = render(g.maps(ps, 256))
+    truth = [g.layout_counts(g.spec.to_json({k: v[i:i + 1] for k, v in ps.items()})) for i in range(n)]
+    return imgs, truth
+
+
+def within(measured, want, tol=COUNT_TOLERANCE):
+    return measured is not None and abs(math.log(measured / want)) <= math.log(tol)
+
+
+@pytest.fixture(scope="module")
+def brick_renders():
+    return renders("bricks")
+
+
+# measured on these seeds: bricks 6/6 rows, 6/6 per_row; tiles 6/6 rows, 4/6 per_row (one of them
+# has one tile per course: no vertical joint in the frame, so no period to read)
+@pytest.mark.parametrize("name, rows_min, per_row_min", [("bricks", 5, 5), ("ceramic_tiles", 5, 3)])
+def test_counts_of_renders_with_known_layout(name, rows_min, per_row_min, brick_renders):
+    imgs, truth = brick_renders if name == "bricks" else renders(name)
+    got = [measure_layout(imgs[i:i + 1]) for i in range(len(truth))]
+    rows = sum(within(m.rows, t["rows"]) for m, t in zip(got, truth))
+    per_row = sum(within(m.per_row, t["per_row"]) for m, t in zip(got, truth))
+    report = [(t["rows"], t["per_row"], m.rows, m.per_row) for m, t in zip(got, truth)]
+    assert rows >= rows_min and per_row >= per_row_min, report
+
+
+def test_running_bond_per_row_is_the_brick_length_not_half_of_it(brick_renders):
+    # a running bond's column profile has half the brick length as period: the count read must
+    # be the units along one course, not twice that
+    imgs, truth = brick_renders
+    for i in range(len(truth)):
+        m = measure_layout(imgs[i:i + 1])
+        assert m.per_row is None or m.per_row < 1.5 * truth[i]["per_row"], (m, truth[i])
+
+
+def test_a_frame_that_does_not_tile_reads_fractional_counts(brick_renders):
+    imgs, truth = brick_renders
+    img, want = imgs[0:1], truth[0]  # 4 courses of 3 bricks
+    crop = F.interpolate(img[..., :179, :179], size=(256, 256), mode="bilinear", antialias=True)
+    m = measure_layout(crop)
+    frac = 179 / 256  # 2.8 courses, 2.1 bricks per course remain in the frame
+    assert within(m.rows, frac * want["rows"], 1.1), m
+    assert within(m.per_row, frac * want["per_row"], 1.1), m
+
+
+def test_rotated_noisy_photo_keeps_its_courses(brick_renders):
+    imgs, truth = brick_renders
+    ang = math.radians(2.0)
+    theta = torch.tensor([[math.cos(ang), -math.sin(ang), 0.0],
+                          [math.sin(ang), math.cos(ang), 0.0]])[None] * 0.9
+    grid = F.affine_grid(theta, (1, 3, 256, 256), align_corners=False)
+    img = F.grid_sample(imgs[1:2], grid, align_corners=False)
+    img = (img + 0.03 * torch.randn(img.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    m = measure_layout(img)
+    assert within(m.rows, 0.9 * truth[1]["rows"]), m
+
+
+@pytest.mark.parametrize("kind", ["noise", "flat", "blotches"])
+def test_no_period_no_count(kind):
+    g = torch.Generator().manual_seed(1)
+    if kind == "noise":
+        img = torch.rand(1, 3, 256, 256, generator=g)
+    elif kind == "flat":
+        img = torch.full((1, 3, 256, 256), 0.5)
+    else:  # soft blotches (stone, plaster): structure at every scale, but no period
+        img = torch.rand(1, 3, 256, 256, generator=g)
+        for _ in range(3):  # box^3: about a Gaussian, no lattice imprinted (an upsampled grid has one)
+            img = F.avg_pool2d(img, 15, 1, 7, count_include_pad=False)
+        img = ((img - img.mean()) / img.std() * 0.15 + 0.5).clamp(0, 1)
+    m = measure_layout(img)
+    assert isinstance(m, Layout)
+    assert m.rows is None and m.per_row is None, m
+
+
+@pytest.mark.parametrize("bad, match", [
+    (torch.rand(3, 64, 64), r"\(1, 3, H, W\)"),
+    (torch.rand(1, 1, 64, 64), r"\(1, 3, H, W\)"),
+    ([[0.5]], r"\(1, 3, H, W\)"),
+    (torch.rand(1, 3, 8, 64), "at least 16"),
+    (torch.full((1, 3, 64, 64), float("nan")), "NaN"),
+])
+def test_input_checks(bad, match):
+    with pytest.raises(ValueError, match=match):
+        measure_layout(bad)
