@@ -56,7 +56,9 @@ def _flattened(img: torch.Tensor) -> torch.Tensor:
     flash's falloff (bright centre, dark corners) removed, colour and joints kept."""
     lum = (0.2126 * img[:, 0] + 0.7152 * img[:, 1] + 0.0722 * img[:, 2])[:, None]
     k = SIZE // 4 * 2 + 1
-    wide = F.avg_pool2d(lum, k, 1, k // 2, count_include_pad=False)
+    # a box mean as two 1D passes (the same values as the 2D box, ~20x faster at this width)
+    wide = F.avg_pool2d(lum, (k, 1), 1, (k // 2, 0), count_include_pad=False)
+    wide = F.avg_pool2d(wide, (1, k), 1, (0, k // 2), count_include_pad=False)
     return img / wide.clamp_min(1e-3)
 
 
