@@ -91,14 +91,18 @@ def test_cmyk_jpeg(tmp_path):
     assert any("CMYK" in n for n in p.notes)
 
 
-def test_exif_rotated_jpeg(tmp_path):
-    # stored 64 wide x 32 high with the left half bright; orientation 6 = rotate 90 deg clockwise
-    # to display, so the upright image is 32 x 64 with the bright half on top
-    a = np.zeros((32, 64, 3), np.uint8)
-    a[:, :32] = 250
+def _rotated_jpeg(path, h, w):
+    """A JPEG stored ``w`` wide x ``h`` high with the left half bright and EXIF orientation 6
+    (rotate 90 deg clockwise to display): upright it is ``h`` x ``w`` with the bright half on top."""
+    a = np.zeros((h, w, 3), np.uint8)
+    a[:, :w // 2] = 250
     exif = Image.Exif()
     exif[0x0112] = 6
-    Image.fromarray(a).save(tmp_path / "r.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(a).save(path, exif=exif.tobytes(), quality=95)
+
+
+def test_exif_rotated_jpeg(tmp_path):
+    _rotated_jpeg(tmp_path / "r.jpg", 32, 64)
     p = load_photo(tmp_path / "r.jpg", min_size=16)
     assert p.original_size == (64, 32)
     assert any("EXIF orientation 6" in n for n in p.notes)
@@ -313,11 +317,7 @@ def test_16bit_precision_kept_through_downscale(tmp_path):
 
 def test_exif_rotated_jpeg_downscaled(tmp_path):
     # the orientation is applied to the shrunk square: upright 200 x 400, bright half on top
-    a = np.zeros((200, 400, 3), np.uint8)
-    a[:, :200] = 250
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    Image.fromarray(a).save(tmp_path / "r.jpg", exif=exif.tobytes(), quality=95)
+    _rotated_jpeg(tmp_path / "r.jpg", 200, 400)
     with pytest.warns(PhotoWarning, match="downscaled"):
         p = load_photo(tmp_path / "r.jpg", max_size=64)
     assert p.original_size == (400, 200)
