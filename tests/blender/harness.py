@@ -47,6 +47,10 @@ def run_scenario(name: str, tmp: Path, timeout: float = 900, blender_python: str
     env["BLENDER_USER_RESOURCES"] = str(tmp / "blender-user")
     env["DPX_SCENARIO_ARGS"] = json.dumps(args)
     env["DPX_SCENARIO_RESULT"] = str(result)
+    # Blender's own temp folder (blender_XXXX) goes here: the scenario ends with os._exit, so
+    # Blender never removes it, and pytest's tmp_path cleanup does
+    (tmp / "tmp").mkdir(exist_ok=True)
+    env["TMPDIR"] = str(tmp / "tmp")
     env.pop("PYTHONPATH", None)
     r = subprocess.run([blender_python or sys.executable, str(HERE / "run_scenario.py"), name], env=env, cwd=str(tmp),
                        capture_output=True, text=True, timeout=timeout)
