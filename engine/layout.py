@@ -47,8 +47,8 @@ graph's even courses, ``brick.bricks`` at ``per_row``; ceramic tiles: ``tiles.ti
 ``tiles.tiles_x``) and keep them within x/÷ 1.3 of it, the tolerance the judge counts as right
 (:data:`diffproxy.judge.COUNT_TOLERANCE`); with a confidence under about 0.3, also keep ``x 2``
 and ``/ 2`` candidates (the errors left are octave and 3x errors). Where it is ``None``, leave
-the search as it is. Measured on renders with known counts and on labelled photos: see
-``tests/test_layout.py`` and the report that added this module.
+the search as it is. Measured on renders with known counts and on labelled photos: docs/BENCHMARKS.md
+("Real photos judged by what a person sees"); ``tests/test_layout.py`` keeps it so.
 
 Images are ``(1, 3, H, W)`` sRGB in [0, 1], any size (non-square frames are resized to a square:
 counts per frame do not change). Runs once per photo, a few tens of ms at 256 px.
