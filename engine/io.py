@@ -56,7 +56,13 @@ def exists_message(path: Path) -> str:
 
 class InputWouldBeOverwritten(FileExistsError):
     """An output file is one of the run's input files (a photo named ``basecolor.png`` inside the
-    output folder, or a link to it): refused whatever ``overwrite`` says."""
+    output folder, or a link to it): refused whatever ``overwrite`` says. ``source`` is the
+    input, ``target`` the output that is the same file."""
+
+    def __init__(self, source: Path, target: Path) -> None:
+        super().__init__(f"{source} is an input and would be overwritten by the output {target.name}; "
+                         f"choose another output folder (nothing was written)")
+        self.source, self.target = source, target
 
 
 def refuse_inputs(targets, inputs) -> None:
@@ -70,9 +76,7 @@ def refuse_inputs(targets, inputs) -> None:
             except OSError:
                 same = False
             if same:
-                raise InputWouldBeOverwritten(
-                    f"{i} is an input and would be overwritten by the output {t.name}; "
-                    f"choose another output folder (nothing was written)")
+                raise InputWouldBeOverwritten(i, t)
 
 
 def _open_new(path: Path, overwrite: bool, mode: str = "wb"):

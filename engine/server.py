@@ -92,8 +92,6 @@ PATTERN_CACHE_SIZE = 2  # (graph, res, generator params) entries; one 4K slot is
 MAX_LINE = 1 << 20  # bytes; a real request is a few KB, so a longer line is refused unparsed
 MAX_WHOLE = 2 ** 63 - 1  # whole-number arguments: what a 64-bit integer holds
 SCRATCH_PREFIX = "diffproxy-server-"  # + pid + "-" + random: the temp folder of one server
-# the files a proceduralize writes into its out_dir (Result.write), besides the maps
-OWN_OUTPUTS = ("params.json", "comparison.png", "loss_curve.png", "render.png")
 
 log = logging.getLogger("diffproxy.server")
 
@@ -443,17 +441,15 @@ def _check_proceduralize(a: dict[str, Any]) -> None:
 
 
 def _check_not_an_output(image: str, out_dir: str) -> None:
-    """Refuse a photo that is one of the files the request would write (same resolved path or
-    same file), whatever ``overwrite`` says: it would be replaced by a map."""
-    from .io import MAP_FORMATS
-    names = [f"{m}.png" for m in MAP_FORMATS] + list(OWN_OUTPUTS)
-    photo = Path(image).resolve()
-    for name in names:
-        target = Path(out_dir) / name
-        same = target.resolve() == photo or (target.exists() and os.path.samefile(target, image))
-        if same:
-            raise RequestError(f"the photo {image} is the {name} this request would write into "
-                               f"{out_dir}; choose another out_dir (or move or rename the photo)")
+    """Refuse a photo that is one of the files the request would write (the same file),
+    whatever ``overwrite`` says: it would be replaced by a map."""
+    from .io import InputWouldBeOverwritten, refuse_inputs
+    from .optimize.result import output_paths
+    try:
+        refuse_inputs(output_paths(out_dir).values(), [image])
+    except InputWouldBeOverwritten as e:
+        raise RequestError(f"the photo {image} is the {e.target.name} this request would write into "
+                           f"{out_dir}; choose another out_dir (or move or rename the photo)") from None
 
 
 def _check_pixels_header(path: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -83,27 +82,18 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 # what Result.write puts in --out
-OUTPUT_FILES = ("params.json", "comparison.png", "loss_curve.png", "render.png", "basecolor.png",
-                "normal.png", "roughness.png", "metallic.png", "height.png")
-
-
-def _existing_outputs(out: Path) -> list[Path]:
-    return [out / n for n in OUTPUT_FILES if (out / n).exists()]
-
-
 def _refuse_photo_in_out(photo: Path, out: Path) -> None:
     """CLIError if an output file would be the photo itself (``OUT/basecolor.png``, or a link to
     it): said before the fit, whatever ``--overwrite`` says; the user's photo is never replaced."""
+    from ..io import InputWouldBeOverwritten, refuse_inputs
+    from ..optimize.result import output_paths
     from . import CLIError
 
-    for name in OUTPUT_FILES:
-        try:
-            same = os.path.samefile(photo, out / name)
-        except OSError:  # either is missing (or unreadable): not the same file
-            continue
-        if same:
-            raise CLIError(f"the photo {photo} would be overwritten by the output {name}; "
-                           f"choose another --out folder")
+    try:
+        refuse_inputs(output_paths(out).values(), [photo])
+    except InputWouldBeOverwritten as e:
+        raise CLIError(f"the photo {photo} would be overwritten by the output {e.target.name}; "
+                       f"choose another --out folder") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     _refuse_photo_in_out(Path(args.photo), out)  # before "exists": --overwrite would not help
-    existing = _existing_outputs(out)
+    from ..optimize.result import output_paths
+    existing = [p for p in output_paths(out).values() if p.exists()]
     if existing and not args.overwrite:  # refuse before minutes of work, not after
         print(f"error: {existing[0]} already exists; pass --overwrite to replace it", file=err)
         return 2

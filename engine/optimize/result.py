@@ -198,9 +198,8 @@ class Result:
         if not 8 <= res <= 16384:
             raise ValueError(f"res_out must be in [8, 16384], got {res}")
         out = Path(out_dir)
-        own = {"params": out / "params.json", "comparison": out / "comparison.png",
-               "loss_curve": out / "loss_curve.png"}
-        targets = [*own.values(), *(out / f"{n}.png" for n in (*MAP_FORMATS, "render"))]
+        own = output_paths(out)
+        targets = list(own.values())
         refuse_inputs(targets, [self.photo_source])
         if not overwrite:
             for p in targets:
@@ -228,6 +227,15 @@ class Result:
         save_json(own["params"], data, overwrite=overwrite)
         paths["params"] = own["params"]
         return paths
+
+
+def output_paths(out_dir: str | os.PathLike) -> dict[str, Path]:
+    """``{name: path}`` of every file :meth:`Result.write` writes into ``out_dir``."""
+    from ..io import MAP_FORMATS
+
+    out = Path(out_dir)
+    names = ["params", "comparison", "loss_curve", "render", *MAP_FORMATS]
+    return {n: out / (f"{n}.json" if n == "params" else f"{n}.png") for n in names}
 
 
 def _tile(x: torch.Tensor, size: int = TILE) -> torch.Tensor:
