@@ -131,12 +131,9 @@ def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: tor
         out["polarity"] = {"photo": sp, "render": sr,
                            "ok": polarity_sign(sp) == polarity_sign(sr) != 0}
         photo_spread = unit_spread(photo, label["rows"], label["per_row"])
-        if fitted:
-            render_spread = unit_spread(render, fitted["rows"], fitted["per_row"])
-            ratio = render_spread / photo_spread if photo_spread > 0 else None
-        else:  # a graph without units: measured at the photo's unit size
-            render_spread = unit_spread(render, label["rows"], label["per_row"])
-            ratio = render_spread / photo_spread if photo_spread > 0 else None
+        units = fitted or label  # a graph without units: measured at the photo's unit size
+        render_spread = unit_spread(render, units["rows"], units["per_row"])
+        ratio = render_spread / photo_spread if photo_spread > 0 else None
         out["spread"] = {"photo": photo_spread, "render": render_spread, "ratio": ratio,
                          "ok": ratio is not None and abs(math.log(max(ratio, 1e-9))) <= math.log(SPREAD_TOLERANCE)}
     if "relief" in label:
