@@ -208,7 +208,7 @@ def _pil_open(path: Path):
 
 
 def _open(path: Path):
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     head = _sniff(path)
     if head.startswith(_TIFF_MAGICS):

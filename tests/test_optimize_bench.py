@@ -44,7 +44,6 @@ def test_bench_target_own_parameters_score_zero_in_the_fit(preset, res):
     supersampled render only comes close): fitted at the target's own 256 px (``full`` until
     session 20), 2x supersampling rendered them smoother than the target (style loss 0.05 on a
     bricks target) and pulled both methods away from them."""
-    import dataclasses
 
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph
