@@ -104,3 +104,72 @@ def test_no_period_no_count(kind):
 def test_input_checks(bad, match):
     with pytest.raises(ValueError, match=match):
         measure_layout(bad)
+
+
+# --- the fit's count windows (layout_windows, searches.layout_start) -------------------------------
+def _layout(rows, per_row, confidence=0.6):
+    return Layout(rows=rows, per_row=per_row, rows_confidence=confidence, per_row_confidence=confidence,
+                  polarity=1)
+
+
+def test_layout_params_name_integer_counts_that_set_the_layout():
+    from diffproxy.graphs import GRAPHS
+
+    named = 0
+    for name in GRAPHS:
+        g = get_graph(name)
+        base = {k: float(v.reshape(-1)[0]) for k, v in g.spec.defaults().items()}
+        for count, pname in g.layout_params.items():
+            named += 1
+            p = g.spec.by_name[pname]
+            assert p.kind == "int" and p.role == "generator", (name, pname)
+            values = [g.layout_counts({**base, pname: p.low + k})[count] for k in p.allowed_levels]
+            # the count grows with the parameter: a window of values is a window of counts
+            assert all(b >= a for a, b in zip(values, values[1:])) and values[-1] > values[0], (name, pname)
+    assert named >= 4  # bricks and ceramic tiles, both counts each
+
+
+def test_windows_hold_the_values_within_the_judges_tolerance():
+    from diffproxy.layout import layout_windows
+
+    w = layout_windows(get_graph("bricks"), _layout(5.3, 1.8))
+    assert w == {"brick.rows": (6, 6, 6), "brick.bricks": (2, 2, 2)}  # 4 courses is 1/1.33 of 5.3
+    w = layout_windows(get_graph("ceramic_tiles"), _layout(4.16, 4.13))
+    assert w == {"tiles.tiles_y": (4, 5, 4), "tiles.tiles_x": (4, 5, 4)}
+    # a weak period is trusted as much (the losses' own choice is worse: octave errors)
+    w = layout_windows(get_graph("ceramic_tiles"), _layout(4.0, None, confidence=0.2))
+    assert w == {"tiles.tiles_y": (4, 5, 4)}
+    # nothing measured, or a graph without layout parameters: no window
+    assert layout_windows(get_graph("bricks"), _layout(None, None)) == {}
+    assert layout_windows(get_graph("wood"), _layout(4.0, 3.0)) == {}
+    # a measurement no value reaches: the nearest value alone
+    assert layout_windows(get_graph("bricks"), _layout(80.0, None))["brick.rows"] == (40, 40, 40)
+
+
+def test_layout_start_sets_the_counts_and_bounds_the_searches():
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.optimize import PRESETS
+    from diffproxy.optimize.control import Reporter
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.searches import layout_start, random_search
+
+    g = get_graph("bricks")
+    truth = g.spec.defaults()
+    truth["brick.rows"], truth["brick.bricks"] = torch.tensor([6.0]), torch.tensor([3.0])
+    with torch.no_grad():
+        photo = render(g.maps(truth, 256))
+    fit = Fit(g, photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
+    start = fit.defaults()
+    i_rows = [p.name for p in g.spec].index("brick.rows")
+    start[0, i_rows] = (20 - 2) / 38  # 20 courses, far off
+    messages = []
+    r = layout_start(fit, start, Reporter(lambda e: messages.append(e)))
+    got = fit.natural(r.u)
+    assert int(got["brick.rows"]) == 6 and int(got["brick.bricks"]) == 3, r.info
+    assert fit.windows["brick.rows"][0] <= 6 <= fit.windows["brick.rows"][1]
+    assert any("measured on the photo" in str(m.get("message")) for m in messages)
+    # the random search draws inside the windows
+    s = random_search(fit, r.u, 16, Reporter(None), torch.Generator().manual_seed(0), keep=16)
+    drawn = fit.natural(s.alternatives)
+    for name, (a, b) in fit.windows.items():
+        assert bool(((drawn[name] >= a) & (drawn[name] <= b)).all()), name

@@ -70,6 +70,7 @@ def test_bench_ablations_switch_what_they_name():
         assert o.method == label.split("-")[0]
     off = {label: [k for k, v in f.items() if v is False] for label, f in BENCH_METHODS.items()}
     assert off["diffproxy-noclassifier"] == ["classifier"] and off["diffproxy-nowindow"] == ["count_window"]
+    assert off["diffproxy-nolayout"] == ["layout"]
     # one per step a run may leave out, named after it (the old labels among them)
     assert {"scan", "local", "seeds", "polish", "detail"} <= set(OPTIONAL)
     for step in OPTIONAL:

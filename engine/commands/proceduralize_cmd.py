@@ -52,7 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-count-window", dest="count_window", action="store_false",
                    help="let the structure searches range over every count the graph's prior allows "
                         "instead of keeping the counts (courses, tiles, threads, cells) near the "
-                        "parameter estimator's guess")
+                        "parameter estimator's guess (counts measured on the photo still bound theirs)")
+    p.add_argument("--no-layout", dest="layout", action="store_false",
+                   help="do not start and bound the counts (courses, units per course) at those "
+                        "measured on the photo's periodic layout")
     p.add_argument("--method", default="diffproxy", choices=list(METHODS))
     p.add_argument("--proxy-mode", default="anchored", choices=list(PROXY_MODES),
                    help="Stage II: 'anchored' real patterns forward, proxy gradients backward "
@@ -109,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, workers=args.workers, top_k=args.top_k,
                           proxy_mode=args.proxy_mode, classifier=args.classifier, estimator=args.estimator,
-                          count_window=args.count_window, disabled=frozenset(args.disabled))
+                          count_window=args.count_window, layout=args.layout,
+                          disabled=frozenset(args.disabled))
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=err)

@@ -86,10 +86,16 @@ class MaterialGraph:
     def compose(self, p: Batch, patterns: dict[str, torch.Tensor], res: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    # the count parameter that sets each of :meth:`layout_counts`' counts, the others held:
+    # the fit keeps it near the count measured on the photo (``layout.layout_windows``);
+    # empty where no single parameter does (paving: arcs x stones)
+    layout_params: Mapping[str, str] = {}
+
     def layout_counts(self, params: Mapping[str, float]) -> dict[str, float]:
         """The units a person counts in the frame, from JSON parameters: ``{"rows": courses top
         to bottom, "per_row": units along one course}``; ``{}`` for a graph without units
-        (wood, fabric, metal...). Used by :mod:`diffproxy.judge`, never by the fit."""
+        (wood, fabric, metal...). Used by :mod:`diffproxy.judge` and, through
+        :attr:`layout_params`, by the fit's count windows."""
         return {}
 
     def describe(self) -> dict:

@@ -53,6 +53,8 @@ class Bricks(RetunedGraph):
         seed_param(),
     )
 
+    layout_params = {"rows": "brick.rows", "per_row": "brick.bricks"}
+
     def layout_counts(self, params):
         rows = int(params["brick.rows"])
         return {"rows": float(rows + rows % 2), "per_row": float(params["brick.bricks"])}  # odd rows round up

@@ -60,6 +60,8 @@ class CeramicTiles(RetunedGraph):
         seed_param(),
     )
 
+    layout_params = {"rows": "tiles.tiles_y", "per_row": "tiles.tiles_x"}
+
     def layout_counts(self, params):
         return {"rows": float(params["tiles.tiles_y"]), "per_row": float(params["tiles.tiles_x"])}
 

@@ -36,7 +36,8 @@ Stage II tunes filters only), ``diffproxy-nolocal`` (no compass search after Sta
 ``diffproxy-nodetail`` (photos: no Stage "detail") and ``diffproxy-noclassifier`` (photos: the
 graph ranking by descriptor distance alone, without the graph classifier) and
 ``diffproxy-noestimator`` (the start and the random search without the parameter estimator's
-guess) and ``diffproxy-nowindow`` (the guess, but no count window around it). Diagnostic, synthetic targets only:
+guess) and ``diffproxy-nowindow`` (the guess, but no count window around it) and
+``diffproxy-nolayout`` (counts not started and bounded at those measured on the photo). Diagnostic, synthetic targets only:
 ``match-oracle``, MATch's filter fitting started with the target's *own* generator parameters
 (filters from the distant start): what a perfect structure search would reach with this filter
 fitting, i.e. the part of the final losses that no generator-parameter method can remove;
@@ -82,6 +83,7 @@ BENCH_METHODS: dict[str, dict[str, Any]] = {
     "diffproxy-noclassifier": {"method": "diffproxy", "classifier": False},
     "diffproxy-noestimator": {"method": "diffproxy", "estimator": False},
     "diffproxy-nowindow": {"method": "diffproxy", "count_window": False},
+    "diffproxy-nolayout": {"method": "diffproxy", "layout": False},
     "match": {"method": "match"},
     "search": {"method": "search"},
     "match-oracle": {"method": "match"},

@@ -139,7 +139,11 @@ class Options:
         estimator: start from the parameter estimator's guess where it scores lower, and try it
             in the random search (``searches.estimate_start``).
         count_window: with ``estimator``: the guess's counts bound the structure searches
-            (``estimator.count_windows``); ``False``: the searches range over the whole prior.
+            (``estimator.count_windows``) where the photo's own layout does not; ``False``: not
+            the guess's.
+        layout: the courses and units per course measured on the photo (``layout.measure_layout``)
+            set the start's counts and bound the structure searches (``searches.layout_start``);
+            counts without a clear period on the photo are left to the estimator's window.
         proxy_mode: how Stage II uses the proxies, one of :data:`PROXY_MODES`.
         disabled: steps left out of the plan (names in ``steps.OPTIONAL``; a JSON list is
             accepted); the paper's stages cannot be.
@@ -167,6 +171,7 @@ class Options:
     classifier: bool = True
     estimator: bool = True
     count_window: bool = True
+    layout: bool = True
     proxy_mode: str = "anchored"
     disabled: frozenset[str] = frozenset()
     local_search: bool = True
@@ -198,7 +203,7 @@ class Options:
             raise ValueError(f"time_limit must be a positive number of seconds or None, got {self.time_limit!r}")
         if self.top_k is not None and not (isinstance(self.top_k, int) and self.top_k >= 1):
             raise ValueError(f"top_k must be a positive integer or None, got {self.top_k!r}")
-        for name in ("classifier", "estimator", "count_window", *LEGACY_SWITCHES):
+        for name in ("classifier", "estimator", "count_window", "layout", *LEGACY_SWITCHES):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.proxy_mode not in PROXY_MODES:

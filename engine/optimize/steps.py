@@ -6,7 +6,9 @@ adding a step means a budget class, a function and one line in :data:`STEPS`.
 
 The plan, read top to bottom (the paper's three stages marked *)::
 
-    start (the ranking's sample, or the parameter estimator's guess: ``searches.estimate_start``)
+    start (the ranking's sample, its counts set to those measured on the photo, bounding the
+           searches: ``searches.layout_start``; or the parameter estimator's guess:
+           ``searches.estimate_start``)
     * stage1   filters only, style loss                          paper.stage1
       search   random search of the structure, grey features    searches.random_search
     * stage2   everything through the proxies                    paper.stage2
@@ -37,7 +39,8 @@ from .control import Reporter, Span
 from .descent import StageResult
 from .fit import Fit
 from .paper import snap, stage1, stage2, stage3b
-from .searches import coordinate_scan, estimate_start, local_search, polish, random_search, seed_search
+from .searches import (coordinate_scan, estimate_start, layout_start, local_search, polish, random_search,
+                       seed_search)
 
 if TYPE_CHECKING:
     from .options import Options
@@ -323,6 +326,9 @@ def run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: tor
     s = GraphState(fit, {name: o.budget(name) for name in STEP_NAMES}, rep, gen, run, u,
                    o.preset.filter_samples, o.proxy_mode)
     run.add("start", StageResult(u, 0.0, 0.0), fit)
+    if o.layout:
+        s.record("layout", layout_start(fit, u, rep))
+        u = s.u
     if o.estimator:
         r = estimate_start(fit, u, rep, window=o.count_window)
         s.record("estimate", r)
