@@ -176,3 +176,40 @@ def test_local_search_undoes_a_one_step_displacement():
         assert float(fit.joint(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
     # filters untouched
     assert torch.equal(r.u[:, fit.all_filter_idx], u[:, fit.all_filter_idx])
+
+
+def test_exchange_swaps_joint_and_unit_colours_when_the_fit_has_them_reversed():
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import GRAPHS, get_graph
+    from diffproxy.judge import joint_polarity
+    from diffproxy.optimize.control import Reporter
+    from diffproxy.optimize.exchange import exchange, swapped
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.render import render
+
+    for name in GRAPHS:  # every graph that names its joint colours names real colour parameters
+        pair = get_graph(name).joint_colors
+        names = {p.name for p in get_graph(name).spec}
+        assert pair is None or all(f"{k}.{c}" in names for k in pair for c in ("hue", "saturation", "value"))
+    g = get_graph("bricks")
+    p = g.spec.defaults()
+    p["brick.rows"], p["brick.bricks"] = torch.tensor([6.0]), torch.tensor([3.0])
+    p["color.mortar.value"], p["color.brick.value"] = torch.tensor([0.85]), torch.tensor([0.35])
+    with torch.no_grad():
+        photo = render(g.maps(p, 128))
+    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    u = fit.normalize(p)
+    assert joint_polarity(photo) > 0.25  # light mortar
+    reversed_ = swapped(fit, u)
+    assert torch.equal(swapped(fit, reversed_), u)
+    r = exchange(fit, reversed_, Reporter(None), steps=10, lr=0.01)
+    assert r.info["ran"] and r.info["kept"] == "also", r.info
+    got = fit.natural(r.u)
+    assert float(got["color.mortar.value"]) > float(got["color.brick.value"])
+    # the right way round already: nothing runs, nothing changes
+    r = exchange(fit, u, Reporter(None), steps=10, lr=0.01)
+    assert not r.info["ran"] and torch.equal(r.u, u)
+    # a graph without joints: nothing runs
+    w = get_graph("wood")
+    fit_w = Fit(w, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    assert not exchange(fit_w, fit_w.defaults(), Reporter(None), steps=10, lr=0.01).info["ran"]

@@ -90,6 +90,10 @@ class MaterialGraph:
     # the fit keeps it near the count measured on the photo (``layout.layout_windows``);
     # empty where no single parameter does (paving: arcs x stones)
     layout_params: Mapping[str, str] = {}
+    # (unit colour, joint colour): the prefixes of two ``color_params`` triples, the colour of
+    # the bricks/tiles/stones and of the joints between them; the fit swaps them when it has
+    # them the wrong way round (``optimize.exchange``); None for a graph without joints
+    joint_colors: tuple[str, str] | None = None
 
     def layout_counts(self, params: Mapping[str, float]) -> dict[str, float]:
         """The units a person counts in the frame, from JSON parameters: ``{"rows": courses top

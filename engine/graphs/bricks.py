@@ -55,6 +55,8 @@ class Bricks(RetunedGraph):
 
     layout_params = {"rows": "brick.rows", "per_row": "brick.bricks"}
 
+    joint_colors = ("color.brick", "color.mortar")
+
     def layout_counts(self, params):
         rows = int(params["brick.rows"])
         return {"rows": float(rows + rows % 2), "per_row": float(params["brick.bricks"])}  # odd rows round up

@@ -62,6 +62,8 @@ class CeramicTiles(RetunedGraph):
 
     layout_params = {"rows": "tiles.tiles_y", "per_row": "tiles.tiles_x"}
 
+    joint_colors = ("color.tile", "color.grout")
+
     def layout_counts(self, params):
         return {"rows": float(params["tiles.tiles_y"]), "per_row": float(params["tiles.tiles_x"])}
 

@@ -61,6 +61,8 @@ class Paving(RetunedGraph):
         seed_param(),
     )
 
+    joint_colors = ("color.stone", "color.joint")
+
     def layout_counts(self, params):
         # at an arch's crown a person sees half its courses (the next row covers the rest), and
         # about ``stones`` stones per arch along a course (approximate: the arc is longer than W)

@@ -15,6 +15,7 @@ The plan, read top to bottom (the paper's three stages marked *)::
       scan     every value of one structure parameter at a time  searches.coordinate_scan
       local    one-value compass steps of the structure          searches.local_search
       seeds    every value of every random seed                  searches.seed_search
+      exchange unit/joint colours swapped if the wrong way round    exchange.exchange
     * stage3a  filters on the rounded structure, style loss      paper.stage1 (+ Stage I's result alongside)
       polish   the structure searched again by the style loss    searches.polish
       stage3b  Stage III going on (optionally at twice the res)  paper.stage3b
@@ -37,6 +38,7 @@ import torch
 
 from .control import Reporter, Span
 from .descent import StageResult
+from .exchange import exchange
 from .fit import Fit
 from .paper import snap, stage1, stage2, stage3b
 from .searches import (coordinate_scan, estimate_start, layout_start, local_search, polish, random_search,
@@ -80,6 +82,12 @@ class LocalSearch:
 @dataclass(frozen=True)
 class Seeds:
     pass
+
+
+@dataclass(frozen=True)
+class Exchange:
+    steps: int  # Stage I's descent of both points (as they are, colours swapped), side by side
+    lr: float
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,10 @@ def run_seeds(s: GraphState, b: Seeds) -> None:
     s.record("seeds", seed_search(s.fit, s.u, s.reporter))
 
 
+def run_exchange(s: GraphState, b: Exchange) -> None:
+    s.record("exchange", exchange(s.fit, s.u, s.reporter, b.steps, b.lr))
+
+
 def run_stage3a(s: GraphState, b: Stage3a) -> None:
     """Stage III's first part, or all of it in one descent when nothing separates the parts (no
     polish between them, the same resolution)."""
@@ -286,6 +298,8 @@ STEPS: tuple[Step, ...] = (
     Step("local", LocalSearch, run_local, "compass search of the generator parameters on the real "
                                           "generators", flag="local-search"),
     Step("seeds", Seeds, run_seeds, "every value of every random seed", flag="seed-search"),
+    Step("exchange", Exchange, run_exchange, "unit and joint colours swapped where the fit has the joints "
+                                             "lighter/darker the other way round than the photo"),
     Step("stage3a", Stage3a, run_stage3a, "Stage III: the filters on the real generators", paper=True),
     Step("polish", Polish, run_polish, "halfway through Stage III, the structure searched again by the "
                                        "style loss"),
@@ -323,9 +337,9 @@ def run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: tor
     """The plan on one graph from ``u`` (1, P): the start, every step with a budget, then Stage
     I's and III's results settled by their look (at twice the fit's resolution when Stage III
     ended there)."""
+    run.add("start", StageResult(u, 0.0, 0.0), fit)
     s = GraphState(fit, {name: o.budget(name) for name in STEP_NAMES}, rep, gen, run, u,
                    o.preset.filter_samples, o.proxy_mode)
-    run.add("start", StageResult(u, 0.0, 0.0), fit)
     if o.layout:
         s.record("layout", layout_start(fit, u, rep))
         u = s.u
