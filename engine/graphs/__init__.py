@@ -118,6 +118,14 @@ GRAPHS = Registry(__name__, "graph", {
     "metal": "metal:ScratchedMetal",
     "leather": "leather:Leather",
     "stone": "stone:Stone",
+    "brushed_metal": "brushed_metal:BrushedMetal",
+    "perforated_metal": "perforated_metal:PerforatedMetal",
+    "marble": "marble:Marble",
+    "wood_planks": "wood_planks:WoodPlanks",
+    "aggregate": "aggregate:Aggregate",
+    "plaster": "plaster:Plaster",
+    "carpet": "carpet:Carpet",
+    "mosaic": "mosaic:Mosaic",
 }, hint=" (list them with `diffproxy graphs`)")
 
 
