@@ -55,6 +55,7 @@ GENERATORS = Registry(__name__, "generator", {
     "tile_brick": "tile_brick:GENERATOR",
     "arc_pavement": "arc_pavement:GENERATOR",
     "cellular": "cellular:GENERATOR",
+    "hex_tiles": "hex_tiles:GENERATOR",
 })
 
 

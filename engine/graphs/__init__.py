@@ -126,6 +126,7 @@ GRAPHS = Registry(__name__, "graph", {
     "plaster": "plaster:Plaster",
     "carpet": "carpet:Carpet",
     "mosaic": "mosaic:Mosaic",
+    "hexagonal_tiles": "hexagonal_tiles:HexagonalTiles",
 }, hint=" (list them with `diffproxy graphs`)")
 
 
