@@ -74,6 +74,15 @@ def test_help_lists_every_registered_command(capsys):
     assert main([]) == 2
 
 
+def test_proxy_train_help_names_every_registered_generator(capsys):
+    from diffproxy.generators import GENERATORS
+
+    assert main(["proxy-train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    for name in GENERATORS.names:
+        assert name in out, name
+
+
 def test_every_command_module_is_registered_under_its_name():
     import importlib
     from pathlib import Path

@@ -38,8 +38,9 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generator", required=True, help="generator name (brick, stripes, scratches, "
-                                                      "tile_paraboloid, tile_brick, arc_pavement, cellular)")
+    from ..generators import GENERATORS  # names only: no generator module is imported for the help
+
+    p.add_argument("--generator", required=True, help=f"generator name ({', '.join(GENERATORS.names)})")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this run")
     p.add_argument("--cpu-minutes", type=float, default=None,
                    help="CPU-time budget of this run (fairer than --minutes on a shared machine)")
