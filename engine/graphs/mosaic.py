@@ -28,9 +28,12 @@ class Mosaic(RetunedGraph):
     description = "Mosaic: small glass or stone tesserae, each its own shade, in grout"
     slots = {"tesserae": "tile_brick"}
     slot_priors = {
-        "tesserae.tiles_x": dict(default=10, prior=(10.0, 3.0)),
-        "tesserae.tiles_y": dict(default=10, prior=(10.0, 3.0)),
-        "tesserae.offset": dict(default=0.0, prior=(0.0, 0.05)),
+        # tesserae are small (2-5 cm): a frame holds many, in a straight grid; fewer, larger,
+        # staggered units are bricks or tiles (the classifier confused red bricks with a
+        # mosaic prior of 10 +- 3 per side)
+        "tesserae.tiles_x": dict(default=12, prior=(12.0, 2.0)),
+        "tesserae.tiles_y": dict(default=12, prior=(12.0, 2.0)),
+        "tesserae.offset": dict(default=0.0, prior=(0.0, 0.02)),
         "tesserae.gap": dict(default=0.1, prior=(0.1, 0.04)),
         "tesserae.bevel": dict(default=0.1, prior=(0.1, 0.05)),
         "tesserae.luminance_random": dict(default=0.9, prior=(0.9, 0.1)),
