@@ -145,6 +145,10 @@ def test_keep_likely_leaves_out_unlikely_graphs():
     assert [c.name for c in keep_likely(ranked, 2)] == ["bricks"]
     assert [c.name for c in keep_likely([_cand("a", 0.4), _cand("b", 0.3), _cand("c", 0.1)], 3)] == ["a", "b"]
     assert [c.name for c in keep_likely([_cand("a", None), _cand("b", None)], 2)] == ["a", "b"]
+    # unsure (first choice under UNSURE): one more graph, still only the likely ones
+    assert [c.name for c in keep_likely([_cand("a", 0.4), _cand("b", 0.3), _cand("c", 0.1)], 1)] == ["a", "b"]
+    assert [c.name for c in keep_likely([_cand("a", 0.45), _cand("b", 0.1)], 1)] == ["a"]
+    assert [c.name for c in keep_likely([_cand("a", 0.6), _cand("b", 0.35)], 1)] == ["a"]
 
 
 def test_train_command_writes_a_loadable_classifier_and_keeps_an_existing_file(tmp_path, capsys):

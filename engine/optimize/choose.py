@@ -41,6 +41,7 @@ from .control import Reporter
 COLOUR_WEIGHT = 0.5
 BEST_OF = 3
 KEEP_FRACTION = 0.5  # keep_likely: a judgement (a clear second choice), not tuned on the photos
+UNSURE = 0.5  # keep_likely: a first choice under this is more likely wrong than right by its own account
 
 
 @dataclass
@@ -130,7 +131,12 @@ def rank_graphs(graphs, photo: torch.Tensor, descriptor: Descriptor, n: int, res
 
 def keep_likely(candidates: list[Candidate], k: int) -> list[Candidate]:
     """The first ``k`` candidates, less those under ``KEEP_FRACTION`` x the first's probability
-    (all ``k`` without probabilities)."""
+    (all ``k`` without probabilities). The reject option: when the classifier's first choice is
+    under ``UNSURE`` (it thinks it more likely wrong than right), one more graph may be fitted,
+    ``k + 1``: with 17 graphs, several of them close (stone, plaster, aggregate; wood and wood
+    planks), a real photo often gets no clear first choice (docs/BENCHMARKS.md, session 22)."""
+    if candidates and candidates[0].probability is not None and candidates[0].probability < UNSURE:
+        k += 1
     top = candidates[:k]
     if not top or top[0].probability is None:
         return top

@@ -134,7 +134,7 @@ class Options:
         time_limit: wall time (s) of ``method="search"``; ``None``: the preset's.
         top_k: graphs optimised when ``graph="auto"``: exactly that many; ``None``: up to the
             preset's, leaving out those the classifier finds less than half as likely as its
-            first choice (``choose.keep_likely``).
+            first choice, and one more when its first choice is under 0.5 (``choose.keep_likely``).
         classifier: order the graph ranking by the graph classifier's probabilities (falls back
             to the descriptor score, with a message, without usable weights).
         estimator: start from the parameter estimator's guess where it scores lower, and try it

@@ -34,7 +34,7 @@ import torch
 from ..descriptor import get_descriptor
 from ..device import auto_threads, pick_device
 from ..photo import load_photo
-from .choose import KEEP_FRACTION, keep_likely, rank_graphs
+from .choose import KEEP_FRACTION, UNSURE, keep_likely, rank_graphs
 from .control import Cancelled, Reporter
 from .fit import Fit
 from .graph_run import finish_graph, optimise_graph
@@ -112,6 +112,9 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
         if len(chosen) < min(p.top_k, len(candidates)):
             rep.message("rank", f"optimising {', '.join(c.name for c in chosen)} only: the classifier finds "
                                 f"the next graph under {KEEP_FRACTION:g} x as likely")
+        elif len(chosen) > p.top_k:
+            rep.message("rank", f"the classifier is unsure (first choice {chosen[0].name} at "
+                                f"{chosen[0].probability:.2f} < {UNSURE:g}): also optimising {chosen[-1].name}")
     k = len(chosen)
     # each graph from the preset's restarts (diffproxy; the baselines run once): jobs graph-major
     n = p.restarts if o.method == "diffproxy" else 1
