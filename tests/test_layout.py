@@ -173,3 +173,15 @@ def test_layout_start_sets_the_counts_and_bounds_the_searches():
     drawn = fit.natural(s.alternatives)
     for name, (a, b) in fit.windows.items():
         assert bool(((drawn[name] >= a) & (drawn[name] <= b)).all()), name
+
+
+def test_bricks_lighter_in_the_middle_than_at_their_rims_keep_their_courses():
+    # the project's own photo: 8 courses of 5 bricks, dark rims, light mortar; the half period
+    # (mortar and brick middles both light) scored near the best before the first-tooth test
+    from pathlib import Path
+
+    from diffproxy.photo import load_photo
+
+    photo = Path(__file__).resolve().parents[1] / "engine" / "assets" / "default_photo.png"
+    m = measure_layout(load_photo(photo).image)
+    assert within(m.rows, 8.0, 1.1) and within(m.per_row, 5.0, 1.1), m
