@@ -198,7 +198,7 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
     if params:
         base.update(params)
     out: dict[str, tuple[int, int, int]] = {}
-    for count, name in getattr(graph, "layout_params", {}).items():
+    for count, name in graph.layout_params.items():
         m = getattr(layout, count)
         if m is None or name not in graph.spec.by_name:
             continue

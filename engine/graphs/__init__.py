@@ -99,8 +99,10 @@ class MaterialGraph:
         """The units a person counts in the frame, from JSON parameters: ``{"rows": courses top
         to bottom, "per_row": units along one course}``; ``{}`` for a graph without units
         (wood, fabric, metal...). Used by :mod:`diffproxy.judge` and, through
-        :attr:`layout_params`, by the fit's count windows."""
-        return {}
+        :attr:`layout_params`, by the fit's count windows. By default each count is its
+        :attr:`layout_params` parameter's value; a graph whose counts differ from its
+        parameters (odd brick courses round up) says so by overriding this."""
+        return {count: float(params[name]) for count, name in self.layout_params.items()}
 
     def describe(self) -> dict:
         return {"name": self.name, "description": self.description,

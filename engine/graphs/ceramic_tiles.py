@@ -64,9 +64,6 @@ class CeramicTiles(RetunedGraph):
 
     joint_colors = ("color.tile", "color.grout")
 
-    def layout_counts(self, params):
-        return {"rows": float(params["tiles.tiles_y"]), "per_row": float(params["tiles.tiles_x"])}
-
     def compose(self, p, patterns, res):
         pat = patterns["tiles"]
         wave = noise(perlin_fbm, seeds(p, 0), res, 3, 3)

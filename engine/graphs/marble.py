@@ -68,9 +68,6 @@ class Marble(RetunedGraph):
     layout_params = {"rows": "slabs.tiles_y", "per_row": "slabs.tiles_x"}
     joint_colors = ("color.base", "color.joint")
 
-    def layout_counts(self, params):
-        return {"rows": float(params["slabs.tiles_y"]), "per_row": float(params["slabs.tiles_x"])}
-
     def compose(self, p, patterns, res):
         pat = patterns["slabs"]
         slab = levels(pat, in_high=0.02)

@@ -61,9 +61,6 @@ class Mosaic(RetunedGraph):
     layout_params = {"rows": "tesserae.tiles_y", "per_row": "tesserae.tiles_x"}
     joint_colors = ("color.tile", "color.grout")
 
-    def layout_counts(self, params):
-        return {"rows": float(params["tesserae.tiles_y"]), "per_row": float(params["tesserae.tiles_x"])}
-
     def compose(self, p, patterns, res):
         pat = patterns["tesserae"]
         dirt = noise(perlin_fbm, seeds(p, 0), res, 16, 3)

@@ -61,9 +61,6 @@ class PerforatedMetal(RetunedGraph):
     layout_params = {"rows": "holes.tiles_y", "per_row": "holes.tiles_x"}
     joint_colors = None  # holes are not joints: their colour is the backing's, not a unit's
 
-    def layout_counts(self, params):
-        return {"rows": float(params["holes.tiles_y"]), "per_row": float(params["holes.tiles_x"])}
-
     def compose(self, p, patterns, res):
         dome = patterns["holes"]  # 0 between the domes, up to 1 at their centres
         grime = noise(value_fbm, seeds(p, 0), res, 4, 4)

@@ -73,9 +73,6 @@ class WoodPlanks(RetunedGraph):
     layout_params = {"rows": "planks.tiles_y", "per_row": "planks.tiles_x"}
     joint_colors = ("color.wood", "color.joint")
 
-    def layout_counts(self, params):
-        return {"rows": float(params["planks.tiles_y"]), "per_row": float(params["planks.tiles_x"])}
-
     def compose(self, p, patterns, res):
         pat, rings = patterns["planks"], patterns["grain"]
         board = levels(pat, in_high=0.05)

@@ -51,13 +51,13 @@ def exchange(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
     t0 = time.perf_counter()
     u = u[:1]
     with torch.no_grad():
-        start = float(fit.style(fit.render(u))[0])
+        image = fit.render(u)
+        start = float(fit.style(image)[0])
     info: dict = {"ran": False}
-    if getattr(fit.graph, "joint_colors", None) is None:
+    if fit.graph.joint_colors is None:
         info["reason"] = "the graph has no joints between units"
         return StageResult(u.clone(), start, start, [start], info, time.perf_counter() - t0)
-    with torch.no_grad():
-        photo, render = joint_polarity(fit.photo), joint_polarity(fit.render(u))
+    photo, render = joint_polarity(fit.photo), joint_polarity(image)
     info.update({"photo_polarity": photo, "render_polarity": render})
     want = polarity_sign(photo)
     if want == 0 or polarity_sign(render) == want:
