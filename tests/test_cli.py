@@ -508,3 +508,22 @@ def test_bench_merge_of_hostile_files(tmp_path, capsys):
     assert f"{deep} is not valid JSON: nested too deeply" in err and "Traceback" not in err
     assert main(["bench", "--merge", str(bom)]) == 0
     assert "match      n=1  mean feature 1.0000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exc, where", [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "the GPU"),
+    (MemoryError(), "this machine"),
+])
+def test_out_of_memory_says_what_to_lower(monkeypatch, tmp_path, capsys, exc, where):
+    import diffproxy.optimize as optimize
+
+    def oom(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(optimize, "proceduralize", oom)
+    assert main(["proceduralize", PHOTO, "--out", str(tmp_path / "out"), "--res-out", "4096"]) == 2
+    err = capsys.readouterr().err
+    assert f"{where} ran out of memory while fitting the material" in err, err
+    assert "--preset fast" in err and "--res-out 1024 (now 4096)" in err, err
+    assert ("--device cpu" in err) == (where == "the GPU"), err
+    assert "Traceback" not in err

@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("bench-photo", "bench_photo_cmd"),
     ("proceduralize", "proceduralize_cmd"),
     ("bench", "bench_cmd"),
+    ("bench-gpu", "bench_gpu_cmd"),
     ("serve", "serve_cmd"),
     ("proxy-train", "proxy_train_cmd"),
     ("proxy-eval", "proxy_eval_cmd"),

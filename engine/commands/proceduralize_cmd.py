@@ -84,6 +84,28 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or "out of memory" in str(e).lower()
+
+
+def out_of_memory_message(e: BaseException, args: argparse.Namespace, during: str) -> str:
+    """What ran out, while doing what, and what to lower (the settings that size the run's
+    memory: the preset's resolutions and graphs, the maps' side, processes side by side)."""
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    where = "the GPU" if "cuda" in first.lower() or args.device in ("cuda", "mps") else "this machine"
+    lower = []
+    if args.preset != "fast":
+        lower.append("--preset fast")
+    if args.res_out > 1024:
+        lower.append(f"--res-out 1024 (now {args.res_out})")
+    if args.workers != 1:
+        lower.append("--workers 1 (one graph at a time)")
+    if where == "the GPU":
+        lower.append("--device cpu")
+    return (f"{where} ran out of memory while {during} ({first[:200]}); try "
+            + (", ".join(lower) if lower else "closing other programs") + ", or close other programs using it")
+
+
 # what Result.write puts in --out
 def _refuse_photo_in_out(photo: Path, out: Path) -> None:
     """CLIError if an output file would be the photo itself (``OUT/basecolor.png``, or a link to
@@ -148,11 +170,22 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
         print(f"error: {e}", file=err)
         return 2
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        bar.close()
+        if not _out_of_memory(e):
+            raise
+        print(f"error: {out_of_memory_message(e, args, 'fitting the material')}", file=err)
+        return 2
     bar.close()
     try:
         paths = result.write(out, overwrite=args.overwrite)
     except FileExistsError as e:
         print(f"error: {e}", file=err)
+        return 2
+    except (MemoryError, RuntimeError) as e:
+        if not _out_of_memory(e):
+            raise
+        print(f"error: {out_of_memory_message(e, args, f'writing {args.res_out} px maps')}", file=err)
         return 2
     for note in result.photo_notes:
         if note not in shown.messages:  # a warning was printed when the photo was loaded
