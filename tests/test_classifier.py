@@ -149,6 +149,8 @@ def test_keep_likely_leaves_out_unlikely_graphs():
     assert [c.name for c in keep_likely([_cand("a", 0.4), _cand("b", 0.3), _cand("c", 0.1)], 1)] == ["a", "b"]
     assert [c.name for c in keep_likely([_cand("a", 0.45), _cand("b", 0.1)], 1)] == ["a"]
     assert [c.name for c in keep_likely([_cand("a", 0.6), _cand("b", 0.35)], 1)] == ["a"]
+    # ... only where one graph would be fitted: two already give a second opinion
+    assert [c.name for c in keep_likely([_cand("a", 0.32), _cand("b", 0.23), _cand("c", 0.17)], 2)] == ["a", "b"]
 
 
 def test_train_command_writes_a_loadable_classifier_and_keeps_an_existing_file(tmp_path, capsys):

@@ -134,8 +134,12 @@ def keep_likely(candidates: list[Candidate], k: int) -> list[Candidate]:
     (all ``k`` without probabilities). The reject option: when the classifier's first choice is
     under ``UNSURE`` (it thinks it more likely wrong than right), one more graph may be fitted,
     ``k + 1``: with 17 graphs, several of them close (stone, plaster, aggregate; wood and wood
-    planks), a real photo often gets no clear first choice (docs/BENCHMARKS.md, session 22)."""
-    if candidates and candidates[0].probability is not None and candidates[0].probability < UNSURE:
+    planks), a real photo often gets no clear first choice (docs/BENCHMARKS.md, session 22).
+    Only where one graph would be fitted (``fast``): two graphs already hold a second opinion,
+    and a third takes a second round on a 2-core CPU (balanced 173.6 s wall against 79 s with
+    one graph, over its 120 s goal; session 23)."""
+    if (k == 1 and candidates and candidates[0].probability is not None
+            and candidates[0].probability < UNSURE):
         k += 1
     top = candidates[:k]
     if not top or top[0].probability is None:
