@@ -25,6 +25,12 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A host ``MemoryError`` or a device allocator's failure (``torch.OutOfMemoryError`` and
+    the older "CUDA out of memory" ``RuntimeError``s): the run was too large, not broken."""
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
 def auto_threads(device: torch.device) -> int:
     """CPU threads for engine work: half the cores, at most 4 (0 on GPU: leave torch alone).
 

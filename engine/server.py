@@ -181,7 +181,9 @@ def user_message(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, _Cancelled) or name == "Cancelled":
         return "Cancelled.", "cancelled"
     text = str(exc).strip() or name
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+    from .device import is_out_of_memory
+
+    if is_out_of_memory(exc):
         return (f"The engine ran out of memory ({text.splitlines()[0]}). Try a lower resolution, "
                 "the 'fast' preset, or device 'cpu' in the add-on preferences.", "out_of_memory")
     if isinstance(exc, FileNotFoundError):

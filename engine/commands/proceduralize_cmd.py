@@ -84,10 +84,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _out_of_memory(e: BaseException) -> bool:
-    return isinstance(e, MemoryError) or "out of memory" in str(e).lower()
-
-
 def out_of_memory_message(e: BaseException, args: argparse.Namespace, during: str) -> str:
     """What ran out, while doing what, and what to lower (the settings that size the run's
     memory: the preset's resolutions and graphs, the maps' side, processes side by side)."""
@@ -102,8 +98,8 @@ def out_of_memory_message(e: BaseException, args: argparse.Namespace, during: st
         lower.append("--workers 1 (one graph at a time)")
     if where == "the GPU":
         lower.append("--device cpu")
-    return (f"{where} ran out of memory while {during} ({first[:200]}); try "
-            + (", ".join(lower) if lower else "closing other programs") + ", or close other programs using it")
+    return (f"{where} ran out of memory while {during} ({first[:200]}); "
+            + (f"try {', '.join(lower)}, or close" if lower else "close") + " other programs using it")
 
 
 # what Result.write puts in --out
@@ -123,7 +119,7 @@ def _refuse_photo_in_out(photo: Path, out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..descriptor import DescriptorUnavailable
-    from ..device import pick_device
+    from ..device import is_out_of_memory, pick_device
     from ..optimize import Cancelled, Options, proceduralize
     from ..photo import PhotoError
 
@@ -172,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
         bar.close()
-        if not _out_of_memory(e):
+        if not is_out_of_memory(e):
             raise
         print(f"error: {out_of_memory_message(e, args, 'fitting the material')}", file=err)
         return 2
@@ -183,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=err)
         return 2
     except (MemoryError, RuntimeError) as e:
-        if not _out_of_memory(e):
+        if not is_out_of_memory(e):
             raise
         print(f"error: {out_of_memory_message(e, args, f'writing {args.res_out} px maps')}", file=err)
         return 2

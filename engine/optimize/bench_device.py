@@ -21,7 +21,6 @@ searches report renders evaluated (``search``, ``scan``, ``local``, ``seeds``).
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -44,15 +43,9 @@ def _target_image(target: dict[str, Any], device):
     """The photo's path, or the synthetic target's ``(1, 3, H, W)`` render."""
     if "photo" in target:
         return target["photo"]
-    import torch
+    from .bench_synthetic import indexed_target
 
-    from ..graphs import GRAPHS, get_graph
-    from .bench_synthetic import synthetic_target
-
-    i, seed = int(target["synthetic"]), int(target.get("seed", 0))
-    names = list(GRAPHS)
-    graph = get_graph(names[i % len(names)])
-    _, img, _ = synthetic_target(graph, torch.Generator().manual_seed(seed * 100003 + i), device)
+    _, _, img, _ = indexed_target(int(target["synthetic"]), int(target.get("seed", 0)), device)
     return img.cpu()
 
 
@@ -116,9 +109,8 @@ def measure(target: dict[str, Any], preset: str, device: str, seed: int = 0, wor
     with the child's last lines when it fails."""
     job = json.dumps({"target": target, "preset": preset, "device": device, "seed": seed,
                       "workers": workers, "threads": threads})
-    env = dict(os.environ)
     proc = subprocess.run([sys.executable, "-m", "diffproxy.optimize.bench_device", job], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+                          text=True, timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])

@@ -58,6 +58,18 @@ def synthetic_target(graph, gen: torch.Generator, device) -> tuple[torch.Tensor,
     return u_t, img, starts[k:k + 1]
 
 
+def indexed_target(i: int, seed: int, device, names: Sequence[str] | None = None):
+    """Synthetic target ``i`` of a benchmark seeded ``seed``: ``(graph, u_target, image,
+    u_start)`` (:func:`synthetic_target`), its graph the ``i % len(names)``-th of ``names``
+    (default every registered graph), its stream seeded from ``seed`` and ``i`` alone, so target
+    ``i`` is the same whatever runs before it."""
+    from ..graphs import GRAPHS, get_graph
+
+    names = list(names) if names else list(GRAPHS)
+    graph = get_graph(names[i % len(names)])
+    return (graph, *synthetic_target(graph, torch.Generator().manual_seed(seed * 100003 + i), device))
+
+
 def fit_preset(preset: Preset) -> Preset:
     """The budget a synthetic target is fitted with: ``preset`` with its supersampling capped at
     the factor by which the target (rendered at :data:`TARGET_RES`, not supersampled) is
@@ -78,17 +90,13 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
                   log: Callable[[str], None] = print, first: int = 0) -> list[dict[str, Any]]:
     """Synthetic rows (one per target and method) for targets ``first .. first + n - 1``; see the
     module docstring (target ``i`` is the same whatever ``first``: runs can be split)."""
-    from ..graphs import GRAPHS, get_graph
     from .bench import BENCH_METHODS, _row_line
 
     dev = pick_device(device)
     desc = get_descriptor(descriptor, dev)
-    names = list(graphs) if graphs else list(GRAPHS)
     rows: list[dict[str, Any]] = []
     for i in range(first, first + n):
-        gen = torch.Generator().manual_seed(seed * 100003 + i)
-        graph = get_graph(names[i % len(names)])
-        u_t, img, u_s = synthetic_target(graph, gen, dev)
+        graph, u_t, img, u_s = indexed_target(i, seed, dev, graphs)
         diff_seconds = None
         for m in sorted(methods, key=lambda m: m != "diffproxy"):  # diffproxy first: it sets the time
             o = Options(graph=graph.name, preset=preset, device=device, seed=seed + i,
