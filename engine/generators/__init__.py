@@ -56,6 +56,9 @@ GENERATORS = Registry(__name__, "generator", {
     "arc_pavement": "arc_pavement:GENERATOR",
     "cellular": "cellular:GENERATOR",
     "hex_tiles": "hex_tiles:GENERATOR",
+    "herringbone": "herringbone:GENERATOR",
+    "knit": "knit:GENERATOR",
+    "diamond_plate": "diamond_plate:GENERATOR",
 })
 
 

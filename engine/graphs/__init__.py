@@ -129,6 +129,9 @@ GRAPHS = Registry(__name__, "graph", {
     "carpet": "carpet:Carpet",
     "mosaic": "mosaic:Mosaic",
     "hexagonal_tiles": "hexagonal_tiles:HexagonalTiles",
+    "parquet": "parquet:Parquet",
+    "knit": "knit:Knit",
+    "diamond_plate": "diamond_plate:DiamondPlate",
 }, hint=" (list them with `diffproxy graphs`)")
 
 

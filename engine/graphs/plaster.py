@@ -7,7 +7,9 @@ soft edges and a near-flat profile: the overlapping strokes of a trowel):
   edges are the trowel's ridges (``edge_detect``-like: the pattern's slope), their tops flat;
 * sand: fine grain (``height.sand``: a sand-float finish) and a few pits;
 * colour: one colour, each stroke a little lighter or darker (``color.variation``), the
-  ridges lighter or darker (``color.ridges``, signed), a faint grain;
+  ridges lighter or darker (``color.ridges``, signed), a faint sand-fine grain (a coarser,
+  blotchy grain made a third of the prior's samples look like fine aggregate to the graph
+  classifier, and to a person);
 * roughness: the finish's (``roughness.base``: low for a polished Venetian plaster, high for
   a sand finish); height: strokes + ridges + sand; normal from height; metallic 0.
 """
@@ -41,11 +43,11 @@ class Plaster(RetunedGraph):
     }
     filter_params = (
         *color_params("color.plaster", (0.1, 0.12, 0.78), (0.05, 0.08, 0.12), "Plaster colour"),
-        float_param("color.variation", 0.3, 0.0, 1.0, prior=(0.3, 0.12), group="Color",
+        float_param("color.variation", 0.35, 0.0, 1.0, prior=(0.35, 0.12), group="Color",
                     description="How much the strokes differ in tone"),
         float_param("color.ridges", 0.0, -1.0, 1.0, prior=(0.0, 0.3), group="Color",
                     description="Ridges lighter (> 0) or darker (< 0) than the strokes"),
-        float_param("color.grain", 0.2, 0.0, 1.0, prior=(0.2, 0.1), group="Color",
+        float_param("color.grain", 0.12, 0.0, 1.0, prior=(0.12, 0.06), group="Color",
                     description="Fine grain in the colour"),
         float_param("shape.warp", 0.5, 0.0, 1.0, prior=(0.5, 0.2), group="Shape",
                     description="How far the strokes curve"),
@@ -64,7 +66,7 @@ class Plaster(RetunedGraph):
         cells = patterns["smears"]
         bend = noise(perlin_fbm, seeds(p, 0), res, 3, 3)
         sand = noise(value_fbm, seeds(p, 1), res, 64, 2, cap=1024)
-        grain = noise(perlin_fbm, seeds(p, 2), res, 24, 3)
+        grain = noise(perlin_fbm, seeds(p, 2), res, 64, 2, cap=1024)  # sand-fine, not blotches
 
         strokes = warp(cells, bend, 0.004 + 0.012 * p["shape.warp"])
         tone = levels(strokes, in_low=0.2)
