@@ -88,31 +88,33 @@ def knit(params: dict[str, torch.Tensor], res: int, origin: tuple[float, float] 
     semi_minor = 0.25 * col(p["width"]) * aspect * ay  # across it: a quarter stitch width, horizontally
     # (legs whose horizontal cross-section is 0.25 * width stitch widths on each side)
 
+    inv_major2, inv_minor2 = 1.0 / semi_major.square(), 1.0 / semi_minor.square()
+
     def band(v: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         # the texture's edges cross the stitches' middles, not the lines where they meet
         gx, gy = u * nx + 0.25, v * ny + 0.5
         i0, j0 = torch.floor(gx), torch.floor(gy)
-        best = torch.zeros(b, 1, v.shape[2], u.shape[3], device=dev)
+        fx = (gx - i0 - 0.5) * aspect  # from the stitch's centre column, in stitch heights
+        # the smallest elliptic radius over the legs (the highest yarn) and its stitch
+        best = torch.full((b, 1, v.shape[2], u.shape[3]), 4.0, device=dev)
         own = torch.zeros(b, 1, v.shape[2], u.shape[3], device=dev, dtype=torch.int64)
         for dj in (-1.0, 0.0, 1.0):
             j = j0 + dj
+            dy = gy - (j + 0.5)
+            jw = j - ny * torch.floor(j / ny)
             for di, sides in ((0.0, (-1.0, 1.0)), (-1.0, (1.0,)), (1.0, (-1.0,))):
-                i = i0 + di
+                iw = i0 + di
+                iw = iw - nx * torch.floor(iw / nx)
+                cell = (jw * mx + iw).to(torch.int64)
                 for side in sides:  # -1: left leg (runs down-right), +1: right leg
-                    cx = i + 0.5 + side * 0.25
-                    dx = (gx - cx) * aspect  # in stitch heights
-                    dy = gy - (j + 0.5)
-                    along = (dx * ax * (-side) + dy * ay)
-                    across = (dx * ay - dy * ax * (-side))
-                    r2 = (along / semi_major).square().square() + (across / semi_minor).square()
-                    h = torch.sqrt((1.0 - r2).clamp(min=0.0))
-                    jw = j - ny * torch.floor(j / ny)
-                    iw = i - nx * torch.floor(i / nx)
-                    cell = (jw * mx + iw).to(torch.int64)
-                    higher = h > best
-                    best = torch.where(higher, h, best)
-                    own = torch.where(higher, cell.expand_as(own), own)
-        return best * lookup(lum, own)
+                    dx = fx - (di + side * 0.25) * aspect  # from the leg's centre
+                    along = -side * ax * dx + ay * dy
+                    across = ay * dx + side * ax * dy
+                    r2 = along.square().square() * inv_major2.square() + across.square() * inv_minor2
+                    closer = r2 < best
+                    best = torch.where(closer, r2, best)
+                    own = torch.where(closer, cell, own)
+        return torch.sqrt((1.0 - best).clamp(min=0.0)) * lookup(lum, own)
 
     return render_rows(band, res, b, dev, origin=origin)
 
