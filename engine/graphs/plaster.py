@@ -53,7 +53,7 @@ class Plaster(RetunedGraph):
                     description="How far the strokes curve"),
         float_param("height.strokes", 0.5, 0.0, 1.0, prior=(0.5, 0.15), group="Surface",
                     description="Relief of the strokes and their ridges"),
-        float_param("height.sand", 0.3, 0.0, 1.0, prior=(0.3, 0.15), group="Surface",
+        float_param("height.sand", 0.2, 0.0, 1.0, prior=(0.2, 0.1), group="Surface",
                     description="Sand grain in the surface"),
         float_param("normal.intensity", 3.0, 0.0, 20.0, prior=(3.0, 1.0), group="Normal",
                     description="Strength of the normal map"),
@@ -65,8 +65,11 @@ class Plaster(RetunedGraph):
     def compose(self, p, patterns, res):
         cells = patterns["smears"]
         bend = noise(perlin_fbm, seeds(p, 0), res, 3, 3)
-        sand = noise(value_fbm, seeds(p, 1), res, 64, 2, cap=1024)
-        grain = noise(perlin_fbm, seeds(p, 2), res, 64, 2, cap=1024)  # sand-fine, not blotches
+        # sand: grains of under a centimetre on a texture of about a metre (at 64 cells per side
+        # the grit read as fine aggregate to the classifier; much finer fades out at the fit's
+        # 128 px working size, where the slider must still do something)
+        sand = noise(value_fbm, seeds(p, 1), res, 96, 2)
+        grain = noise(perlin_fbm, seeds(p, 2), res, 96, 2)  # sand-fine, not blotches
 
         strokes = warp(cells, bend, 0.004 + 0.012 * p["shape.warp"])
         tone = levels(strokes, in_low=0.2)
