@@ -5,8 +5,9 @@ shade per board):
 
 * grain: growth rings along each board, whichever way it runs (the generator's
   :func:`~diffproxy.generators.herringbone.board_direction`): cosine rings across the board,
-  three per board width, shifted by the board's shade (boards sawn from different logs) and
-  bent by a low-frequency noise (``shape.waviness``), sharpened into thin late-wood lines;
+  five per board width, shifted by the board's shade (boards sawn from different logs) and
+  bent by a low- and a mid-frequency noise (``shape.waviness``), sharpened into thin late-wood
+  lines (an isotropic fibre noise over them looked like cloth, not wood: none);
 * colour: the wood's colour, darker on the rings, each board a little lighter or darker
   (``color.board_variation``), dark joints, a faint blotchy stain;
 * height: boards flat with rounded edges (the pattern's bevel), rings in faint relief, joints
@@ -29,7 +30,7 @@ from ..generators._common import uv
 from . import MaterialGraph
 from ._common import col, color_params, full, noise, rgb, seed_param, seeds
 
-RINGS_PER_BOARD = 3  # growth rings across one board width (whole: the rings must tile)
+RINGS_PER_BOARD = 5  # growth rings across one board width (whole: the rings must tile)
 
 
 class Parquet(MaterialGraph):
@@ -65,14 +66,16 @@ class Parquet(MaterialGraph):
         shade = levels(pat, in_low=0.3)  # per-board tone (1 = lightest)
         up_right = board_direction(self.slot_params(p, "boards"), res).to(pat.device)
         wobble = noise(perlin_fbm, seeds(p, 0), res, 3, 3)
+        ripple = noise(perlin_fbm, seeds(p, 2), res, 12, 2)
         blotch = noise(value_fbm, seeds(p, 1), res, 4, 3)
         u, v = uv(res, pat.device)
         # rings across a board: constant along it (u + v along up-right boards, u - v else);
         # one board width is 1 / (ratio * rows) of u + v
         per = col(p["boards.ratio"].round() * p["boards.rows"].round()) * RINGS_PER_BOARD
         across = torch.where(up_right > 0.5, u + v, u - v)
-        phase = per * across + 0.37 * shade + col(p["shape.waviness"]) * 1.5 * (wobble - 0.5)
-        rings = levels(0.5 + 0.5 * torch.cos(2.0 * math.pi * phase), in_low=0.55)
+        bend = 1.5 * (wobble - 0.5) + 0.6 * (ripple - 0.5)
+        phase = per * across + 0.37 * shade + col(p["shape.waviness"]) * bend
+        rings = levels(0.5 + 0.5 * torch.cos(2.0 * math.pi * phase), in_low=0.7)
 
         color = rgb(p, "color.wood") * (1.0 - col(p["color.rings"]) * rings)
         color = color * (1.0 - col(p["color.board_variation"]) * 0.4 * (1.0 - shade))
