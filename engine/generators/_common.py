@@ -270,6 +270,12 @@ def wrap(x: torch.Tensor) -> torch.Tensor:
     return x - torch.floor(x)
 
 
+def wrap_index(k: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """Cell index ``k`` (float, any integer value) wrapped into ``[0, n)``: ``k mod n``, for
+    lattices whose cells repeat every ``n`` (the period of the texture)."""
+    return k - n * torch.floor(k / n)
+
+
 def smoothstep(e0, e1, x: torch.Tensor) -> torch.Tensor:
     """Cubic Hermite step from 0 at ``e0`` to 1 at ``e1`` (``e1 > e0``), clamped."""
     t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0)

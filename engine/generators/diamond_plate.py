@@ -2,8 +2,8 @@
 middle of its neighbours (aluminium or steel tread plate).
 
 Layout: ``tiles`` cells across and ``round(tiles * aspect)`` down (square treads unless
-``aspect`` says otherwise: a plate is not stretched one way). A tread along the cell's diagonal ``(1, 1)`` sits at each
-cell's centre, a tread along ``(1, -1)`` at each cell corner: two interleaved lattices (any
+``aspect`` says otherwise: a plate is not stretched one way). A tread along the cell's
+diagonal ``(1, 1)`` sits at each cell's centre, a tread along ``(1, -1)`` at each cell corner: two interleaved lattices (any
 counts tile), so the tips of every tread point at the sides of the four crossing treads
 around it. In a tread's frame (``a`` along, ``c`` across, in half-diagonals of the cell, so
 treads follow the cells' proportions):
@@ -29,7 +29,7 @@ import torch
 
 from ..params import ParamSpec, float_param, int_param
 from . import Generator
-from ._common import cell_table, col, lookup, prepare, render_rows, supersample_small
+from ._common import cell_table, col, lookup, prepare, render_rows, supersample_small, wrap_index
 
 _SALT_LEVEL = 0x3D1
 
@@ -95,8 +95,7 @@ def diamond_plate(params: dict[str, torch.Tensor], res: int,
         return pp * (1.0 + s) / (pp + s)
 
     def wrapped(j: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        jw, iw = j - ny * torch.floor(j / ny), i - nx * torch.floor(i / nx)
-        return (jw * mx + iw).to(torch.int64)
+        return (wrap_index(j, ny) * mx + wrap_index(i, nx)).to(torch.int64)
 
     def band(v: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         gx, gy = u * nx, v * ny

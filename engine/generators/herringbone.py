@@ -29,7 +29,7 @@ import torch
 
 from ..params import ParamSpec, float_param, int_param
 from . import Generator
-from ._common import col, hash_table, lookup, prepare, render_rows
+from ._common import bevel_profile, col, hash_table, lookup, prepare, render_rows, wrap_index
 
 _SALT_LUM = 0x4B1
 
@@ -71,8 +71,7 @@ def _locate(p: dict[str, torch.Tensor], v: torch.Tensor, u: torch.Tensor):
     ax, ay = x - c, y - (iy - jy * k) - 1.0 + k
     d_y = torch.minimum(torch.minimum(ax, 1.0 - ax), torch.minimum(ay, k - ay))
     ii, jj = torch.where(in_x, i, iy), torch.where(in_x, j, jy)
-    ii = ii - n1 * torch.floor(ii / n1)
-    jj = jj - n * torch.floor(jj / n)
+    ii, jj = wrap_index(ii, n1), wrap_index(jj, n)
     index = (2.0 * (jj * n1 + ii) + (~in_x).float()).to(torch.int64)
     return in_x.float(), torch.where(in_x, d_x, d_y), index
 
@@ -98,14 +97,12 @@ def herringbone(params: dict[str, torch.Tensor], res: int, origin: tuple[float, 
     pixel = math.sqrt(2.0) * k * n / res  # one pixel in board widths
     half_gap = 0.5 * col(p["gap"])
     bevel = col(p["bevel"])
-    width = torch.maximum(bevel, pixel)
     mk, mn = int(p["ratio"].max()), int(p["rows"].max())
     lum = 1.0 - p["luminance_random"].view(b, 1) * hash_table(_SALT_LUM, p["seed"], 2 * mk * mn * mn)
 
     def band(v: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         _, dist, index = _locate(p, v, u)
-        t = ((dist - half_gap) / width + 0.5 * (width - bevel) / width).clamp(0.0, 1.0)
-        return t * lookup(lum, index)
+        return bevel_profile(dist - half_gap, bevel, pixel, rounded=False) * lookup(lum, index)
 
     return render_rows(band, res, b, dev, origin=origin)
 

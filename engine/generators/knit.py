@@ -26,7 +26,7 @@ import torch
 
 from ..params import ParamSpec, float_param, int_param
 from . import Generator
-from ._common import cell_table, col, lookup, prepare, render_rows, supersample_small
+from ._common import cell_table, col, lookup, prepare, render_rows, supersample_small, wrap_index
 
 _SALT_LUM = 0x5C1
 
@@ -101,10 +101,9 @@ def knit(params: dict[str, torch.Tensor], res: int, origin: tuple[float, float] 
         for dj in (-1.0, 0.0, 1.0):
             j = j0 + dj
             dy = gy - (j + 0.5)
-            jw = j - ny * torch.floor(j / ny)
+            jw = wrap_index(j, ny)
             for di, sides in ((0.0, (-1.0, 1.0)), (-1.0, (1.0,)), (1.0, (-1.0,))):
-                iw = i0 + di
-                iw = iw - nx * torch.floor(iw / nx)
+                iw = wrap_index(i0 + di, nx)
                 cell = (jw * mx + iw).to(torch.int64)
                 for side in sides:  # -1: left leg (runs down-right), +1: right leg
                     dx = fx - (di + side * 0.25) * aspect  # from the leg's centre

@@ -20,6 +20,7 @@ from ..filters.blend import blend
 from ..filters.blur import blur
 from ..filters.levels import levels
 from ..filters.normal import normal_from_height
+from ..generators.diamond_plate import tread_rows
 from ..generators.noise import perlin_fbm, value_fbm
 from ..params import float_param
 from . import MaterialGraph
@@ -48,8 +49,9 @@ class DiamondPlate(MaterialGraph):
     layout_params = {"per_row": "treads.tiles"}
 
     def layout_counts(self, params):
-        tiles, aspect = float(params["treads.tiles"]), float(params["treads.aspect"])
-        return {"rows": float(max(1.0, round(round(tiles) * aspect))), "per_row": float(round(tiles))}
+        n = torch.tensor([float(round(float(params["treads.tiles"])))])
+        rows = tread_rows({"tiles": n, "aspect": torch.tensor([float(params["treads.aspect"])])})
+        return {"rows": float(rows[0]), "per_row": float(n[0])}
 
     def compose(self, p, patterns, res):
         tread = patterns["treads"]  # 0 on the plate, crests up to 1

@@ -19,6 +19,7 @@ from ..filters.blend import blend
 from ..filters.levels import levels
 from ..filters.normal import normal_from_height
 from ..filters.warp import warp
+from ..generators.knit import stitch_rows
 from ..generators.noise import perlin_fbm
 from ..params import float_param
 from . import MaterialGraph
@@ -47,8 +48,9 @@ class Knit(MaterialGraph):
     layout_params = {"per_row": "stitches.stitches"}
 
     def layout_counts(self, params):
-        n, aspect = float(round(float(params["stitches.stitches"]))), float(params["stitches.aspect"])
-        return {"rows": float(max(1.0, round(n * aspect))), "per_row": n}
+        n = torch.tensor([float(round(float(params["stitches.stitches"])))])
+        rows = stitch_rows({"stitches": n, "aspect": torch.tensor([float(params["stitches.aspect"])])})
+        return {"rows": float(rows[0]), "per_row": float(n[0])}
 
     def compose(self, p, patterns, res):
         yarn = patterns["stitches"]  # 0 between the yarn, crests at the stitch's luminance

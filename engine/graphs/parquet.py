@@ -23,10 +23,10 @@ import torch
 from ..filters.blend import blend
 from ..filters.levels import levels
 from ..filters.normal import normal_from_height
+from ..generators._common import uv
 from ..generators.herringbone import board_direction
 from ..generators.noise import perlin_fbm, value_fbm
 from ..params import float_param
-from ..generators._common import uv
 from . import MaterialGraph
 from ._common import col, color_params, full, noise, rgb, seed_param, seeds
 
