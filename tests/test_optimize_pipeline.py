@@ -63,6 +63,32 @@ def test_proceduralize_runs_detail_for_large_exports_only(tiny, monkeypatch):
     assert off.losses["final"]["maps_px"] == 48  # the fit's own maps (tiny: 48 px, no supersampling)
 
 
+def test_proceduralize_ends_with_the_relief_step(tiny, monkeypatch):
+    """Step "relief" runs after "detail" on the kept graph's export-size look, within its
+    tolerance of the detail's look, and ``disabled`` turns it off."""
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.steps import Relief
+    from diffproxy.render import render
+
+    monkeypatch.setitem(PRESETS, "tiny", TINY.with_steps(detail=Detail(4, 0.05, res=128, refresh=2),
+                                                        relief=Relief(0.03, res=128, bisections=2)))
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    kw = dict(graph="bricks", preset="tiny", method="match", device="cpu", seed=1, res_out=256)
+    r = proceduralize(photo, Options(**kw))
+    rel = r.losses["relief"]
+    assert r.losses["final"]["from_stage"] == "relief" and r.losses["final"]["maps_px"] == 128
+    assert rel["maps_px"] == 128 and rel["tolerance"] == 0.03 and 0.0 <= rel["t"] <= 1.0
+    assert rel["objective_start"] == pytest.approx(r.losses["detail"]["style"], rel=1e-4)
+    assert rel["objective_end"] <= rel["objective_start"] * 1.03 + 1e-9
+    assert set(rel["params"]) == set(g.relief_params) and "relief" in r.timings
+    for n, (before, after) in rel["params"].items():
+        assert float(r.params[n]) == pytest.approx(after, rel=1e-4, abs=1e-5), n
+    off = proceduralize(photo, Options(disabled=["relief"], **kw))
+    assert "relief" not in off.losses and off.losses["final"]["from_stage"] == "detail"
+
+
 @pytest.mark.parametrize("method", ["diffproxy", "match", "search"])
 def test_proceduralize_end_to_end(tiny, tmp_path, method):
     from diffproxy.graphs import get_graph

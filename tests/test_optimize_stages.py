@@ -297,3 +297,78 @@ def test_detail_tunes_filters_to_the_look_of_large_maps():
     assert r.info["look"]["style"] == pytest.approx(r.end, rel=1e-4) and r.info["maps_px"] == 192
     with pytest.raises(ValueError, match="refresh"):
         detail(fit, u, Reporter(), steps=2, lr=0.05, maps_px=192, refresh=0)
+
+
+def test_every_graph_names_its_relief_parameters():
+    """Step "relief" moves exactly these: continuous filter parameters, normal strength and height."""
+    from diffproxy.graphs import GRAPHS
+
+    for g in GRAPHS.values():
+        names = g.relief_params
+        assert "normal.intensity" in names, g.name
+        for n in names:
+            p = g.spec[n]
+            assert p.role == "filter" and not p.discrete, (g.name, n)
+            assert n == "normal.intensity" or n.startswith("height."), (g.name, n)
+    assert set(GRAPHS["bricks"].relief_params) == {"normal.intensity", "height.grain", "height.mortar_grain"}
+
+
+def _relief_setup(relief_values):
+    """A bricks "photo" rendered with its relief parameters at ``relief_values`` (None: the
+    prior means), everything else at the defaults; returns the fit and the flat point."""
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.relief import prior_means
+    from diffproxy.render import render
+
+    g = get_graph("bricks")
+    params = g.spec.defaults()
+    fit0 = Fit(g, torch.zeros(1, 3, 48, 48), TINY, get_descriptor("random"), torch.device("cpu"))
+    means = prior_means(fit0, list(g.relief_params))
+    for n in g.relief_params:
+        params[n] = torch.tensor([means[n] if relief_values is None else relief_values])
+    with torch.no_grad():
+        photo = render(g.maps(params, 96))
+    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    flat = g.spec.defaults()
+    for n in g.relief_params:
+        flat[n] = torch.tensor([0.0])
+    return fit, fit.normalize(flat), means
+
+
+def test_relief_takes_the_prior_where_the_photo_allows_it():
+    """A photo with the prior's relief, a fit left flat: the relief goes the whole way to the
+    prior means (the look improves), and nothing else moves."""
+    from diffproxy.optimize.relief import relief
+
+    fit, u, means = _relief_setup(None)
+    events = []
+    r = relief(fit, u, Reporter(events.append, interval=0.0), tolerance=0.0, maps_px=96, bisections=3)
+    assert r.info["t"] == 1.0 and r.end < r.start
+    got = fit.natural(r.u)
+    for n, v in means.items():
+        assert float(got[n][0]) == pytest.approx(v, rel=1e-4, abs=1e-5), n
+    idx = [fit.spec.names.index(n) for n in fit.graph.relief_params]
+    others = [i for i in range(len(fit.spec)) if i not in idx]
+    assert torch.equal(r.u[0, others], u[0, others])
+    assert r.info["look"]["style"] == pytest.approx(r.end) and r.info["maps_px"] == 96
+    assert r.info["params"]["normal.intensity"] == [0.0, pytest.approx(means["normal.intensity"], rel=1e-4)]
+    assert any(e.get("stage") == "relief" for e in events)
+
+
+def test_relief_stays_within_the_tolerance_where_the_photo_objects():
+    """A flat photo, a flat fit: the prior's relief would change the look, so the step stops
+    where the loss reaches (1 + tolerance) times the fit's, short of the prior."""
+    from diffproxy.optimize.relief import relief
+
+    fit, u, means = _relief_setup(0.0)
+    r = relief(fit, u, Reporter(), tolerance=0.05, maps_px=96, bisections=4)
+    assert r.end <= r.start * 1.05 + 1e-9
+    assert r.info["t"] < 1.0 and len(r.curve) == 6  # the start, the whole way, 4 halvings
+    with torch.no_grad():
+        assert fit.evaluate(r.u, 96)["style"] == pytest.approx(r.end, rel=1e-5)
+    looser = relief(fit, u, Reporter(), tolerance=0.5, maps_px=96, bisections=4)
+    assert r.info["t"] <= looser.info["t"] and looser.end <= looser.start * 1.5 + 1e-9
+    with pytest.raises(ValueError, match="tolerance"):
+        relief(fit, u, Reporter(), tolerance=-0.1, maps_px=96, bisections=2)

@@ -104,6 +104,14 @@ class MaterialGraph:
         parameters (odd brick courses round up) says so by overriding this."""
         return {count: float(params[name]) for count, name in self.layout_params.items()}
 
+    @property
+    def relief_params(self) -> tuple[str, ...]:
+        """The continuous filter parameters that set the relief: ``normal.intensity`` and every
+        ``height.*`` (the naming every graph follows). Step "relief" (:mod:`diffproxy.optimize.relief`)
+        takes what the photo cannot tell of them from their prior."""
+        return tuple(p.name for p in self.spec if p.role == "filter" and not p.discrete
+                     and (p.name == "normal.intensity" or p.name.startswith("height.")))
+
     def describe(self) -> dict:
         return {"name": self.name, "description": self.description,
                 "slots": dict(self.slots), "params": self.spec.describe(),

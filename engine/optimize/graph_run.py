@@ -14,6 +14,7 @@ from .detail import detail
 from .fit import Fit
 from .options import Options
 from .paper import filter_search
+from .relief import relief
 from .result import GraphRun
 from .steps import run_diffproxy
 
@@ -53,20 +54,26 @@ def optimise_graph(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
 
 
 def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
-    """Stage "detail" on one optimised graph (the plan's ``detail`` step; only when the export's
-    maps, ``min(res_out, res)`` px, are larger than the fit's). ``proceduralize`` runs it on
-    every graph it optimises, so the graphs are compared by the look of the maps the user gets
-    (the fit's small maps can misjudge a graph's fine detail by several times its loss); the
-    synthetic benchmark calls :func:`optimise_graph` alone."""
-    b = o.budget("detail")
+    """The steps after the optimisation, on one optimised graph: Stage "detail" (the plan's
+    ``detail`` step; only when the export's maps, ``min(res_out, res)`` px, are larger than the
+    fit's), then step "relief" (:func:`~.relief.relief`, judged on the same maps' look).
+    ``proceduralize`` runs it on every graph it optimises, so the graphs are compared by the
+    look of the maps the user gets (the fit's small maps can misjudge a graph's fine detail by
+    several times its loss); the synthetic benchmark calls :func:`optimise_graph` alone."""
     assert run.fit is not None and run.u is not None
-    if b is None:
-        return run
-    px = min(o.res_out, b.res)
-    if not (b.steps > 0 and px > run.fit.render_res()):
-        return run
-    rep.message("detail", f"tuning the filters to the look of {px} px maps")
-    t = time.perf_counter()
-    run.add("detail", detail(run.fit, run.u, rep, b.steps, b.lr, px, b.refresh), run.fit)
-    run.seconds += time.perf_counter() - t
+    b = o.budget("detail")
+    if b is not None:
+        px = min(o.res_out, b.res)
+        if b.steps > 0 and px > run.fit.render_res():
+            rep.message("detail", f"tuning the filters to the look of {px} px maps")
+            t = time.perf_counter()
+            run.add("detail", detail(run.fit, run.u, rep, b.steps, b.lr, px, b.refresh), run.fit)
+            run.seconds += time.perf_counter() - t
+    r = o.budget("relief")
+    if r is not None and run.fit.graph.relief_params:
+        px = max(min(o.res_out, r.res), run.fit.render_res())
+        known = run.final if run.final_from == "detail" and run.maps_px() == px else None
+        t = time.perf_counter()
+        run.add("relief", relief(run.fit, run.u, rep, r.tolerance, px, r.bisections, look=known), run.fit)
+        run.seconds += time.perf_counter() - t
     return run

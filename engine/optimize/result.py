@@ -59,9 +59,10 @@ class GraphRun:
     @property
     def look(self) -> float:
         """The style loss graphs and restarts are compared by: that of the export-size maps when
-        Stage "detail" made them, else the settle's judge's (twice the fit's resolution) when it
+        Stage "detail" or step "relief" made them, else the settle's judge's (twice the fit's resolution) when it
         judged, else the fit's own."""
-        if self.final_from != "detail" and self.settled and self.final_from in self.settled["style"]:
+        if "maps_px" not in self.stages.get(self.final_from, {}) and self.settled \
+                and self.final_from in self.settled["style"]:
             return float(self.settled["style"][self.final_from])
         return float(self.final["style"])
 

@@ -21,6 +21,8 @@ The plan, read top to bottom (the paper's three stages marked *)::
       stage3b  Stage III going on (optionally at twice the res)  paper.stage3b
     settle: Stage I's or III's result, whichever looks better
       detail   filters tuned to the look of export-size maps     detail.detail (every method; graph_run)
+      relief   relief parameters towards the prior while the photo relief.relief (every method; graph_run)
+               does not object
 
 Stage III's parts are one record, ``stage3``, as they are one descent: IIIb goes on with IIIa's
 Adam moments. With nothing between them (no polish, the same resolution) they are run as one
@@ -115,6 +117,13 @@ class Detail:
     lr: float
     res: int = 1024  # maps of min(res, res_out) px
     refresh: int = 25  # steps between renders at that size
+
+
+@dataclass(frozen=True)
+class Relief:
+    tolerance: float = 0.02  # the look may grow by this fraction (a new noise seed: 2-13 %)
+    res: int = 1024  # judged on the look of maps of min(res, res_out) px
+    bisections: int = 4  # after the whole way is refused: halvings of the way taken
 
 
 # --- the state a plan runs on --------------------------------------------------------------------
@@ -276,7 +285,7 @@ class Step:
     """A step of the plan: ``name`` keys its budget in ``Preset.steps``, ``Options.disabled``,
     the ``--no-<flag>`` switch (``flag`` defaults to the name) and the bench's
     ``diffproxy-no<name>``; ``paper``: one of the paper's stages (every preset has it, no switch);
-    ``run``: ``None`` for a step run outside the plan (``detail``: ``graph_run.finish_graph``)."""
+    ``run``: ``None`` for a step run outside the plan (``detail``, ``relief``: ``graph_run.finish_graph``)."""
 
     name: str
     budget: type
@@ -306,6 +315,8 @@ STEPS: tuple[Step, ...] = (
     Step("stage3b", Stage3b, run_stage3b, "Stage III's second part (balanced: at twice the resolution)"),
     Step("detail", Detail, None, "after the graph is chosen, the filters tuned to the look of "
                                  "export-size maps"),
+    Step("relief", Relief, None, "at the end, the relief a flash photo cannot show (normal strength, "
+                                 "height) moved towards the graph's prior as far as the look allows"),
 )
 STEP_NAMES = tuple(s.name for s in STEPS)
 # the steps a run may leave out (Options.disabled, --no-<flag>, the bench's ablations)
