@@ -9,6 +9,9 @@
 * Proceduralize button -> finished material (``--preset``, default fast; CPU), given a photo;
 * ``--figure``: a Cycles render of a DiffProxy material under a flash next to the engine's own
   render, written to docs/blender_cycles_vs_engine.png.
+* ``--grazing PARAMS.json ... --grazing-out PNG [--grazing-labels A B ...]``: fitted materials
+  (``params.json`` of ``diffproxy proceduralize``, or any ``{"graph", "params"}`` file) made by
+  the add-on and rendered by Cycles under a grazing sun, side by side (relief made visible).
 """
 
 from __future__ import annotations
@@ -37,6 +40,27 @@ def caption(path: Path, labels: list[str], height: int = 16) -> None:
     out.save(path, optimize=True)
 
 
+def grazing_pairs(params_files: list[str], out_dir: Path) -> tuple[list[str], list[str]]:
+    """The materials of ``--grazing``: each ``params.json`` as fitted, preceded, where its run
+    had step "relief", by the same fit with the relief parameters as they were before that step
+    (``losses.relief.params``: ``[before, after]`` per parameter). Returns files and captions."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files, labels = [], []
+    for i, f in enumerate(params_files):
+        data = json.loads(Path(f).read_text())
+        name = Path(f).resolve().parent.name
+        moved = (data.get("losses", {}).get("relief") or {}).get("params") or {}
+        if moved:
+            before = {**data["params"], **{k: v[0] for k, v in moved.items()}}
+            p = out_dir / f"{i}_before.json"
+            p.write_text(json.dumps({"graph": data["graph"], "params": before}))
+            files.append(str(p))
+            labels.append(f"{name}: no relief step")
+        files.append(str(Path(f).resolve()))
+        labels.append(f"{name}: with it" if moved else name)
+    return files, labels
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--graph", default="")
@@ -46,6 +70,9 @@ def main() -> int:
     ap.add_argument("--skip-sliders", action="store_true")
     ap.add_argument("--skip-button", action="store_true")
     ap.add_argument("--figure", action="store_true")
+    ap.add_argument("--grazing", nargs="*", default=[], help="params.json files to render under a grazing light")
+    ap.add_argument("--grazing-out", default="", help="PNG of the grazing-light renders side by side")
+    ap.add_argument("--grazing-labels", nargs="*", default=[], help="a caption per --grazing file")
     ap.add_argument("--preset", default="fast", choices=["fast", "balanced", "full"],
                     help="preset of the Proceduralize button measurement")
     args = ap.parse_args()
@@ -80,6 +107,14 @@ def main() -> int:
         out["cycles_vs_engine"] = r
         caption(target, ["Cycles (Blender), flash = point light at the camera",
                          "engine render.png, same maps"])
+    if args.grazing:
+        target = Path(args.grazing_out or harness.ROOT / "docs" / "relief_grazing.png").resolve()
+        files, labels = grazing_pairs(args.grazing, tmp / "grazing_params")
+        r = harness.run_scenario("grazing_light", tmp / "grazing", timeout=3600, zip_path=str(z),
+                                 python=sys.executable, params_files=files, out_png=str(target))
+        r.pop("_log")
+        out["grazing_light"] = r
+        caption(target, args.grazing_labels or labels)
     print(json.dumps(out, indent=1))
     return 0
 

@@ -493,6 +493,24 @@ def measure_button(zip_path: str, python: str, image: str, preset: str = "fast")
     return out
 
 
+def cycles_settings(scene: Any, size: int, samples: int, world: float) -> None:
+    """Cycles on the CPU, ``samples`` per pixel without denoising, a ``size`` px square PNG, the
+    world's light at ``world``, the Standard view transform (the engine clamps and encodes sRGB)."""
+    if scene.world is None:
+        scene.world = bpy.data.worlds.new("World")
+    scene.world.use_nodes = True
+    scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = world
+    scene.render.engine = 'CYCLES'
+    scene.cycles.device = 'CPU'
+    scene.cycles.samples = samples
+    scene.cycles.use_denoising = False
+    scene.render.resolution_x = scene.render.resolution_y = size
+    scene.render.resolution_percentage = 100
+    scene.view_settings.view_transform = 'Standard'
+    scene.view_settings.look = 'None'
+    scene.render.image_settings.file_format = 'PNG'
+
+
 def cycles_vs_engine(zip_path: str, python: str, graph: str, out_png: str, size: int = 256,
                      samples: int = 64) -> dict:
     """Cycles render of a DiffProxy material under a flash (point light at the camera) next to
@@ -531,19 +549,7 @@ def cycles_vs_engine(zip_path: str, python: str, graph: str, out_png: str, size:
     light = bpy.data.objects.new("flash", light_data)
     light.location = (0.0, 0.0, dist)
     scene.collection.objects.link(light)
-    if scene.world is None:
-        scene.world = bpy.data.worlds.new("World")
-    scene.world.use_nodes = True
-    scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.0
-    scene.render.engine = 'CYCLES'
-    scene.cycles.device = 'CPU'
-    scene.cycles.samples = samples
-    scene.cycles.use_denoising = False
-    scene.render.resolution_x = scene.render.resolution_y = size
-    scene.render.resolution_percentage = 100
-    scene.view_settings.view_transform = 'Standard'  # the engine clamps and encodes sRGB
-    scene.view_settings.look = 'None'
-    scene.render.image_settings.file_format = 'PNG'
+    cycles_settings(scene, size, samples, world=0.0)
     scene.render.filepath = os.path.join(os.getcwd(), "cycles.png")
     t = time.perf_counter()
     bpy.ops.render.render(write_still=True)
@@ -834,3 +840,72 @@ def engine_lists(zip_path: str, python: str) -> dict:
     assert p.keep_valid(prefs) == ["preset (not offered) -> fast"] and prefs.preset == "fast"
     addon.engine_client.release()
     return out
+
+
+def grazing_light(zip_path: str, python: str, params_files: list, out_png: str, size: int = 192,
+                  samples: int = 32, elevation_deg: float = 12.0) -> dict:
+    """Fitted materials (``params.json`` files of ``diffproxy proceduralize``) made in Blender
+    by the add-on (new material, the fitted values written to its sliders, baked at 1024 px),
+    each rendered by Cycles on a plane under a sun ``elevation_deg`` above the surface (a
+    grazing light, where a flat normal map reads as wallpaper), seen from straight above; the
+    renders side by side in ``out_png``. Returns per material: graph, its relief parameters as
+    written, and the render's brightness spread (standard deviation, a flat surface's is its
+    albedo's alone)."""
+    import json as _json
+    import math
+
+    import numpy as np
+    addon, prefs = install(zip_path, python)
+    prefs.resolution = "1024"
+    scene = bpy.context.scene
+    for o in list(bpy.data.objects):
+        bpy.data.objects.remove(o)
+    obj = plane()
+    cam_data = bpy.data.cameras.new("top")
+    cam_data.type = 'ORTHO'
+    cam_data.ortho_scale = 2.0
+    cam = bpy.data.objects.new("top", cam_data)
+    cam.location = (0.0, 0.0, 3.0)
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    sun_data = bpy.data.lights.new("grazing sun", 'SUN')
+    sun_data.energy = 3.0 / math.sin(math.radians(elevation_deg))  # the same irradiance at any elevation
+    sun_data.angle = math.radians(0.5)
+    sun = bpy.data.objects.new("grazing sun", sun_data)
+    sun.rotation_euler = (math.radians(90.0 - elevation_deg), 0.0, math.radians(90.0))  # light from the +x side
+    scene.collection.objects.link(sun)
+    cycles_settings(scene, size, samples, world=0.05)
+    client = None
+    tiles, rows = [], []
+    for i, path in enumerate(params_files):
+        with open(path, encoding="utf-8") as f:
+            fitted = _json.load(f)
+        graph = fitted["graph"]
+        assert bpy.ops.diffproxy.new_material(graph=graph) == {'FINISHED'}, status().message
+        mat = obj.active_material
+        client = addon.engine_client.current_client()
+        spec = client.call("describe", graph=graph)
+        addon.material_params.write(mat, spec, fitted["params"], 1024)
+        assert bpy.ops.diffproxy.bake(resolution="1024") == {'FINISHED'}, status().message
+        scene.render.filepath = os.path.join(os.getcwd(), f"grazing_{i}.png")
+        bpy.ops.render.render(write_still=True)
+        im = bpy.data.images.load(scene.render.filepath, check_existing=False)
+        a = pixels(im)[::-1, :, :3].copy()
+        bpy.data.images.remove(im)
+        tiles.append(a)
+        relief = {k: v for k, v in fitted["params"].items() if k == "normal.intensity" or k.startswith("height.")}
+        rows.append({"params": path, "graph": graph, "relief_params": relief,
+                     "brightness_std": float(a.mean(axis=2).std())})
+    gap = np.ones((size, 6, 3), np.float32)
+    parts = []
+    for t in tiles:
+        parts += [t, gap]
+    sheet = np.concatenate(parts[:-1], axis=1)
+    h, w_ = sheet.shape[:2]
+    img = bpy.data.images.new("sheet", w_, h, alpha=False)
+    img.pixels.foreach_set(np.concatenate([sheet[::-1], np.ones((h, w_, 1), np.float32)], axis=2).ravel())
+    img.filepath_raw = out_png
+    img.file_format = 'PNG'
+    img.save()
+    addon.engine_client.release()
+    return {"size": size, "samples": samples, "elevation_deg": elevation_deg, "materials": rows, "out": out_png}
