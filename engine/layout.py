@@ -44,7 +44,23 @@ Steps, and why each is there:
 6. **Confidence**: that score (a correlation: 1 = perfect lines, 0 = none), times
    ``sqrt(teeth / TEETH)`` when fewer than :data:`TEETH` periods fit in the measured lags: one
    peak is one sample, and large non-periodic blotches (stucco) make single peaks as high as a
-   2 x 2 tile floor does. Below :data:`MIN_CONFIDENCE` the count is ``None``.
+   2 x 2 tile floor does. Below :data:`MIN_CONFIDENCE` the count is ``None``, unless:
+7. **Joints that cross the whole frame** (:func:`_full_lines`): where no period is read, the
+   lines of the joints' polarity that run the frame's full width (height) are counted: the
+   profile of the ridge map's mean along each row (column), a line where it stands
+   :data:`LINE_Z` robust standard deviations over the profile's median (a local maximum within
+   6 px) and is there along :data:`LINE_COVERAGE` of its length (a running bond's head joints,
+   one course long, are not). Large tiles photographed close show one or two such joints and too few periods for
+   the autocorrelation (a 2 x 2 floor: one tooth, its score halved); texture never makes such a
+   line (on the shared photos and prior renders without joints the highest is 10 sd, a tile
+   joint 23-140). The count is then the frame over its largest piece: ``1 / max(gaps)``, the
+   gaps between neighbouring lines and the frame's edges, as fractions of the frame, since no
+   unit is smaller than a whole piece between two joints, and a piece cut by the frame is at
+   most one unit (one central joint: 2 units; one at a fifth: 1.25). That is what a person
+   counts, and an upper bound: one joint mid-frame is also one unit whose joint falls there.
+   So ``Layout.lines`` says how many joints a count came from (0: from the period), and
+   :func:`layout_windows` lets the fit range from ``max(1, joints - 1)`` units (a frame
+   crossed by ``k`` joints spans more than ``k - 1`` periods) up to the count.
 
 **How the fit uses it** (:func:`layout_windows`, ``optimize.searches.layout_start``): where a
 count is not ``None``, it bounds the graph's count parameter for it
@@ -79,6 +95,8 @@ NEAR_BEST = 0.7  # a shorter period wins if it scores this fraction of the best
 TEETH = 4  # periods within MAX_LAG from which one trusts the comb score fully
 MIN_CONFIDENCE = 0.15  # non-periodic photos and noise score under it (see the module doc)
 FIRST_TOOTH = 0.7  # a period's autocorrelation at T must reach this share of its value at 2T
+LINE_Z = 15.0  # a joint across the whole frame: robust sd over the profile's median (step 7)
+LINE_COVERAGE = 0.85  # ... and above the map's upper quartile along this share of its length
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,7 @@ class Layout:
     rows_confidence: float
     per_row_confidence: float
     polarity: int
+    lines: tuple[int, int] = (0, 0)  # joints across the frame a count came from (0: the period)
 
 
 def _box(m: torch.Tensor, axis: int, k: float) -> torch.Tensor:
@@ -107,6 +126,32 @@ def _line_map(lum: torch.Tensor, sign: int, across: int, along: float) -> torch.
     d = (sign * d).clamp_min(0) if sign else d.abs()
     m = _box(d, 1 - across, along)
     return m - m.mean(dim=across, keepdim=True)
+
+
+def _full_lines(lum: torch.Tensor, sign: int, across: int) -> list[float]:
+    """Positions (fractions of the frame) of the joints of polarity ``sign`` that cross the whole
+    frame along the other axis (``across`` 0: horizontal lines; step 7 of the module doc)."""
+    d = lum - _box(lum, across, RIDGE)
+    d = (sign * d).clamp_min(0) if sign else d.abs()
+    prof = d.mean(dim=1 - across).double().numpy()
+    med = float(np.median(prof))
+    z = (prof - med) / (1.4826 * float(np.median(np.abs(prof - med))) + 1e-12)
+    n = len(prof)
+    high = float(d.flatten().quantile(0.75))
+    out = []
+    for i in range(2, n - 2):
+        if z[i] >= LINE_Z and z[i] == z[max(0, i - 6):i + 7].max():
+            band = d[i - 1:i + 2, :] if across == 0 else d[:, i - 1:i + 2].T
+            if float((band.max(dim=0).values > high).float().mean()) >= LINE_COVERAGE:
+                out.append(i / n)
+    return out
+
+
+def _count_from_lines(pos: list[float]) -> float:
+    """Units in the frame from the positions of joints that cross it: one over the largest
+    piece (step 7 of the module doc)."""
+    edges = [0.0, *sorted(pos), 1.0]
+    return 1.0 / max(b - a for a, b in zip(edges, edges[1:]))
 
 
 def _axis_acf(x: torch.Tensor, axis: int, n: int) -> np.ndarray:
@@ -177,9 +222,17 @@ def measure_layout(image: torch.Tensor) -> Layout:
     # head joints are one course long: average them over half a course
     along = min(31.0, max(3.0, period_y / 2))
     period_x, per_row_conf = _pick_period(_axis_acf(_line_map(lum, sign, 1, along), 1, n), MIN_PERIOD)
-    return Layout(rows=SIZE / period_y if rows_conf >= MIN_CONFIDENCE else None,
-                  per_row=SIZE / period_x if per_row_conf >= MIN_CONFIDENCE else None,
-                  rows_confidence=rows_conf, per_row_confidence=per_row_conf, polarity=sign)
+    counts, lines = [], []
+    for across, period, conf in ((0, period_y, rows_conf), (1, period_x, per_row_conf)):
+        if conf >= MIN_CONFIDENCE:
+            counts.append(SIZE / period)
+            lines.append(0)
+            continue
+        pos = _full_lines(lum, sign, across)
+        counts.append(_count_from_lines(pos) if pos else None)
+        lines.append(len(pos))
+    return Layout(rows=counts[0], per_row=counts[1], rows_confidence=rows_conf, per_row_confidence=per_row_conf,
+                  polarity=sign, lines=(lines[0], lines[1]))
 
 
 def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = None
@@ -188,7 +241,9 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
     ``graph`` (:attr:`~diffproxy.graphs.MaterialGraph.layout_params`) that ``layout`` measured:
     the values the parameter's prior can draw whose count (``graph.layout_counts`` with the
     other parameters at ``params``, default the spec's defaults) lies within x/÷
-    :data:`~diffproxy.judge.COUNT_TOLERANCE` of the measurement, and ``nearest``, the one whose
+    :data:`~diffproxy.judge.COUNT_TOLERANCE` of the measurement (a count read from ``k`` joints
+    across the frame, ``Layout.lines``: from ``max(1, k - 1)`` up to it, within the same
+    tolerance), and ``nearest``, the one whose
     count is closest to it (in ratio). A count with no value inside gets the nearest value
     alone. Weak periods (confidence under 0.3) get the same window: on 128 perturbed renders
     (crop, up to 2 degrees of rotation, noise, JPEG 60) 28 of 34 such counts were within 30 %, where
@@ -202,6 +257,7 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
         m = getattr(layout, count)
         if m is None or name not in graph.spec.by_name:
             continue
+        joints = layout.lines[0 if count == "rows" else 1]
         p = graph.spec.by_name[name]
         counted = {}
         for k in p.allowed_levels:
@@ -209,8 +265,13 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
             counted[v] = float(graph.layout_counts({**base, name: v}).get(count, 0.0))
         off = {v: abs(math.log(max(c, 1e-6) / m)) for v, c in counted.items()}
         tol = math.log(COUNT_TOLERANCE) + 1e-9
-        inside = [v for v, d in off.items() if d <= tol]
-        nearest = min(off, key=off.get)
+        if joints:  # counted from joints across the frame: up to that many units (step 7)
+            low = max(1.0, joints - 1.0)
+            inside = [v for v, c in counted.items()
+                      if math.log(max(c, 1e-6) / m) <= tol and math.log(low / max(c, 1e-6)) <= tol]
+        else:
+            inside = [v for v, d in off.items() if d <= tol]
+        nearest = min(inside or off, key=off.get)  # the start: within the window
         inside = inside or [nearest]
         out[name] = (int(min(inside)), int(max(inside)), int(nearest))
     return out

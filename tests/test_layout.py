@@ -185,3 +185,46 @@ def test_bricks_lighter_in_the_middle_than_at_their_rims_keep_their_courses():
     photo = Path(__file__).resolve().parents[1] / "engine" / "assets" / "default_photo.png"
     m = measure_layout(load_photo(photo).image)
     assert within(m.rows, 8.0, 1.1) and within(m.per_row, 5.0, 1.1), m
+
+
+def _two_by_two_floor(offset=0.5, seed=0):
+    """Four large tiles: one thin dark joint across the frame each way at ``offset``, a grainy
+    and blotchy face, and a flash's bright centre: too few periods for the autocorrelation."""
+    g = torch.Generator().manual_seed(seed)
+    n = 256
+    img = 0.55 + 0.04 * F.avg_pool2d(torch.randn(1, 1, n, n, generator=g), 5, 1, 2, count_include_pad=False)
+    blotches = torch.randn(1, 1, n, n, generator=g)
+    for _ in range(2):
+        blotches = F.avg_pool2d(blotches, 15, 1, 7, count_include_pad=False)
+    img = img + 0.08 * blotches / blotches.std()
+    yy, xx = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    r2 = ((yy - n / 2) ** 2 + (xx - n / 2) ** 2) / (n / 2) ** 2
+    img = img * (1.3 - 0.5 * r2)[None, None]
+    j = int(offset * n)
+    img[..., j - 1:j + 1, :] *= 0.6
+    img[..., :, j - 1:j + 1] *= 0.6
+    return img.clamp(0, 1).expand(1, 3, n, n).contiguous()
+
+
+@pytest.mark.parametrize("offset, want", [(0.5, 2.0), (0.3, 1 / 0.7)])
+def test_joints_across_the_frame_give_the_count_when_no_period_does(offset, want):
+    """A 2 x 2 floor (one joint each way) reads two units each way, one off-centre joint the
+    frame over its larger piece; both marked as read from joints, with their windows."""
+    from diffproxy.layout import MIN_CONFIDENCE, layout_windows
+
+    m = measure_layout(_two_by_two_floor(offset))
+    assert m.rows_confidence < MIN_CONFIDENCE and m.per_row_confidence < MIN_CONFIDENCE, m
+    assert m.lines == (1, 1), m
+    assert m.rows == pytest.approx(want, rel=0.03) and m.per_row == pytest.approx(want, rel=0.03), m
+    w = layout_windows(get_graph("ceramic_tiles"), m)
+    top = 2 if offset == 0.5 else 1  # up to the count read (x 1.3), from one unit
+    assert w["tiles.tiles_y"] == (1, top, top) and w["tiles.tiles_x"] == (1, top, top), w
+
+
+def test_head_joints_of_a_running_bond_are_not_joints_across_the_frame(brick_renders):
+    from diffproxy.layout import _full_lines
+
+    imgs, truth = brick_renders
+    lum = imgs[0:1].mean(dim=1)[0]
+    assert _full_lines(lum, -1, 1) == []  # vertical: head joints break at every course
+    assert len(_full_lines(lum, -1, 0)) >= truth[0]["rows"] - 1  # horizontal: bed joints run through

@@ -42,6 +42,7 @@ def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "la
     windows = layout_windows(fit.graph, layout, current)
     info: dict = {"rows": layout.rows, "per_row": layout.per_row, "rows_confidence": layout.rows_confidence,
                   "per_row_confidence": layout.per_row_confidence, "polarity": layout.polarity,
+                  "joints_across": list(layout.lines),
                   "windows": {k: [a, b] for k, (a, b, _) in windows.items()}}
     u = u[:1].clone()
     if not windows:
