@@ -119,20 +119,24 @@ def _box(m: torch.Tensor, axis: int, k: float) -> torch.Tensor:
     return F.avg_pool2d(m[None, None], ks, 1, pad, count_include_pad=False)[0, 0]
 
 
+def _ridges(lum: torch.Tensor, sign: int, across: int) -> torch.Tensor:
+    """Brightness minus its local mean across lines of axis ``across`` (0: horizontal lines,
+    1: vertical), kept on the joints' polarity ``sign`` side (both sides when 0)."""
+    d = lum - _box(lum, across, RIDGE)
+    return (sign * d).clamp_min(0) if sign else d.abs()
+
+
 def _line_map(lum: torch.Tensor, sign: int, across: int, along: float) -> torch.Tensor:
     """Lines crossing axis ``across`` (0: horizontal lines, 1: vertical), of the joints'
     polarity ``sign``, averaged over ``along`` px along the lines, mean along them removed."""
-    d = lum - _box(lum, across, RIDGE)
-    d = (sign * d).clamp_min(0) if sign else d.abs()
-    m = _box(d, 1 - across, along)
+    m = _box(_ridges(lum, sign, across), 1 - across, along)
     return m - m.mean(dim=across, keepdim=True)
 
 
 def _full_lines(lum: torch.Tensor, sign: int, across: int) -> list[float]:
     """Positions (fractions of the frame) of the joints of polarity ``sign`` that cross the whole
     frame along the other axis (``across`` 0: horizontal lines; step 7 of the module doc)."""
-    d = lum - _box(lum, across, RIDGE)
-    d = (sign * d).clamp_min(0) if sign else d.abs()
+    d = _ridges(lum, sign, across)
     prof = d.mean(dim=1 - across).double().numpy()
     med = float(np.median(prof))
     z = (prof - med) / (1.4826 * float(np.median(np.abs(prof - med))) + 1e-12)

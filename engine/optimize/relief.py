@@ -28,6 +28,7 @@ import torch
 from .control import Reporter
 from .descent import StageResult
 from .fit import Fit
+from .paper import snap
 
 
 def prior_means(fit: Fit, names: list[str]) -> dict[str, float]:
@@ -56,7 +57,7 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
         raise ValueError(f"tolerance and bisections must be >= 0 and maps_px >= 8, got {tolerance}, "
                          f"{bisections}, {maps_px}")
     names = list(fit.graph.relief_params)
-    u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
+    u = snap(fit, u[:1])
     with torch.no_grad():
         pats = fit.graph.patterns(fit.natural(u), maps_px)
         start_look = dict(look) if look is not None else fit.evaluate(u, maps_px, pats)
@@ -88,7 +89,8 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
         return looks[t]["style"] <= limit
 
     reporter.message(stage, "taking the relief the photo does not show from the graph's prior")
-    if float(step.abs().max()) > 0 and not ok(1.0):
+    t = 1.0 if float(step.abs().max()) > 0 else 0.0  # nothing to move: already at the prior
+    if t and not ok(1.0):
         lo, hi = 0.0, 1.0
         for _ in range(bisections):
             mid = 0.5 * (lo + hi)
@@ -97,8 +99,6 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
             else:
                 hi = mid
         t = lo
-    else:
-        t = 1.0 if float(step.abs().max()) > 0 else 0.0
     out = point(t)
     before, after = fit.natural(u), fit.natural(out)
     info.update({"t": t, "params": {n: [float(before[n][0]), float(after[n][0])] for n in names},
