@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 
 KINDS = ("float", "int", "bool", "choice")
+PERIOD_AXES = ("", "x", "y", "xy")  # Param.period: which axes a count sets the period of
 Batch = dict[str, torch.Tensor]
 
 
@@ -78,6 +79,11 @@ class Param:
             it around instead of clamping it at the ends of its range.
         seed: int only: a random seed, whose values have no order (neighbouring seeds give
             unrelated layouts); the optimiser tries every value instead of stepping.
+        period: int only: the texture holds this many periods of its layout along ``"x"``
+            (across), ``"y"`` (down) or ``"xy"`` (both: the count scales the whole pattern);
+            ``""`` for a count that does not set a period (scratches, stones along an arc). A
+            zoom of the pattern along that axis is then its in-between at a fractional count:
+            what the proxies train on (``proxies.train.fractional_batch``).
     """
 
     name: str
@@ -95,6 +101,7 @@ class Param:
     unit: str = ""
     periodic: bool = False
     seed: bool = False
+    period: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -105,6 +112,10 @@ class Param:
             raise ValueError(f"Param {self.name!r}: only a float parameter can be periodic")
         if self.seed and self.kind != "int":
             raise ValueError(f"Param {self.name!r}: only an int parameter can be a seed")
+        if self.period not in PERIOD_AXES:
+            raise ValueError(f"Param {self.name!r}: period must be one of {PERIOD_AXES}, got {self.period!r}")
+        if self.period and (self.kind != "int" or self.seed):
+            raise ValueError(f"Param {self.name!r}: only an int count (not a seed) can set a period")
         if self.kind == "bool":
             object.__setattr__(self, "low", 0.0)
             object.__setattr__(self, "high", 1.0)

@@ -103,6 +103,12 @@ def test_bad_declarations_are_refused():
         ParamSpec([float_param("x", 0.0, 0.0, 1.0), float_param("x", 0.0, 0.0, 1.0)])
     with pytest.raises(ValueError, match="weights"):
         int_param("x", 0, 0, 3, weights=(1, 1))
+    with pytest.raises(ValueError, match="period must be one of"):
+        int_param("x", 1, 1, 3, period="z")
+    with pytest.raises(ValueError, match="only an int count"):
+        float_param("x", 0.5, 0.0, 1.0, period="x")
+    with pytest.raises(ValueError, match="only an int count"):
+        int_param("seed", 0, 0, 15, seed=True, period="xy")
     with pytest.raises(ValueError, match="periodic"):
         int_param("x", 0, 0, 3, periodic=True)
 

@@ -324,48 +324,8 @@ def test_proxy_train_command_rejects_bad_arguments(capsys):
     assert "unknown generator 'nope'" in capsys.readouterr().err
     assert main(["proxy-train", "--generator", GEN, "--res", "48", "--steps", "1"]) == 2
     assert main(["proxy-train", "--generator", GEN, "--fractional", "width", "--steps", "1"]) == 2
-    assert "not integer parameters of 'stripes'" in capsys.readouterr().err
-
-
-def test_fractional_batch_zooms_between_whole_counts():
-    """Whole counts give the generator's own pattern; a fractional count c shows the pattern of
-    ceil(c) cells zoomed so that c cells span the image (and the parameters say c)."""
-    from diffproxy.proxies.train import fractional_batch
-
-    g = resolve_generator("cellular")
-    p = g.spec.sample(64, generator=torch.Generator().manual_seed(0))
-    params, real = fractional_batch(g, p, 32, ("cells",), torch.Generator().manual_seed(1))
-    c, whole = params["cells"], p["cells"].round()
-    assert real.shape == (64, 1, 32, 32) and float(real.min()) >= 0.0 and float(real.max()) <= 1.0
-    assert bool(((c - whole).abs() <= 0.5 + 1e-6).all()) and bool((c != whole).any())
-    n = torch.ceil(c - 1e-6)
-    assert bool((c > n - 1).all()) and bool((c <= n).all())
-    # a sample whose count came out whole (forced here) is exactly the generator's pattern
-    q = {k: v[:2].clone() for k, v in p.items()}
-    q["cells"] = torch.tensor([5.0, 9.0])
-    rng = torch.Generator().manual_seed(2)
-    orig = torch.rand
-    try:
-        torch.rand = lambda *a, **k: torch.full((2,), 0.5)
-        params2, real2 = fractional_batch(g, q, 32, ("cells",), rng)
-    finally:
-        torch.rand = orig
-    assert torch.equal(params2["cells"], q["cells"])
-    assert torch.allclose(real2, g(q, 32), atol=1e-5)
-    # with 5.5 -> 6 cells zoomed by 5.5/6: the corner matches the 6-cell pattern at that scale
-    q["cells"] = torch.tensor([6.0, 6.0])
-    big = g(q, 64)  # 6 cells over 64 px; 5.5 of them are the first 64 * 5.5 / 6 px
-    k = round(64 * 5.5 / 6)
-    zoomed = torch.nn.functional.interpolate(big[:, :, :k, :k], size=(32, 32), mode="area")
-    try:
-        torch.rand = lambda *a, **k: torch.full((2,), 0.0)  # 6 - 0.5
-        params3, real3 = fractional_batch(g, q, 32, ("cells",), rng)
-    finally:
-        torch.rand = orig
-    assert torch.allclose(params3["cells"], torch.tensor([5.5, 5.5]))
-    assert (real3 - zoomed).abs().mean() < 0.05
-    with pytest.raises(ValueError, match="one isotropic count"):  # one zoom cannot match two counts
-        fractional_batch(g, q, 32, ("cells", "cells"), rng)
+    assert "not counts that set a period" in capsys.readouterr().err
+    assert main(["proxy-train", "--generator", GEN, "--embed-dim", "-1", "--steps", "1"]) == 2
 
 
 @pytest.mark.parametrize("name", available_proxies())

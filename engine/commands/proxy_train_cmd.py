@@ -61,10 +61,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(ignored with --resume when a checkpoint exists)")
     p.add_argument("--adversarial", choices=["auto", "on", "off"], default="auto",
                    help="adversarial term: auto = on for stochastic generators")
-    p.add_argument("--fractional", default="", metavar="NAME[,NAME]",
-                   help="integer cell counts of an isotropic pattern (cellular: cells) to train at "
-                        "fractional values too: the pattern zoomed so a fractional count of cells "
-                        "spans it (see proxies.train.fractional_batch)")
+    p.add_argument("--fractional", default="", metavar="all|NAME[,NAME]",
+                   help="counts that set the pattern's period (brick rows and bricks, cellular cells, "
+                        "...; 'all': every one of the generator) to train at fractional values too: "
+                        "the pattern zoomed so that a fractional count of periods spans it "
+                        "(see proxies.train.fractional_batch)")
+    p.add_argument("--embed-dim", type=int, default=8,
+                   help="size of the learned per-level embedding of discrete parameters (0: none, "
+                        "counts reach the network as ordered values only; default 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--channel-base", type=_positive_int, default=512,
@@ -103,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
                       adversarial={"auto": None, "on": True, "off": False}[args.adversarial],
                       sample_every=args.sample_every, threads=args.threads or None,
                       fractional=tuple(n.strip() for n in args.fractional.split(",") if n.strip()))
-    cfg.network["channel_base"] = args.channel_base
+    if args.embed_dim < 0:
+        raise CLIError(f"--embed-dim must be 0 or more, got {args.embed_dim}")
+    cfg.network.update(channel_base=args.channel_base, embed_dim=args.embed_dim)
     try:
         summary = train(cfg)
     except (RuntimeError, ValueError) as e:

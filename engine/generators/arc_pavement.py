@@ -36,9 +36,9 @@ _ROWS_WEIGHTS = tuple(
 )
 
 SPEC = ParamSpec([
-    int_param("arcs", 2, 1, 6, prior=(2.0, 0.8), group="Layout", role="generator",
+    int_param("arcs", 2, 1, 6, prior=(2.0, 0.8), group="Layout", role="generator", period="x",
               description="Arches per row"),
-    int_param("rows", 12, _ROWS_LOW, _ROWS_HIGH, weights=_ROWS_WEIGHTS, group="Layout", role="generator",
+    int_param("rows", 12, _ROWS_LOW, _ROWS_HIGH, weights=_ROWS_WEIGHTS, group="Layout", role="generator", period="y",
               description="Rows of arches (rounded up to even and to at least 4 x arcs)"),
     int_param("courses", 4, 2, 10, prior=(4.0, 1.2), group="Layout", role="generator",
               description="Stone courses across the thickest part of an arch"),

@@ -29,9 +29,9 @@ _ROWS_WEIGHTS = tuple(
 _SALT_LEVEL, _SALT_JOINT = 0xB01, 0xB02
 
 SPEC = ParamSpec([
-    int_param("rows", 12, _ROWS_LOW, _ROWS_HIGH, weights=_ROWS_WEIGHTS, group="Layout", role="generator",
+    int_param("rows", 12, _ROWS_LOW, _ROWS_HIGH, weights=_ROWS_WEIGHTS, group="Layout", role="generator", period="y",
               description="Brick courses per texture (odd values round up to even so the bond wraps)"),
-    int_param("bricks", 4, 1, 16, prior=(4.0, 1.2), group="Layout", role="generator",
+    int_param("bricks", 4, 1, 16, prior=(4.0, 1.2), group="Layout", role="generator", period="x",
               description="Bricks per course"),
     float_param("offset", 0.5, 0.0, 1.0, prior=(0.5, 0.1), group="Layout", role="generator",
                 description="Shift of every other course, in brick lengths (0.5 = half bond)"),

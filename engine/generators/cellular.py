@@ -29,7 +29,7 @@ from ._common import (cell_table, col, prepare, row_bands, smoothstep,
 _SALT_X, _SALT_Y, _SALT_LEVEL = 0xCE1, 0xCE2, 0xCE3
 
 SPEC = ParamSpec([
-    int_param("cells", 8, 2, 32, prior=(8.0, 3.0), group="Layout", role="generator",
+    int_param("cells", 8, 2, 32, prior=(8.0, 3.0), group="Layout", role="generator", period="xy",
               description="Points (cells) per side of the texture"),
     float_param("jitter", 0.7, 0.0, 1.0, prior=(0.7, 0.2), group="Layout", role="generator",
                 description="Random displacement of the points (0 = regular grid)"),

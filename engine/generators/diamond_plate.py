@@ -34,7 +34,7 @@ from ._common import cell_table, col, lookup, prepare, render_rows, supersample_
 _SALT_LEVEL = 0x3D1
 
 SPEC = ParamSpec([
-    int_param("tiles", 8, 1, 32, prior=(8.0, 3.0), group="Layout", role="generator",
+    int_param("tiles", 8, 1, 32, prior=(8.0, 3.0), group="Layout", role="generator", period="xy",
               description="Treads of each direction across the texture"),
     float_param("aspect", 1.0, 0.5, 2.0, prior=(1.0, 0.04), group="Layout", role="generator",
                 description="Rows of treads per tread across (rows = tiles x aspect, rounded)"),

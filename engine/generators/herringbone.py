@@ -34,7 +34,7 @@ from ._common import bevel_profile, col, hash_table, lookup, prepare, render_row
 _SALT_LUM = 0x4B1
 
 SPEC = ParamSpec([
-    int_param("rows", 3, 1, 12, prior=(3.0, 1.2), group="Layout", role="generator",
+    int_param("rows", 3, 1, 12, prior=(3.0, 1.2), group="Layout", role="generator", period="xy",
               description="Zigzag rows down the texture (a row is one board length high, "
                           "over the diagonal)"),
     int_param("ratio", 4, 2, 8, prior=(4.0, 1.2), group="Layout", role="generator",

@@ -32,9 +32,9 @@ _ROWS_WEIGHTS = tuple(
 )
 
 SPEC = ParamSpec([
-    int_param("tiles_x", 7, 1, 24, prior=(7.0, 2.5), group="Layout", role="generator",
+    int_param("tiles_x", 7, 1, 24, prior=(7.0, 2.5), group="Layout", role="generator", period="x",
               description="Tiles across the texture"),
-    int_param("tiles_y", 8, _ROWS_LOW, _ROWS_HIGH, weights=_ROWS_WEIGHTS, group="Layout", role="generator",
+    int_param("tiles_y", 8, _ROWS_LOW, _ROWS_HIGH, weights=_ROWS_WEIGHTS, group="Layout", role="generator", period="y",
               description="Rows of tiles (even: every other row is shifted by half a tile); "
                           "regular hexagons at about 1.15 x tiles_x"),
     float_param("gap", 0.08, 0.0, 0.4, prior=(0.08, 0.04), group="Shape", role="generator",

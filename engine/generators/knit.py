@@ -31,7 +31,7 @@ from ._common import cell_table, col, lookup, prepare, render_rows, supersample_
 _SALT_LUM = 0x5C1
 
 SPEC = ParamSpec([
-    int_param("stitches", 12, 3, 48, prior=(12.0, 4.0), group="Layout", role="generator",
+    int_param("stitches", 12, 3, 48, prior=(12.0, 4.0), group="Layout", role="generator", period="xy",
               description="Stitch columns across the texture"),
     float_param("aspect", 1.4, 0.8, 2.2, prior=(1.4, 0.15), group="Layout", role="generator",
                 description="Stitch rows per stitch across (rows = stitches x aspect, rounded)"),

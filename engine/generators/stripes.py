@@ -22,7 +22,7 @@ from ._common import SUB, cell_table, col, lookup, prepare, render_rows
 _SALT_WIDTH, _SALT_LEVEL = 0x5701, 0x5702
 
 SPEC = ParamSpec([
-    int_param("count", 10, 1, 64, prior=(8.0, 5.0), group="Layout", role="generator",
+    int_param("count", 10, 1, 64, prior=(8.0, 5.0), group="Layout", role="generator", period="xy",
               description="Number of stripes across the texture"),
     choice_param("direction", "horizontal", ("horizontal", "vertical"), weights=(0.5, 0.5),
                  group="Layout", role="generator", description="Stripes run along x (horizontal) or y"),

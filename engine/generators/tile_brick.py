@@ -28,9 +28,9 @@ _MAX_SHRINK = 0.3  # scale_random = 1 shrinks a tile by up to 30 %
 _MAX_TILT = 0.5  # tilt_random = 1: the top's value changes by up to +-0.5 edge to centre
 
 SPEC = ParamSpec([
-    int_param("tiles_x", 4, 1, 16, prior=(4.0, 1.2), group="Layout", role="generator",
+    int_param("tiles_x", 4, 1, 16, prior=(4.0, 1.2), group="Layout", role="generator", period="x",
               description="Tiles per row"),
-    int_param("tiles_y", 8, 1, 32, prior=(8.0, 3.0), group="Layout", role="generator",
+    int_param("tiles_y", 8, 1, 32, prior=(8.0, 3.0), group="Layout", role="generator", period="y",
               description="Rows of tiles"),
     float_param("offset", 0.5, 0.0, 1.0, prior=(0.5, 0.2), group="Layout", role="generator",
                 description="Shift of every other row, in tile widths"),

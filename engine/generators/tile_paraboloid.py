@@ -29,9 +29,9 @@ from ._common import cell_table, col, prepare, render_rows, uv
 _SALT_SIZE, _SALT_X, _SALT_Y, _SALT_LEVEL = 0x7A1, 0x7A2, 0x7A3, 0x7A4
 
 SPEC = ParamSpec([
-    int_param("tiles_x", 6, 1, 24, prior=(6.0, 2.5), group="Layout", role="generator",
+    int_param("tiles_x", 6, 1, 24, prior=(6.0, 2.5), group="Layout", role="generator", period="x",
               description="Tiles across the texture"),
-    int_param("tiles_y", 6, 1, 24, prior=(6.0, 2.5), group="Layout", role="generator",
+    int_param("tiles_y", 6, 1, 24, prior=(6.0, 2.5), group="Layout", role="generator", period="y",
               description="Tiles down the texture"),
     float_param("gap", 0.1, 0.0, 0.6, prior=(0.1, 0.07), group="Shape", role="generator",
                 description="Space between tiles, as a fraction of the cell"),

@@ -38,7 +38,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -87,8 +87,8 @@ class TrainConfig:
     log_every: int = 50
     threads: int | None = None  # torch CPU threads (None: leave torch's default)
     progress: bool = True
-    # the integer parameter that sets the number of cells per side of an isotropic pattern
-    # (cellular ``cells``), trained at fractional values too (:func:`fractional_batch`); one at most
+    # counts that set a period (``Param.period``) trained at fractional values too
+    # (:func:`fractional_batch`); ``("all",)``: every such count of the generator
     fractional: tuple[str, ...] = ()
 
 
@@ -119,34 +119,51 @@ class FeatureLoss(torch.nn.Module):
         return feature / len(real_feats), style / len(real_feats)
 
 
+def fractional_names(spec, names: Sequence[str]) -> tuple[str, ...]:
+    """The counts to train at fractional values: ``("all",)`` means every count of ``spec`` that
+    sets a period (``Param.period``); named ones must be such counts (ValueError otherwise)."""
+    periodic = tuple(p.name for p in spec if p.period)
+    if tuple(names) == ("all",):
+        return periodic
+    bad = [n for n in names if n not in periodic]
+    if bad:
+        raise ValueError(f"fractional: {bad} are not counts that set a period of this generator's pattern "
+                         f"(those are: {list(periodic) or 'none'}; or say 'all')")
+    return tuple(names)
+
+
 def fractional_batch(gen, params: dict[str, torch.Tensor], res: int, names: tuple[str, ...],
-                     rng: torch.Generator) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Training pairs at fractional cell counts: each count ``c`` of ``names`` (cells per side
-    of an isotropic pattern) is moved by U(-0.5, 0.5) and the pattern drawn with
-    ``n = ceil(c)`` cells, then zoomed so that ``c`` cells span the image (its top-left corner
-    ``c / n`` of the texture, bilinear; not tileable, for training only). At a whole ``c`` this
-    is exactly the generator's pattern. Between two counts the network sees the pattern
-    *stretch*, not blend: a stretch is what gives a shift-invariant loss a usable derivative
-    in the count (docs/BENCHMARKS.md, "Could any proxy do better in the anchored form?").
-    Measured once, on cellular for 12 CPU-minutes from the shipped weights: no gain over a
-    control run (descent on ``cells`` 0.66 vs 0.64, L1 0.168 vs 0.149); untried at GPU scale.
-    Returns the fractional parameters (natural units) and the patterns ``(B, 1, res, res)``."""
-    if len(names) != 1:  # one zoom per image: it can match one count only
-        raise ValueError(f"fractional: one isotropic count at a time, got {list(names)}")
-    name, p = names[0], gen.spec[names[0]]
-    params, ints = dict(params), dict(params)
-    c = params[name].round()
-    c = (c + torch.rand(c.shape, generator=rng, device="cpu").to(c.device) - 0.5).clamp(p.low, p.high)
-    n = torch.ceil(c - 1e-6).clamp(min=p.low)
-    c = torch.maximum(c, n - 1 + 1e-3).clamp(min=p.low)  # c in (n - 1, n]
-    params[name], ints[name] = c, n
-    scale = c / n
+                     rng: torch.Generator, share: float = 0.75) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Training pairs at fractional counts. For ``share`` of the samples, each count of
+    ``names`` (counts that set a period, ``Param.period``) drawn at ``n`` becomes ``c``, uniform
+    between the next lower level its prior can draw and ``n`` (brick rows go 2 at a time; the
+    lowest level stays whole); the pattern is drawn with ``n`` and zoomed along the count's
+    axis (both for ``"xy"``) so that ``c`` periods span the image (its top-left ``c / n`` of the
+    texture, bilinear; not tileable, for training only). At a whole count this is exactly the generator's pattern. Between two
+    counts the network sees the pattern *stretch*, not blend: a stretch is what gives a
+    shift-invariant loss a usable derivative in the count (docs/BENCHMARKS.md, "Could any proxy
+    do better in the anchored form?").
+    Returns the parameters (natural units, fractional counts) and the patterns ``(B, 1, res, res)``."""
+    params, drawn = dict(params), {}
+    b = next(iter(params.values())).shape[0]
+    scale = {"x": torch.ones(b), "y": torch.ones(b)}
+    moved = torch.rand(b, generator=rng) < share
+    for name in names:
+        p = gen.spec[name]
+        levels = torch.tensor([p.low + k for k in p.allowed_levels], dtype=torch.float32)
+        n = params[name].detach().cpu().round()
+        below = levels[(torch.searchsorted(levels, n) - 1).clamp(min=0)]
+        # the lowest level stays whole: below it the count would leave its range
+        c = torch.where(moved & (below < n), n - (n - below) * torch.rand(b, generator=rng), n)
+        for axis in p.period:
+            scale[axis] = scale[axis] * c / n
+        drawn[name], params[name] = n.to(params[name]), c.to(params[name])
     with torch.no_grad():
-        real = gen(ints, res)
-        theta = torch.zeros(real.shape[0], 2, 3, device=real.device, dtype=real.dtype)
-        theta[:, 0, 0] = theta[:, 1, 1] = scale
-        theta[:, 0, 2] = theta[:, 1, 2] = scale - 1.0
-        grid = F.affine_grid(theta, list(real.shape), align_corners=False)
+        real = gen({**params, **drawn}, res)
+        theta = torch.zeros(b, 2, 3, dtype=real.dtype)
+        theta[:, 0, 0], theta[:, 1, 1] = scale["x"], scale["y"]
+        theta[:, 0, 2], theta[:, 1, 2] = scale["x"] - 1.0, scale["y"] - 1.0
+        grid = F.affine_grid(theta.to(real.device), list(real.shape), align_corners=False)
         real = F.grid_sample(real, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return params, real
 
@@ -239,13 +256,7 @@ class ProxyTrainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.gen = gen = resolve_generator(cfg.generator)
-        bad = [n for n in cfg.fractional if n not in gen.spec or gen.spec[n].kind != "int"]
-        if len(cfg.fractional) > 1:
-            raise ValueError(f"fractional: one isotropic count at a time, got {list(cfg.fractional)}")
-        if bad:
-            ints = [p.name for p in gen.spec if p.kind == "int" and p.name != "seed"]
-            raise ValueError(f"fractional: {bad} are not integer parameters of {gen.name!r} "
-                             f"(its integer parameters: {ints})")
+        self.fractional = fractional_names(gen.spec, cfg.fractional) if cfg.fractional else ()
         self.device = pick_device(cfg.device)
         if self.device.type == "cuda" and self.world > 1:
             self.device = torch.device("cuda", local_rank)
@@ -444,8 +455,8 @@ class ProxyTrainer:
                 for group in (self.critic_opt.param_groups if self.critic_opt is not None else []):
                     group["lr"] = cfg.critic_lr * ramp
                 params = gen.spec.sample(cfg.batch, generator=self.data_rng, prior=True, device=self.device)
-                if cfg.fractional:
-                    params, real = fractional_batch(gen, params, self.res, tuple(cfg.fractional), self.data_rng)
+                if self.fractional:
+                    params, real = fractional_batch(gen, params, self.res, self.fractional, self.data_rng)
                 else:
                     with torch.no_grad():
                         real = gen(params, self.res)
