@@ -253,6 +253,11 @@ def test_proxy_eval_command(tiny_run, tmp_path, capsys):
     for loss in ("l1", "style"):
         for who in ("proxy", "anchored", "ideal_anchored", "generator"):
             assert 0.0 <= d[loss]["continuous"][who] <= 1.0 and 0.0 <= d[loss]["discrete"][who] <= 1.0
+        counts = d[loss]["counts"]
+        assert counts["names"] == ["count"]  # stripes: the count that sets its period
+        assert counts["proxy"] == counts["proxy_min"] == d["per_param"]["count"][loss]["proxy"]
+        assert 0.0 <= counts["stretch"] <= 1.0
+    assert d["per_param"]["width"]["style"]["stretch"] is None  # not a count
 
 
 def test_descent_agreement_of_the_generator_itself(gen):
@@ -290,6 +295,37 @@ def test_descent_agreement_of_the_generator_itself(gen):
     # the ideal anchored form (no proxy: the generator's own step as the Jacobian) is right on a
     # parameter whose response is smooth, whichever proxy is evaluated
     assert good["ideal_anchored"] == bad["ideal_anchored"] and good["ideal_anchored"] > 0.8
+
+
+def test_a_proxy_that_stretches_reaches_the_stretch_ceiling(gen):
+    """The ``stretch`` figure is the paper form of a proxy whose in-between counts are the
+    zoomed real pattern: such a proxy (built here from the generator) scores exactly it."""
+    from diffproxy.proxies.evaluate import descent_agreement
+    from diffproxy.proxies.train import next_levels, zoom_corner
+
+    class Stretching(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.synthesis = torch.nn.Module()
+            self.synthesis.const = torch.zeros(1)
+
+        def forward(self, u):
+            p = gen.spec.denormalize(u)
+            c = p["count"]
+            n = next_levels(gen.spec["count"], c)
+            with torch.no_grad():
+                base = gen({**gen.spec.round(p), "count": n}, 16)
+            s = c / n
+            return zoom_corner(base, s, s)
+
+    class P:
+        resolution = 16
+        network = Stretching()
+
+    params = gen.spec.sample(24, generator=torch.Generator().manual_seed(5), prior=True)
+    row = descent_agreement(P(), gen, params)["per_param"]["count"]
+    for loss in ("l1", "style"):
+        assert row[loss]["proxy"] == row[loss]["stretch"]
 
 
 def test_training_totals_follow_warm_starts():

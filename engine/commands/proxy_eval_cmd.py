@@ -11,7 +11,9 @@ ignores the ``seed`` parameter can go (``floor``), and the descent agreement: ho
 gradient step through the proxy moves a displaced parameter back towards the target, for the
 discrete and the continuous parameters (``desc.disc a/i/g``: Stage II's anchored form / the
 same form with the generator's own one-step difference as the Jacobian, the best any proxy
-could do in that form / the real generator's own steps; 0.5 is a coin flip). See ``diffproxy.proxies.evaluate``. ``--sheet``
+could do in that form / the real generator's own steps; 0.5 is a coin flip; ``counts p/min/s``:
+the counts that set a period, in the paper form, mean / weakest / the ceiling of a proxy trained
+at fractional counts). See ``diffproxy.proxies.evaluate``. ``--sheet``
 writes a comparison PNG (row 1 generator, row 2 proxy, 8 samples); with several generators the
 path must contain ``{generator}`` or be a folder (then ``proxies_<generator>.png`` inside). Generators without
 usable weights are reported, not fatal, unless all are missing (exit 2).
@@ -62,9 +64,17 @@ def _descent(r: dict, kind: str) -> str:
         f"{f(d['anchored'])}/{f(d.get('ideal_anchored'))}/{f(d.get('generator'))}"
 
 
+def _counts(r: dict) -> str:
+    """Descent agreement on the style loss for the counts that set a period, in the paper form
+    (mean, weakest count) and its stretch ceiling: ``mean/min/stretch``."""
+    d = (r.get("descent") or {}).get("style", {}).get("counts") or {}
+    return "-" if d.get("proxy") is None else f"{d['proxy']:.2f}/{d['proxy_min']:.2f}/{d['stretch']:.2f}"
+
+
 def table(rows: list[dict]) -> str:
     head = f"{'generator':<16} {'L1':>7} {'L1 p90':>7} {'floor':>7} {'grad min':>9} {'grad mean':>9} " \
-           f"{'desc.disc a/i/g':>15} {'desc.cont a/i/g':>15} {'ms':>6} {'cpu ms':>6} {'KB':>6}  trained"
+           f"{'desc.disc a/i/g':>15} {'desc.cont a/i/g':>15} {'counts p/min/s':>14} {'ms':>6} {'cpu ms':>6} " \
+           f"{'KB':>6}  trained"
     lines = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
@@ -79,6 +89,7 @@ def table(rows: list[dict]) -> str:
         floor_s = f"{floor:>7.4f}" if floor is not None else f"{'-':>7}"
         lines.append(f"{r['generator']:<16} {r['l1']:>7.4f} {r['l1_p90']:>7.4f} {floor_s} {r['grad_norm_min']:>9.5f} "
                      f"{sum(g) / len(g):>9.5f} {_descent(r, 'discrete'):>15} {_descent(r, 'continuous'):>15} "
+                     f"{_counts(r):>14} "
                      f"{r['fwd_bwd_ms']:>6.1f} {r['fwd_bwd_cpu_ms']:>6.1f} "
                      f"{r['weight_bytes'] / 1024:>6.0f}  {trained}")
     return "\n".join(lines)

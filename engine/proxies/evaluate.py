@@ -33,7 +33,11 @@ seeded with ``seed``, so a figure can be reproduced):
   ``theta*`` from that far. ``ideal_anchored``: the anchored form with the best Jacobian any
   proxy could have, the real generator's own one-step difference ``G(back) - G(u)``: the
   fraction of cases where that first-order prediction says the step back lowers the loss. It
-  involves no proxy and bounds what training can achieve in the anchored form. Two losses:
+  involves no proxy and bounds what training can achieve in the anchored form. ``stretch``
+  (counts that set a period only, ``Param.period``): the paper form with the pattern a proxy
+  trained at fractional counts should learn, the real pattern of the next drawable count ``n``
+  zoomed so that ``c`` periods span it (``train.fractional_batch``), differentiated in ``c``:
+  what such a proxy can reach in the paper form. Two losses:
   pixel L1, and a shift-invariant style distance (Gram matrices of the offline descriptor). Reported per parameter and as means over the discrete
   and the continuous ones.
 """
@@ -52,7 +56,7 @@ from ..descriptor import get_descriptor, resize
 from ..losses import gram
 from . import Proxy, load_proxy, resolve_generator
 from .checkpoint import weights_path
-from .train import sample_grid
+from .train import next_levels, sample_grid, zoom_corner
 
 GRAD_SAMPLES = 200  # parameter sets used for the gradient-norm estimate
 GRAD_PROBES = 4
@@ -168,7 +172,19 @@ def descent_agreement(proxy: Proxy, generator, params: dict[str, torch.Tensor],
             with torch.no_grad():
                 l_there, l_here = loss(there, target), loss(here, target)
             changed = moved & (l_there != l_here)  # a step that renders the same pattern says nothing
+            stretch = None
+            if p.period:  # the paper form's ceiling for a count: its pattern zoomed, not blended
+                c = spec.denormalize(u)[p.name].clone().requires_grad_(True)
+                n = next_levels(p, c)
+                with torch.no_grad():
+                    base = generator({**spec.round(spec.denormalize(u)), p.name: n}, res)
+                s = c / n
+                one = torch.ones_like(s)
+                zoomed = zoom_corner(base, s if "x" in p.period else one, s if "y" in p.period else one)
+                gs, = torch.autograd.grad(loss(zoomed, target).sum(), c)
+                stretch = round(float((gs * sign > 0)[moved].float().mean()), 3)
             row[name] = {"proxy": round(float((g[:, i] * sign > 0)[moved].float().mean()), 3),
+                         "stretch": stretch,
                          "anchored": round(float((ga[:, i] * sign > 0)[moved].float().mean()), 3),
                          "ideal_anchored": round(float(ideal[moved].float().mean()), 3),
                          "generator": round(float((l_there < l_here)[changed].float().mean()), 3)
@@ -179,8 +195,16 @@ def descent_agreement(proxy: Proxy, generator, params: dict[str, torch.Tensor],
         v = [r[loss][who] for r in per.values() if r["discrete"] == discrete and r[loss][who] is not None]
         return round(sum(v) / len(v), 3) if v else None
 
-    summary = {loss: {kind: {who: mean_of(kind == "discrete", loss, who) for who in ("proxy", "anchored", "ideal_anchored", "generator")}
+    summary = {loss: {kind: {who: mean_of(kind == "discrete", loss, who) for who in ("proxy", "stretch", "anchored", "ideal_anchored", "generator")}
                       for kind in ("discrete", "continuous")} for loss in losses}
+    # the counts that set a period (issue 30's figure: the paper form, its weakest count, the
+    # stretch ceiling)
+    counts = [p.name for p in spec if p.period and p.name in per]
+    for loss in losses:
+        v = [per[n][loss]["proxy"] for n in counts]
+        summary[loss]["counts"] = {
+            "names": counts, "proxy": round(sum(v) / len(v), 3) if v else None, "proxy_min": min(v) if v else None,
+            "stretch": round(sum(per[n][loss]["stretch"] for n in counts) / len(counts), 3) if counts else None}
     return {"offset": offset, **summary, "per_param": per}
 
 

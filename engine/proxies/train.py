@@ -159,13 +159,26 @@ def fractional_batch(gen, params: dict[str, torch.Tensor], res: int, names: tupl
             scale[axis] = scale[axis] * c / n
         drawn[name], params[name] = n.to(params[name]), c.to(params[name])
     with torch.no_grad():
-        real = gen({**params, **drawn}, res)
-        theta = torch.zeros(b, 2, 3, dtype=real.dtype)
-        theta[:, 0, 0], theta[:, 1, 1] = scale["x"], scale["y"]
-        theta[:, 0, 2], theta[:, 1, 2] = scale["x"] - 1.0, scale["y"] - 1.0
-        grid = F.affine_grid(theta.to(real.device), list(real.shape), align_corners=False)
-        real = F.grid_sample(real, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        real = zoom_corner(gen({**params, **drawn}, res), scale["x"], scale["y"])
     return params, real
+
+
+def next_levels(p, c: torch.Tensor) -> torch.Tensor:
+    """Per value of ``c`` (a count, maybe fractional), the smallest level of ``p`` its prior can
+    draw that is at least ``c`` (the count whose pattern a zoom by ``c / n`` shows)."""
+    levels = torch.tensor([p.low + k for k in p.allowed_levels], dtype=torch.float32, device=c.device)
+    return levels[torch.searchsorted(levels, c.detach().float() - 1e-4).clamp(max=len(levels) - 1)]
+
+
+def zoom_corner(x: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` images -> their top-left ``sx`` by ``sy`` (fractions, ``(B,)`` each)
+    stretched over the whole image, bilinear: differentiable in ``sx`` and ``sy``."""
+    theta = torch.zeros(x.shape[0], 2, 3, dtype=x.dtype, device=x.device)
+    sx, sy = sx.to(x), sy.to(x)
+    theta[:, 0, 0], theta[:, 1, 1] = sx, sy
+    theta[:, 0, 2], theta[:, 1, 2] = sx - 1.0, sy - 1.0
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def _dist_info() -> tuple[int, int, int]:
