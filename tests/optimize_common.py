@@ -38,7 +38,7 @@ def _setup(graph_name: str, seed: int = 0):
     return fit, u_target, u_start, gen
 
 
-def _untrained_proxy(name, device="cpu"):
+def _untrained_proxy(name, device="cpu", weights_dir=None):
     import diffproxy.proxies as proxies
 
     gen = proxies.resolve_generator(name)

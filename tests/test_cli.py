@@ -527,3 +527,14 @@ def test_out_of_memory_says_what_to_lower(monkeypatch, tmp_path, capsys, exc, wh
     assert "--preset fast" in err and "--res-out 1024 (now 4096)" in err, err
     assert ("--device cpu" in err) == (where == "the GPU"), err
     assert "Traceback" not in err
+
+
+def test_a_missing_proxy_weights_folder_is_refused_before_the_work(tmp_path, capsys):
+    missing = tmp_path / "nonesuch"
+    assert main(["proceduralize", PHOTO, "--out", str(tmp_path / "out"), "--proxy-weights", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "proxy_weights" in err and "is not a folder" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    assert main(["bench", "--synthetic", "1", "--proxy-weights", str(missing), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"--proxy-weights {missing} is not a folder" in err and "Traceback" not in err

@@ -70,7 +70,7 @@ def test_stage2_joint_path_moves_generator_params_through_a_proxy(monkeypatch):
     from diffproxy.optimize.descent import adam
     from diffproxy.optimize.paper import stage2
 
-    def untrained(name, device="cpu"):
+    def untrained(name, device="cpu", weights_dir=None):
         gen = proxies.resolve_generator(name)
         torch.manual_seed(0)
         net = proxies.ProxyNetwork(proxies.param_levels(gen.spec), resolution=32, channel_max=32,
@@ -130,6 +130,28 @@ def test_stage2_modes_move_generator_params(monkeypatch, mode):
     assert r.end <= r.start
     if mode == "anchored":  # the loss it tracked is the real one
         assert r.info["proxy_start"] == pytest.approx(r.info["real_start"], rel=1e-4)
+
+
+def test_stage2_takes_its_proxies_from_a_weights_folder(tmp_path):
+    """``Options.proxy_weights``: Stage II loads the proxies from that folder (a file copied
+    there is used; a folder without one leaves its slot without a proxy, said so)."""
+    import shutil
+
+    from diffproxy.optimize.paper import stage2
+    from diffproxy.proxies.checkpoint import weights_path
+
+    fit, u_t, u_s, _ = _setup("bricks", seed=2)
+    (slot, gen_name), = fit.graph.slots.items()
+    shutil.copy(weights_path(gen_name), tmp_path / f"{gen_name}.safetensors")
+    r = stage2(fit, u_s, Reporter(), steps=2, lr=0.05, halve_every=2, weights_dir=str(tmp_path))
+    assert r.info["proxies"] == {slot: "ok"} and r.info["proxy_weights"] == str(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    events = []
+    r = stage2(fit, u_s, Reporter(events.append), steps=2, lr=0.05, halve_every=2, weights_dir=str(empty))
+    assert r.info["proxies"][slot].startswith("unavailable") and r.info["mode"] == "filters_only"
+    with pytest.raises(ValueError, match="proxy_weights"):
+        Options(proxy_weights=str(tmp_path / "nonesuch"))
 
 
 def test_stage2_proxies_off_tunes_filters_only():

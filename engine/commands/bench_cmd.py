@@ -58,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "started from the parameter estimator's guess: the guess alone)")
     p.add_argument("--preset", default="fast", choices=list(PRESETS))
     p.add_argument("--graphs", default=None, help="comma-separated graphs for synthetic targets (default: all)")
+    p.add_argument("--proxy-weights", default=None, metavar="DIR",
+                   help="Stage II uses the proxies in DIR (<generator>.safetensors) instead of the shipped ones")
     p.add_argument("--device", default="auto", choices=list(DEVICES))
     p.add_argument("--descriptor", default="auto", choices=["auto", "vgg19", "random"])
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: auto, as proceduralize)")
@@ -105,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
     if args.photos and not Path(args.photos).is_dir():
         print(f"error: --photos {args.photos} is not a folder", file=err)
         return 2
+    if args.proxy_weights and not Path(args.proxy_weights).is_dir():
+        print(f"error: --proxy-weights {args.proxy_weights} is not a folder; give the folder that holds "
+              "<generator>.safetensors (proxy-train --export)", file=err)
+        return 2
     labels = None
     if args.labels:
         from ..optimize.bench import load_labels
@@ -132,11 +138,11 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     if args.synthetic:
         rows += run_synthetic(args.synthetic, args.seed, methods, args.preset, graphs, args.device,
-                              args.descriptor, log=log, first=args.first)
+                              args.descriptor, log=log, first=args.first, proxy_weights=args.proxy_weights)
     if args.photos:
         rows += run_photos(args.photos, args.seed, methods, args.preset, args.device, args.descriptor,
                            limit=args.photo_limit, log=log, workers=args.workers,
-                           top_k=args.top_k, labels=labels)
+                           top_k=args.top_k, labels=labels, proxy_weights=args.proxy_weights)
     summary = summarise(rows, methods)
     print(table(rows, summary))
     if args.json:

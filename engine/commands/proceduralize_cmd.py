@@ -60,6 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proxy-mode", default="anchored", choices=list(PROXY_MODES),
                    help="Stage II: 'anchored' real patterns forward, proxy gradients backward "
                         "(default); 'paper' proxy patterns in both passes; 'off' no proxies")
+    p.add_argument("--proxy-weights", default=None, metavar="DIR",
+                   help="Stage II uses the proxies in DIR (<generator>.safetensors, as proxy-train "
+                        "--export writes them) instead of the shipped ones")
     add_step_switches(p)
     p.add_argument("--device", default="auto", choices=list(DEVICES))
     p.add_argument("--res-out", type=int, default=2048, help="side of the written maps in px (default 2048)")
@@ -129,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
                           res_out=args.res_out, seed=args.seed, descriptor=args.descriptor,
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, workers=args.workers, top_k=args.top_k,
-                          proxy_mode=args.proxy_mode, classifier=args.classifier, estimator=args.estimator,
+                          proxy_mode=args.proxy_mode, proxy_weights=args.proxy_weights, classifier=args.classifier, estimator=args.estimator,
                           count_window=args.count_window, layout=args.layout,
                           disabled=frozenset(args.disabled))
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work

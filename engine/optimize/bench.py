@@ -97,9 +97,10 @@ PHOTO_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset: str,
                device: str = "auto", descriptor: str = "auto", limit: int | None = None,
                log: Callable[[str], None] = print, workers: int = 0,
-               top_k: int | None = None, labels: Mapping[str, dict] | None = None) -> list[dict[str, Any]]:
+               top_k: int | None = None, labels: Mapping[str, dict] | None = None,
+               proxy_weights: str | None = None) -> list[dict[str, Any]]:
     """Photo rows (one per photo and method), graph chosen automatically (``workers``,
-    ``top_k``: as :class:`Options`). With ``labels`` (:func:`load_labels`), a photo whose name
+    ``top_k``, ``proxy_weights``: as :class:`Options`). With ``labels`` (:func:`load_labels`), a photo whose name
     (without extension) is labelled also gets ``checks``: :func:`diffproxy.judge.check` on its
     256 px copy, the render of the fitted maps made at 256 px and their normal map."""
     from .. import judge as judge_mod
@@ -117,7 +118,8 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
         diff_seconds = None
         for m in sorted(methods, key=lambda m: m != "diffproxy"):
             o = Options(preset=preset, device=device, seed=seed, descriptor=descriptor, workers=workers,
-                        top_k=top_k, time_limit=diff_seconds if m == "search" else None, **BENCH_METHODS[m])
+                        top_k=top_k, time_limit=diff_seconds if m == "search" else None,
+                        proxy_weights=proxy_weights, **BENCH_METHODS[m])
             t = time.perf_counter()
             r = proceduralize(str(f), o)
             sec = time.perf_counter() - t

@@ -87,9 +87,11 @@ def fit_preset(preset: Preset) -> Preset:
 
 def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs: Sequence[str] | None,
                   device: str = "auto", descriptor: str = "auto",
-                  log: Callable[[str], None] = print, first: int = 0) -> list[dict[str, Any]]:
+                  log: Callable[[str], None] = print, first: int = 0,
+                  proxy_weights: str | None = None) -> list[dict[str, Any]]:
     """Synthetic rows (one per target and method) for targets ``first .. first + n - 1``; see the
-    module docstring (target ``i`` is the same whatever ``first``: runs can be split)."""
+    module docstring (target ``i`` is the same whatever ``first``: runs can be split).
+    ``proxy_weights``: as :class:`Options`."""
     from .bench import BENCH_METHODS, _row_line
 
     dev = pick_device(device)
@@ -100,7 +102,7 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
         diff_seconds = None
         for m in sorted(methods, key=lambda m: m != "diffproxy"):  # diffproxy first: it sets the time
             o = Options(graph=graph.name, preset=preset, device=device, seed=seed + i,
-                        descriptor=descriptor, **BENCH_METHODS[m])
+                        descriptor=descriptor, proxy_weights=proxy_weights, **BENCH_METHODS[m])
             fit = Fit(graph, img, fit_preset(o.preset), desc, dev)
             u0 = u_s.clone()
             if m == "match-oracle":

@@ -21,6 +21,7 @@ numbers".
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,6 +149,9 @@ class Options:
             set the start's counts and bound the structure searches (``searches.layout_start``);
             counts without a clear period on the photo are left to the estimator's window.
         proxy_mode: how Stage II uses the proxies, one of :data:`PROXY_MODES`.
+        proxy_weights: a folder of ``<generator>.safetensors`` proxies (``proxy-train
+            --export``) that Stage II uses instead of the shipped ones; a generator without a
+            file there has no proxy in the run (reported). ``None``: the shipped proxies.
         disabled: steps left out of the plan (names in ``steps.OPTIONAL``; a JSON list is
             accepted); the paper's stages cannot be.
         local_search, scan, seed_search, polish, detail: the old switches; ``False`` adds the
@@ -176,6 +180,7 @@ class Options:
     count_window: bool = True
     layout: bool = True
     proxy_mode: str = "anchored"
+    proxy_weights: str | None = None
     disabled: frozenset[str] = frozenset()
     local_search: bool = True
     scan: bool = True
@@ -211,6 +216,11 @@ class Options:
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.proxy_mode not in PROXY_MODES:
             raise ValueError(f"proxy_mode must be one of {list(PROXY_MODES)}, got {self.proxy_mode!r}")
+        if self.proxy_weights is not None and not (isinstance(self.proxy_weights, str)
+                                                   and os.path.isdir(self.proxy_weights)):
+            raise ValueError(f"proxy_weights: {self.proxy_weights!r} is not a folder; give the folder that "
+                             "holds <generator>.safetensors (proxy-train --export), or leave it out for the "
+                             "shipped proxies")
         if isinstance(self.disabled, str) or not isinstance(self.disabled, (list, tuple, set, frozenset)):
             raise ValueError(f"disabled must be a list of step names, got {self.disabled!r}")
         unknown = [s for s in self.disabled if s not in OPTIONAL]

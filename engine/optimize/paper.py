@@ -134,11 +134,12 @@ class AnchoredProxy:
         return real + (approx - approx.detach())
 
 
-def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2",
-                 mode: str = "anchored") -> tuple[dict[str, PatternFn], dict[str, str]]:
+def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2", mode: str = "anchored",
+                 weights_dir: str | None = None) -> tuple[dict[str, PatternFn], dict[str, str]]:
     """``{slot: pattern function}`` for the slots whose generator has a usable proxy (wrapped in
     :class:`AnchoredProxy` in ``anchored`` mode), and ``{slot: "ok" | reason}`` for every slot
-    (reasons are reported as progress messages). ``mode="off"``: none."""
+    (reasons are reported as progress messages). ``mode="off"``: none. ``weights_dir``: load
+    the proxies from there instead of the shipped folder (``Options.proxy_weights``)."""
     from ..generators import get_generator
     from ..proxies import ProxyUnavailable, load_proxy
 
@@ -149,7 +150,7 @@ def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2",
             status[slot] = "off"
             continue
         try:
-            proxy = load_proxy(gen_name, fit.device)
+            proxy = load_proxy(gen_name, fit.device, weights_dir)
         except ProxyUnavailable as e:
             status[slot] = f"unavailable: {e}"
             reporter.message(stage, f"no proxy for slot {slot!r} ({gen_name}): {e}; its generator "
@@ -161,13 +162,13 @@ def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2",
 
 
 def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float, halve_every: int,
-           stage: str = "stage2", mode: str = "anchored") -> StageResult:
+           stage: str = "stage2", mode: str = "anchored", weights_dir: str | None = None) -> StageResult:
     """Joint optimisation through the proxies (see the module docstring), judged afterwards
     with the real generators against the starting point. ``u`` may hold several starts
     ``(K, P)`` (the random search's best first), optimised side by side; the best end point
     over all of them is kept, and judged against row 0."""
     t0 = time.perf_counter()
-    proxies, status = load_proxies(fit, reporter, stage, mode)
+    proxies, status = load_proxies(fit, reporter, stage, mode, weights_dir)
     slots = list(fit.graph.slots)
     missing = [s for s in slots if s not in proxies]
     with torch.no_grad():
@@ -187,7 +188,7 @@ def stage2(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     r = adam(fit, u, idx, fit.joint, steps=steps, lr=lr, halve_every=halve_every, reporter=reporter,
              stage=stage, generators=gens)
     r.info.update({"proxies": status, "mode": "joint" if proxies else "filters_only",
-                   "proxy_mode": mode})
+                   "proxy_mode": mode, **({"proxy_weights": weights_dir} if weights_dir else {})})
     # the proxies are approximations: judge with the real generators the search's pick, the
     # joint result, and the joint result's filters on the pick's generator parameters (the
     # filters tuned alongside may be what improved, while the proxies moved the generator

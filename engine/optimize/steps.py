@@ -158,6 +158,7 @@ class GraphState:
     u: torch.Tensor  # (1, P) the point handed on
     filter_samples: int = 0  # the filter search before Stage I's and III's descents
     proxy_mode: str = "anchored"
+    proxy_weights: str | None = None
     guess: torch.Tensor | None = None  # the estimator's guess, a random search candidate
     starts: torch.Tensor | None = None  # (K, P) Stage II's starts
     u_stage1: torch.Tensor | None = None
@@ -186,7 +187,7 @@ def run_search(s: GraphState, b: RandomSearch) -> None:
 
 def run_stage2(s: GraphState, b: Stage2) -> None:
     s.record("stage2", stage2(s.fit, s.starts, s.reporter, b.steps, b.lr, b.halve_every,
-                              mode=s.proxy_mode))
+                              mode=s.proxy_mode, weights_dir=s.proxy_weights))
 
 
 def run_scan(s: GraphState, b: Scan) -> None:
@@ -350,7 +351,7 @@ def run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: tor
     ended there)."""
     run.add("start", StageResult(u, 0.0, 0.0), fit)
     s = GraphState(fit, {name: o.budget(name) for name in STEP_NAMES}, rep, gen, run, u,
-                   o.preset.filter_samples, o.proxy_mode)
+                   o.preset.filter_samples, o.proxy_mode, o.proxy_weights)
     if o.layout:
         s.record("layout", layout_start(fit, u, rep))
         u = s.u
