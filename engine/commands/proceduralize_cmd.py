@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
                           res_out=args.res_out, seed=args.seed, descriptor=args.descriptor,
                           allow_download=args.allow_download, time_limit=args.time_limit,
                           threads=args.threads, workers=args.workers, top_k=args.top_k,
-                          proxy_mode=args.proxy_mode, proxy_weights=args.proxy_weights, classifier=args.classifier, estimator=args.estimator,
+                          proxy_mode=args.proxy_mode, proxy_weights=args.proxy_weights,
+                          classifier=args.classifier, estimator=args.estimator,
                           count_window=args.count_window, layout=args.layout,
                           disabled=frozenset(args.disabled))
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work

@@ -139,10 +139,10 @@ def fractional_batch(gen, params: dict[str, torch.Tensor], res: int, names: tupl
     between the next lower level its prior can draw and ``n`` (brick rows go 2 at a time; the
     lowest level stays whole); the pattern is drawn with ``n`` and zoomed along the count's
     axis (both for ``"xy"``) so that ``c`` periods span the image (its top-left ``c / n`` of the
-    texture, bilinear; not tileable, for training only). At a whole count this is exactly the generator's pattern. Between two
-    counts the network sees the pattern *stretch*, not blend: a stretch is what gives a
-    shift-invariant loss a usable derivative in the count (docs/BENCHMARKS.md, "Could any proxy
-    do better in the anchored form?").
+    texture, bilinear; not tileable, for training only). At a whole count this is exactly the
+    generator's pattern. Between two counts the network sees the pattern *stretch*, not blend:
+    a stretch is what gives a shift-invariant loss a usable derivative in the count
+    (docs/BENCHMARKS.md, "Could any proxy do better in the anchored form?").
     Returns the parameters (natural units, fractional counts) and the patterns ``(B, 1, res, res)``."""
     params, drawn = dict(params), {}
     b = next(iter(params.values())).shape[0]
@@ -150,7 +150,7 @@ def fractional_batch(gen, params: dict[str, torch.Tensor], res: int, names: tupl
     moved = torch.rand(b, generator=rng) < share
     for name in names:
         p = gen.spec[name]
-        levels = torch.tensor([p.low + k for k in p.allowed_levels], dtype=torch.float32)
+        levels = _drawable(p, torch.device("cpu"))
         n = params[name].detach().cpu().round()
         below = levels[(torch.searchsorted(levels, n) - 1).clamp(min=0)]
         # the lowest level stays whole: below it the count would leave its range
@@ -163,10 +163,15 @@ def fractional_batch(gen, params: dict[str, torch.Tensor], res: int, names: tupl
     return params, real
 
 
+def _drawable(p, device: torch.device) -> torch.Tensor:
+    """The values of the discrete parameter ``p`` its prior can draw, ascending, float32."""
+    return torch.tensor([p.low + k for k in p.allowed_levels], dtype=torch.float32, device=device)
+
+
 def next_levels(p, c: torch.Tensor) -> torch.Tensor:
     """Per value of ``c`` (a count, maybe fractional), the smallest level of ``p`` its prior can
     draw that is at least ``c`` (the count whose pattern a zoom by ``c / n`` shows)."""
-    levels = torch.tensor([p.low + k for k in p.allowed_levels], dtype=torch.float32, device=c.device)
+    levels = _drawable(p, c.device)
     return levels[torch.searchsorted(levels, c.detach().float() - 1e-4).clamp(max=len(levels) - 1)]
 
 
