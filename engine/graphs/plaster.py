@@ -3,8 +3,10 @@
 Wiring (the ``smears`` pattern is ``cellular``, retuned to a few large whole-cell windows with
 soft edges and a near-flat profile: the overlapping strokes of a trowel):
 
-* smears: the cells bent by a low-frequency noise (``shape.warp``) into curved strokes; their
-  edges are the trowel's ridges (``edge_detect``-like: the pattern's slope), their tops flat;
+* smears: the cells bent by a low-frequency noise (``shape.warp``) into curved strokes, whole
+  cells with almost no border (a border makes a closed network of joints: crazy paving, not
+  plaster); fragments of their edges are the trowel's lips (the pattern's slope, kept where a
+  coarse noise allows), their tops flat;
 * sand: fine grain (``height.sand``: a sand-float finish) and a few pits;
 * colour: one colour, each stroke a little lighter or darker (``color.variation``), the
   ridges lighter or darker (``color.ridges``, signed), a faint sand-fine grain (a coarser,
@@ -36,8 +38,8 @@ class Plaster(RetunedGraph):
         "smears.cells": dict(default=6, prior=(6.0, 2.0)),
         "smears.jitter": dict(default=0.9, prior=(0.9, 0.1)),
         "smears.window": dict(default=1.0, prior=(1.0, 0.05)),
-        "smears.size": dict(default=0.9, prior=(0.9, 0.06)),
-        "smears.softness": dict(default=0.25, prior=(0.25, 0.1)),
+        "smears.size": dict(default=0.97, prior=(0.97, 0.02)),
+        "smears.softness": dict(default=0.3, prior=(0.3, 0.1)),
         "smears.profile": dict(default=0.15, prior=(0.15, 0.1)),
         "smears.luminance_random": dict(default=0.6, prior=(0.6, 0.2)),
     }
@@ -76,6 +78,10 @@ class Plaster(RetunedGraph):
         # ridges: where the strokes' level changes fast (their soft edges)
         smooth = blur(strokes, 0.004)
         ridge = ((strokes - smooth).abs() * 10.0).clamp(0.0, 1.0)
+        # a trowel leaves a lip only where its edge lifted: fragments of the strokes' outlines,
+        # never a closed network (closed outlines read as cracks or flagstone joints)
+        lips = noise(perlin_fbm, seeds(p, 3), res, 4, 2)
+        ridge = ridge * ((lips - 0.5) * 6.0).clamp(0.0, 1.0)
 
         color = rgb(p, "color.plaster") * (1.0 - col(p["color.variation"]) * 0.3 * (1.0 - tone))
         lift = col(p["color.ridges"])
