@@ -39,8 +39,8 @@ def render_dataset(graph_names: Sequence[str], samples: int, seed: int, res: int
     return torch.cat(images), torch.tensor(labels)
 
 
-def train_classifier(graph_names: Sequence[str], samples: int = 500, val_samples: int = 80,
-                     epochs: int = 16, batch: int = 64, lr: float = 2e-3, seed: int = 0,
+def train_classifier(graph_names: Sequence[str], samples: int = 800, val_samples: int = 80,
+                     epochs: int = 30, batch: int = 64, lr: float = 2e-3, seed: int = 0,
                      progress: Progress | None = None) -> tuple[GraphClassifierNet, dict]:
     """Train a :class:`GraphClassifierNet` for ``graph_names``; returns it (eval mode) and a
     JSON-able record of the run (settings, losses per epoch, validation accuracies, seconds)."""

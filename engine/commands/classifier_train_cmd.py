@@ -7,8 +7,8 @@ Renders ``--samples`` artist-prior draws of every graph (and ``--val-samples`` m
 seed for validation) at 256 px, then trains the small CNN of ``diffproxy.classifier`` on
 photo-like variations of them (see ``classifier.augment``). Prints the validation accuracy per
 epoch and, at the end, per graph; the file records them. Retrain after adding a graph or
-changing how one looks. The defaults made the shipped file (11-18 minutes on the 2-core dev
-CPU, with 2 threads alone or 1 thread beside other jobs).
+changing how one looks. The defaults made the shipped file (74 minutes on the 2-core dev CPU
+with 1 thread, beside the estimator's training on the other core).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ HELP = "train the graph classifier (which graph is this photo?) on renders of ev
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_training_arguments(p, "engine/weights/graph_classifier.safetensors", samples=500, val_samples=80, epochs=16)
+    add_training_arguments(p, "engine/weights/graph_classifier.safetensors", samples=800, val_samples=80, epochs=30)
 
 
 def run(args: argparse.Namespace) -> int:
