@@ -99,10 +99,11 @@ def test_maps_vary_and_prior_is_not_degenerate(name):
     assert (bc[0] - bc[1]).abs().mean() > 1e-3
 
 
-
-# the families the real-photos issue names: relief a person sees under a grazing light, or none
+# the families the real-photos issue names: relief a person sees under a grazing light, or none.
+# Not metal: its flash photos show the scratches' and rust's relief in the specular highlight, and
+# a flatter metal prior cost the photos (docs/BENCHMARKS.md, "Session 28")
 RELIEF_FAMILIES = ("bricks", "ceramic_tiles", "paving", "leather", "fabric")
-SMOOTH_FAMILIES = ("wood", "metal")
+SMOOTH_FAMILIES = ("wood",)
 
 
 @pytest.mark.parametrize("name", RELIEF_FAMILIES + SMOOTH_FAMILIES)
@@ -110,8 +111,7 @@ def test_prior_relief_is_the_family_s(name):
     """Step "relief" moves a fit's relief parameters to their prior means where the flash photo
     does not object (it mostly cannot see small relief), so those means decide what the user
     gets: most of a bricks/tiles/paving/leather/fabric prior's samples tilt by more than the
-    judge's visible threshold there, and none of a wood or sheet metal prior's does (wood at
-    2.0 and metal at 4.0 did: 6.3 and 6.1 degrees)."""
+    judge's visible threshold there, and none of a wood prior's does (at 2.0 most did)."""
     from diffproxy.judge import RELIEF_DEG, relief_degrees
 
     g = get_graph(name)

@@ -62,11 +62,7 @@ class ScratchedMetal(RetunedGraph):
                     description="Depth of the scratches"),
         float_param("height.rust", 0.4, 0.0, 1.0, prior=(0.4, 0.15), group="Surface",
                     description="Relief and grain of the rust"),
-        # 1.0: at the prior's means half the prior's sheets tilt by under 2 degrees on a tenth
-        # of their surface, the most scratched by about 3.5 (at 4.0: 6.1, relief a person sees
-        # under a grazing light); a sheet is flat to the eye, its scratches and rust read in
-        # colour and gloss; step "relief" takes the relief a flash photo cannot show from here
-        float_param("normal.intensity", 1.0, 0.0, 20.0, prior=(1.0, 0.35), group="Normal",
+        float_param("normal.intensity", 4.0, 0.0, 20.0, prior=(4.0, 1.40), group="Normal",
                     description="Strength of the normal map"),
         float_param("roughness.metal", 0.35, 0.05, 1.0, prior=(0.35, 0.1), group="Roughness",
                     description="Roughness of the bare metal"),
