@@ -113,13 +113,12 @@ def test_prior_relief_is_the_family_s(name):
     gets: most of a bricks/tiles/paving/leather/fabric prior's samples tilt by more than the
     judge's visible threshold there, and none of a wood prior's does (at 2.0 most did)."""
     from diffproxy.judge import RELIEF_DEG, relief_degrees
+    from diffproxy.optimize.relief import prior_means
 
     g = get_graph(name)
     s = _prior(g, 6, seed=3)
-    for n in g.relief_params:
-        prior = g.spec[n].prior
-        if prior is not None:
-            s[n] = torch.full_like(s[n], float(prior[0]))
+    for n, v in prior_means(g.spec, g.relief_params).items():
+        s[n] = torch.full_like(s[n], v)
     with torch.no_grad():
         normals = g.maps(s, 128)["normal"]
     deg = sorted(relief_degrees(normals[i:i + 1]) for i in range(len(normals)))

@@ -346,8 +346,7 @@ def _relief_setup(relief_values):
 
     g = get_graph("bricks")
     params = g.spec.defaults()
-    fit0 = Fit(g, torch.zeros(1, 3, 48, 48), TINY, get_descriptor("random"), torch.device("cpu"))
-    means = prior_means(fit0, list(g.relief_params))
+    means = prior_means(g.spec, g.relief_params)
     for n in g.relief_params:
         params[n] = torch.tensor([means[n] if relief_values is None else relief_values])
     with torch.no_grad():

@@ -22,20 +22,23 @@ also moves towards it where the photo allows. Generator parameters are untouched
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import torch
 
+from ..params import ParamSpec
 from .control import Reporter
 from .descent import StageResult
 from .fit import Fit
 from .paper import snap
 
 
-def prior_means(fit: Fit, names: list[str]) -> dict[str, float]:
-    """The artist prior's mean of each named parameter (its default where it has no prior)."""
+def prior_means(spec: ParamSpec, names: Iterable[str]) -> dict[str, float]:
+    """The artist prior's mean of each named parameter of ``spec`` (its default where it has no
+    prior): where step "relief" takes them."""
     out = {}
     for n in names:
-        p = fit.spec[n]
+        p = spec[n]
         prior = p.prior
         v = float(prior[0]) if prior is not None else p.default_value
         out[n] = min(max(v, p.low), p.high)
@@ -67,7 +70,7 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
         info["look"] = start_look
         return StageResult(u, start, start, [start], info, time.perf_counter() - t0)
     idx = [fit.spec.names.index(n) for n in names]
-    means = prior_means(fit, names)
+    means = prior_means(fit.spec, names)
     target = fit.normalize({**fit.natural(u), **{n: torch.tensor([v], device=u.device) for n, v in means.items()}})
     target = target.clamp(0.0, 1.0)
     step = target[0, idx] - u[0, idx]
