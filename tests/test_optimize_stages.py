@@ -366,7 +366,8 @@ def test_relief_takes_the_prior_where_the_photo_allows_it():
     fit, u, means = _relief_setup(None)
     events = []
     r = relief(fit, u, Reporter(events.append, interval=0.0), tolerance=0.0, maps_px=96, bisections=3)
-    assert r.info["t"] == 1.0 and r.end < r.start
+    assert r.info["t"] == {n: 1.0 for n in fit.graph.relief_params} and r.end < r.start
+    assert len(r.curve) == 2  # the start, then all of them the whole way in one render
     got = fit.natural(r.u)
     for n, v in means.items():
         assert float(got[n][0]) == pytest.approx(v, rel=1e-4, abs=1e-5), n
@@ -378,6 +379,35 @@ def test_relief_takes_the_prior_where_the_photo_allows_it():
     assert any(e.get("stage") == "relief" for e in events)
 
 
+def test_relief_moves_each_parameter_as_far_as_the_photo_allows_it():
+    """A wood "photo" at the prior's relief but without fibres, a fit at twice the normal
+    strength: the whole way together is refused (the fibres change the look), and then the
+    normal strength still goes the whole way to the prior, the fibres only part of it."""
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.relief import prior_means, relief
+    from diffproxy.render import render
+
+    g = get_graph("wood")
+    params = g.spec.defaults()
+    means = prior_means(g.spec, g.relief_params)
+    for n, m in means.items():
+        params[n] = torch.tensor([m])
+    params["height.fibres"] = torch.tensor([0.0])
+    with torch.no_grad():
+        photo = render(g.maps(params, 96))
+    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    start = dict(params, **{"normal.intensity": torch.tensor([2 * means["normal.intensity"]])})
+    r = relief(fit, fit.normalize(start), Reporter(), tolerance=0.0, maps_px=96, bisections=3)
+    assert r.curve[1] > r.start  # all of them the whole way: refused
+    t = r.info["t"]
+    assert t["normal.intensity"] == 1.0 and t["height.rings"] == 1.0  # rings: already at the prior
+    assert t["height.fibres"] < 1.0 and r.end <= r.start
+    got = fit.natural(r.u)
+    assert float(got["normal.intensity"][0]) == pytest.approx(means["normal.intensity"], rel=1e-4)
+
+
 def test_relief_stays_within_the_tolerance_where_the_photo_objects():
     """A flat photo, a flat fit: the prior's relief would change the look, so the step stops
     where the loss reaches (1 + tolerance) times the fit's, short of the prior."""
@@ -386,10 +416,13 @@ def test_relief_stays_within_the_tolerance_where_the_photo_objects():
     fit, u, means = _relief_setup(0.0)
     r = relief(fit, u, Reporter(), tolerance=0.05, maps_px=96, bisections=4)
     assert r.end <= r.start * 1.05 + 1e-9
-    assert r.info["t"] < 1.0 and len(r.curve) == 6  # the start, the whole way, 4 halvings
+    t = r.info["t"]
+    assert t["normal.intensity"] < 1.0  # the relief's strength: refused
+    # the start, all the way together, then each of the 3 parameters: its whole way, up to 4 halvings
+    assert 2 + 3 <= len(r.curve) <= 2 + 3 * 5
     with torch.no_grad():
         assert fit.evaluate(r.u, 96)["style"] == pytest.approx(r.end, rel=1e-5)
     looser = relief(fit, u, Reporter(), tolerance=0.5, maps_px=96, bisections=4)
-    assert r.info["t"] <= looser.info["t"] and looser.end <= looser.start * 1.5 + 1e-9
+    assert sum(t.values()) <= sum(looser.info["t"].values()) and looser.end <= looser.start * 1.5 + 1e-9
     with pytest.raises(ValueError, match="tolerance"):
         relief(fit, u, Reporter(), tolerance=-0.1, maps_px=96, bisections=2)

@@ -11,12 +11,20 @@ mean took the two brick walls from 2.4 and 0.0 degrees of tilt to 6.6 and 3.6 fo
 more style loss, while another noise seed for the grain costs 2-13 % on them. A difference of
 that size is not evidence either way, and a person expects the relief the graph's family has.
 
-So, after the fit: the relief parameters (:meth:`MaterialGraph.relief_params`) are moved along
-the straight line from the fitted values to the prior's means, as far as the look stays within
-``tolerance`` of the fit's (relative style loss of the ``maps_px`` maps' render): all the way
-when the photo does not object, not at all when it does (a stucco's deep relief, a satin metal's
-flat face), a bisection in between. Both directions: a fitted relief stronger than the prior's
-also moves towards it where the photo allows. Generator parameters are untouched.
+So, after the fit: the relief parameters (:meth:`MaterialGraph.relief_params`) are moved from
+the fitted values towards the prior's means, as far as the look stays within ``tolerance`` of
+the fit's (relative style loss of the ``maps_px`` maps' render): all together and all the way
+when the photo does not object (one render); otherwise one parameter after the other, each as
+far as the look still allows (all the way, a bisection of the way, or not at all: a stucco's
+deep relief, a satin metal's flat face), the tolerance shared by all of them. One at a time
+because the photo may object to one and not to another: a dark wood fitted with fibres almost
+flat and its normal strength at 2.6 (prior 0.4 and 0.8) objects to the fibres' relief (+250 %
+style loss the whole way) but not to a quarter of the way for the normal strength (2.6 -> 2.2, +0.3 %); moved together, the
+fibres held the normal strength where the fit left it, a smooth wood with 4.5 degrees of tilt
+(docs/BENCHMARKS.md, "Session 29"). ``normal.intensity`` (how much relief) goes first, the
+``height.*`` mix (its shape, which the photo sees more of) after it. Both directions: a fitted
+relief stronger than the prior's also moves towards it where the photo allows. Generator
+parameters are untouched.
 """
 
 from __future__ import annotations
@@ -48,65 +56,93 @@ def prior_means(spec: ParamSpec, names: Iterable[str]) -> dict[str, float]:
 def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps_px: int,
            bisections: int, stage: str = "relief", look: dict[str, float] | None = None) -> StageResult:
     """``u`` (1, P) with its relief parameters moved towards the prior means as far as the style
-    loss of the ``maps_px`` maps' render stays within ``(1 + tolerance)`` times ``u``'s.
+    loss of the ``maps_px`` maps' render stays within ``(1 + tolerance)`` times ``u``'s: all
+    together when that holds the whole way, else one after the other (``normal.intensity``
+    first), each the whole way or ``bisections`` halvings of it.
 
-    ``start``/``end``: that style loss at ``u`` and at the result; ``info``: the fraction of the
-    way taken (``t``), the parameters moved with their values before and after, ``look``
-    (feature and style of the result, as Stage "detail" reports it) and ``maps_px``. ``look``:
-    ``u``'s look at ``maps_px`` where the caller has it (Stage "detail"'s), not computed again.
+    ``start``/``end``: that style loss at ``u`` and at the result; ``info``: ``t``, the fraction
+    of the way each parameter took, the parameters moved with their values before and after,
+    ``look`` (feature and style of the result, as Stage "detail" reports it) and ``maps_px``.
+    ``look``: ``u``'s look at ``maps_px`` where the caller has it (Stage "detail"'s), not
+    computed again.
     """
     t0 = time.perf_counter()
     if tolerance < 0 or bisections < 0 or maps_px < 8:
         raise ValueError(f"tolerance and bisections must be >= 0 and maps_px >= 8, got {tolerance}, "
                          f"{bisections}, {maps_px}")
-    names = list(fit.graph.relief_params)
+    names = sorted(fit.graph.relief_params, key=lambda n: n != "normal.intensity")  # stable
     u = snap(fit, u[:1])
     with torch.no_grad():
         pats = fit.graph.patterns(fit.natural(u), maps_px)
         start_look = dict(look) if look is not None else fit.evaluate(u, maps_px, pats)
     start = start_look["style"]
-    info: dict = {"maps_px": maps_px, "tolerance": tolerance, "t": 0.0}
+    info: dict = {"maps_px": maps_px, "tolerance": tolerance, "t": {}}
     if not names:
         info["look"] = start_look
         return StageResult(u, start, start, [start], info, time.perf_counter() - t0)
-    idx = [fit.spec.names.index(n) for n in names]
+    col = {n: fit.spec.names.index(n) for n in names}
     means = prior_means(fit.spec, names)
     target = fit.normalize({**fit.natural(u), **{n: torch.tensor([v], device=u.device) for n, v in means.items()}})
     target = target.clamp(0.0, 1.0)
-    step = target[0, idx] - u[0, idx]
-
-    def point(t: float) -> torch.Tensor:
-        v = u.clone()
-        v[0, idx] = u[0, idx] + t * step
-        return v
-
+    step = {n: float(target[0, col[n]] - u[0, col[n]]) for n in names}
     limit = start * (1.0 + tolerance)
     curve = [start]
-    looks = {0.0: start_look}
+    total = 1 + len(names) * (bisections + 1)  # at most this many renders
 
-    def ok(t: float) -> bool:
+    def moved(base: torch.Tensor, ts: dict[str, float]) -> torch.Tensor:
+        v = base.clone()
+        for n, t in ts.items():
+            v[0, col[n]] = u[0, col[n]] + t * step[n]
+        return v
+
+    def look_at(v: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
-            looks[t] = fit.evaluate(point(t), maps_px, pats)
-        curve.append(looks[t]["style"])
-        reporter.step(stage, len(curve) - 1, bisections + 1, min(curve))
-        return looks[t]["style"] <= limit
+            got = fit.evaluate(v, maps_px, pats)
+        curve.append(got["style"])
+        reporter.step(stage, len(curve) - 1, total, min(curve))
+        return got
 
     reporter.message(stage, "taking the relief the photo does not show from the graph's prior")
-    t = 1.0 if float(step.abs().max()) > 0 else 0.0  # nothing to move: already at the prior
-    if t and not ok(1.0):
-        lo, hi = 0.0, 1.0
-        for _ in range(bisections):
-            mid = 0.5 * (lo + hi)
-            if ok(mid):
-                lo = mid
-            else:
-                hi = mid
-        t = lo
-    out = point(t)
-    before, after = fit.natural(u), fit.natural(out)
+    t = {n: 0.0 for n in names}
+    cur, cur_look = u, start_look
+    moving = [n for n in names if step[n] != 0.0]
+    for n in names:
+        if n not in moving:
+            t[n] = 1.0  # already at the prior
+    whole = moved(u, {n: 1.0 for n in moving}) if moving else u
+    got = look_at(whole) if moving else start_look
+    if got["style"] <= limit:  # the photo objects to none of it
+        t.update({n: 1.0 for n in moving})
+        cur, cur_look = whole, got
+    elif len(moving) == 1:  # the same line as the joint one: bisect it
+        cur, cur_look, t[moving[0]] = _bisect(moving[0], moved, look_at, cur, cur_look, limit,
+                                              bisections, known_whole=got)
+    else:
+        for n in moving:
+            cur, cur_look, t[n] = _bisect(n, moved, look_at, cur, cur_look, limit, bisections)
+    before, after = fit.natural(u), fit.natural(cur)
     info.update({"t": t, "params": {n: [float(before[n][0]), float(after[n][0])] for n in names},
-                 "look": looks[t]})
-    return StageResult(out, start, looks[t]["style"], curve, info, time.perf_counter() - t0)
+                 "look": cur_look})
+    return StageResult(cur, start, cur_look["style"], curve, info, time.perf_counter() - t0)
+
+
+def _bisect(n: str, moved, look_at, cur: torch.Tensor, cur_look: dict[str, float], limit: float,
+            bisections: int, known_whole: dict[str, float] | None = None):
+    """Parameter ``n`` of ``cur`` moved the whole way, else as far as ``bisections`` halvings
+    find the look within ``limit``: ``(point, its look, fraction taken)``."""
+    got = known_whole if known_whole is not None else look_at(moved(cur, {n: 1.0}))
+    if got["style"] <= limit:
+        return moved(cur, {n: 1.0}), got, 1.0
+    lo, hi, best = 0.0, 1.0, (cur, cur_look)
+    for _ in range(bisections):
+        mid = 0.5 * (lo + hi)
+        v = moved(cur, {n: mid})
+        got = look_at(v)
+        if got["style"] <= limit:
+            lo, best = mid, (v, got)
+        else:
+            hi = mid
+    return best[0], best[1], lo
 
 
 __all__ = ["relief", "prior_means"]
