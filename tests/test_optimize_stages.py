@@ -381,8 +381,9 @@ def test_relief_takes_the_prior_where_the_photo_allows_it():
 
 def test_relief_moves_each_parameter_as_far_as_the_photo_allows_it():
     """A wood "photo" at the prior's relief but without fibres, a fit at twice the normal
-    strength: the whole way together is refused (the fibres change the look), and then the
-    normal strength still goes the whole way to the prior, the fibres only part of it."""
+    strength: the whole way together is refused (the fibres change the look), and from where
+    they stopped together the normal strength still goes the whole way to the prior, the
+    fibres only part of it."""
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph
     from diffproxy.optimize.fit import Fit
@@ -402,6 +403,7 @@ def test_relief_moves_each_parameter_as_far_as_the_photo_allows_it():
     r = relief(fit, fit.normalize(start), Reporter(), tolerance=0.0, maps_px=96, bisections=3)
     assert r.curve[1] > r.start  # all of them the whole way: refused
     t = r.info["t"]
+    assert r.info["together"] < 1.0 and all(f >= r.info["together"] for f in t.values())
     assert t["normal.intensity"] == 1.0 and t["height.rings"] == 1.0  # rings: already at the prior
     assert t["height.fibres"] < 1.0 and r.end <= r.start
     got = fit.natural(r.u)
@@ -418,8 +420,9 @@ def test_relief_stays_within_the_tolerance_where_the_photo_objects():
     assert r.end <= r.start * 1.05 + 1e-9
     t = r.info["t"]
     assert t["normal.intensity"] < 1.0  # the relief's strength: refused
-    # the start, all the way together, then each of the 3 parameters: its whole way, up to 4 halvings
-    assert 2 + 3 <= len(r.curve) <= 2 + 3 * 5
+    # the start; together: the whole way, 4 halvings; then on its own each of the 3 parameters:
+    # the rest of its way, up to 4 halvings of that
+    assert 1 + 5 + 3 <= len(r.curve) <= 1 + 5 + 3 * 5
     with torch.no_grad():
         assert fit.evaluate(r.u, 96)["style"] == pytest.approx(r.end, rel=1e-5)
     looser = relief(fit, u, Reporter(), tolerance=0.5, maps_px=96, bisections=4)

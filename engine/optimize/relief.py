@@ -13,18 +13,19 @@ that size is not evidence either way, and a person expects the relief the graph'
 
 So, after the fit: the relief parameters (:meth:`MaterialGraph.relief_params`) are moved from
 the fitted values towards the prior's means, as far as the look stays within ``tolerance`` of
-the fit's (relative style loss of the ``maps_px`` maps' render): all together and all the way
-when the photo does not object (one render); otherwise one parameter after the other, each as
-far as the look still allows (all the way, a bisection of the way, or not at all: a stucco's
-deep relief, a satin metal's flat face), the tolerance shared by all of them. One at a time
-because the photo may object to one and not to another: a dark wood fitted with fibres almost
-flat and its normal strength at 2.6 (prior 0.4 and 0.8) objects to the fibres' relief (+250 %
-style loss the whole way) but not to a quarter of the way for the normal strength (2.6 -> 2.2, +0.3 %); moved together, the
-fibres held the normal strength where the fit left it, a smooth wood with 4.5 degrees of tilt
-(docs/BENCHMARKS.md, "Session 29"). ``normal.intensity`` (how much relief) goes first, the
-``height.*`` mix (its shape, which the photo sees more of) after it. Both directions: a fitted
-relief stronger than the prior's also moves towards it where the photo allows. Generator
-parameters are untouched.
+the fit's (relative style loss of the ``maps_px`` maps' render). First all together, along the
+straight line to the means: all the way when the photo does not object (one render), else a
+bisection of the way (moved together, parameters can make up for each other: less mortar grain
+where the bricks' normal strength grows). Then, where that stopped short, each parameter on its
+own goes on as far as the look still allows, the tolerance shared by all of them (
+``normal.intensity``, how much relief, first; the ``height.*`` mix, its shape, which the photo
+sees more of, after it): the photo may object to one and not to another. A dark wood fitted with
+its fibres almost flat and its normal strength at 2.6 (prior means 0.4 and 0.8) objects to the
+fibres' relief (+250 % style loss the whole way) but not to the normal strength going a quarter
+of the way (2.6 -> 2.2, +0.3 %); together, the fibres held the normal strength where the fit
+left it, a smooth wood with 4.5 degrees of tilt (docs/BENCHMARKS.md, "Session 29"). Both
+directions: a fitted relief stronger than the prior's also moves towards it where the photo
+allows. Generator parameters are untouched.
 """
 
 from __future__ import annotations
@@ -56,15 +57,15 @@ def prior_means(spec: ParamSpec, names: Iterable[str]) -> dict[str, float]:
 def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps_px: int,
            bisections: int, stage: str = "relief", look: dict[str, float] | None = None) -> StageResult:
     """``u`` (1, P) with its relief parameters moved towards the prior means as far as the style
-    loss of the ``maps_px`` maps' render stays within ``(1 + tolerance)`` times ``u``'s: all
-    together when that holds the whole way, else one after the other (``normal.intensity``
-    first), each the whole way or ``bisections`` halvings of it.
+    loss of the ``maps_px`` maps' render stays within ``(1 + tolerance)`` times ``u``'s: together
+    the whole way or ``bisections`` halvings of it, then, where that stopped short, each on its
+    own (``normal.intensity`` first) the rest of the way or ``bisections`` halvings of the rest.
 
     ``start``/``end``: that style loss at ``u`` and at the result; ``info``: ``t``, the fraction
-    of the way each parameter took, the parameters moved with their values before and after,
-    ``look`` (feature and style of the result, as Stage "detail" reports it) and ``maps_px``.
-    ``look``: ``u``'s look at ``maps_px`` where the caller has it (Stage "detail"'s), not
-    computed again.
+    of the way each parameter took, ``together`` (the fraction they took together), the
+    parameters moved with their values before and after, ``look`` (feature and style of the
+    result, as Stage "detail" reports it) and ``maps_px``. ``look``: ``u``'s look at ``maps_px``
+    where the caller has it (Stage "detail"'s), not computed again.
     """
     t0 = time.perf_counter()
     if tolerance < 0 or bisections < 0 or maps_px < 8:
@@ -76,7 +77,7 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
         pats = fit.graph.patterns(fit.natural(u), maps_px)
         start_look = dict(look) if look is not None else fit.evaluate(u, maps_px, pats)
     start = start_look["style"]
-    info: dict = {"maps_px": maps_px, "tolerance": tolerance, "t": {}}
+    info: dict = {"maps_px": maps_px, "tolerance": tolerance, "t": {}, "together": 0.0}
     if not names:
         info["look"] = start_look
         return StageResult(u, start, start, [start], info, time.perf_counter() - t0)
@@ -85,64 +86,56 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     target = fit.normalize({**fit.natural(u), **{n: torch.tensor([v], device=u.device) for n, v in means.items()}})
     target = target.clamp(0.0, 1.0)
     step = {n: float(target[0, col[n]] - u[0, col[n]]) for n in names}
+    moving = [n for n in names if step[n] != 0.0]
+    t = {n: 0.0 if n in moving else 1.0 for n in names}  # 1.0: already at the prior
     limit = start * (1.0 + tolerance)
     curve = [start]
-    total = 1 + len(names) * (bisections + 1)  # at most this many renders
+    total = (1 + bisections) * (1 + len(moving))  # at most this many renders
 
-    def moved(base: torch.Tensor, ts: dict[str, float]) -> torch.Tensor:
-        v = base.clone()
-        for n, t in ts.items():
-            v[0, col[n]] = u[0, col[n]] + t * step[n]
+    def moved(ts: dict[str, float]) -> torch.Tensor:
+        v = u.clone()
+        for n, f in ts.items():
+            v[0, col[n]] = u[0, col[n]] + f * step[n]
         return v
 
-    def look_at(v: torch.Tensor) -> dict[str, float]:
+    def within(ts: dict[str, float]) -> dict[str, float] | None:
+        """The look at ``ts`` (fractions of the way per parameter) if within the limit."""
         with torch.no_grad():
-            got = fit.evaluate(v, maps_px, pats)
+            got = fit.evaluate(moved(ts), maps_px, pats)
         curve.append(got["style"])
         reporter.step(stage, len(curve) - 1, total, min(curve))
-        return got
+        return got if got["style"] <= limit else None
+
+    def furthest(free: list[str], lo: float, at: dict[str, float]) -> tuple[float, dict[str, float]]:
+        """``free`` moved together from fraction ``lo`` (where the look is ``at``) to 1, else
+        as far as the halvings find the look within the limit: (fraction, its look)."""
+        got = within({**t, **{n: 1.0 for n in free}})
+        if got is not None:
+            return 1.0, got
+        hi = 1.0
+        for _ in range(bisections):
+            mid = 0.5 * (lo + hi)
+            got = within({**t, **{n: mid for n in free}})
+            if got is not None:
+                lo, at = mid, got
+            else:
+                hi = mid
+        return lo, at
 
     reporter.message(stage, "taking the relief the photo does not show from the graph's prior")
-    t = {n: 0.0 for n in names}
-    cur, cur_look = u, start_look
-    moving = [n for n in names if step[n] != 0.0]
-    for n in names:
-        if n not in moving:
-            t[n] = 1.0  # already at the prior
-    whole = moved(u, {n: 1.0 for n in moving}) if moving else u
-    got = look_at(whole) if moving else start_look
-    if got["style"] <= limit:  # the photo objects to none of it
-        t.update({n: 1.0 for n in moving})
-        cur, cur_look = whole, got
-    elif len(moving) == 1:  # the same line as the joint one: bisect it
-        cur, cur_look, t[moving[0]] = _bisect(moving[0], moved, look_at, cur, cur_look, limit,
-                                              bisections, known_whole=got)
-    else:
-        for n in moving:
-            cur, cur_look, t[n] = _bisect(n, moved, look_at, cur, cur_look, limit, bisections)
-    before, after = fit.natural(u), fit.natural(cur)
+    cur_look = start_look
+    if moving:
+        f, cur_look = furthest(moving, 0.0, cur_look)
+        t.update({n: f for n in moving})
+        info["together"] = f
+        if f < 1.0 and len(moving) > 1:
+            for n in moving:
+                t[n], cur_look = furthest([n], t[n], cur_look)
+    out = moved(t)
+    before, after = fit.natural(u), fit.natural(out)
     info.update({"t": t, "params": {n: [float(before[n][0]), float(after[n][0])] for n in names},
                  "look": cur_look})
-    return StageResult(cur, start, cur_look["style"], curve, info, time.perf_counter() - t0)
-
-
-def _bisect(n: str, moved, look_at, cur: torch.Tensor, cur_look: dict[str, float], limit: float,
-            bisections: int, known_whole: dict[str, float] | None = None):
-    """Parameter ``n`` of ``cur`` moved the whole way, else as far as ``bisections`` halvings
-    find the look within ``limit``: ``(point, its look, fraction taken)``."""
-    got = known_whole if known_whole is not None else look_at(moved(cur, {n: 1.0}))
-    if got["style"] <= limit:
-        return moved(cur, {n: 1.0}), got, 1.0
-    lo, hi, best = 0.0, 1.0, (cur, cur_look)
-    for _ in range(bisections):
-        mid = 0.5 * (lo + hi)
-        v = moved(cur, {n: mid})
-        got = look_at(v)
-        if got["style"] <= limit:
-            lo, best = mid, (v, got)
-        else:
-            hi = mid
-    return best[0], best[1], lo
+    return StageResult(out, start, cur_look["style"], curve, info, time.perf_counter() - t0)
 
 
 __all__ = ["relief", "prior_means"]
