@@ -9,8 +9,9 @@ photo-like variations of them (see ``classifier.augment``). Prints the validatio
 epoch and, at the end, per graph; the file records them. Retrain after adding a graph or
 changing how one looks. The defaults made the shipped file (74 minutes on the 2-core dev CPU
 with 1 thread, beside the estimator's training on the other core) from the graphs of commit
-e290a79; plaster's stroke tone and wood's relief priors have changed since, and no retraining
-on them is shipped yet (docs/BENCHMARKS.md, "Session 28").
+e290a79; plaster's stroke tone and wood's relief priors have changed since. Two retrainings on
+them were measured and not shipped: each scored better on held-out renders and chose worse
+graphs for the shared photos (docs/BENCHMARKS.md, "Session 28" and "Session 29").
 """
 
 from __future__ import annotations
