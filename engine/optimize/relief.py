@@ -17,8 +17,8 @@ the fit's (relative style loss of the ``maps_px`` maps' render). First all toget
 straight line to the means: all the way when the photo does not object (one render), else a
 bisection of the way (moved together, parameters can make up for each other: less mortar grain
 where the bricks' normal strength grows). Then, where that stopped short, each parameter on its
-own goes on as far as the look still allows, the tolerance shared by all of them (
-``normal.intensity``, how much relief, first; the ``height.*`` mix, its shape, which the photo
+own goes on as far as the look still allows, the tolerance shared by all of them
+(``normal.intensity``, how much relief, first; the ``height.*`` mix, its shape, which the photo
 sees more of, after it): the photo may object to one and not to another. A dark wood fitted with
 its fibres almost flat and its normal strength at 2.6 (prior means 0.4 and 0.8) objects to the
 fibres' relief (+250 % style loss the whole way) but not to the normal strength going a quarter

@@ -123,7 +123,7 @@ class Detail:
 class Relief:
     tolerance: float = 0.02  # the look may grow by this fraction (a new noise seed: 2-13 %)
     res: int = 1024  # judged on the look of maps of min(res, res_out) px
-    bisections: int = 3  # per parameter, after its whole way is refused: halvings of the way
+    bisections: int = 3  # per line (all together, then each alone): halvings after the whole way is refused
 
 
 # --- the state a plan runs on --------------------------------------------------------------------
