@@ -28,12 +28,18 @@ def _renders(names, per_graph, seed, res=256):
 
 
 def test_shipped_classifier_knows_every_graph():
+    """Every member of the shipped committee knows every registered graph."""
     from diffproxy.graphs import GRAPHS
 
-    net, meta = C.load_classifier()
-    missing = sorted(set(GRAPHS) - set(net.graphs))
-    assert not missing, f"graph(s) {missing} added since the classifier was trained: run `diffproxy classifier-train --force`"
-    assert meta["training"]["val_accuracy"] >= 0.85, meta["training"]
+    paths = C.shipped_paths()
+    assert paths[0] == C.WEIGHTS_PATH and len(paths) >= 2, paths
+    for path in paths:
+        net, meta = C.load_classifier(path)
+        missing = sorted(set(GRAPHS) - set(net.graphs))
+        assert not missing, (f"graph(s) {missing} added since {path.name} was trained: run "
+                             f"`diffproxy classifier-train --seed {meta['training']['seed']} --force`")
+        assert meta["training"]["val_accuracy"] >= 0.85, meta["training"]
+        assert C.member_path(meta["training"]["seed"]) == path  # the file is where its seed's retraining writes
 
 
 def test_shipped_classifier_names_the_graph_of_fresh_renders():
@@ -103,6 +109,35 @@ def test_weights_round_trip_and_refusals(tmp_path):
         C.load_classifier(weights_path("brick"))  # a proxy's weights
 
 
+def test_the_committee_averages_its_members_and_names_one_that_lacks_a_graph(tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "WEIGHTS_PATH", tmp_path / "graph_classifier.safetensors")
+    monkeypatch.setattr(C, "_CACHE", {})
+    names = ["bricks", "wood", "stone"]
+    torch.manual_seed(0)
+    first = GraphClassifierNet(names, widths=(8,))
+    second = GraphClassifierNet(names, widths=(8,))
+    C.save_classifier(C.member_path(0), first, {"seed": 0})
+    C.save_classifier(C.member_path(2), second, {"seed": 2})
+    (tmp_path / "graph_classifier_seedx.safetensors").write_bytes(b"not a member")  # not a seed: left out
+    assert C.shipped_paths() == [tmp_path / "graph_classifier.safetensors", tmp_path / "graph_classifier_seed2.safetensors"]
+    img = torch.rand(1, 3, 96, 96)
+    a = C.graph_probabilities(img, names, path=C.member_path(0))
+    b = C.graph_probabilities(img, names, path=C.member_path(2))
+    both = C.graph_probabilities(img, names)
+    assert a != b
+    for n in names:
+        assert both[n] == pytest.approx((a[n] + b[n]) / 2, abs=1e-6)
+    sub = C.graph_probabilities(img, ["bricks", "wood"])  # renormalised over the graphs asked for
+    assert sum(sub.values()) == pytest.approx(1.0) and sub["bricks"] / sub["wood"] == pytest.approx(both["bricks"] / both["wood"])
+    d = C.describe()
+    assert d["files"] == ["graph_classifier.safetensors", "graph_classifier_seed2.safetensors"]
+    assert [len(h) for h in d["sha256"]] == [16, 16] and d["graphs"] == names
+    C.save_classifier(C.member_path(2), GraphClassifierNet(["bricks", "wood"], widths=(8,)), {"seed": 2})
+    monkeypatch.setattr(C, "_CACHE", {})
+    with pytest.raises(C.ClassifierUnavailable, match="graph_classifier_seed2.safetensors.*stone.*--seed 2 --force"):
+        C.graph_probabilities(img, names)
+
+
 def test_a_graph_the_classifier_does_not_know_is_refused(tmp_path):
     path = C.save_classifier(tmp_path / "c.safetensors", GraphClassifierNet(["bricks", "wood"], widths=(8,)), {})
     with pytest.raises(C.ClassifierUnavailable, match="without graph.*stone"):
@@ -170,4 +205,7 @@ def test_train_command_writes_a_loadable_classifier_and_keeps_an_existing_file(t
     assert out.read_bytes() == before
     assert main(["classifier-train", "--out", str(tmp_path / "x.safetensors"), "--graphs", "bricks,nope"]) == 2
     assert "unknown graph" in capsys.readouterr().err
+    shipped = C.member_path(1)  # without --out, --seed 1 would replace the shipped committee's second member
+    assert shipped.exists() and main(["classifier-train", "--seed", "1", "--graphs", "bricks,wood"]) == 2
+    assert str(shipped) in capsys.readouterr().err
     json.dumps(t)

@@ -230,7 +230,9 @@ def test_every_graph_gets_detail_and_the_best_look_wins(tiny, monkeypatch):
     assert r.losses["final"]["from_stage"] == "detail" and r.losses["final"]["maps_px"] == 96
     other = r.others[0]["final"]
     assert other["maps_px"] == 96  # judged by the same look as the kept graph
-    assert r.losses["final"]["style"] <= other["style"]
+    from diffproxy.optimize.result import LOOK_TIE
+    kept, rival = r.losses["final"]["style"], other["style"]
+    assert kept <= rival or (kept <= rival * (1 + LOOK_TIE) and r.graph == r.ranking[0]["graph"])  # a tie: the first
 
 
 def test_preset_top_k_leaves_out_graphs_the_classifier_finds_unlikely(monkeypatch):
@@ -252,9 +254,10 @@ def test_preset_top_k_leaves_out_graphs_the_classifier_finds_unlikely(monkeypatc
     assert r.ranking[0]["graph"] == "bricks" and r.ranking[0]["probability"] > 0.5
     assert r.graph == "bricks" and len(r.others) + 1 < 3
     assert any("only: the classifier" in e["message"] for e in events)
-    from diffproxy.classifier import WEIGHTS_PATH
+    from diffproxy.classifier import shipped_paths
     used = r.summary()["graph_classifier"]  # params.json records which classifier ordered the ranking
-    assert used["file"] == WEIGHTS_PATH.name and len(used["sha256"]) == 16 and "bricks" in used["graphs"]
+    assert used["files"] == [p.name for p in shipped_paths()] and all(len(h) == 16 for h in used["sha256"])
+    assert "bricks" in used["graphs"]
     r = proceduralize(photo, Options(**o, classifier=False))
     assert len(r.others) + 1 == 3 and all(x["probability"] is None for x in r.ranking)
     assert r.summary()["graph_classifier"] is None
