@@ -280,3 +280,22 @@ def test_same_run_same_bits_on_two_threads():
     finally:
         torch.set_num_threads(threads)
     assert all(c == curves[0] for c in curves[1:])
+
+
+def test_best_graph_keeps_the_lowest_look_unless_the_graph_ranked_first_ties_with_it():
+    from diffproxy.optimize.result import LOOK_TIE, GraphRun, best_graph
+
+    def run(graph, style):
+        return GraphRun(graph, final={"style": style, "feature": 1.0}, seconds=1.0, final_from="detail")
+
+    # runs come in the ranking's order; a clearly better look wins whatever the rank
+    ranked = [run("ceramic_tiles", 0.0912), run("wood_planks", 0.0597)]
+    assert best_graph(ranked) is ranked[1]
+    # within LOOK_TIE of the lowest: the same look, so the graph ranked first stays
+    tie = [run("stone", 0.0472), run("aggregate", 0.0467)]
+    assert 0.0472 <= 0.0467 * (1 + LOOK_TIE) and best_graph(tie) is tie[0]
+    # the first of several tied graphs by rank, not the lowest of them
+    three = [run("a", 0.200), run("b", 0.1000), run("c", 0.1010)]
+    assert best_graph(three) is three[1]
+    assert best_graph([run("b", 0.1010), run("c", 0.1000)]).graph == "b"
+    assert best_graph([run("b", 0.1030), run("c", 0.1000)]).graph == "c"  # 3 % apart: not a tie

@@ -14,7 +14,8 @@ Flow (``method="diffproxy"``)::
         -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper)
        (full: each graph this way from 4 random streams, the best look kept: ``restarts``;
         on a CPU the graphs and restarts run side by side in worker processes, see ``workers``)
-    -> keep the graph with the lowest final style loss (of the export-size maps' look) -> Result
+    -> keep the graph with the lowest final style loss (of the export-size maps' look; a look
+       within 2 % of it is a tie, kept by the ranking's order: ``result.best_graph``) -> Result
 
 ``method="match"`` replaces the stages by MATch's filters-only optimisation (generators fixed
 at the start point: the best prior sample of the graph ranking, or a benchmark's start),
@@ -39,7 +40,7 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .graph_run import finish_graph, optimise_graph
 from .options import Options
-from .result import GraphRun, Result, best_restart
+from .result import LOOK_TIE, GraphRun, Result, best_graph, best_restart
 from .workers import Job, graph_generators, plan, prefix, restart_generators, run_parallel, run_seed
 
 
@@ -142,9 +143,12 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
             done.append(finish_graph(optimise_graph(fit, cand.u.to(device), o, rep, g, search_seconds), o, rep))
         rep.prefix = ""
     # one run per graph, its best restart; compared by their final look: after Stage "detail"
-    # (finish_graph), that of the export's maps
+    # (finish_graph), that of the export's maps; a tie goes to the graph ranked first (best_graph)
     runs = [best_restart(done[i * n:(i + 1) * n]) for i in range(k)]
-    best = min(runs, key=lambda r: r.look)
+    best = best_graph(runs)
+    if best is not min(runs, key=lambda r: r.look):
+        rep.message("done", f"kept {best.graph}, ranked first: its look is within {LOOK_TIE:.0%} of the lowest "
+                            f"({best.look:.4f} against {min(r.look for r in runs):.4f})")
     timings.update({f"graph:{r.graph}": r.seconds for r in runs})
     for name, sec in best.timings.items():
         timings[name] = sec
