@@ -221,6 +221,9 @@ def test_bench_photos_rows(tiny, tmp_path, monkeypatch):
     assert rows[0]["feature"] > 0 and rows[0]["fit_style"] > 0 and rows[0]["discrete_accuracy"] is None
     assert rows[0]["export_style"] > 0 and rows[0]["export_style"] != rows[0]["style"]
     assert summarise(rows, ["match"])["per_method"]["match"]["mean_export_style"] == rows[0]["export_style"]
+    fitted = rows[0]["fitted"]  # every graph optimised, in the ranking's order, the kept one marked
+    assert [f["graph"] for f in fitted if f["kept"]] == [rows[0]["graph"]]
+    assert all(f["look"] > 0 for f in fitted) and len({f["graph"] for f in fitted}) == len(fitted)
 
 
 def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):

@@ -25,7 +25,9 @@ Photos (``photos_dir``): each image run through :func:`proceduralize` per method
 losses and times reported (no ground truth); besides ``feature``/``style`` (the maps made at
 256 px, as above), ``export_feature``/``export_style``: the same judge on the render of the
 maps made at ``EXPORT_PX`` (what the user gets; Stage "detail" tunes for this look, so it can
-raise the 256 px figures while lowering these). Synthetic targets run :func:`optimise_graph`,
+raise the 256 px figures while lowering these); ``fitted``: every graph the run optimised, in
+the ranking's order, with its look, the classifier's probability and which was kept. Synthetic
+targets run :func:`optimise_graph`,
 which has no Stage "detail".
 
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the searches on
@@ -133,7 +135,7 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                    "style": final["style"], "export_feature": export["feature"], "export_style": export["style"],
                    "fit_feature": r.losses["final"]["feature"],
                    "fit_style": r.losses["final"]["style"], "seconds": round(sec, 2),
-                   "discrete_accuracy": None, "continuous_mae": None}
+                   "discrete_accuracy": None, "continuous_mae": None, "fitted": _fitted(r)}
             label = (labels or {}).get(f.stem)
             if label is not None:
                 with torch.no_grad():
@@ -145,6 +147,16 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
             rows.append(row)
             log(_row_line(row))
     return rows
+
+
+def _fitted(r) -> list[dict]:
+    """Every graph a photo's run optimised, in the ranking's order: its final look (the style the
+    graphs were compared by), the classifier's probability (None without it) and whether it was
+    kept; to see, photo by photo, where the look and the classifier disagreed."""
+    rank = {e["graph"]: (i, e.get("probability")) for i, e in enumerate(r.ranking)}
+    runs = [(r.graph, r.losses["final"]["style"], True)] + [(o["graph"], o["final"]["style"], False) for o in r.others]
+    return [{"graph": g, "look": look, "probability": rank.get(g, (0, None))[1], "kept": kept}
+            for g, look, kept in sorted(runs, key=lambda x: rank.get(x[0], (0, None))[0])]
 
 
 def load_labels(path: str | Path) -> dict[str, dict]:
