@@ -33,28 +33,29 @@ from .network import GraphClassifierNet, probabilities, views
 FORMAT = "diffproxy-graph-classifier/1"
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "graph_classifier.safetensors"
 TRAIN_HINT = "retrain it with `diffproxy classifier-train`"
+MEMBER_PREFIX = "graph_classifier_seed"  # + N: the committee member trained with --seed N > 0
 
 
 def member_path(seed: int) -> Path:
     """Where ``classifier-train --seed N`` writes by default: the shipped committee's member for
     that seed (:data:`WEIGHTS_PATH` for seed 0)."""
-    return WEIGHTS_PATH if seed == 0 else WEIGHTS_PATH.with_name(f"graph_classifier_seed{seed}.safetensors")
+    return WEIGHTS_PATH if seed == 0 else WEIGHTS_PATH.with_name(f"{MEMBER_PREFIX}{seed}{WEIGHTS_PATH.suffix}")
 
 
 def _member_seed(path: Path) -> int | None:
     """The ``--seed`` of a committee member's file name (0 for :data:`WEIGHTS_PATH`), else None."""
     if path == WEIGHTS_PATH:
         return 0
-    if path.parent != WEIGHTS_PATH.parent:
+    tail = path.stem[len(MEMBER_PREFIX):] if path.stem.startswith(MEMBER_PREFIX) else ""
+    if not tail.isdigit() or int(tail) == 0 or path != member_path(int(tail)):
         return None
-    tail = path.stem[len("graph_classifier_seed"):] if path.stem.startswith("graph_classifier_seed") else ""
-    return int(tail) if tail.isdigit() and int(tail) > 0 else None
+    return int(tail)
 
 
 def shipped_paths() -> list[Path]:
     """The shipped committee: :data:`WEIGHTS_PATH` (listed even when missing, so that its absence
     is reported) and every ``graph_classifier_seed<N>.safetensors`` beside it, by seed."""
-    others = [q for q in WEIGHTS_PATH.parent.glob("graph_classifier_seed*.safetensors") if _member_seed(q)]
+    others = [q for q in WEIGHTS_PATH.parent.glob(f"{MEMBER_PREFIX}*{WEIGHTS_PATH.suffix}") if _member_seed(q)]
     return [WEIGHTS_PATH, *sorted(others, key=_member_seed)]
 
 

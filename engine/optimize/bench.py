@@ -27,8 +27,7 @@ losses and times reported (no ground truth); besides ``feature``/``style`` (the 
 maps made at ``EXPORT_PX`` (what the user gets; Stage "detail" tunes for this look, so it can
 raise the 256 px figures while lowering these); ``fitted``: every graph the run optimised, in
 the ranking's order, with its look, the classifier's probability and which was kept. Synthetic
-targets run :func:`optimise_graph`,
-which has no Stage "detail".
+targets run :func:`optimise_graph`, which has no Stage "detail".
 
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the searches on
 the real generators), ``match``, ``search``, and ten ablations: ``diffproxy-paper`` (proxy
