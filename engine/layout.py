@@ -60,7 +60,8 @@ Steps, and why each is there:
    counts, and an upper bound: one joint mid-frame is also one unit whose joint falls there.
    So ``Layout.lines`` says how many joints a count came from (0: from the period), and
    :func:`layout_windows` lets the fit range from ``max(1, joints - 1)`` units (a frame
-   crossed by ``k`` joints spans more than ``k - 1`` periods) up to the count.
+   crossed by ``k`` joints spans more than ``k - 1`` periods) up to the count; from a single
+   joint, which shows no spacing, it keeps the most probable count alone (its docstring).
 
 **How the fit uses it** (:func:`layout_windows`, ``optimize.searches.layout_start``): where a
 count is not ``None``, it bounds the graph's count parameter for it
@@ -248,7 +249,14 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
     :data:`~diffproxy.judge.COUNT_TOLERANCE` of the measurement (a count read from ``k`` joints
     across the frame, ``Layout.lines``: from ``max(1, k - 1)`` up to it, within the same
     tolerance), and ``nearest``, the one whose
-    count is closest to it (in ratio). A count with no value inside gets the nearest value
+    count is closest to it (in ratio). One joint across the frame shows no spacing, only that
+    bound: with the pattern's phase unknown, a pattern of ``c`` units per frame puts a joint at
+    the place seen ``c`` times as often as a pattern of one unit does (and none elsewhere, up
+    to the bound), so each value in the window weighs its prior weight (``Param.prior_weights``)
+    times its count, and the window is the heaviest value alone. Why: with the window open,
+    the look took the reading a person does not (the 2 x 2 floor tiles at one tile per course:
+    one joint per frame matches the photo's joint density as well as two half-frame tiles do;
+    docs/BENCHMARKS.md, session 31). A count with no value inside gets the nearest value
     alone. Weak periods (confidence under 0.3) get the same window: on 128 perturbed renders
     (crop, up to 2 degrees of rotation, noise, JPEG 60) 28 of 34 such counts were within 30 %, where
     the losses pick octave errors (docs/BENCHMARKS.md). Counts the layout did not measure, and graphs without ``layout_params``, give
@@ -273,6 +281,11 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
             low = max(1.0, joints - 1.0)
             inside = [v for v, c in counted.items()
                       if math.log(max(c, 1e-6) / m) <= tol and math.log(low / max(c, 1e-6)) <= tol]
+            if joints == 1 and inside:  # one joint: the most probable count alone (see above)
+                weight = p.prior_weights()
+                best = max(inside, key=lambda v: float(weight[int(round(v - p.low))]) * counted[v])
+                out[name] = (int(best), int(best), int(best))
+                continue
         else:
             inside = [v for v, d in off.items() if d <= tol]
         nearest = min(inside or off, key=off.get)  # the start: within the window

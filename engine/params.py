@@ -146,6 +146,19 @@ class Param:
         parameter's, less those its ``weights`` give 0 (brick courses go 2 at a time)."""
         return [k for k in range(self.n_values) if self.weights is None or self.weights[k] > 0]
 
+    def prior_weights(self) -> torch.Tensor:
+        """Unnormalised prior weight of each value ``low + k`` of a discrete parameter (float64,
+        ``n_values`` long): its ``weights``, else its normal ``prior`` at each value, else 1.
+        What :meth:`ParamSpec.sample` draws from with ``prior=True``."""
+        if not self.discrete:
+            raise ValueError(f"Param {self.name!r}: prior weights are for discrete parameters")
+        if self.weights is not None:
+            return torch.tensor(self.weights, dtype=torch.float64)
+        if self.prior is not None:
+            vals = self.low + torch.arange(self.n_values, dtype=torch.float64)
+            return torch.exp(-0.5 * ((vals - self.prior[0]) / max(self.prior[1], 1e-6)) ** 2)
+        return torch.ones(self.n_values, dtype=torch.float64)
+
     @property
     def default_value(self) -> float:
         return self.to_value(self.default)
@@ -352,14 +365,7 @@ def _check_json_value(p: Param, raw: Any) -> float:
 
 def _sample_one(p: Param, n: int, gen: torch.Generator | None, prior: bool) -> torch.Tensor:
     if p.discrete:
-        k = p.n_values
-        if prior and p.weights is not None:
-            w = torch.tensor(p.weights, dtype=torch.float64)
-        elif prior and p.prior is not None:
-            vals = p.low + torch.arange(k, dtype=torch.float64)
-            w = torch.exp(-0.5 * ((vals - p.prior[0]) / max(p.prior[1], 1e-6)) ** 2)
-        else:
-            w = torch.ones(k, dtype=torch.float64)
+        w = p.prior_weights() if prior else torch.ones(p.n_values, dtype=torch.float64)
         idx = torch.multinomial(w / w.sum(), n, replacement=True, generator=gen)
         return (p.low + idx.to(torch.float64)).float()
     if prior and p.prior is not None:

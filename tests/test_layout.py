@@ -217,8 +217,44 @@ def test_joints_across_the_frame_give_the_count_when_no_period_does(offset, want
     assert m.lines == (1, 1), m
     assert m.rows == pytest.approx(want, rel=0.03) and m.per_row == pytest.approx(want, rel=0.03), m
     w = layout_windows(get_graph("ceramic_tiles"), m)
-    top = 2 if offset == 0.5 else 1  # up to the count read (x 1.3), from one unit
-    assert w["tiles.tiles_y"] == (1, top, top) and w["tiles.tiles_x"] == (1, top, top), w
+    top = 2 if offset == 0.5 else 1  # the most units the joint allows (count read x 1.3)
+    assert w["tiles.tiles_y"] == (top, top, top) and w["tiles.tiles_x"] == (top, top, top), w
+
+
+def test_one_joint_keeps_the_most_probable_count_alone():
+    """One joint across the frame bounds the count from above only; each value under the bound
+    weighs its prior weight times its count (a random phase puts a joint where it is seen ``c``
+    times as often with ``c`` units), and the window is the heaviest value. Two or more joints
+    keep the window down to ``joints - 1`` units."""
+    import dataclasses
+
+    from diffproxy.layout import layout_windows
+    from diffproxy.params import int_param
+
+    one = Layout(rows=2.0, per_row=2.0, rows_confidence=0.1, per_row_confidence=0.1, polarity=-1,
+                 lines=(1, 1))
+    g = get_graph("ceramic_tiles")
+    assert layout_windows(g, one)["tiles.tiles_x"] == (2, 2, 2)  # a person's count: two pieces
+
+    class OneUnitPrior:  # the same graph whose prior puts 3 x the weight of 2 units on 1
+        layout_params = g.layout_params
+        layout_counts = g.layout_counts
+
+        class spec:
+            params = {n: g.spec.by_name[n] for n in g.layout_params.values()}
+            by_name = {n: dataclasses.replace(p, weights=(1.0, 0.3) + (0.0,) * (p.n_values - 2))
+                       if p.n_values > 2 else p for n, p in params.items()}
+
+            @staticmethod
+            def defaults():
+                return g.spec.defaults()
+
+    assert OneUnitPrior.spec.by_name["tiles.tiles_x"].weights[:2] == (1.0, 0.3)
+    assert layout_windows(OneUnitPrior, one)["tiles.tiles_x"] == (1, 1, 1)  # 1 x 1.0 > 2 x 0.3
+    three = dataclasses.replace(one, rows=3.3, per_row=3.3, lines=(3, 3))
+    lo, hi, _ = layout_windows(g, three)["tiles.tiles_x"]
+    assert lo == 2 and hi == 4  # joints - 1 up to the count read x 1.3
+    assert int_param("n", 2, 1, 4).prior_weights().tolist() == [1.0, 1.0, 1.0, 1.0]
 
 
 def test_head_joints_of_a_running_bond_are_not_joints_across_the_frame(brick_renders):
