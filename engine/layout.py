@@ -98,6 +98,7 @@ MIN_CONFIDENCE = 0.15  # non-periodic photos and noise score under it (see the m
 FIRST_TOOTH = 0.7  # a period's autocorrelation at T must reach this share of its value at 2T
 LINE_Z = 15.0  # a joint across the whole frame: robust sd over the profile's median (step 7)
 LINE_COVERAGE = 0.85  # ... and above the map's upper quartile along this share of its length
+JOINT_FLOOR_SD = 1.5  # joint_floors: the joints no thinner than the prior's mean less this many sd
 
 
 @dataclass(frozen=True)
@@ -294,4 +295,26 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
     return out
 
 
-__all__ = ["Layout", "layout_windows", "measure_layout", "MIN_CONFIDENCE", "MIN_PERIOD"]
+def joint_floors(graph, layout: Layout) -> dict[str, float]:
+    """``{joint-width parameter: lowest value}`` (natural units) where the photo shows joints
+    (``layout`` read a polarity and at least one count) and ``graph`` has a joint width
+    (:attr:`~diffproxy.graphs.MaterialGraph.joint_width`) with a normal prior: its prior mean
+    less :data:`JOINT_FLOOR_SD` standard deviations, where that is above the parameter's
+    range; else ``{}``. Why: the losses at the fit's resolution cannot see a joint under a
+    pixel wide, and closed it where the photo's joints are thin (the 2 x 2 floor tiles: grout
+    0.037 of a tile at the start, 0 after Stage II or III, leaving four tiles without a joint
+    between them; docs/BENCHMARKS.md, session 31). A closed joint is a different material from
+    the one the photo shows; the prior's thin end (thinner joints than about 93 % of its
+    draws) is what the graph's own artist prior calls a thin joint."""
+    name = graph.joint_width
+    if (name is None or layout.polarity == 0 or (layout.rows is None and layout.per_row is None)
+            or name not in graph.spec.by_name):
+        return {}
+    p = graph.spec.by_name[name]
+    if p.discrete or p.prior is None:
+        return {}
+    floor = min(p.high, p.prior[0] - JOINT_FLOOR_SD * p.prior[1])
+    return {name: float(floor)} if floor > p.low else {}
+
+
+__all__ = ["Layout", "joint_floors", "layout_windows", "measure_layout", "MIN_CONFIDENCE", "MIN_PERIOD"]

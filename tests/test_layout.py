@@ -175,6 +175,57 @@ def test_layout_start_sets_the_counts_and_bounds_the_searches():
         assert bool(((drawn[name] >= a) & (drawn[name] <= b)).all()), name
 
 
+def test_joints_the_photo_shows_stay_open():
+    """Where the photo shows joints (a polarity and a count), the graph's joint width is kept
+    over its prior's thin end: by the start, the random search's draws and every descent step;
+    a later count window keeps the floor."""
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.layout import JOINT_FLOOR_SD, joint_floors
+    from diffproxy.optimize import PRESETS
+    from diffproxy.optimize.control import Reporter
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.searches import layout_start, random_search
+
+    g = get_graph("ceramic_tiles")
+    mean, sd = g.spec.by_name["tiles.gap"].prior
+    seen = Layout(rows=3.0, per_row=3.0, rows_confidence=0.6, per_row_confidence=0.6, polarity=-1)
+    assert joint_floors(g, seen) == {"tiles.gap": pytest.approx(mean - JOINT_FLOOR_SD * sd)}
+    assert joint_floors(g, Layout(3.0, 3.0, 0.6, 0.6, polarity=0)) == {}  # no joints to see
+    assert joint_floors(g, Layout(None, None, 0.1, 0.1, polarity=-1)) == {}
+    assert joint_floors(get_graph("wood"), seen) == {}  # no joints in the graph
+
+    truth = g.spec.defaults()
+    truth["tiles.tiles_x"], truth["tiles.tiles_y"] = torch.tensor([3.0]), torch.tensor([3.0])
+    with torch.no_grad():
+        photo = render(g.maps(truth, 256))
+    fit = Fit(g, photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
+    i = [p.name for p in g.spec].index("tiles.gap")
+    start = fit.defaults()
+    start[0, i] = 0.0  # closed joints
+    r = layout_start(fit, start, Reporter(None))
+    floor = r.info["joint_floors"]["tiles.gap"]
+    assert floor == pytest.approx(mean - JOINT_FLOOR_SD * sd) and fit.windows
+    assert float(fit.natural(r.u)["tiles.gap"][0]) == pytest.approx(floor, abs=1e-6)
+    s = random_search(fit, r.u, 16, Reporter(None), torch.Generator().manual_seed(0), keep=16)
+    assert bool((fit.natural(s.alternatives)["tiles.gap"] >= floor - 1e-6).all())
+    down = fit.keep_in_range(torch.zeros(1, len(g.spec)))  # a descent step that would close them
+    assert float(fit.natural(down)["tiles.gap"][0]) == pytest.approx(floor, abs=1e-6)
+    fit.set_windows({})  # windows set later keep the floor
+    assert float(fit.natural(fit.keep_in_range(torch.zeros(1, len(g.spec))))["tiles.gap"][0]) >= floor - 1e-6
+
+
+def test_joint_width_names_a_continuous_generator_parameter_with_a_prior():
+    from diffproxy.graphs import GRAPHS
+
+    named = [n for n in GRAPHS if get_graph(n).joint_width]
+    assert len(named) >= 8
+    for n in named:
+        g = get_graph(n)
+        p = g.spec.by_name[g.joint_width]
+        assert p.kind == "float" and p.role == "generator" and p.prior is not None, n
+        assert g.joint_colors is not None, n  # joints with a width have a colour
+
+
 def test_bricks_lighter_in_the_middle_than_at_their_rims_keep_their_courses():
     # the project's own photo: 8 courses of 5 bricks, dark rims, light mortar; the half period
     # (mortar and brick middles both light) scored near the best before the first-tooth test

@@ -32,21 +32,30 @@ def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "la
     the fits' courses were off by x1.6-x2.5 where a periodic layout is plain to see (and to
     measure: docs/BENCHMARKS.md, "Real photos judged by what a person sees"). Counts the photo
     shows no clear period for, and graphs without layout parameters, are left as they were.
-    ``info``: the measurement, its confidences and the windows."""
-    from ..layout import layout_windows, measure_layout
+    Where the photo shows joints, the graph's joint width is kept over its prior's thin end
+    from here on (``layout.joint_floors``, ``Fit.set_floors``). ``info``: the measurement, its
+    confidences, the windows and the floors."""
+    from ..layout import joint_floors, layout_windows, measure_layout
 
     t0 = time.perf_counter()
     start = float(fit.style(fit.render(u[:1])))
     layout = measure_layout(fit.photo)
     current = {k: float(v[0]) for k, v in fit.natural(u[:1]).items()}
     windows = layout_windows(fit.graph, layout, current)
+    floors = joint_floors(fit.graph, layout)
     info: dict = {"rows": layout.rows, "per_row": layout.per_row, "rows_confidence": layout.rows_confidence,
                   "per_row_confidence": layout.per_row_confidence, "polarity": layout.polarity,
                   "joints_across": list(layout.lines),
-                  "windows": {k: [a, b] for k, (a, b, _) in windows.items()}}
+                  "windows": {k: [a, b] for k, (a, b, _) in windows.items()}, "joint_floors": floors}
     u = u[:1].clone()
+    if floors:  # the photo shows joints: the fit keeps them open (layout.joint_floors)
+        fit.set_floors(floors)
+        u = fit.into_window(u)
+        reporter.message(stage, "the photo shows joints: keeping them open (" + ", ".join(
+            f"{k.split('.')[-1]} >= {v:.3g}" for k, v in floors.items()) + ")")
     if not windows:
-        return StageResult(u, start, start, [start], info, time.perf_counter() - t0)
+        end = float(fit.style(fit.render(u))) if floors else start
+        return StageResult(u, start, end, [start, end] if floors else [start], info, time.perf_counter() - t0)
     fit.set_windows({k: (a, b) for k, (a, b, _) in windows.items()})
     index = {p.name: i for i, p in enumerate(fit.spec)}
     for name, (_, _, nearest) in windows.items():
