@@ -175,43 +175,62 @@ def test_layout_start_sets_the_counts_and_bounds_the_searches():
         assert bool(((drawn[name] >= a) & (drawn[name] <= b)).all()), name
 
 
-def test_joints_the_photo_shows_stay_open():
-    """Where the photo shows joints (a polarity and a count), the graph's joint width is kept
-    over its prior's thin end: by the start, the random search's draws and every descent step;
-    a later count window keeps the floor."""
+def _tiles(gap, n=3):
+    g = get_graph("ceramic_tiles")
+    p = g.spec.defaults()
+    p["tiles.tiles_x"], p["tiles.tiles_y"], p["tiles.gap"] = (torch.tensor([float(n)]), torch.tensor([float(n)]),
+                                                              torch.tensor([gap]))
+    with torch.no_grad():
+        return g, p, render(g.maps(p, 512)).clamp(0, 1)
+
+
+def test_joint_widths_read_wider_joints_wider():
+    from diffproxy.judge import joint_polarity, polarity_sign
+    from diffproxy.layout import joint_widths
+
+    widths = []
+    for gap in (0.02, 0.06):
+        _, _, img = _tiles(gap)
+        widths.append(joint_widths(img, 3.0, 3.0, polarity_sign(joint_polarity(img))))
+    assert all(w is not None for w in widths[0] + widths[1]), widths
+    assert all(b > 1.5 * a for a, b in zip(widths[0], widths[1])), widths
+    assert joint_widths(img, None, 3.0, -1)[0] is None and joint_widths(img, 3.0, 3.0, 0) == (None, None)
+
+
+def test_the_joints_keep_the_width_the_photo_shows():
+    """The joint width's range holds the width a tile render was made with and neither closed
+    nor doubled joints; the fit starts inside it, and the random search's draws and every
+    descent step stay there, also after a later count window."""
     from diffproxy.descriptor import get_descriptor
-    from diffproxy.layout import JOINT_FLOOR_SD, joint_floors
+    from diffproxy.layout import joint_ranges
     from diffproxy.optimize import PRESETS
     from diffproxy.optimize.control import Reporter
     from diffproxy.optimize.fit import Fit
     from diffproxy.optimize.searches import layout_start, random_search
 
-    g = get_graph("ceramic_tiles")
-    mean, sd = g.spec.by_name["tiles.gap"].prior
-    seen = Layout(rows=3.0, per_row=3.0, rows_confidence=0.6, per_row_confidence=0.6, polarity=-1)
-    assert joint_floors(g, seen) == {"tiles.gap": pytest.approx(mean - JOINT_FLOOR_SD * sd)}
-    assert joint_floors(g, Layout(3.0, 3.0, 0.6, 0.6, polarity=0)) == {}  # no joints to see
-    assert joint_floors(g, Layout(None, None, 0.1, 0.1, polarity=-1)) == {}
-    assert joint_floors(get_graph("wood"), seen) == {}  # no joints in the graph
+    g, truth, photo = _tiles(0.03)
+    m = measure_layout(photo)
+    (lo, hi), = joint_ranges(g, photo, m, truth).values()
+    assert 0.0 < lo <= 0.03 <= hi < 0.06, (lo, hi)
+    assert joint_ranges(g, photo, Layout(m.rows, m.per_row, 0.6, 0.6, polarity=0), truth) == {}
+    assert joint_ranges(get_graph("wood"), photo, m, get_graph("wood").spec.defaults()) == {}
 
-    truth = g.spec.defaults()
-    truth["tiles.tiles_x"], truth["tiles.tiles_y"] = torch.tensor([3.0]), torch.tensor([3.0])
-    with torch.no_grad():
-        photo = render(g.maps(truth, 256))
     fit = Fit(g, photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
     i = [p.name for p in g.spec].index("tiles.gap")
     start = fit.defaults()
     start[0, i] = 0.0  # closed joints
     r = layout_start(fit, start, Reporter(None))
-    floor = r.info["joint_floors"]["tiles.gap"]
-    assert floor == pytest.approx(mean - JOINT_FLOOR_SD * sd) and fit.windows
-    assert float(fit.natural(r.u)["tiles.gap"][0]) == pytest.approx(floor, abs=1e-6)
+    lo, hi = r.info["joint_ranges"]["tiles.gap"]
+    assert lo <= 0.03 <= hi and fit.windows
+    assert float(fit.natural(r.u)["tiles.gap"][0]) == pytest.approx(lo, abs=1e-6)
     s = random_search(fit, r.u, 16, Reporter(None), torch.Generator().manual_seed(0), keep=16)
-    assert bool((fit.natural(s.alternatives)["tiles.gap"] >= floor - 1e-6).all())
-    down = fit.keep_in_range(torch.zeros(1, len(g.spec)))  # a descent step that would close them
-    assert float(fit.natural(down)["tiles.gap"][0]) == pytest.approx(floor, abs=1e-6)
-    fit.set_windows({})  # windows set later keep the floor
-    assert float(fit.natural(fit.keep_in_range(torch.zeros(1, len(g.spec))))["tiles.gap"][0]) >= floor - 1e-6
+    drawn = fit.natural(s.alternatives)["tiles.gap"]
+    assert bool(((drawn >= lo - 1e-6) & (drawn <= hi + 1e-6)).all())
+    for end, want in ((0.0, lo), (1.0, hi)):  # descent steps that would close or widen them
+        step = fit.keep_in_range(torch.full((1, len(g.spec)), end))
+        assert float(fit.natural(step)["tiles.gap"][0]) == pytest.approx(want, abs=1e-6)
+    fit.set_windows({})  # windows set later keep the range
+    assert float(fit.natural(fit.keep_in_range(torch.zeros(1, len(g.spec))))["tiles.gap"][0]) >= lo - 1e-6
 
 
 def test_joint_width_names_a_continuous_generator_parameter_with_a_prior():

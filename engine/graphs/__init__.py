@@ -95,8 +95,8 @@ class MaterialGraph:
     # them the wrong way round (``optimize.exchange``); None for a graph without joints
     joint_colors: tuple[str, str] | None = None
     # the float generator parameter that sets the joints' width (grout, mortar, gaps between
-    # slabs); where the photo shows joints the fit keeps it over its prior's thin end
-    # (``layout.joint_floors``); None for a graph without one
+    # slabs); where the photo shows joints the fit keeps it to the widths whose joints measure
+    # as the photo's (``layout.joint_ranges``); None for a graph without one
     joint_width: str | None = None
 
     def layout_counts(self, params: Mapping[str, float]) -> dict[str, float]:

@@ -32,40 +32,41 @@ def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "la
     the fits' courses were off by x1.6-x2.5 where a periodic layout is plain to see (and to
     measure: docs/BENCHMARKS.md, "Real photos judged by what a person sees"). Counts the photo
     shows no clear period for, and graphs without layout parameters, are left as they were.
-    Where the photo shows joints, the graph's joint width is kept over its prior's thin end
-    from here on (``layout.joint_floors``, ``Fit.set_floors``). ``info``: the measurement, its
-    confidences, the windows and the floors."""
-    from ..layout import joint_floors, layout_windows, measure_layout
+    Where the photo shows joints, the graph's joint width is kept to the widths whose joints
+    measure as the photo's (``layout.joint_ranges``, ``Fit.set_ranges``). ``info``: the
+    measurement, its confidences, the windows and the joint-width ranges."""
+    from ..layout import joint_ranges, layout_windows, measure_layout
 
     t0 = time.perf_counter()
     start = float(fit.style(fit.render(u[:1])))
     layout = measure_layout(fit.photo)
     current = {k: float(v[0]) for k, v in fit.natural(u[:1]).items()}
     windows = layout_windows(fit.graph, layout, current)
-    floors = joint_floors(fit.graph, layout)
     info: dict = {"rows": layout.rows, "per_row": layout.per_row, "rows_confidence": layout.rows_confidence,
                   "per_row_confidence": layout.per_row_confidence, "polarity": layout.polarity,
                   "joints_across": list(layout.lines),
-                  "windows": {k: [a, b] for k, (a, b, _) in windows.items()}, "joint_floors": floors}
+                  "windows": {k: [a, b] for k, (a, b, _) in windows.items()}}
     u = u[:1].clone()
-    if floors:  # the photo shows joints: the fit keeps them open (layout.joint_floors)
-        fit.set_floors(floors)
+    if windows:
+        fit.set_windows({k: (a, b) for k, (a, b, _) in windows.items()})
+        index = {p.name: i for i, p in enumerate(fit.spec)}
+        for name, (_, _, nearest) in windows.items():
+            p = fit.spec.by_name[name]
+            u[0, index[name]] = (nearest - p.low) / (p.high - p.low)
+    # the joints' width as the photo shows it, on renders with these counts (layout.joint_ranges)
+    ranges = joint_ranges(fit.graph, fit.photo, layout, fit.natural(u))
+    info["joint_ranges"] = {k: [a, b] for k, (a, b) in ranges.items()}
+    if ranges:
+        fit.set_ranges(ranges)
         u = fit.into_window(u)
-        reporter.message(stage, "the photo shows joints: keeping them open (" + ", ".join(
-            f"{k.split('.')[-1]} >= {v:.3g}" for k, v in floors.items()) + ")")
-    if not windows:
-        end = float(fit.style(fit.render(u))) if floors else start
-        return StageResult(u, start, end, [start, end] if floors else [start], info, time.perf_counter() - t0)
-    fit.set_windows({k: (a, b) for k, (a, b, _) in windows.items()})
-    index = {p.name: i for i, p in enumerate(fit.spec)}
-    for name, (_, _, nearest) in windows.items():
-        p = fit.spec.by_name[name]
-        u[0, index[name]] = (nearest - p.low) / (p.high - p.low)
+    if not windows and not ranges:
+        return StageResult(u, start, start, [start], info, time.perf_counter() - t0)
     end = float(fit.style(fit.render(u)))
+    kept = [f"{k.split('.')[-1]} {a}" + (f"-{b}" if b != a else "") for k, (a, b, _) in windows.items()]
+    kept += [f"{k.split('.')[-1]} {a:.3g}-{b:.3g} (the photo's joint width)" for k, (a, b) in ranges.items()]
     reporter.message(stage, "counts measured on the photo: " + ", ".join(
         f"{k} {v:.1f}" for k, v in (("courses", layout.rows), ("units per course", layout.per_row)) if v)
-        + "; kept near: " + ", ".join(f"{k.split('.')[-1]} {a}" + (f"-{b}" if b != a else "")
-                                     for k, (a, b, _) in windows.items()))
+        + "; kept near: " + ", ".join(kept))
     return StageResult(u, start, end, [start, end], info, time.perf_counter() - t0)
 
 
