@@ -299,3 +299,45 @@ def test_best_graph_keeps_the_lowest_look_unless_the_graph_ranked_first_ties_wit
     assert best_graph(three) is three[1]
     assert best_graph([run("b", 0.1010), run("c", 0.1000)]).graph == "b"
     assert best_graph([run("b", 0.1030), run("c", 0.1000)]).graph == "c"  # 3 % apart: not a tie
+
+
+def test_best_graph_keeps_the_joints_the_photo_shows():
+    """Where the photo shows joints (Stage "layout" read a polarity and a count), a fitted graph
+    whose render has them the other way round (light grout for dark) loses to one that has them
+    the photo's way, whatever their looks; the comparison is recorded on each run."""
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize import PRESETS
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.result import GraphRun, best_graph
+    from diffproxy.render import render
+
+    g = get_graph("ceramic_tiles")
+
+    def params(grout_value):
+        p = g.spec.defaults()
+        p["tiles.tiles_x"], p["tiles.tiles_y"] = torch.tensor([3.0]), torch.tensor([3.0])
+        p["tiles.gap"], p["color.grout.value"] = torch.tensor([0.06]), torch.tensor([grout_value])
+        p["color.tile.value"] = torch.tensor([0.6])
+        return p
+
+    with torch.no_grad():
+        photo = render(g.maps(params(0.05), 256)).clamp(0, 1)  # dark grout
+    fit = Fit(g, photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
+
+    def run(grout_value, style, layout):
+        r = GraphRun("ceramic_tiles", final={"style": style, "feature": 1.0}, seconds=1.0, final_from="stage3",
+                     stages={"stage3": {"maps_px": 256}, **({"layout": layout} if layout else {})})
+        r.fit, r.u = fit, fit.normalize(params(grout_value))
+        return r
+
+    seen = {"polarity": -1, "rows": 3.0, "per_row": 3.0}
+    dark, light = run(0.05, 0.09, seen), run(0.95, 0.05, seen)
+    assert best_graph([light, dark]) is dark
+    assert dark.joints == {"photo": -1, "render": -1, "agree": True} and light.joints["agree"] is False
+    # without joints on the photo the look decides as before
+    dark, light = run(0.05, 0.09, {"polarity": 0, "rows": 3.0}), run(0.95, 0.05, {"polarity": 0, "rows": 3.0})
+    assert best_graph([dark, light]) is light and dark.joints is None
+    # when no fitted graph has them the photo's way, none is ruled out
+    light2 = run(0.9, 0.04, seen)
+    assert best_graph([run(0.95, 0.05, seen), light2]) is light2

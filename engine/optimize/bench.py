@@ -150,12 +150,14 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
 
 def _fitted(r) -> list[dict]:
     """Every graph a photo's run optimised, in the ranking's order: its final look (the style the
-    graphs were compared by), the classifier's probability (None without it) and whether it was
-    kept; to see, photo by photo, where the look and the classifier disagreed."""
+    graphs were compared by), the classifier's probability (None without it), whether it was
+    kept, and the joint polarities ``result.best_graph`` compared (None where it did not); to
+    see, photo by photo, where the look and the classifier disagreed."""
     rank = {e["graph"]: (i, e.get("probability")) for i, e in enumerate(r.ranking)}
-    runs = [(r.graph, r.losses["final"]["style"], True)] + [(o["graph"], o["final"]["style"], False) for o in r.others]
-    return [{"graph": g, "look": look, "probability": rank.get(g, (0, None))[1], "kept": kept}
-            for g, look, kept in sorted(runs, key=lambda x: rank.get(x[0], (0, None))[0])]
+    runs = [(r.graph, r.losses["final"]["style"], True, r.joints)] + [
+        (o["graph"], o["final"]["style"], False, o.get("joints")) for o in r.others]
+    return [{"graph": g, "look": look, "probability": rank.get(g, (0, None))[1], "kept": kept, "joints": joints}
+            for g, look, kept, joints in sorted(runs, key=lambda x: rank.get(x[0], (0, None))[0])]
 
 
 def load_labels(path: str | Path) -> dict[str, dict]:

@@ -146,9 +146,14 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     # (finish_graph), that of the export's maps; a tie goes to the graph ranked first (best_graph)
     runs = [best_restart(done[i * n:(i + 1) * n]) for i in range(k)]
     best = best_graph(runs)
-    if best is not min(runs, key=lambda r: r.look):
+    low = min(runs, key=lambda r: r.look)
+    if best is not low and low.joints is not None and not low.joints["agree"]:
+        side = "darker" if low.joints["photo"] < 0 else "lighter"
+        rep.message("done", f"kept {best.graph}: the photo's joints are {side} than its units, and so are its "
+                            f"render's; not {low.graph}'s ({low.look:.4f} against {best.look:.4f})")
+    elif best is not low:
         rep.message("done", f"kept {best.graph}, ranked first: its look is within {LOOK_TIE:.0%} of the lowest "
-                            f"({best.look:.4f} against {min(r.look for r in runs):.4f})")
+                            f"({best.look:.4f} against {low.look:.4f})")
     timings.update({f"graph:{r.graph}": r.seconds for r in runs})
     for name, sec in best.timings.items():
         timings[name] = sec

@@ -56,6 +56,7 @@ class GraphRun:
     final_from: str = ""
     settled: dict | None = None  # settle()'s comparison when a judge made it
     restarts: dict | None = None  # best_restart()'s comparison when the graph ran more than once
+    joints: dict | None = None  # best_graph(): the photo's and the render's joint polarity, when compared
 
     @property
     def look(self) -> float:
@@ -123,14 +124,46 @@ def best_restart(runs: list[GraphRun]) -> GraphRun:
 LOOK_TIE = Relief.tolerance
 
 
+@torch.no_grad()
+def joint_signs(run: GraphRun) -> tuple[int, int] | None:
+    """``(photo, render)``: the joint polarity sign (:func:`diffproxy.judge.joint_polarity`; 1
+    lighter joints, -1 darker, 0 unclear) of the photo and of the render of ``run``'s maps at
+    their size (:meth:`GraphRun.maps_px`), where the photo shows joints (its Stage "layout" read
+    a polarity and at least one count); else ``None``."""
+    lay = run.stages.get("layout")
+    if run.fit is None or run.u is None or not lay or not lay.get("polarity") \
+            or not (lay.get("rows") or lay.get("per_row")):
+        return None
+    from ..judge import joint_polarity, polarity_sign
+    from ..render import render
+
+    image = render(run.fit.graph.maps(run.fit.natural(run.u[:1]), run.maps_px()))
+    return int(lay["polarity"]), polarity_sign(joint_polarity(image))
+
+
 def best_graph(runs: list[GraphRun]) -> GraphRun:
     """The graph kept among the optimised ones (each its best restart), ``runs`` in the ranking's
-    order (the graph classifier's, where it ordered it): the lowest :attr:`GraphRun.look`, except
+    order (the graph classifier's, where it ordered it). Where the photo shows joints
+    (:func:`joint_signs`) and some fitted graphs render them the photo's way round (darker or
+    lighter than the units), the others are out. Then the lowest :attr:`GraphRun.look`, except
     that a look within ``LOOK_TIE`` of the lowest is a tie, and a tie goes to the graph ranked
-    first. Why: a difference the fit's own noise makes cannot tell two graphs apart, while the
-    classifier was trained to (held-out renders 0.986; it put the right graph first for 11 of 13
-    shared photos where the looks' choice between two fitted graphs went wrong twice: the stucco
-    as aggregate, 1.1 % lower than stone; docs/BENCHMARKS.md, session 30)."""
+    first.
+
+    Why the joints: light joints for the photo's dark ones is a different material to a person
+    at first sight, and the style loss misses it (the 2 x 2 floor tiles with thin dark grout:
+    wood planks with wide light gaps, 0.0847, against ceramic tiles with dark grout, 0.1043;
+    docs/BENCHMARKS.md, session 31). Why the tie: a difference the fit's own noise makes cannot
+    tell two graphs apart, while the classifier was trained to (held-out renders 0.986; it put
+    the right graph first for 11 of 13 shared photos where the looks' choice between two fitted
+    graphs went wrong twice: the stucco as aggregate, 1.1 % lower than stone; session 30)."""
+    if len(runs) > 1:
+        for r in runs:
+            signs = joint_signs(r)
+            r.joints = None if signs is None else {"photo": signs[0], "render": signs[1],
+                                                   "agree": signs[0] == signs[1]}
+        agree = [r for r in runs if r.joints is not None and r.joints["agree"]]
+        if agree and any(r.joints is not None and not r.joints["agree"] for r in runs):
+            runs = [r for r in runs if r.joints is None or r.joints["agree"]]
     low = min(r.look for r in runs)
     return next(r for r in runs if r.look <= low * (1.0 + LOOK_TIE))
 
@@ -156,6 +189,7 @@ class Result:
     photo_source: str
     others: list[dict]
     graph_classifier: dict | None = None  # classifier.describe() when it ordered the ranking
+    joints: dict | None = None  # best_graph()'s joint polarities of the photo and this render, when compared
     param_estimator: dict | None = None  # estimator.describe() when it guessed a start
     photo: torch.Tensor = field(repr=False, default=None)  # type: ignore[assignment]
 
@@ -178,8 +212,8 @@ class Result:
                    curves=best.curves, proxies=proxies, photo_notes=list(photo.notes),
                    photo_source=photo.source,
                    others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.maps_px()},
-                            "seconds": round(r.seconds, 3)} for r in runs if r is not best],
-                   graph_classifier=graph_classifier, param_estimator=param_estimator,
+                            "seconds": round(r.seconds, 3), "joints": r.joints} for r in runs if r is not best],
+                   graph_classifier=graph_classifier, param_estimator=param_estimator, joints=best.joints,
                    photo=photo.image.detach().cpu())
 
     def summary(self) -> dict:
@@ -189,7 +223,8 @@ class Result:
                         "ranking": self.ranking, "method": self.method, "preset": self.preset,
                         "seed": self.seed, "options": self.options, "proxies": self.proxies,
                         "photo": {"source": self.photo_source, "notes": self.photo_notes},
-                        "other_graphs": self.others, "graph_classifier": self.graph_classifier,
+                        "other_graphs": self.others, "joints": self.joints,
+                        "graph_classifier": self.graph_classifier,
                         "param_estimator": self.param_estimator,
                         "engine_version": __version__})
 
