@@ -98,9 +98,6 @@ MIN_CONFIDENCE = 0.15  # non-periodic photos and noise score under it (see the m
 FIRST_TOOTH = 0.7  # a period's autocorrelation at T must reach this share of its value at 2T
 LINE_Z = 15.0  # a joint across the whole frame: robust sd over the profile's median (step 7)
 LINE_COVERAGE = 0.85  # ... and above the map's upper quartile along this share of its length
-WIDTH_SIZE = 512  # px: joint widths are measured at this size (a thin grout is 2 px at 256)
-WIDTH_STEPS = 9  # joint_ranges: renders of the joint width from its lowest to its prior's mean + 3 sd
-WIDTH_TOLERANCE = 1.3  # joint_ranges: a render's joints within x/÷ this of the photo's width
 
 
 @dataclass(frozen=True)
@@ -297,90 +294,4 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
     return out
 
 
-def joint_widths(image: torch.Tensor, rows: float | None, per_row: float | None, sign: int
-                 ) -> tuple[float | None, float | None]:
-    """Width of the joints of polarity ``sign`` as a fraction of their period, across the bed
-    joints (``rows`` periods in the frame) and the head joints (``per_row``): ``None`` for a
-    count that is ``None``. Measured at :data:`WIDTH_SIZE` px: the brightness minus its mean
-    over half a period across the lines, kept on the joints' side, averaged 31 px along them;
-    its autocorrelation across the lines falls to half at half the joints' width (a joint of
-    width ``w`` correlates with itself shifted by ``t`` over ``w - t``), so the width is twice
-    that lag. Blur and texture widen a thin joint's reading alike on a photo and on a render,
-    which is why :func:`joint_ranges` compares it with renders measured the same way, never
-    with a parameter directly."""
-    size = WIDTH_SIZE
-    x = F.interpolate(image.detach().float().cpu(), size=(size, size), mode="area")
-    lum = 0.2126 * x[0, 0] + 0.7152 * x[0, 1] + 0.0722 * x[0, 2]
-    out: list[float | None] = []
-    for across, count in ((0, rows), (1, per_row)):
-        if not count or not sign:
-            out.append(None)
-            continue
-        d = lum - _box(lum, across, size / count / 2)
-        m = _box((sign * d).clamp_min(0), 1 - across, 31)
-        m = m - m.mean(dim=across, keepdim=True)
-        a = _axis_acf(m, across, max(4, int(size / count / 2)))
-        below = np.flatnonzero(a < 0.5)
-        if len(below) == 0 or below[0] == 0:
-            out.append(None)
-            continue
-        j = int(below[0])
-        half = j - 1 + (a[j - 1] - 0.5) / (a[j - 1] - a[j])
-        out.append(float(2 * half * count / size))
-    return out[0], out[1]
-
-
-@torch.no_grad()
-def joint_ranges(graph, photo: torch.Tensor, layout: Layout, params: Mapping[str, torch.Tensor]
-                 ) -> dict[str, tuple[float, float]]:
-    """``{joint-width parameter: (lowest, highest)}`` (natural units) where the photo shows
-    joints (``layout`` read a polarity and at least one count) and ``graph`` has a joint width
-    (:attr:`~diffproxy.graphs.MaterialGraph.joint_width`): the values whose joints, on renders
-    of ``params`` (a batch-1 dict in natural units, the fit's start with its counts set) with
-    that parameter at :data:`WIDTH_STEPS` values from its lowest to its prior's mean + 3 sd,
-    measure within x/÷ :data:`WIDTH_TOLERANCE` of the photo's (:func:`joint_widths`, the mean
-    log-ratio over both directions, the photo's counts and polarity), the unbroken run of them
-    around the closest, half a step wider either side (where none is within, the closest half
-    a step either side). ``{}`` where nothing is measured.
-
-    Why: the losses at the fit's resolution hardly see a joint's width. They closed the thin
-    grout of the 2 x 2 floor tiles (0.037 of a tile to 0 in Stage II or III: four tiles with no
-    joint between them) and, kept open at the prior's thin end instead, widened it to twice
-    the photo's and coloured it green; a person sees the width at once. The photo shows it, so
-    it is measured, on the photo and on the graph's own renders alike (docs/BENCHMARKS.md,
-    session 31)."""
-    name = graph.joint_width
-    if (name is None or layout.polarity == 0 or (layout.rows is None and layout.per_row is None)
-            or name not in graph.spec.by_name):
-        return {}
-    want = joint_widths(photo, layout.rows, layout.per_row, layout.polarity)
-    if all(w is None for w in want):
-        return {}
-    p = graph.spec.by_name[name]
-    top = min(p.high, p.prior[0] + 3 * p.prior[1]) if p.prior else p.high
-    values = torch.linspace(p.low, top, WIDTH_STEPS)
-    batch = {k: v.reshape(-1)[:1].expand(WIDTH_STEPS).clone() for k, v in params.items()}
-    batch[name] = values
-    from .render import render
-
-    images = render(graph.maps(graph.spec.round(batch), WIDTH_SIZE)).clamp(0, 1)
-    off = []
-    for i in range(WIDTH_STEPS):
-        got = joint_widths(images[i:i + 1], layout.rows, layout.per_row, layout.polarity)
-        d = [abs(math.log(g / w)) for g, w in zip(got, want) if g and w]
-        off.append(sum(d) / len(d) if d else math.inf)
-    if not any(math.isfinite(o) for o in off):
-        return {}
-    # the unbroken run of matching widths around the best: a closed joint reads as the broad
-    # correlation of the texture, which can match a wide joint's reading
-    lo = hi = int(np.argmin(off))
-    while lo > 0 and off[lo - 1] <= math.log(WIDTH_TOLERANCE):
-        lo -= 1
-    while hi < WIDTH_STEPS - 1 and off[hi + 1] <= math.log(WIDTH_TOLERANCE):
-        hi += 1
-    half = 0.5 * float(values[1] - values[0])  # the grid's resolution either side
-    lo, hi = float(values[lo]) - half, float(values[hi]) + half
-    return {name: (max(float(p.low), lo), min(float(top), hi))}
-
-
-__all__ = ["Layout", "joint_ranges", "joint_widths", "layout_windows", "measure_layout", "MIN_CONFIDENCE", "MIN_PERIOD"]
+__all__ = ["Layout", "layout_windows", "measure_layout", "MIN_CONFIDENCE", "MIN_PERIOD"]

@@ -94,10 +94,6 @@ class MaterialGraph:
     # the bricks/tiles/stones and of the joints between them; the fit swaps them when it has
     # them the wrong way round (``optimize.exchange``); None for a graph without joints
     joint_colors: tuple[str, str] | None = None
-    # the float generator parameter that sets the joints' width (grout, mortar, gaps between
-    # slabs); where the photo shows joints the fit keeps it to the widths whose joints measure
-    # as the photo's (``layout.joint_ranges``); None for a graph without one
-    joint_width: str | None = None
 
     def layout_counts(self, params: Mapping[str, float]) -> dict[str, float]:
         """The units a person counts in the frame, from JSON parameters: ``{"rows": courses top

@@ -57,8 +57,6 @@ class Bricks(RetunedGraph):
 
     joint_colors = ("color.brick", "color.mortar")
 
-    joint_width = "brick.mortar"
-
     def layout_counts(self, params):
         rows = int(params["brick.rows"])
         return {"rows": float(rows + rows % 2), "per_row": float(params["brick.bricks"])}  # odd rows round up

@@ -64,8 +64,6 @@ class CeramicTiles(RetunedGraph):
 
     joint_colors = ("color.tile", "color.grout")
 
-    joint_width = "tiles.gap"
-
     def compose(self, p, patterns, res):
         pat = patterns["tiles"]
         wave = noise(perlin_fbm, seeds(p, 0), res, 3, 3)

@@ -67,7 +67,6 @@ class Marble(RetunedGraph):
     )
     layout_params = {"rows": "slabs.tiles_y", "per_row": "slabs.tiles_x"}
     joint_colors = ("color.base", "color.joint")
-    joint_width = "slabs.gap"
 
     def compose(self, p, patterns, res):
         pat = patterns["slabs"]

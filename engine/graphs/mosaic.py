@@ -60,7 +60,6 @@ class Mosaic(RetunedGraph):
     )
     layout_params = {"rows": "tesserae.tiles_y", "per_row": "tesserae.tiles_x"}
     joint_colors = ("color.tile", "color.grout")
-    joint_width = "tesserae.gap"
 
     def compose(self, p, patterns, res):
         pat = patterns["tesserae"]

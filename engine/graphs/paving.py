@@ -63,8 +63,6 @@ class Paving(RetunedGraph):
 
     joint_colors = ("color.stone", "color.joint")
 
-    joint_width = "stones.gap"
-
     def layout_counts(self, params):
         # at an arch's crown a person sees half its courses (the next row covers the rest), and
         # about ``stones`` stones per arch along a course (approximate: the arc is longer than W)

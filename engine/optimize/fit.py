@@ -73,7 +73,6 @@ class Fit:
         self._periodic = torch.tensor([p.periodic for p in params], dtype=torch.bool, device=device)
         # the count window (set_windows): normalised bounds per parameter, [0, 1] when unset
         self.windows: dict[str, tuple[int, int]] = {}
-        self.ranges: dict[str, tuple[float, float]] = {}  # set_ranges: continuous parameters' bounds
         self._lo = torch.zeros(len(params), device=device)
         self._hi = torch.ones(len(params), device=device)
         photo = photo.to(device, torch.float32)
@@ -128,29 +127,15 @@ class Fit:
         (:meth:`keep_in_range`), the random search's draws and the compass and coordinate
         searches' moves (:meth:`into_window`, :meth:`in_window`). Not in the paper."""
         self.windows = {k: (int(a), int(b)) for k, (a, b) in windows.items()}
-        self._set_bounds()
-
-    def set_ranges(self, ranges: Mapping[str, tuple[float, float]]) -> None:
-        """Keep the continuous parameters named in ``ranges`` within ``(lowest, highest)``
-        (natural units; ``layout.joint_ranges``) everywhere :meth:`set_windows`' windows hold.
-        Not in the paper."""
-        self.ranges = {k: (float(a), float(b)) for k, (a, b) in ranges.items()}
-        self._set_bounds()
-
-    def _set_bounds(self) -> None:
         self._lo.fill_(0.0)
         self._hi.fill_(1.0)
         for i, p in enumerate(self.spec):
-            span = p.high - p.low
             if p.name in self.windows:
                 a, b = self.windows[p.name]
+                span = p.high - p.low
                 # half a value of slack either side: anything in it rounds into the window
                 self._lo[i] = max(0.0, (a - 0.49 - p.low) / span)
                 self._hi[i] = min(1.0, (b + 0.49 - p.low) / span)
-            if p.name in self.ranges:
-                a, b = self.ranges[p.name]
-                self._lo[i] = max(0.0, min(1.0, (a - p.low) / span))
-                self._hi[i] = max(float(self._lo[i]), min(1.0, (b - p.low) / span))
 
     def in_window(self, i: int, value: float) -> bool:
         """Whether normalised ``value`` of parameter ``i`` lies in its window (no window: True)."""
@@ -159,14 +144,11 @@ class Fit:
     def into_window(self, u: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``u`` (B, P) with every windowed count outside its window moved in: to a value drawn
         uniformly from those the prior can draw inside it (``generator`` given: the random
-        search's draws), else to the nearest end; and every parameter outside its range
-        (:meth:`set_ranges`) to its nearest end."""
-        if not self.windows and not self.ranges:
+        search's draws), else to the nearest end."""
+        if not self.windows:
             return u
         u = u.clone()
         for i, p in enumerate(self.spec):
-            if p.name in self.ranges:  # a continuous range: to its nearest end
-                u[:, i] = u[:, i].clamp(float(self._lo[i]), float(self._hi[i]))
             if p.name not in self.windows:
                 continue
             a, b = self.windows[p.name]

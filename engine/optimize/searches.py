@@ -32,10 +32,8 @@ def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "la
     the fits' courses were off by x1.6-x2.5 where a periodic layout is plain to see (and to
     measure: docs/BENCHMARKS.md, "Real photos judged by what a person sees"). Counts the photo
     shows no clear period for, and graphs without layout parameters, are left as they were.
-    Where the photo shows joints, the graph's joint width is kept to the widths whose joints
-    measure as the photo's (``layout.joint_ranges``, ``Fit.set_ranges``). ``info``: the
-    measurement, its confidences, the windows and the joint-width ranges."""
-    from ..layout import joint_ranges, layout_windows, measure_layout
+    ``info``: the measurement, its confidences and the windows."""
+    from ..layout import layout_windows, measure_layout
 
     t0 = time.perf_counter()
     start = float(fit.style(fit.render(u[:1])))
@@ -47,26 +45,18 @@ def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "la
                   "joints_across": list(layout.lines),
                   "windows": {k: [a, b] for k, (a, b, _) in windows.items()}}
     u = u[:1].clone()
-    if windows:
-        fit.set_windows({k: (a, b) for k, (a, b, _) in windows.items()})
-        index = {p.name: i for i, p in enumerate(fit.spec)}
-        for name, (_, _, nearest) in windows.items():
-            p = fit.spec.by_name[name]
-            u[0, index[name]] = (nearest - p.low) / (p.high - p.low)
-    # the joints' width as the photo shows it, on renders with these counts (layout.joint_ranges)
-    ranges = joint_ranges(fit.graph, fit.photo, layout, fit.natural(u))
-    info["joint_ranges"] = {k: [a, b] for k, (a, b) in ranges.items()}
-    if ranges:
-        fit.set_ranges(ranges)
-        u = fit.into_window(u)
-    if not windows and not ranges:
+    if not windows:
         return StageResult(u, start, start, [start], info, time.perf_counter() - t0)
+    fit.set_windows({k: (a, b) for k, (a, b, _) in windows.items()})
+    index = {p.name: i for i, p in enumerate(fit.spec)}
+    for name, (_, _, nearest) in windows.items():
+        p = fit.spec.by_name[name]
+        u[0, index[name]] = (nearest - p.low) / (p.high - p.low)
     end = float(fit.style(fit.render(u)))
-    kept = [f"{k.split('.')[-1]} {a}" + (f"-{b}" if b != a else "") for k, (a, b, _) in windows.items()]
-    kept += [f"{k.split('.')[-1]} {a:.3g}-{b:.3g} (the photo's joint width)" for k, (a, b) in ranges.items()]
     reporter.message(stage, "counts measured on the photo: " + ", ".join(
         f"{k} {v:.1f}" for k, v in (("courses", layout.rows), ("units per course", layout.per_row)) if v)
-        + "; kept near: " + ", ".join(kept))
+        + "; kept near: " + ", ".join(f"{k.split('.')[-1]} {a}" + (f"-{b}" if b != a else "")
+                                     for k, (a, b, _) in windows.items()))
     return StageResult(u, start, end, [start, end], info, time.perf_counter() - t0)
 
 
