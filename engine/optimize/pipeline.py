@@ -147,7 +147,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     runs = [best_restart(done[i * n:(i + 1) * n]) for i in range(k)]
     best = best_graph(runs)
     low = min(runs, key=lambda r: r.look)
-    if best is not low and low.joints is not None and not low.joints["agree"]:
+    if best is not low and low.joints and not low.joints["agree"] and best.joints and best.joints["agree"]:
         side = "darker" if low.joints["photo"] < 0 else "lighter"
         rep.message("done", f"kept {best.graph}: the photo's joints are {side} than its units, and so are its "
                             f"render's; not {low.graph}'s ({low.look:.4f} against {best.look:.4f})")
