@@ -429,3 +429,31 @@ def test_relief_stays_within_the_tolerance_where_the_photo_objects():
     assert sum(t.values()) <= sum(looser.info["t"].values()) and looser.end <= looser.start * 1.5 + 1e-9
     with pytest.raises(ValueError, match="tolerance"):
         relief(fit, u, Reporter(), tolerance=-0.1, maps_px=96, bisections=2)
+
+
+def test_relief_refit_lets_the_other_filters_answer_the_shading():
+    """A flat photo, a flat fit whose bricks are too dark: the prior's relief alone is refused
+    (it only adds shading the photo lacks), but held there while the other filters are tuned
+    (the refit) the look ends within the limit: the relief is kept at the prior, the colours
+    moved, the relief parameters themselves not. Without refit steps nothing is tried."""
+    from diffproxy.optimize.relief import relief
+
+    fit, u, means = _relief_setup(0.0)
+    start = fit.natural(u)
+    start["color.brick.value"] = start["color.brick.value"] - 0.15
+    u = fit.normalize(start)
+    plain = relief(fit, u, Reporter(), tolerance=0.0, maps_px=96, bisections=1)
+    assert plain.info["t"]["normal.intensity"] < 1.0 and "refit" not in plain.info
+    r = relief(fit, u, Reporter(), tolerance=0.0, maps_px=96, bisections=1, refit_steps=30, refit_lr=0.02)
+    tried = [x["fraction"] for x in r.info["refit"]["tried"]]
+    assert tried in ([0.5, 1.0], [0.5, 0.25])  # half the way, then the whole or a quarter
+    kept = r.info["refit"].get("kept")
+    assert kept is not None and (kept == tried[-1] or tried == [0.5, 1.0] and kept == 0.5)
+    assert r.end <= r.start + 1e-9 and r.info["look"]["style"] == pytest.approx(r.end)
+    got, idx = fit.natural(r.u), fit.spec.names.index("color.brick.value")
+    for n in fit.graph.relief_params:  # the strength held where the refit put it, the rest as before
+        t = plain.info["t"][n]
+        frac = t + kept * (1 - t) if n == "normal.intensity" else t
+        want = float(start[n][0]) + frac * (means[n] - float(start[n][0]))
+        assert float(got[n][0]) == pytest.approx(want, rel=1e-4, abs=1e-5), n
+    assert float(r.u[0, idx]) > float(u[0, idx])  # the bricks lightened towards the photo's

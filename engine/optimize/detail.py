@@ -4,6 +4,7 @@ maps at the export's size, after every method; see :func:`detail`."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import torch
 
@@ -13,7 +14,8 @@ from .fit import Fit
 
 
 def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float, maps_px: int,
-           refresh: int, stage: str = "detail") -> StageResult:
+           refresh: int, stage: str = "detail", idx: Sequence[int] | None = None,
+           large_patterns: dict[str, torch.Tensor] | None = None) -> StageResult:
     """Filter fine-tuning aimed at the look of the maps at ``maps_px`` (the export), not at the
     fit's own small maps. Not in the paper.
 
@@ -29,6 +31,8 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     compared are the style loss of the ``maps_px`` render itself; the best is handed on, so
     the stage never ends worse than it started (by that measure). Adam's moments restart at
     each refresh. ``info["look"]``: feature and style loss of the result's ``maps_px`` render.
+    ``idx``: the parameters tuned (default: every float filter parameter, ``fit.filter_idx``);
+    ``large_patterns``: ``u``'s patterns at ``maps_px`` where the caller has them.
     """
     t0 = time.perf_counter()
     if refresh < 1 or maps_px < 8:
@@ -36,7 +40,7 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
     with torch.no_grad():
         small_pats = fit.patterns(u)
-        large_pats = fit.graph.patterns(fit.natural(u), maps_px)
+        large_pats = large_patterns if large_patterns is not None else fit.graph.patterns(fit.natural(u), maps_px)
 
     def look(v: torch.Tensor) -> torch.Tensor:
         return fit.render_from(v, maps_px, patterns=large_pats)
@@ -49,7 +53,8 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         n = min(refresh, steps - done)
         with torch.no_grad():
             delta = large - fit.render(u, patterns=small_pats)
-        r = adam(fit, u, fit.filter_idx, lambda img, d=delta: fit.style(img + d), steps=n, lr=lr,
+        tuned = fit.filter_idx if idx is None else list(idx)
+        r = adam(fit, u, tuned, lambda img, d=delta: fit.style(img + d), steps=n, lr=lr,
                  halve_every=None, reporter=Span(reporter, done, steps),  # type: ignore[arg-type]
                  stage=stage, patterns=small_pats)
         nonfinite += r.info.get("nonfinite_gradient_steps", 0)

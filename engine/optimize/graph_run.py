@@ -74,6 +74,7 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
         px = max(min(o.res_out, r.res), run.fit.render_res())
         known = run.final if run.final_from == "detail" and run.maps_px() == px else None
         t = time.perf_counter()
-        run.add("relief", relief(run.fit, run.u, rep, r.tolerance, px, r.bisections, look=known), run.fit)
+        run.add("relief", relief(run.fit, run.u, rep, r.tolerance, px, r.bisections, look=known,
+                                 refit_steps=r.refit, refit_lr=r.refit_lr), run.fit)
         run.seconds += time.perf_counter() - t
     return run

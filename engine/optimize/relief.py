@@ -26,6 +26,18 @@ of the way (2.6 -> 2.2, +0.3 %); together, the fibres held the normal strength w
 left it, a smooth wood with 4.5 degrees of tilt (docs/BENCHMARKS.md, "Session 29"). Both
 directions: a fitted relief stronger than the prior's also moves towards it where the photo
 allows. Generator parameters are untouched.
+
+Last, where the photo still refused part of the way (``refit_steps`` > 0): the relief the photo
+objects to may be shading that the albedo can take back. A flash photo cannot tell a darker
+patch of colour from a patch tilted away from the light, and the fit put every shade in the
+colours while the relief was flat; moving the relief alone adds its shading on top. So where
+the normal strength (how much relief; the ``height.*`` mix is its shape, which the photo sees)
+stopped short, it is held further on (half the rest of the way, then the whole of it if that
+was allowed, else a quarter) while the other float filters are tuned for ``refit_steps`` Adam steps
+(Stage "detail"'s descent, aimed at the same ``maps_px`` look), the furthest that ends within
+the same limit kept. A smooth concrete fitted flat at ``fast`` (normal strength 0; the
+prior's 5.0 alone: style x 6.9, even 0.6 of strength +4 %; with the colours re-tuned: 5.0
++47 %, 2.5 +7 %, 1.25 +1.1 %) keeps 1.25 this way (docs/BENCHMARKS.md, "Session 32").
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ import torch
 from ..params import ParamSpec
 from .control import Reporter
 from .descent import StageResult
+from .detail import detail
 from .fit import Fit
 from .paper import snap
 
@@ -55,7 +68,8 @@ def prior_means(spec: ParamSpec, names: Iterable[str]) -> dict[str, float]:
 
 
 def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps_px: int,
-           bisections: int, stage: str = "relief", look: dict[str, float] | None = None) -> StageResult:
+           bisections: int, stage: str = "relief", look: dict[str, float] | None = None,
+           refit_steps: int = 0, refit_lr: float = 0.01) -> StageResult:
     """``u`` (1, P) with its relief parameters moved towards the prior means as far as the style
     loss of the ``maps_px`` maps' render stays within ``(1 + tolerance)`` times ``u``'s: together
     the whole way or ``bisections`` halvings of it, then, where that stopped short, each on its
@@ -64,7 +78,9 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     ``start``/``end``: that style loss at ``u`` and at the result; ``info``: ``t``, the fraction
     of the way each parameter took, ``together`` (the fraction they took together), the
     parameters moved with their values before and after, ``look`` (feature and style of the
-    result, as Stage "detail" reports it) and ``maps_px``. ``look``: ``u``'s look at ``maps_px``
+    result, as Stage "detail" reports it) and ``maps_px``; ``refit`` (where it ran): the
+    fractions of the rest of the way tried with ``refit_steps`` steps of the other filters
+    (``refit_lr``), their looks, and the one ``kept``. ``look``: ``u``'s look at ``maps_px``
     where the caller has it (Stage "detail"'s), not computed again.
     """
     t0 = time.perf_counter()
@@ -132,6 +148,27 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
             for n in moving:
                 t[n], cur_look = furthest([n], t[n], cur_look)
     out = moved(t)
+    short = [n for n in moving if t[n] < 1.0 and n == "normal.intensity"]  # the strength alone
+    if short and refit_steps > 0:
+        # the shading the photo objects to may be the albedo's to undo: hold the relief further
+        # on and let the other filters answer (Stage "detail"'s descent on them), judged as before
+        others = [i for i in fit.filter_idx if fit.spec.names[i] not in col]
+        info["refit"] = {"steps": refit_steps, "tried": []}
+        f = 0.5  # half the rest of the way; then the whole of it if allowed, else a quarter
+        while f:
+            ts = {**t, **{n: t[n] + f * (1.0 - t[n]) for n in short}}
+            r = detail(fit, moved(ts), reporter, refit_steps, refit_lr, maps_px, refresh=refit_steps,
+                       stage=stage, idx=others, large_patterns=pats)
+            got = r.info["look"]
+            curve.append(got["style"])
+            info["refit"]["tried"].append({"fraction": f, "style": got["style"]})
+            ok = got["style"] <= limit
+            if ok:
+                kept = (ts, r.u, got)
+                info["refit"]["kept"] = f
+            f = (1.0 if ok else 0.25) if f == 0.5 else 0.0
+        if "kept" in info["refit"]:
+            t, out, cur_look = kept
     before, after = fit.natural(u), fit.natural(out)
     info.update({"t": t, "params": {n: [float(before[n][0]), float(after[n][0])] for n in names},
                  "look": cur_look})

@@ -124,6 +124,8 @@ class Relief:
     tolerance: float = 0.02  # the look may grow by this fraction (a new noise seed: 2-13 %)
     res: int = 1024  # judged on the look of maps of min(res, res_out) px
     bisections: int = 3  # per line (all together, then each alone): halvings after the whole way is refused
+    refit: int = 25  # where the photo refused: Adam steps of the other filters with the relief held further on
+    refit_lr: float = 0.01
 
 
 # --- the state a plan runs on --------------------------------------------------------------------
