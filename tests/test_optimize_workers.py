@@ -298,6 +298,18 @@ def test_best_graph_keeps_the_lowest_look_unless_the_graph_ranked_first_ties_wit
     three = [run("a", 0.200), run("b", 0.1000), run("c", 0.1010)]
     assert best_graph(three) is three[1]
     assert best_graph([run("b", 0.1010), run("c", 0.1000)]).graph == "b"
+    # looks after step "relief": the tie widened by its tolerance (it spent up to that per graph)
+    from diffproxy.optimize.result import look_tie
+
+    def relieved(graph, style, tolerance=0.02):
+        r = run(graph, style)
+        r.final_from, r.stages = "relief", {"relief": {"style": style, "tolerance": tolerance}}
+        return r
+
+    after = [relieved("stone", 0.0477), relieved("aggregate", 0.0466)]
+    assert look_tie(after) == pytest.approx(1.02 * 1.02 - 1) and best_graph(after) is after[0]
+    assert best_graph([run("stone", 0.0477), run("aggregate", 0.0466)]).graph == "aggregate"
+    assert best_graph([relieved("stone", 0.0490), relieved("aggregate", 0.0466)]).graph == "aggregate"
     assert best_graph([run("b", 0.1030), run("c", 0.1000)]).graph == "c"  # 3 % apart: not a tie
 
 

@@ -40,7 +40,7 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .graph_run import finish_graph, optimise_graph
 from .options import Options
-from .result import LOOK_TIE, GraphRun, Result, best_graph, best_restart
+from .result import GraphRun, Result, best_graph, best_restart, look_tie
 from .workers import Job, graph_generators, plan, prefix, restart_generators, run_parallel, run_seed
 
 
@@ -152,7 +152,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
         rep.message("done", f"kept {best.graph}: the photo's joints are {side} than its units, and so are its "
                             f"render's; not {low.graph}'s ({low.look:.4f} against {best.look:.4f})")
     elif best is not low:
-        rep.message("done", f"kept {best.graph}, ranked first: its look is within {LOOK_TIE:.0%} of the lowest "
+        rep.message("done", f"kept {best.graph}, ranked first: its look is within {look_tie(runs):.0%} of the lowest "
                             f"({best.look:.4f} against {low.look:.4f})")
     timings.update({f"graph:{r.graph}": r.seconds for r in runs})
     for name, sec in best.timings.items():
