@@ -197,3 +197,9 @@ def test_normal_map_relief_shows_under_a_grazing_light_in_cycles(light_zip, tmp_
     pair, labels = grazing_pairs([str(fitted)], tmp_path / "pairs")
     assert len(pair) == 2 and labels == ["fit: no relief step", "fit: with it"]
     assert json.loads(Path(pair[0]).read_text())["params"]["normal.intensity"] == 0.1
+    # the filters a refit moved go back too: the fit as it was before the whole step
+    fitted.write_text(json.dumps({"graph": "bricks", "params": values, "losses": {"relief": {
+        "params": {"normal.intensity": [0.1, 2.5]}, "refit": {"params": {"color.grain": [0.2, 0.3]}}}}}))
+    pair, _ = grazing_pairs([str(fitted)], tmp_path / "pairs2")
+    before = json.loads(Path(pair[0]).read_text())["params"]
+    assert before["normal.intensity"] == 0.1 and before["color.grain"] == 0.2

@@ -457,3 +457,7 @@ def test_relief_refit_lets_the_other_filters_answer_the_shading():
         want = float(start[n][0]) + frac * (means[n] - float(start[n][0]))
         assert float(got[n][0]) == pytest.approx(want, rel=1e-4, abs=1e-5), n
     assert float(r.u[0, idx]) > float(u[0, idx])  # the bricks lightened towards the photo's
+    before, after = r.info["refit"]["params"]["color.brick.value"]  # what the refit moved, said
+    assert before == pytest.approx(float(start["color.brick.value"][0]), abs=1e-5)
+    assert after == pytest.approx(float(got["color.brick.value"][0]), abs=1e-6)
+    assert not set(r.info["refit"]["params"]) & set(fit.graph.relief_params)

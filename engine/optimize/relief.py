@@ -80,7 +80,8 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     parameters moved with their values before and after, ``look`` (feature and style of the
     result, as Stage "detail" reports it) and ``maps_px``; ``refit`` (where it ran): the
     fractions of the rest of the way tried with ``refit_steps`` steps of the other filters
-    (``refit_lr``), their looks, and the one ``kept``. ``look``: ``u``'s look at ``maps_px``
+    (``refit_lr``), their looks, the one ``kept`` and the filters it moved (``params``, before
+    and after). ``look``: ``u``'s look at ``maps_px``
     where the caller has it (Stage "detail"'s), not computed again.
     """
     t0 = time.perf_counter()
@@ -169,6 +170,9 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
             f = (1.0 if ok else 0.25) if f == 0.5 else 0.0
         if "kept" in info["refit"]:
             t, out, cur_look = kept
+            was, now = fit.natural(u), fit.natural(out)
+            changed = [fit.spec.names[i] for i in others if float(out[0, i]) != float(u[0, i])]
+            info["refit"]["params"] = {n: [float(was[n][0]), float(now[n][0])] for n in changed}
     before, after = fit.natural(u), fit.natural(out)
     info.update({"t": t, "params": {n: [float(before[n][0]), float(after[n][0])] for n in names},
                  "look": cur_look})

@@ -43,13 +43,15 @@ def caption(path: Path, labels: list[str], height: int = 16) -> None:
 def grazing_pairs(params_files: list[str], out_dir: Path) -> tuple[list[str], list[str]]:
     """The materials of ``--grazing``: each ``params.json`` as fitted, preceded, where its run
     had step "relief", by the same fit with the relief parameters as they were before that step
-    (``losses.relief.params``: ``[before, after]`` per parameter). Returns files and captions."""
+    (``losses.relief.params``: ``[before, after]`` per parameter; and where its refit moved
+    other filters, ``losses.relief.refit.params``, those too). Returns files and captions."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files, labels = [], []
     for i, f in enumerate(params_files):
         data = json.loads(Path(f).read_text())
         name = Path(f).resolve().parent.name
-        moved = (data.get("losses", {}).get("relief") or {}).get("params") or {}
+        step = data.get("losses", {}).get("relief") or {}
+        moved = {**(step.get("params") or {}), **((step.get("refit") or {}).get("params") or {})}
         if moved:
             before = {**data["params"], **{k: v[0] for k, v in moved.items()}}
             p = out_dir / f"{i}_before.json"
