@@ -40,7 +40,7 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
     with torch.no_grad():
         small_pats = fit.patterns(u)
-        large_pats = large_patterns if large_patterns is not None else fit.graph.patterns(fit.natural(u), maps_px)
+        large_pats = fit.graph.patterns(fit.natural(u), maps_px) if large_patterns is None else large_patterns
 
     def look(v: torch.Tensor) -> torch.Tensor:
         return fit.render_from(v, maps_px, patterns=large_pats)
@@ -49,11 +49,11 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         large = look(u)
         start = float(fit.style(large))
     best_u, best, curve, done, nonfinite = u.clone(), start, [start], 0, 0
+    tuned = fit.filter_idx if idx is None else list(idx)
     while done < steps:
         n = min(refresh, steps - done)
         with torch.no_grad():
             delta = large - fit.render(u, patterns=small_pats)
-        tuned = fit.filter_idx if idx is None else list(idx)
         r = adam(fit, u, tuned, lambda img, d=delta: fit.style(img + d), steps=n, lr=lr,
                  halve_every=None, reporter=Span(reporter, done, steps),  # type: ignore[arg-type]
                  stage=stage, patterns=small_pats)

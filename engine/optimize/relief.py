@@ -33,9 +33,9 @@ patch of colour from a patch tilted away from the light, and the fit put every s
 colours while the relief was flat; moving the relief alone adds its shading on top. So where
 the normal strength (how much relief; the ``height.*`` mix is its shape, which the photo sees)
 stopped short, it is held further on (half the rest of the way, then the whole of it if that
-was allowed, else a quarter) while the other float filters are tuned for ``refit_steps`` Adam steps
-(Stage "detail"'s descent, aimed at the same ``maps_px`` look), the furthest that ends within
-the same limit kept. A smooth concrete fitted flat at ``fast`` (normal strength 0; the
+was allowed, else a quarter) while the other float filters are tuned for ``refit_steps``
+Adam steps (Stage "detail"'s descent, aimed at the same ``maps_px`` look), the furthest that
+ends within the same limit kept. A smooth concrete fitted flat at ``fast`` (normal strength 0; the
 prior's 5.0 alone: style x 6.9, even 0.6 of strength +4 %; with the colours re-tuned: 5.0
 +47 %, 2.5 +7 %, 1.25 +1.1 %) keeps 1.25 this way (docs/BENCHMARKS.md, "Session 32").
 """
@@ -81,8 +81,8 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     result, as Stage "detail" reports it) and ``maps_px``; ``refit`` (where it ran): the
     fractions of the rest of the way tried with ``refit_steps`` steps of the other filters
     (``refit_lr``), their looks, the one ``kept`` and the filters it moved (``params``, before
-    and after). ``look``: ``u``'s look at ``maps_px``
-    where the caller has it (Stage "detail"'s), not computed again.
+    and after). ``look``: ``u``'s look at ``maps_px`` where the caller has it (Stage
+    "detail"'s), not computed again.
     """
     t0 = time.perf_counter()
     if tolerance < 0 or bisections < 0 or maps_px < 8:

@@ -128,8 +128,9 @@ def look_tie(runs: list[GraphRun]) -> float:
     "relief"'s tolerance where a look is the one after it. Why: the step raises each graph's
     look by up to its tolerance, as far as that graph's prior asks for relief the photo cannot
     show, so two fits that tied before it can stand that much further apart after it (the
-    stucco: stone 0.0477 against aggregate 0.0466 once the relief took its 2 %, a tie before it;
-    docs/BENCHMARKS.md, session 32)."""
+    stucco at balanced: stone 0.0472 against aggregate 0.0467 after the relief, a tie; once
+    the relief's refit spent more of stone's 2 %, 0.0477 against 0.0466; docs/BENCHMARKS.md,
+    session 32)."""
     tol = max((float(r.stages.get("relief", {}).get("tolerance", 0.0)) for r in runs if r.final_from == "relief"),
               default=0.0)
     return (1.0 + LOOK_TIE) * (1.0 + tol) - 1.0
