@@ -149,31 +149,36 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
             for n in moving:
                 t[n], cur_look = furthest([n], t[n], cur_look)
     out = moved(t)
-    short = [n for n in moving if t[n] < 1.0 and n == "normal.intensity"]  # the strength alone
-    if short and refit_steps > 0:
-        # the shading the photo objects to may be the albedo's to undo: hold the relief further
+    strength = "normal.intensity"
+    others: list[int] = []
+    if refit_steps > 0 and strength in moving and t[strength] < 1.0:
+        # the shading the photo objects to may be the albedo's to undo: hold the strength further
         # on and let the other filters answer (Stage "detail"'s descent on them), judged as before
         others = [i for i in fit.filter_idx if fit.spec.names[i] not in col]
         info["refit"] = {"steps": refit_steps, "tried": []}
-        f = 0.5  # half the rest of the way; then the whole of it if allowed, else a quarter
-        while f:
-            ts = {**t, **{n: t[n] + f * (1.0 - t[n]) for n in short}}
+
+        def refit(f: float) -> tuple | None:
+            """The strength ``f`` of the rest of its way on, the others tuned: kept if within."""
+            ts = {**t, strength: t[strength] + f * (1.0 - t[strength])}
             r = detail(fit, moved(ts), reporter, refit_steps, refit_lr, maps_px, refresh=refit_steps,
                        stage=stage, idx=others, large_patterns=pats)
             got = r.info["look"]
             curve.append(got["style"])
             info["refit"]["tried"].append({"fraction": f, "style": got["style"]})
-            ok = got["style"] <= limit
-            if ok:
-                kept = (ts, r.u, got)
-                info["refit"]["kept"] = f
-            f = (1.0 if ok else 0.25) if f == 0.5 else 0.0
-        if "kept" in info["refit"]:
+            if got["style"] > limit:
+                return None
+            info["refit"]["kept"] = f
+            return ts, r.u, got
+
+        # half the rest of the way; then the whole of it if allowed, else a quarter
+        kept = refit(0.5)
+        kept = (refit(1.0) or kept) if kept else refit(0.25)
+        if kept:
             t, out, cur_look = kept
-            was, now = fit.natural(u), fit.natural(out)
-            changed = [fit.spec.names[i] for i in others if float(out[0, i]) != float(u[0, i])]
-            info["refit"]["params"] = {n: [float(was[n][0]), float(now[n][0])] for n in changed}
     before, after = fit.natural(u), fit.natural(out)
+    if "kept" in info.get("refit", {}):
+        changed = [fit.spec.names[i] for i in others if float(out[0, i]) != float(u[0, i])]
+        info["refit"]["params"] = {n: [float(before[n][0]), float(after[n][0])] for n in changed}
     info.update({"t": t, "params": {n: [float(before[n][0]), float(after[n][0])] for n in names},
                  "look": cur_look})
     return StageResult(out, start, cur_look["style"], curve, info, time.perf_counter() - t0)

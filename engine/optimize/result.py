@@ -176,8 +176,8 @@ def best_graph(runs: list[GraphRun]) -> GraphRun:
         agree = [r for r in runs if r.joints is not None and r.joints["agree"]]
         if agree and any(r.joints is not None and not r.joints["agree"] for r in runs):
             runs = [r for r in runs if r.joints is None or r.joints["agree"]]
-    low = min(r.look for r in runs)
-    return next(r for r in runs if r.look <= low * (1.0 + look_tie(runs)))
+    highest = min(r.look for r in runs) * (1.0 + look_tie(runs))
+    return next(r for r in runs if r.look <= highest)
 
 
 @dataclass
