@@ -19,6 +19,11 @@ measurements that share nothing with the descriptor:
 * **unit colour spread**: the spread of unit-sized mean colours (:func:`unit_spread`), photo at
   the label's unit size, render at the fitted one; alternating red and grey bricks fitted as one
   brown make the render's spread a fraction of the photo's.
+* **octaves** (a measurement, no pass or fail): how much of its contrast the render puts at
+  each scale against the photo (:func:`octave_gap`: luminance power in octave bands of
+  spatial frequency, the render's over the photo's, in nats), from whole tiles and patches to
+  grain. The style loss averages its features over the image and the fit computes it at 96-128
+  px, so blotches larger than its features and grain finer than its pixels cost it little.
 * **relief**: the tilt of the normal map that a tenth of the surface exceeds
   (:func:`relief_degrees`: joints, grain peaks) against the label's ``relief``; from
   :data:`RELIEF_DEG` on, a person sees relief under a grazing light (at 80 degrees incidence a
@@ -105,6 +110,32 @@ def relief_degrees(normal: torch.Tensor) -> float:
     return float(torch.rad2deg(torch.acos(cos.clamp(-1, 1))).flatten().quantile(0.9))
 
 
+SPECTRUM_OCTAVES = (2, 4, 8, 16, 32, 64)  # lower edges of the octave bands, cycles across the frame
+
+
+def octave_power(img: torch.Tensor) -> torch.Tensor:
+    """Luminance power of ``img`` in each octave band of spatial frequency (float64, one value
+    per :data:`SPECTRUM_OCTAVES` edge: the band from it to twice it, in cycles across the
+    frame), at :data:`SIZE` px with the flash's falloff divided out and the mean removed.
+    Below 2 cycles the falloff's removal (a box half the frame wide) leaves too little of an
+    image's own contrast to compare."""
+    x = _flattened(_prepare(img))
+    lum = (0.2126 * x[0, 0] + 0.7152 * x[0, 1] + 0.0722 * x[0, 2]).double()
+    power = torch.fft.fft2(lum - lum.mean()).abs().pow(2) / lum.numel()
+    f = torch.fft.fftfreq(SIZE, d=1.0 / SIZE, dtype=torch.float64)
+    radius = torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
+    return torch.stack([power[(radius >= lo) & (radius < 2 * lo)].sum() for lo in SPECTRUM_OCTAVES])
+
+
+def octave_gap(photo: torch.Tensor, render: torch.Tensor) -> list[float]:
+    """Per octave of :func:`octave_power`, the natural log of ``render``'s power over
+    ``photo``'s: 0 where they hold the same contrast at that scale, +1.39 where the render's
+    is twice the photo's (power x 4), negative where the render is smoother. Liu, Gousseau &
+    Xia (2016) add a Fourier spectrum to the Gram loss because Gram matrices miss it."""
+    a, b = octave_power(photo), octave_power(render)
+    return [float(v) for v in torch.log(b.clamp_min(1e-12) / a.clamp_min(1e-12))]
+
+
 def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: torch.Tensor,
           render: torch.Tensor, normal: torch.Tensor) -> dict[str, Any]:
     """Every check that the label allows, for one photo and the material fitted to it.
@@ -143,5 +174,6 @@ def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: tor
     return out
 
 
-__all__ = ["check", "joint_polarity", "polarity_sign", "unit_spread", "relief_degrees", "SIZE",
+__all__ = ["check", "joint_polarity", "polarity_sign", "unit_spread", "relief_degrees", "octave_power",
+           "octave_gap", "SPECTRUM_OCTAVES", "SIZE",
            "COUNT_TOLERANCE", "SPREAD_TOLERANCE", "POLARITY_MIN", "RELIEF_DEG"]

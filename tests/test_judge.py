@@ -3,6 +3,8 @@ known by construction (light or dark mortar, uniform or varied bricks, flat or r
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -99,3 +101,19 @@ def test_inputs_are_checked():
         judge.joint_polarity(torch.zeros(3, 8, 8))
     with pytest.raises(ValueError, match="positive"):
         judge.unit_spread(torch.zeros(1, 3, 8, 8), 0, 2)
+
+
+def test_octave_gap_reads_contrast_scale_by_scale():
+    """Identical images: 0 in every octave. The same image at twice the contrast: power x 4,
+    log 4 in every octave. A blurred copy: the fine octaves lose far more than the coarse."""
+    _, _, _, img = bricks()
+    flat = img.mean(dim=(2, 3), keepdim=True)
+    soft = flat + 0.25 * (img - flat)  # low contrast, so doubling it clips nowhere
+    assert judge.octave_gap(soft, soft) == pytest.approx([0.0] * len(judge.SPECTRUM_OCTAVES), abs=1e-9)
+    double = judge.octave_gap(soft, flat + 0.5 * (img - flat))
+    assert double == pytest.approx([math.log(4.0)] * len(double), abs=0.1)
+    blurred = torch.nn.functional.avg_pool2d(soft, 9, 1, 4, count_include_pad=False)
+    gap = judge.octave_gap(soft, blurred)
+    assert gap[-1] < -2.0 and gap[0] > -0.5 and gap == sorted(gap, reverse=True)
+    with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
+        judge.octave_gap(soft[0], soft)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -221,6 +222,16 @@ def test_bench_photos_rows(tiny, tmp_path, monkeypatch):
     assert rows[0]["feature"] > 0 and rows[0]["fit_style"] > 0 and rows[0]["discrete_accuracy"] is None
     assert rows[0]["export_style"] > 0 and rows[0]["export_style"] != rows[0]["style"]
     assert summarise(rows, ["match"])["per_method"]["match"]["mean_export_style"] == rows[0]["export_style"]
+    # the export's contrast by scale against the photo's (judge.octave_gap), per photo and averaged
+    from diffproxy.judge import SPECTRUM_OCTAVES
+    from diffproxy.optimize.bench import table
+
+    octs = rows[0]["octaves"]
+    assert len(octs) == len(SPECTRUM_OCTAVES) and all(math.isfinite(v) for v in octs)
+    assert any(abs(v) > 1e-3 for v in octs)  # a fit, not the photo itself
+    s = summarise(rows, ["match"])
+    assert s["per_method"]["match"]["mean_octaves"] == pytest.approx(octs)
+    assert "contrast by scale" in table(rows, s)
     fitted = rows[0]["fitted"]  # every graph optimised, in the ranking's order, the kept one marked
     assert [f["graph"] for f in fitted if f["kept"]] == [rows[0]["graph"]]
     assert all(f["look"] > 0 for f in fitted) and len({f["graph"] for f in fitted}) == len(fitted)

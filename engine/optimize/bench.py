@@ -26,7 +26,9 @@ losses and times reported (no ground truth); besides ``feature``/``style`` (the 
 256 px, as above), ``export_feature``/``export_style``: the same judge on the render of the
 maps made at ``EXPORT_PX`` (what the user gets; Stage "detail" tunes for this look, so it can
 raise the 256 px figures while lowering these); ``fitted``: every graph the run optimised, in
-the ranking's order, with its look, the classifier's probability and which was kept. Synthetic
+the ranking's order, with its look, the classifier's probability and which was kept;
+``octaves``: the contrast the export's render holds at each scale against the photo's
+(:func:`diffproxy.judge.octave_gap`), averaged per octave in the summary. Synthetic
 targets run :func:`optimise_graph`, which has no Stage "detail".
 
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the searches on
@@ -135,6 +137,8 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                    "fit_feature": r.losses["final"]["feature"],
                    "fit_style": r.losses["final"]["style"], "seconds": round(sec, 2),
                    "discrete_accuracy": None, "continuous_mae": None, "fitted": _fitted(r)}
+            with torch.no_grad():  # the export's render: the contrast at each scale a user gets
+                row["octaves"] = judge_mod.octave_gap(r.photo, render(g.maps(g.spec.from_json(r.params), EXPORT_PX)))
             label = (labels or {}).get(f.stem)
             if label is not None:
                 with torch.no_grad():
@@ -233,6 +237,9 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, A
         }
         if any("checks" in r for r in rs):
             out["per_method"][m]["checks"] = _checks_summary(rs)
+        octs = [r["octaves"] for r in rs if r.get("octaves")]
+        if octs:  # mean over the photos, octave by octave (judge.octave_gap)
+            out["per_method"][m]["mean_octaves"] = [sum(v) / len(octs) for v in zip(*octs)]
         exp = [r for r in rs if r.get("export_style") is not None]
         if exp:
             out["per_method"][m].update({
@@ -314,6 +321,10 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                      f"mean disc.acc {_fmt(s['mean_discrete_accuracy'], 2)}  mean time {s['mean_seconds']:.1f}s"
                      + (f"  export-size maps: feature {s['mean_export_feature']:.4f} style "
                         f"{s['mean_export_style']:.4f}" if "mean_export_style" in s else ""))
+        if "mean_octaves" in s:
+            from ..judge import SPECTRUM_OCTAVES
+            lines.append(f"{'':<10} contrast by scale, export render over photo (nats; cycles across the frame): " + ", ".join(
+                f"{lo}-{2 * lo} {v:+.2f}" for lo, v in zip(SPECTRUM_OCTAVES, s["mean_octaves"])))
         if "checks" in s:
             lines.append(f"{'':<10} judged by the labels: " + ", ".join(
                 f"{k.replace('_', ' ')} {a}/{b}" for k, (a, b) in s["checks"].items()))
