@@ -70,6 +70,7 @@ from ..render import render
 # the synthetic targets live in bench_synthetic; their names stay importable from here
 from .bench_synthetic import (EVAL, START_CANDIDATES, TARGET_RES, fit_preset, judge,  # noqa: F401
                               run_synthetic, synthetic_target)
+from .fit import Fit
 from .options import Options
 from .pipeline import proceduralize
 from .steps import OPTIONAL
@@ -130,15 +131,17 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                 diff_seconds = r.timings.get(f"graph:{r.graph}", sec)
             g = get_graph(r.graph)
             u = g.spec.normalize(g.spec.from_json(r.params)).to(dev)
-            final = judge(g, r.photo, u, desc, dev)
-            export = judge(g, r.photo, u, desc, dev, maps_px=EXPORT_PX)
+            ev = Fit(g, r.photo, EVAL, desc, dev)  # judge()'s, made once for both looks
+            final = ev.evaluate(u)
+            with torch.no_grad():  # the export's maps, seen at 256 px: its look and its contrast by scale
+                shown_export = ev.render_from(u, EXPORT_PX)
+            export = ev.score(shown_export)
             row = {"target": f.name, "kind": "photo", "graph": r.graph, "method": m, "feature": final["feature"],
                    "style": final["style"], "export_feature": export["feature"], "export_style": export["style"],
                    "fit_feature": r.losses["final"]["feature"],
                    "fit_style": r.losses["final"]["style"], "seconds": round(sec, 2),
                    "discrete_accuracy": None, "continuous_mae": None, "fitted": _fitted(r)}
-            with torch.no_grad():  # the export's render: the contrast at each scale a user gets
-                row["octaves"] = judge_mod.octave_gap(r.photo, render(g.maps(g.spec.from_json(r.params), EXPORT_PX)))
+            row["octaves"] = judge_mod.octave_gap(r.photo, shown_export)
             label = (labels or {}).get(f.stem)
             if label is not None:
                 with torch.no_grad():

@@ -249,6 +249,10 @@ class Fit:
                  patterns: Mapping[str, torch.Tensor] | None = None) -> dict[str, float]:
         """Feature and style loss of ``u`` (1, P) with the real generators (comparable numbers);
         with ``maps_px``, of the render of maps made at that size (:meth:`render_from`)."""
-        image = self.render(u) if maps_px is None else self.render_from(u, maps_px, patterns)
+        return self.score(self.render(u) if maps_px is None else self.render_from(u, maps_px, patterns))
+
+    @torch.no_grad()
+    def score(self, image: torch.Tensor) -> dict[str, float]:
+        """Feature and style loss of a render ``image`` (1, 3, res, res) against the photo."""
         _, parts = self.loss(image, self.target, w_feature=1.0, w_style=1.0)
         return {"feature": float(parts["feature"][0]), "style": float(parts["style"][0])}
