@@ -8,7 +8,9 @@
 #
 # Writes env.log, tests.log, bench.log and bench_gpu.json under $OUT: the torch build and GPU,
 # the suite's CUDA tests, then `diffproxy bench-gpu` (every preset on the GPU, `fast` on the
-# CPU for the ratio). Each part runs whatever the previous one gave; the exit code is the worst.
+# CPU for the ratio), then `full` on the photo with its restarts one after another
+# (bench_gpu_unbatched.json: what the batch gains). Each part runs whatever the previous one
+# gave; the exit code is the worst.
 set -u -o pipefail
 OUT=${OUT:-out/device}
 mkdir -p "$OUT"
@@ -23,7 +25,11 @@ $PY -c "import platform, torch; print('python', platform.python_version(), 'torc
 # the suite's tests that need a GPU (skipped on every CPU machine: 9 in all)
 $PY -m pytest -q -rs -p no:cacheprovider -k "cuda or parameters_device" tests/test_generators.py \
   tests/test_optimize_workers.py 2>&1 | tee "$OUT/tests.log" || rc=1
-timeout "${BENCH_TIMEOUT:-480}" $PY -m diffproxy bench-gpu --devices "${DEVICES:-cuda,cpu}" \
+timeout "${BENCH_TIMEOUT:-420}" $PY -m diffproxy bench-gpu --devices "${DEVICES:-cuda,cpu}" \
   --presets "${PRESETS:-fast,balanced,full}" --cpu-presets fast --synthetic "${SYNTHETIC:-4}" \
   --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench.log" || rc=1
+# the same `full` on the default photo without the restarts' batch (one after another): its gain
+timeout "${UNBATCHED_TIMEOUT:-100}" $PY -m diffproxy bench-gpu --devices "${DEVICES%%,*}" \
+  --presets "${UNBATCHED_PRESETS:-full}" --synthetic 0 --batch off \
+  --json "$OUT/bench_gpu_unbatched.json" 2>&1 | tee "$OUT/bench_unbatched.log" || rc=1
 exit $rc

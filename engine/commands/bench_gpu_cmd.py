@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-presets", default=None,
                    help="presets timed on the CPU when other devices are timed too (default: the same as "
                         "--presets; 'fast' keeps a GPU machine's CPU run short)")
+    p.add_argument("--batch", default="auto", choices=["auto", "on", "off"],
+                   help="the restarts' descents in one batch: auto (on a GPU; default), on, off (as before: "
+                        "one after another on a GPU, worker processes on a CPU)")
     p.add_argument("--json", default=None, help="also write rows and machine info to this file")
 
 
@@ -78,11 +81,11 @@ def run(args: argparse.Namespace) -> int:
         for d, s, t in jobs:
             bar.set_postfix_str(f"{d} {s} {t.get('synthetic', 'photo')}")
             try:
-                rows.append(measure(t, s, d, seed=args.seed))
+                rows.append(measure(t, s, d, seed=args.seed, batch=args.batch))
             except RuntimeError as e:
                 bar.write(f"error: {e}")
                 rows.append({"target": target_label(t), "preset": s,
-                             "device": d, "error": str(e)})
+                             "device": d, "batch": args.batch, "error": str(e)})
             bar.update()
     finally:
         bar.close()

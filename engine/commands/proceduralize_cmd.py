@@ -75,6 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="processes optimising the candidate graphs side by side on a CPU (0: auto, as many "
                         "as the cores hold; 1: one after another)")
+    p.add_argument("--batch", default="auto", choices=["auto", "on", "off"],
+                   help="graphs and restarts in threads of one process, the restarts' descents in one batch: "
+                        "auto (on a GPU; default), on (also on a CPU, instead of --workers), off")
     p.add_argument("--json", action="store_true", help="print the result summary as JSON on stdout")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         options = Options(graph=args.graph, preset=args.preset, method=args.method, device=args.device,
                           res_out=args.res_out, seed=args.seed, descriptor=args.descriptor,
                           allow_download=args.allow_download, time_limit=args.time_limit,
-                          threads=args.threads, workers=args.workers, top_k=args.top_k,
+                          threads=args.threads, workers=args.workers, batch=args.batch, top_k=args.top_k,
                           proxy_mode=args.proxy_mode, proxy_weights=args.proxy_weights,
                           classifier=args.classifier, estimator=args.estimator,
                           count_window=args.count_window, layout=args.layout,

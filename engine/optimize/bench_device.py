@@ -65,7 +65,7 @@ def rates(losses: dict[str, Any], timings: dict[str, float]) -> dict[str, dict[s
 
 
 def measure_here(target: dict[str, Any], preset: str, device: str, seed: int = 0,
-                 workers: int = 0, threads: int = 0) -> dict[str, Any]:
+                 workers: int = 0, threads: int = 0, batch: str = "auto") -> dict[str, Any]:
     """One run in this process (the child's side): the row :func:`measure` returns."""
     import torch
 
@@ -77,14 +77,15 @@ def measure_here(target: dict[str, Any], preset: str, device: str, seed: int = 0
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     image = _target_image(target, dev)
-    o = Options(preset=preset, device=device, seed=seed, workers=workers, threads=threads)
+    o = Options(preset=preset, device=device, seed=seed, workers=workers, threads=threads, batch=batch)
     t0 = time.perf_counter()
     result = proceduralize(image, o)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     wall = time.perf_counter() - t0
     row: dict[str, Any] = {
-        "target": target_label(target), "preset": preset, "device": str(dev), "graph": result.graph,
+        "target": target_label(target), "preset": preset, "device": str(dev), "batch": batch,
+        "graph": result.graph,
         "style": round(float(result.losses["final"]["style"]), 5), "wall_s": round(wall, 2),
         "timings": {k: round(float(v), 3) for k, v in result.timings.items()},
         "rates": rates(result.losses, result.timings),
@@ -104,11 +105,11 @@ def measure_here(target: dict[str, Any], preset: str, device: str, seed: int = 0
 
 
 def measure(target: dict[str, Any], preset: str, device: str, seed: int = 0, workers: int = 0,
-            threads: int = 0, timeout: float = CHILD_TIMEOUT) -> dict[str, Any]:
+            threads: int = 0, timeout: float = CHILD_TIMEOUT, batch: str = "auto") -> dict[str, Any]:
     """One run in a fresh child process (see the module docstring); raises ``RuntimeError``
     with the child's last lines when it fails."""
     job = json.dumps({"target": target, "preset": preset, "device": device, "seed": seed,
-                      "workers": workers, "threads": threads})
+                      "workers": workers, "threads": threads, "batch": batch})
     proc = subprocess.run([sys.executable, "-m", "diffproxy.optimize.bench_device", job], capture_output=True,
                           text=True, timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -133,7 +134,7 @@ def ratios(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
     """One line per run: wall, ranking, the kept graph's stages (seconds, steps/s), peak memory."""
-    head = ["device", "preset", "target", "graph", "style", "wall s", "rank s", "stage1", "stage2", "stage3",
+    head = ["device", "preset", "batch", "target", "graph", "style", "wall s", "rank s", "stage1", "stage2", "stage3",
             "detail", "searches s", "peak MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -146,7 +147,7 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
 
         searches = sum(rt[s]["seconds"] for s in SEARCHES if s in rt)
         lines.append("| " + " | ".join([
-            r["device"], r["preset"], r["target"], r["graph"], f"{r['style']:.4f}", f"{r['wall_s']:.1f}",
+            r["device"], r["preset"], r.get("batch", "auto"), r["target"], r["graph"], f"{r['style']:.4f}", f"{r['wall_s']:.1f}",
             f"{t.get('rank', 0.0):.1f}", *(stage(s) for s in DESCENT), f"{searches:.1f}",
             f"{r['peak_mb']:.0f} ({r['peak_kind']})"]) + " |")
     rs = ratios(rows)
@@ -159,7 +160,7 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
 def _child(argv: Sequence[str]) -> int:
     job = json.loads(argv[0])
     row = measure_here(job["target"], job["preset"], job["device"], job.get("seed", 0), job.get("workers", 0),
-                       job.get("threads", 0))
+                       job.get("threads", 0), job.get("batch", "auto"))
     print(json.dumps(row), flush=True)
     return 0
 

@@ -13,6 +13,7 @@ A :class:`Reporter` wraps the caller's ``progress(event)`` and ``should_cancel()
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any, Callable
 
@@ -35,6 +36,22 @@ class Reporter:
         self.interval = float(interval)
         self._last = -math.inf
         self.prefix = ""  # e.g. "[bricks] " while one graph of several is optimised
+        self._lock: threading.Lock | None = None  # made by child()
+
+    def child(self, prefix: str) -> "Reporter":
+        """A reporter for one of several threads of a run: the same callbacks (the progress one
+        called under a lock), its own throttle and ``prefix``."""
+        if self._lock is None:
+            self._lock = threading.Lock()
+        lock, progress = self._lock, self.progress
+
+        def locked(event: dict[str, Any]) -> None:
+            with lock:
+                progress(event)  # type: ignore[misc]
+
+        sub = Reporter(None if progress is None else locked, self.should_cancel, self.interval)
+        sub.prefix = prefix
+        return sub
 
     def check(self) -> None:
         """Raise :class:`Cancelled` if the caller asked to stop."""

@@ -54,7 +54,7 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         n = min(refresh, steps - done)
         with torch.no_grad():
             delta = large - fit.render(u, patterns=small_pats)
-        r = adam(fit, u, tuned, lambda img, d=delta: fit.style(img + d), steps=n, lr=lr,
+        r = adam(fit, u, tuned, fit.style, offset=delta, steps=n, lr=lr,
                  halve_every=None, reporter=Span(reporter, done, steps),  # type: ignore[arg-type]
                  stage=stage, patterns=small_pats)
         nonfinite += r.info.get("nonfinite_gradient_steps", 0)

@@ -102,6 +102,14 @@ class Fit:
             self._sharper = Fit(self.graph, self.photo, preset, self.descriptor, self.device)
         return self._sharper
 
+    def batch_key(self) -> tuple:
+        """Equal for fits whose renders and losses are the same functions of ``u``: the same graph,
+        photo, resolutions and descriptor (the restarts of one graph, each with its own fit; the
+        count windows differ between them and are applied per row). ``descent.descend`` runs
+        such fits' descents as one batch."""
+        return (self.graph.name, id(self.photo), self.res, self.supersample, tuple(self.preset.scales),
+                self.preset.search_res, id(self.descriptor), str(self.device))
+
     # --- parameters ---------------------------------------------------------------------------
     def natural(self, u: torch.Tensor, round_generators: bool = True) -> Batch:
         """``(B, P)`` normalised -> batch dict in natural units (discrete values rounded as the

@@ -34,6 +34,8 @@ METHODS = ("diffproxy", "match", "search")
 # passes (Hu et al. 2022); "off" no proxies (Stage II tunes filters only: an ablation).
 PROXY_MODES = ("anchored", "paper", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Options.batch: the restarts' descents as one batch ("auto": on a GPU; optimize.batching)
+BATCH_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,10 @@ class Options:
         workers: processes that optimise the graphs (and their restarts) side by side on a CPU
             (``optimize.workers``); 0 = auto, 1 = one after another in this process. Either way
             the result is the same. GPUs use one process.
+        batch: ``"auto"`` (on a GPU), ``"on"`` or ``"off"``: the graphs and restarts of the run
+            in threads of this process, the descents of a graph's restarts run as one batch
+            (``optimize.batching``; same result as one after another, up to a batched
+            convolution's last bits). ``"on"`` on a CPU replaces the worker processes.
     """
 
     graph: str = "auto"
@@ -189,6 +195,7 @@ class Options:
     detail: bool = True
     threads: int = 0
     workers: int = 0
+    batch: str = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.graph, str) or not self.graph:
@@ -234,6 +241,8 @@ class Options:
             raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
             raise ValueError(f"workers must be an integer >= 0 (0: auto), got {self.workers!r}")
+        if self.batch not in BATCH_MODES:
+            raise ValueError(f"batch must be one of {list(BATCH_MODES)}, got {self.batch!r}")
 
     def budget(self, step: str) -> Any:
         """The budget of plan step ``step`` for this run: the preset's, ``None`` where the preset

@@ -157,6 +157,8 @@ def load_proxies(fit: Fit, reporter: Reporter, stage: str = "stage2", mode: str 
                                     f"parameters stay at the random search's pick")
             continue
         proxies[slot] = AnchoredProxy(proxy, get_generator(gen_name)) if mode == "anchored" else proxy
+        # the same file's proxy computes the same function: restarts may share one batch (descent.Descent)
+        proxies[slot].batch_key = (mode, gen_name, str(weights_dir or ""))  # type: ignore[union-attr]
         status[slot] = "ok"
     return proxies, status
 

@@ -40,6 +40,7 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .graph_run import finish_graph, optimise_graph
 from .options import Options
+from .batching import run_together
 from .result import GraphRun, Result, best_graph, best_restart, look_tie
 from .workers import Job, graph_generators, plan, prefix, restart_generators, run_parallel, run_seed
 
@@ -121,7 +122,8 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     n = p.restarts if o.method == "diffproxy" else 1
     tasks = [(c, g, r) for i, (c, g0) in enumerate(zip(chosen, graph_generators(gen, o.seed, k)))
              for r, g in enumerate(restart_generators(g0, run_seed(o.seed, i), n))]
-    workers = plan(o, len(tasks), device, threads)
+    together = len(tasks) > 1 and (o.batch == "on" or (o.batch == "auto" and device.type != "cpu"))
+    workers = 1 if together else plan(o, len(tasks), device, threads)
     # search: the same wall time in all, however many graphs run at once
     search_seconds = (o.time_limit or p.search_seconds) / -(-k // workers)
 
@@ -135,6 +137,17 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
         done = run_parallel(jobs, workers, rep)
         for run in done:
             run.fit = Fit(get_graph(run.graph), photo.image, p, descriptor, device)
+    elif together:
+        rep.message("fit", f"optimising {', '.join(c.name for c in chosen)}{f' from {n} starts each' if n > 1 else ''} "
+                           f"with {o.method}, side by side in this process (restarts in one batch)")
+
+        def job(cand, g, r, sub: Reporter):
+            fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)
+            return finish_graph(optimise_graph(fit, cand.u.to(device), o, sub, g, search_seconds), o, sub)
+
+        done, met = run_together([(lambda c=c, g=g, r=r: job(c, g, r, rep.child(prefix(c.name, r))))
+                                  for c, g, r in tasks])
+        rep.message("fit", f"{sum(met.batches)} descents in {len(met.batches)} batches")
     else:
         for i, (cand, g, r) in enumerate(tasks):
             rep.prefix = prefix(cand.name, r) if len(tasks) > 1 else ""
