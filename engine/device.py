@@ -42,6 +42,14 @@ def auto_threads(device: torch.device) -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
+def render_batch(device: torch.device) -> int:
+    """Renders per batch in the searches and the graph ranking (no gradient): 8 on a CPU, where
+    a batch's maps stay near the cache and larger batches gained nothing; 32 elsewhere, where
+    a batch of 8 small renders leaves a GPU waiting on kernel launches (32 renders of 256 px
+    maps and their descriptor activations: ~1 GB). A row's result does not depend on its batch."""
+    return 8 if device.type == "cpu" else 32
+
+
 def keep_freed_memory() -> bool:
     """Process-wide: serve large allocations from glibc's heap and keep freed memory for reuse
     (``M_MMAP_MAX = 0``, ``M_TRIM_THRESHOLD = max``).

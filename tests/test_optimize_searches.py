@@ -27,6 +27,21 @@ def test_random_search_picks_the_best_candidate():
     assert r.end < r.start  # 16 prior samples beat a random start on this target
 
 
+def test_random_search_in_a_gpus_batches_picks_the_same():
+    """A GPU renders the searches' candidates 32 at a time (``device.render_batch``), a CPU 8:
+    the same candidates, the same pick (a row's loss does not depend on its batch)."""
+    from diffproxy.device import render_batch
+    from diffproxy.optimize.searches import random_search
+
+    assert render_batch(torch.device("cpu")) == 8 and render_batch(torch.device("cuda")) == 32
+    fit, _, u_s, gen = _setup("bricks", seed=2)
+    state = gen.get_state()
+    r8 = random_search(fit, u_s, 20, Reporter(), gen)
+    gen.set_state(state)
+    r32 = random_search(fit, u_s, 20, Reporter(), gen, batch=32)
+    assert torch.equal(r8.u, r32.u) and r8.end == pytest.approx(r32.end, rel=1e-5)
+
+
 def test_seed_search_finds_the_targets_seeds():
     from diffproxy.optimize.searches import seed_search
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from ..descriptor import Descriptor, resize
+from ..device import render_batch
 from ..losses import DescriptorLoss
 from ..render import render
 from .control import Reporter
@@ -71,10 +72,11 @@ class Candidate:
 @torch.no_grad()
 def score_graph(graph, photo: torch.Tensor, descriptor: Descriptor, n: int, res: int,
                 generator: torch.Generator, reporter: Reporter, device: torch.device,
-                batch: int = 8, offset: int = 0, total: int | None = None,
+                batch: int | None = None, offset: int = 0, total: int | None = None,
                 supersample: int = 1) -> Candidate:
     """Score ``graph`` by its defaults plus ``n`` prior samples rendered at ``res``
     (progress steps ``offset + i`` of ``total``, so a ranking of many graphs is one bar)."""
+    batch = batch or render_batch(device)
     t0 = time.perf_counter()
     scales = (res, max(res // 2, 16))
     gray_loss = DescriptorLoss(descriptor, scales, gray=True, standardize=True)

@@ -31,6 +31,7 @@ import time
 
 import torch
 
+from ..device import render_batch
 from .control import Reporter
 from .descent import Moments, StageResult, adam
 from .fit import Fit, PatternFn
@@ -38,7 +39,7 @@ from .fit import Fit, PatternFn
 
 @torch.no_grad()
 def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generator: torch.Generator,
-                  batch: int = 8, stage: str = "stage1") -> StageResult:
+                  batch: int | None = None, stage: str = "stage1") -> StageResult:
     """Best of the current filter parameters (all of them, discrete ones included) and ``n``
     samples, by colour style loss at the search resolution; generator parameters fixed. Half the
     samples come from the artist prior, half uniformly from the ranges: a photo's colours need
@@ -47,6 +48,7 @@ def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
     one it can beat the true parameters (16 synthetic targets started *at* their own parameters,
     ``fast``: the 64 px search replaced them on several, judged style loss up to 0.28).
     ``info["small_res_pick"]`` records a pick that was tried."""
+    batch = batch or render_batch(fit.device)
     t0 = time.perf_counter()
     res = fit.preset.search_res
     cands = u.detach().repeat(n + 1, 1)

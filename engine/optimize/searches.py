@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from ..device import render_batch
 from .control import Reporter
 from .descent import LossFn, StageResult
 from .fit import Fit
@@ -113,12 +114,13 @@ def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "
 
 @torch.no_grad()
 def random_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generator: torch.Generator,
-                  batch: int = 8, stage: str = "search", keep: int = 1,
+                  batch: int | None = None, stage: str = "search", keep: int = 1,
                   extra: torch.Tensor | None = None) -> StageResult:
     """Best of the current generator parameters, ``n`` prior samples and the generator
     parameters of the rows of ``extra`` (K, P) (the parameter estimator's guess), by grayscale
     feature + 0.05 x style distance at the search resolution (filter parameters unchanged);
     the ``keep`` best go to ``alternatives`` (Stage II's starts)."""
+    batch = batch or render_batch(fit.device)
     t0 = time.perf_counter()
     gspec = fit.graph.generator_spec
     m = 0 if extra is None else len(extra)
@@ -202,7 +204,7 @@ def _neighbours(fit: Fit, u: torch.Tensor, step: float) -> tuple[torch.Tensor, l
 
 @torch.no_grad()
 def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, step: float = 0.1,
-                 min_step: float = 0.0125, batch: int = 8, stage: str = "local",
+                 min_step: float = 0.0125, batch: int | None = None, stage: str = "local",
                  loss: LossFn | None = None) -> StageResult:
     """Compass search over the generator parameters on the *real* generators, Stage II's
     objective (feature + 0.05 x style), filters fixed. Not in the paper. Each sweep tries one
@@ -221,6 +223,7 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
     feature 0.0949 / 0.367 against 0.0981 / 0.348 with Stage II's objective, discrete accuracy
     0.27 vs 0.36) and not kept. ``loss``: another objective (e.g. ``fit.style``: :func:`polish`).
     """
+    batch = batch or render_batch(fit.device)
     t0 = time.perf_counter()
     loss_fn = loss or fit.joint
     u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
@@ -263,7 +266,7 @@ def local_search(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, ste
 
 
 @torch.no_grad()
-def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
+def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int | None = None,
                 stage: str = "seeds", loss: LossFn | None = None) -> StageResult:
     """Every value of every random seed (``Param.seed``: the generators' and the graph's noise
     seed), one seed at a time in spec order, on the real generators, Stage II's objective
@@ -275,6 +278,7 @@ def seed_search(fit: Fit, u: torch.Tensor, reporter: Reporter, batch: int = 8,
     targets, the true seeds in the fitted parameters lowered the feature loss by up to 0.17
     (docs/BENCHMARKS.md, session 8). ``info["seeds"]``: {name: value kept}. ``loss``: another
     objective (e.g. ``fit.style``: :func:`polish`)."""
+    batch = batch or render_batch(fit.device)
     t0 = time.perf_counter()
     loss_fn = loss or fit.joint
     u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
@@ -315,7 +319,7 @@ def _scan_levels(p, grid: int, max_levels: int) -> tuple[list[float], list[float
 
 @torch.no_grad()
 def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, grid: int = 9,
-                    max_levels: int = 16, batch: int = 8, stage: str = "scan",
+                    max_levels: int = 16, batch: int | None = None, stage: str = "scan",
                     loss: LossFn | None = None) -> StageResult:
     """Coordinate search over the generator parameters (seeds excepted: :func:`seed_search`) on
     the real generators, Stage II's objective (feature + 0.05 x style), filters fixed: one
@@ -327,6 +331,7 @@ def coordinate_scan(fit: Fit, u: torch.Tensor, reporter: Reporter, sweeps: int, 
     that is far off (a weave's thread count 28 for 50, its direction flipped) stays off unless
     the proxies' gradient brings it (docs/BENCHMARKS.md, session 9). ``loss``: another objective
     (e.g. ``fit.style``: :func:`polish`)."""
+    batch = batch or render_batch(fit.device)
     t0 = time.perf_counter()
     loss_fn = loss or fit.joint
     u = fit.normalize(fit.spec.round(fit.natural(u[:1])))
