@@ -22,9 +22,9 @@ rc=0
 $PY -c "import platform, torch; print('python', platform.python_version(), 'torch', torch.__version__, \
 'cuda', torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" \
   2>&1 | tee "$OUT/env.log" || rc=1
-# the suite's tests that need a GPU (skipped on every CPU machine: 9 in all)
+# the suite's tests that need a GPU (skipped on every CPU machine: 13 in all)
 $PY -m pytest -q -rs -p no:cacheprovider -k "cuda or parameters_device" tests/test_generators.py \
-  tests/test_optimize_workers.py 2>&1 | tee "$OUT/tests.log" || rc=1
+  tests/test_optimize_workers.py tests/test_optimize_batching.py 2>&1 | tee "$OUT/tests.log" || rc=1
 timeout "${BENCH_TIMEOUT:-420}" $PY -m diffproxy bench-gpu --devices "${DEVICES:-cuda,cpu}" \
   --presets "${PRESETS:-fast,balanced,full}" --cpu-presets fast --synthetic "${SYNTHETIC:-4}" \
   --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench.log" || rc=1

@@ -204,3 +204,17 @@ def test_a_job_that_fell_behind_catches_up():
 
     _, met = run_together([job(0, False), job(1, False), job(2, True)])
     assert met.batches == [1, 3, 3]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batched_restarts_on_cuda(tiny):
+    """On a GPU the batch is the default (``batch="auto"``): the same run as one job after
+    another there, and no job's tensors left on the CPU."""
+    photo, o = _auto_two_graphs(workers=1)
+    o = dataclasses.replace(o, preset=dataclasses.replace(TINY, restarts=3), device="cuda")
+    serial = proceduralize(photo, dataclasses.replace(o, batch="off"))
+    events = []
+    got = proceduralize(photo, o, progress=events.append)
+    assert any("descents in" in e["message"] for e in events)
+    assert got.graph == serial.graph and str(got.device).startswith("cuda")
+    assert got.losses["restarts"]["style"] == pytest.approx(serial.losses["restarts"]["style"], rel=1e-3)
