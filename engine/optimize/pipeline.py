@@ -141,8 +141,12 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
         rep.message("fit", f"optimising {', '.join(c.name for c in chosen)}{f' from {n} starts each' if n > 1 else ''} "
                            f"with {o.method}, side by side in this process (restarts in one batch)")
 
+        # one copy of the photo on the device for every job's fit: the fits of a graph's restarts
+        # are told apart by it (Fit.batch_key), so separate copies would never share a batch
+        image = photo.image.to(device, torch.float32)
+
         def job(cand, g, r, sub: Reporter):
-            fit = Fit(get_graph(cand.name), photo.image, p, descriptor, device)
+            fit = Fit(get_graph(cand.name), image, p, descriptor, device)
             return finish_graph(optimise_graph(fit, cand.u.to(device), o, sub, g, search_seconds), o, sub)
 
         done, met = run_together([(lambda c=c, g=g, r=r: job(c, g, r, rep.child(prefix(c.name, r))))
