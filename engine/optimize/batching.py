@@ -9,9 +9,11 @@ random streams, exactly the code it runs alone; each call of ``descent.adam`` (S
 "detail": most of a run's time) waits until every live thread is waiting too, and the calls that
 ask for the same descent (``descent.Descent.key``: same graph, photo, parameters, schedule and
 loss) are run as one batch of all their rows (``descent.descend``). The rows of a batch are
-independent, so each job gets what it gets alone: the same numbers up to the last bits of a
-batched convolution (``tests/test_optimize_batching``). What stays per thread: the searches,
-their decisions and every random draw.
+independent, so each descent gives what it gives alone, up to the last bits of a batched
+convolution (``tests/test_optimize_batching``), which a whole run amplifies as it does any other
+change of arithmetic order (a thread count's): the same graph and kept restart on the project's
+photo at ``full``, single restarts' looks apart by up to 15 % (docs/BENCHMARKS.md, issue 29).
+What stays per thread: the searches, their decisions and every random draw.
 
 Jobs that reach a descent at different points of their plan (one restart swapped its colours,
 another did not) descend apart: the fewest first, so that the jobs behind catch up with the
@@ -21,7 +23,7 @@ others at their next descent (``Together._take_if_ready``).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .descent import Descent, StageResult, descend
@@ -40,7 +42,6 @@ class _Call:
     result: StageResult | None = None
     error: BaseException | None = None
     done: bool = False
-    thread: int = field(default_factory=threading.get_ident)
 
 
 class Together:
