@@ -12,7 +12,7 @@ loss) are run as one batch of all their rows (``descent.descend``). The rows of 
 independent, so each descent gives what it gives alone, up to the last bits of a batched
 convolution (``tests/test_optimize_batching``), which a whole run amplifies as it does any other
 change of arithmetic order (a thread count's): the same graph and kept restart on the project's
-photo at ``full``, single restarts' looks apart by up to 15 % (docs/BENCHMARKS.md, issue 29).
+photo at ``full``, single restarts' looks apart by up to a fifth (docs/BENCHMARKS.md, issue 29).
 What stays per thread: the searches, their decisions and every random draw.
 
 Jobs that reach a descent at different points of their plan (one restart swapped its colours,
