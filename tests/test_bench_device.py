@@ -44,6 +44,14 @@ def test_a_real_run_in_a_child_process(tmp_path):
     assert "synthetic 0" in table and row["graph"] in table
 
 
+def test_the_table_says_how_the_descents_were_batched():
+    row = {"device": "cuda:0", "preset": "full", "batch": "auto", "target": "t", "graph": "bricks",
+           "style": 0.02, "wall_s": 9.0, "timings": {"rank": 1.0}, "rates": {}, "peak_mb": 900.0,
+           "peak_kind": "cuda allocated", "descents": {"descents": 40, "batches": 10}}
+    assert "| full | auto (40 in 10) | t |" in markdown([row])
+    assert "| full | off | t |" in markdown([{**row, "batch": "off", "descents": None}])
+
+
 def test_child_failure_is_reported_with_its_reason():
     with pytest.raises(RuntimeError, match="failed"):
         measure({"photo": "/nonexistent/photo.png"}, "fast", "cpu")

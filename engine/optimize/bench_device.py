@@ -78,8 +78,14 @@ def measure_here(target: dict[str, Any], preset: str, device: str, seed: int = 0
         torch.cuda.reset_peak_memory_stats(dev)
     image = _target_image(target, dev)
     o = Options(preset=preset, device=device, seed=seed, workers=workers, threads=threads, batch=batch)
+    said: list[str] = []
+
+    def heard(event: dict[str, Any]) -> None:  # the batch's report: "40 descents in 10 batches"
+        if "descents in" in event["message"] and "batches" in event["message"]:
+            said.append(event["message"])
+
     t0 = time.perf_counter()
-    result = proceduralize(image, o)
+    result = proceduralize(image, o, progress=heard)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     wall = time.perf_counter() - t0
@@ -90,6 +96,9 @@ def measure_here(target: dict[str, Any], preset: str, device: str, seed: int = 0
         "timings": {k: round(float(v), 3) for k, v in result.timings.items()},
         "rates": rates(result.losses, result.timings),
     }
+    if said:  # the restarts ran in one process, their descents batched (optimize.batching)
+        n, m = (int(w) for w in said[-1].split() if w.isdigit())
+        row["descents"] = {"descents": n, "batches": m}
     if dev.type == "cuda":
         row["peak_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2 ** 20, 1)
         row["peak_reserved_mb"] = round(torch.cuda.max_memory_reserved(dev) / 2 ** 20, 1)
@@ -132,6 +141,13 @@ def ratios(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _batch(row: dict[str, Any]) -> str:
+    """The row's ``batch`` mode, and how its descents ran where they were batched:
+    ``auto (40 in 10)`` (40 descents in 10 batches)."""
+    d = row.get("descents")
+    return row.get("batch", "auto") + (f" ({d['descents']} in {d['batches']})" if d else "")
+
+
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
     """One line per run: wall, ranking, the kept graph's stages (seconds, steps/s), peak memory."""
     head = ["device", "preset", "batch", "target", "graph", "style", "wall s", "rank s", "stage1", "stage2", "stage3",
@@ -147,7 +163,7 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
 
         searches = sum(rt[s]["seconds"] for s in SEARCHES if s in rt)
         lines.append("| " + " | ".join([
-            r["device"], r["preset"], r.get("batch", "auto"), r["target"], r["graph"], f"{r['style']:.4f}", f"{r['wall_s']:.1f}",
+            r["device"], r["preset"], _batch(r), r["target"], r["graph"], f"{r['style']:.4f}", f"{r['wall_s']:.1f}",
             f"{t.get('rank', 0.0):.1f}", *(stage(s) for s in DESCENT), f"{searches:.1f}",
             f"{r['peak_mb']:.0f} ({r['peak_kind']})"]) + " |")
     rs = ratios(rows)
