@@ -103,8 +103,8 @@ class StageResult:
 class Descent:
     """One call of :func:`adam`: everything a descent needs. :func:`descend` runs several at once
     (restarts of one graph, side by side in one batch: ``batching``) when their keys
-    (:meth:`key`) are equal: the same fit (graph, photo, resolutions), parameters, schedule, loss and pattern
-    functions, so that their rows differ only in the values they start from."""
+    (:meth:`key`) are equal: the same fit (graph, photo, resolutions), parameters, schedule,
+    loss and pattern functions, so that their rows differ only in the values they start from."""
 
     fit: Fit
     u0: torch.Tensor
