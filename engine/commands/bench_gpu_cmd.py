@@ -23,7 +23,7 @@ HELP = "time whole runs per preset on a GPU and on the CPU: wall, per stage, ste
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..optimize.options import PRESETS
+    from ..optimize.options import BATCH_MODES, PRESETS
 
     p.add_argument("--devices", default="cuda,cpu",
                    help="comma-separated devices to time, in order (cuda, cpu, mps; default cuda,cpu)")
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-presets", default=None,
                    help="presets timed on the CPU when other devices are timed too (default: the same as "
                         "--presets; 'fast' keeps a GPU machine's CPU run short)")
-    p.add_argument("--batch", default="auto", choices=["auto", "on", "off"],
+    p.add_argument("--batch", default="auto", choices=list(BATCH_MODES),
                    help="the restarts' descents in one batch: auto (on a GPU; default), on, off (as before: "
                         "one after another on a GPU, worker processes on a CPU)")
     p.add_argument("--json", default=None, help="also write rows and machine info to this file")

@@ -32,7 +32,7 @@ def add_step_switches(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..optimize.options import DEVICES, METHODS, PRESETS, PROXY_MODES
+    from ..optimize.options import BATCH_MODES, DEVICES, METHODS, PRESETS, PROXY_MODES
 
     p.add_argument("photo", help="image of a flat material sample, flash photo (PNG/JPEG/TIFF/...); "
                                  "the project's own: engine/assets/default_photo.png")
@@ -75,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="processes optimising the candidate graphs side by side on a CPU (0: auto, as many "
                         "as the cores hold; 1: one after another)")
-    p.add_argument("--batch", default="auto", choices=["auto", "on", "off"],
+    p.add_argument("--batch", default="auto", choices=list(BATCH_MODES),
                    help="graphs and restarts in threads of one process, the restarts' descents in one batch: "
                         "auto (on a GPU; default), on (also on a CPU, instead of --workers), off")
     p.add_argument("--json", action="store_true", help="print the result summary as JSON on stdout")

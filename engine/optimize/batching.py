@@ -48,15 +48,11 @@ class Together:
     """Where the threads of one run meet: :meth:`submit` blocks until every live thread waits
     in it, then runs the waiting descents, grouped by key, one batch per group."""
 
-    def __init__(self) -> None:
+    def __init__(self, live: int) -> None:
         self._cv = threading.Condition()
-        self._live = 0
+        self._live = live  # threads not yet ended: all counted before any can wait alone
         self._waiting: list[_Call] = []
         self.batches: list[int] = []  # jobs per batch run, in order (for reports and tests)
-
-    def _enter(self) -> None:
-        with self._cv:
-            self._live += 1
 
     def _leave(self) -> None:
         with self._cv:
@@ -119,7 +115,7 @@ def run_together(tasks: Sequence[Callable[[], Any]]) -> tuple[list[Any], Togethe
     """Run ``tasks`` (functions of no arguments) each in its own thread, their descents
     together; returns their results in order and the :class:`Together` (its ``batches``). The
     first exception of a task is raised once all have ended."""
-    together = Together()
+    together = Together(len(tasks))
     results: list[Any] = [None] * len(tasks)
     errors: list[BaseException | None] = [None] * len(tasks)
 
@@ -135,8 +131,6 @@ def run_together(tasks: Sequence[Callable[[], Any]]) -> tuple[list[Any], Togethe
 
     threads = [threading.Thread(target=work, args=(i,), name=f"diffproxy-job-{i}", daemon=True)
                for i in range(len(tasks))]
-    for _ in threads:
-        together._enter()  # all counted before any can wait alone
     for t in threads:
         t.start()
     for t in threads:

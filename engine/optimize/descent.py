@@ -189,10 +189,8 @@ def descend(jobs: Sequence[Descent]) -> list[StageResult]:
     segs = [slice(e - n, e) for e, n in zip(ends, rows)]
     u0 = torch.cat([j.u0.detach() for j in jobs]).clone()
     idx_t = torch.tensor(list(idx), dtype=torch.long, device=u0.device)
-    patterns = None
-    if j0.patterns is not None:
-        patterns = j0.patterns if len(jobs) == 1 else {
-            k: _stack(jobs, rows, lambda j, k=k: j.patterns[k]) for k in j0.patterns}
+    patterns = None if j0.patterns is None else {
+        k: _stack(jobs, rows, lambda j, k=k: j.patterns[k]) for k in j0.patterns}
     offset = _stack(jobs, rows, lambda j: j.offset)
     loss_fn, generators = j0.loss_fn, j0.generators
 

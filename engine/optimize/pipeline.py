@@ -36,11 +36,11 @@ from ..descriptor import get_descriptor
 from ..device import auto_threads, pick_device
 from ..photo import load_photo
 from .choose import KEEP_FRACTION, UNSURE, keep_likely, rank_graphs
+from .batching import run_together
 from .control import Cancelled, Reporter
 from .fit import Fit
 from .graph_run import finish_graph, optimise_graph
 from .options import Options
-from .batching import run_together
 from .result import GraphRun, Result, best_graph, best_restart, look_tie
 from .workers import Job, graph_generators, plan, prefix, restart_generators, run_parallel, run_seed
 
@@ -145,11 +145,11 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
         # are told apart by it (Fit.batch_key), so separate copies would never share a batch
         image = photo.image.to(device, torch.float32)
 
-        def job(cand, g, r, sub: Reporter):
+        def job(cand, g, sub: Reporter):
             fit = Fit(get_graph(cand.name), image, p, descriptor, device)
             return finish_graph(optimise_graph(fit, cand.u.to(device), o, sub, g, search_seconds), o, sub)
 
-        done, met = run_together([(lambda c=c, g=g, r=r: job(c, g, r, rep.child(prefix(c.name, r))))
+        done, met = run_together([(lambda c=c, g=g, r=r: job(c, g, rep.child(prefix(c.name, r))))
                                   for c, g, r in tasks])
         rep.message("fit", f"{sum(met.batches)} descents in {len(met.batches)} batches")
     else:
