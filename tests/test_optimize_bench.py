@@ -272,3 +272,59 @@ def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
     (tmp_path / "bad.json").write_text('{"x": {"rows": 3}}')
     with pytest.raises(ValueError, match="accept"):
         load_labels(tmp_path / "bad.json")
+
+
+def test_photo_variants_keep_the_label_but_the_crop_s_counts():
+    from diffproxy.optimize.bench import PHOTO_VARIANTS, check_variants, variant_label
+
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)[:1]
+    assert torch.equal(PHOTO_VARIANTS["mirror"][0](x)[..., 0], x[..., -1])
+    assert torch.equal(PHOTO_VARIANTS["turn180"][0](x)[..., 0, 0], x[..., -1, -1])
+    crop = PHOTO_VARIANTS["crop75"][0](x)
+    assert crop.shape[-2:] == (6, 6) and torch.equal(crop, x[..., 1:7, 1:7])  # the centre
+    label = {"accept": ["bricks"], "rows": 4.0, "per_row": 2.0, "relief": True}
+    assert variant_label(label, "crop75") == {"accept": ["bricks"], "rows": 3.0, "per_row": 1.5, "relief": True}
+    assert variant_label(label, "mirror") == label and variant_label({"accept": ["wood"]}, "crop75") == {"accept": ["wood"]}
+    assert check_variants(["mirror", " crop75", ""]) == ["mirror", "crop75"]
+    for bad in (["mirror", "mirror"], ["rotate90"]):
+        with pytest.raises(ValueError, match="variants"):
+            check_variants(bad)
+
+
+def test_bench_photos_run_as_variants(tiny, tmp_path, monkeypatch, capsys):
+    """Each photo is also run as each variant, judged against its label as the variant changes
+    it; the summary has the checks per variant and whether the graph held across them."""
+    import diffproxy.optimize.bench as bench
+    from diffproxy.commands.bench_cmd import main
+    from diffproxy.graphs import get_graph
+    from diffproxy.io import save_png
+    from diffproxy.optimize.bench import run_photos, summarise, table
+    from diffproxy.render import render
+
+    monkeypatch.setattr(bench, "EXPORT_PX", 64)
+    g = get_graph("bricks")
+    p = g.spec.defaults()
+    with torch.no_grad():
+        save_png(render(g.maps(p, 128))[0], tmp_path / "wall.png")
+    counts = g.layout_counts(g.spec.to_json(p))
+    labels = {"wall": {"accept": ["bricks"], "rows": counts["rows"], "per_row": counts["per_row"], "relief": True}}
+    rows = run_photos(tmp_path, 0, ["match"], "tiny", device="cpu", descriptor="random", log=lambda s: None,
+                      labels=labels, variants=["crop75", "mirror"])
+    assert [(r["target"], r["variant"], r["photo"]) for r in rows] == [
+        ("wall.png", "", "wall.png"), ("wall.png~crop75", "crop75", "wall.png"), ("wall.png~mirror", "mirror", "wall.png")]
+    by = {r["variant"]: r for r in rows}
+    assert by["crop75"]["checks"]["counts"]["rows"]["label"] == pytest.approx(0.75 * counts["rows"])
+    assert by["mirror"]["checks"]["counts"]["rows"]["label"] == pytest.approx(counts["rows"])
+    # the judge saw each variant's own photo: mirroring keeps the profiles' skew, the crop does not
+    assert by["mirror"]["checks"]["polarity"]["photo"] == pytest.approx(by[""]["checks"]["polarity"]["photo"], abs=1e-4)
+    assert by["crop75"]["checks"]["polarity"]["photo"] != pytest.approx(by[""]["checks"]["polarity"]["photo"], abs=1e-3)
+    s = summarise(rows, ["match"])["per_method"]["match"]
+    assert set(s["checks_by_variant"]) == {"", "crop75", "mirror"}
+    assert all(c["family"][1] == 1 for c in s["checks_by_variant"].values())
+    assert s["same_graph"] == [int(len({r["graph"] for r in rows}) == 1), 1]
+    text = table(rows, summarise(rows, ["match"]))
+    assert "photos as they are:" in text and "crop75:" in text and "the same graph for every variant" in text
+    assert main(["--synthetic", "1", "--variants", "mirror", "--methods", "match"]) == 2
+    assert "--variants goes with --photos" in capsys.readouterr().err
+    assert main(["--synthetic", "0", "--photos", str(tmp_path), "--variants", "rotate90", "--methods", "match"]) == 2
+    assert "variants must be" in capsys.readouterr().err

@@ -43,6 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "rows, per_row, relief; ../shared/photos/LABELS.json's form); labelled photos are "
                         "judged by diffproxy.judge's checks as well")
     p.add_argument("--photo-limit", type=int, default=None, help="use at most this many photos")
+    p.add_argument("--variants", default="",
+                   help="with --photos: also run each photo as these label-keeping variants, comma-separated "
+                        "(mirror: flipped left-right, turn180: turned half round, crop75: the centre 3/4 of the "
+                        "frame, its labelled counts x 0.75); the summary adds the checks per variant and how many "
+                        "photos got the same graph in every variant")
     p.add_argument("--methods", default="diffproxy,match,search",
                    help="comma-separated subset of diffproxy, match, search and the ablations "
                         "diffproxy-paper (Stage II through the proxies' patterns, as in the paper), "
@@ -111,6 +116,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --proxy-weights {args.proxy_weights} is not a folder; give the folder that holds "
               "<generator>.safetensors (proxy-train --export)", file=err)
         return 2
+    from ..optimize.bench import check_variants
+    try:
+        variants = check_variants(args.variants.split(","))
+    except ValueError as e:
+        print(f"error: {e}", file=err)
+        return 2
+    if variants and not args.photos:
+        print("error: --variants goes with --photos DIR", file=err)
+        return 2
     labels = None
     if args.labels:
         from ..optimize.bench import load_labels
@@ -142,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     if args.photos:
         rows += run_photos(args.photos, args.seed, methods, args.preset, args.device, args.descriptor,
                            limit=args.photo_limit, log=log, workers=args.workers,
-                           top_k=args.top_k, labels=labels, proxy_weights=args.proxy_weights)
+                           top_k=args.top_k, labels=labels, proxy_weights=args.proxy_weights,
+                           variants=variants)
     summary = summarise(rows, methods)
     print(table(rows, summary))
     if args.json:
@@ -151,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 "threads": torch.get_num_threads(), "workers": args.workers, "top_k": args.top_k,
                 "preset": args.preset, "seed": args.seed,
                 "synthetic": args.synthetic, "first": args.first, "photos": args.photos, "labels": args.labels,
+                "variants": variants,
                 "methods": methods,
                 "wall_seconds": round(time.perf_counter() - t0, 1)}
         save_json(args.json, {"meta": meta, "rows": rows, "summary": summary}, overwrite=args.overwrite)

@@ -98,17 +98,62 @@ ORACLE_METHODS = ("match-oracle", "match-estimator")
 PHOTO_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
+def _centre_crop(img: torch.Tensor, share: float) -> torch.Tensor:
+    h, w = img.shape[-2:]
+    ch, cw = max(1, round(h * share)), max(1, round(w * share))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return img[..., top:top + ch, left:left + cw]
+
+
+# Variants of a photo whose label follows from the photo's own (``--variants``): the same
+# material seen mirrored, turned half round, or from closer (the centre 3/4 of the frame, so
+# every count a person made is 3/4 of it). A co-located flash stays in the frame's centre under
+# all three. A pipeline that reads what a person sees gives the same family, the same relief and
+# counts scaled by the crop on each; where the decision flips between them it was a near tie,
+# which photos the project has not seen will break either way.
+PHOTO_VARIANTS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], float]] = {
+    "mirror": (lambda x: x.flip(-1), 1.0),
+    "turn180": (lambda x: x.flip(-2, -1), 1.0),
+    "crop75": (lambda x: _centre_crop(x, 0.75), 0.75),
+}
+
+
+def variant_label(label: Mapping[str, Any], variant: str) -> dict[str, Any]:
+    """``label`` as a person would write it for the variant of its photo: counts scaled by the
+    share of the frame the variant keeps; the family and relief unchanged."""
+    scale = PHOTO_VARIANTS[variant][1]
+    out = dict(label)
+    for key in ("rows", "per_row"):
+        if out.get(key):
+            out[key] = float(out[key]) * scale
+    return out
+
+
+def check_variants(variants: Sequence[str]) -> list[str]:
+    vs = [v.strip() for v in variants if v.strip()]
+    bad = [v for v in vs if v not in PHOTO_VARIANTS]
+    if bad or len(set(vs)) != len(vs):
+        raise ValueError(f"variants must be distinct names from {list(PHOTO_VARIANTS)}, got {list(variants)}")
+    return vs
+
+
 def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset: str,
                device: str = "auto", descriptor: str = "auto", limit: int | None = None,
                log: Callable[[str], None] = print, workers: int = 0,
                top_k: int | None = None, labels: Mapping[str, dict] | None = None,
-               proxy_weights: str | None = None) -> list[dict[str, Any]]:
+               proxy_weights: str | None = None, variants: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Photo rows (one per photo and method), graph chosen automatically (``workers``,
     ``top_k``, ``proxy_weights``: as :class:`Options`). With ``labels`` (:func:`load_labels`), a photo whose name
     (without extension) is labelled also gets ``checks``: :func:`diffproxy.judge.check` on its
-    256 px copy, the render of the fitted maps made at 256 px and their normal map."""
+    256 px copy, the render of the fitted maps made at 256 px and their normal map.
+    ``variants`` (names of :data:`PHOTO_VARIANTS`): each photo is also run as each variant,
+    after the photo itself, as target ``NAME~VARIANT`` with its label scaled
+    (:func:`variant_label`); every row says its ``variant`` (``""`` for the photo itself)."""
     from .. import judge as judge_mod
     from ..graphs import get_graph
+    from ..photo import load_photo
+
+    variants = check_variants(variants)
 
     dev = pick_device(device)
     desc = get_descriptor(descriptor, dev)
@@ -118,14 +163,17 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
     files = sorted(p for p in d.iterdir() if p.suffix.lower() in PHOTO_EXTS)[:limit]
     methods = [m for m in methods if m not in ORACLE_METHODS]  # no ground truth to start from
     rows = []
-    for f in files:
+    for f, variant in ((f, v) for f in files for v in ("", *variants)):
         diff_seconds = None
+        source: str | torch.Tensor = str(f)
+        if variant:
+            source = PHOTO_VARIANTS[variant][0](load_photo(f).image).contiguous()
         for m in sorted(methods, key=lambda m: m != "diffproxy"):
             o = Options(preset=preset, device=device, seed=seed, descriptor=descriptor, workers=workers,
                         top_k=top_k, time_limit=diff_seconds if m == "search" else None,
                         proxy_weights=proxy_weights, **BENCH_METHODS[m])
             t = time.perf_counter()
-            r = proceduralize(str(f), o)
+            r = proceduralize(source, o)
             sec = time.perf_counter() - t
             if m == "diffproxy":
                 diff_seconds = r.timings.get(f"graph:{r.graph}", sec)
@@ -136,13 +184,16 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
             with torch.no_grad():  # the export's maps, seen at 256 px: its look and its contrast by scale
                 shown_export = ev.render_from(u, EXPORT_PX)
             export = ev.score(shown_export)
-            row = {"target": f.name, "kind": "photo", "graph": r.graph, "method": m, "feature": final["feature"],
+            row = {"target": f"{f.name}~{variant}" if variant else f.name, "variant": variant, "photo": f.name,
+                   "kind": "photo", "graph": r.graph, "method": m, "feature": final["feature"],
                    "style": final["style"], "export_feature": export["feature"], "export_style": export["style"],
                    "fit_feature": r.losses["final"]["feature"],
                    "fit_style": r.losses["final"]["style"], "seconds": round(sec, 2),
                    "discrete_accuracy": None, "continuous_mae": None, "fitted": _fitted(r)}
             row["octaves"] = judge_mod.octave_gap(r.photo, shown_export)
             label = (labels or {}).get(f.stem)
+            if label is not None and variant:
+                label = variant_label(label, variant)
             if label is not None:
                 with torch.no_grad():
                     maps = g.maps(g.spec.from_json(r.params), TARGET_RES)
@@ -209,6 +260,24 @@ def _checks_summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _variants_summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Photos run with ``variants``: the checks per variant (``""``: the photos themselves) and
+    ``same_graph``: [photos given the same graph in every variant, photos run in more than one]."""
+    by_variant: dict[str, list[dict]] = {}
+    graphs: dict[str, set[str]] = {}
+    runs: dict[str, int] = {}
+    for r in rs:
+        by_variant.setdefault(r.get("variant") or "", []).append(r)
+        photo = r.get("photo", r["target"])
+        graphs.setdefault(photo, set()).add(r["graph"])
+        runs[photo] = runs.get(photo, 0) + 1
+    several = [p for p in graphs if runs[p] > 1]
+    out: dict[str, Any] = {"same_graph": [sum(len(graphs[p]) == 1 for p in several), len(several)]}
+    if any("checks" in r for r in rs):
+        out["checks_by_variant"] = {v: _checks_summary(vr) for v, vr in by_variant.items()}
+    return out
+
+
 def _fmt(v: Any, nd: int = 4) -> str:
     if v is None:
         return "-"
@@ -240,6 +309,8 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, A
         }
         if any("checks" in r for r in rs):
             out["per_method"][m]["checks"] = _checks_summary(rs)
+        if any(r.get("variant") for r in rs):
+            out["per_method"][m].update(_variants_summary(rs))
         octs = [r["octaves"] for r in rs if r.get("octaves")]
         if octs:  # mean over the photos, octave by octave (judge.octave_gap)
             out["per_method"][m]["mean_octaves"] = [sum(v) / len(octs) for v in zip(*octs)]
@@ -331,6 +402,12 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         if "checks" in s:
             lines.append(f"{'':<10} judged by the labels: " + ", ".join(
                 f"{k.replace('_', ' ')} {a}/{b}" for k, (a, b) in s["checks"].items()))
+        for v, checks in s.get("checks_by_variant", {}).items():
+            lines.append(f"{'':<10}   {v or 'photos as they are'}: " + ", ".join(
+                f"{k.replace('_', ' ')} {a}/{b}" for k, (a, b) in checks.items()))
+        if "same_graph" in s:
+            a, b = s["same_graph"]
+            lines.append(f"{'':<10} the same graph for every variant of a photo: {a}/{b}")
     photo_checks = [r for r in rows if "checks" in r]
     if photo_checks:
         lines += ["", f"{'photo':<28} {'method':<10} {'graph':<14} family counts(rows,per_row)   polarity(photo,render) "
@@ -377,5 +454,5 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     return ms
 
 
-__all__ = ["BENCH_METHODS", "CHECKS", "run_synthetic", "run_photos", "load_labels", "summarise", "table",
-           "check_methods"]
+__all__ = ["BENCH_METHODS", "CHECKS", "PHOTO_VARIANTS", "run_synthetic", "run_photos", "load_labels",
+           "variant_label", "check_variants", "summarise", "table", "check_methods"]
