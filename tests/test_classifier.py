@@ -71,7 +71,7 @@ def test_probabilities_ignore_exposure_and_contrast():
 def test_views_cover_the_photo_at_three_zooms():
     img = torch.rand(1, 3, 300, 300)
     v = views(img)
-    assert v.shape == (22, 3, VIEW_RES, VIEW_RES)
+    assert v.shape == (88, 3, VIEW_RES, VIEW_RES)  # 11 crops in 8 orientations
     flat = torch.full((1, 3, 512, 512), 0.4)
     assert torch.allclose(views(flat), torch.full_like(views(flat), 0.4))
 
@@ -209,3 +209,15 @@ def test_train_command_writes_a_loadable_classifier_and_keeps_an_existing_file(t
     assert shipped.exists() and main(["classifier-train", "--seed", "1", "--graphs", "bricks,wood"]) == 2
     assert str(shipped) in capsys.readouterr().err
     json.dumps(t)
+
+
+def test_probabilities_do_not_depend_on_which_way_round_the_photo_is():
+    """The views hold every crop in all eight orientations, so a photo turned or mirrored gets
+    its own probabilities (the network was trained on every orientation)."""
+    net, _ = C.load_classifier()
+    img = _renders(["bricks"], 1, seed=5)[0][:, :, :, :]
+    a = C.probabilities(net, img)
+    for turned in (img.flip(-1), img.flip(-2), img.flip(-2, -1), torch.rot90(img, 1, (2, 3)),
+                   torch.rot90(img, 1, (2, 3)).flip(-1)):
+        b = C.probabilities(net, turned.contiguous())
+        assert max(abs(a[k] - b[k]) for k in a) < 1e-5

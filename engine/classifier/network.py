@@ -65,8 +65,15 @@ class GraphClassifierNet(nn.Module):
 
 def views(image: torch.Tensor) -> torch.Tensor:
     """``(1, 3, H, W)`` photo -> ``(V, 3, VIEW_RES, VIEW_RES)``: the whole image and, at each
-    smaller crop side of :data:`VIEW_SIZES`, its four corners and its centre, each view also
-    turned by 90 degrees (22 views)."""
+    smaller crop side of :data:`VIEW_SIZES`, its four corners and its centre, each view in all
+    eight orientations (turned by 0-3 quarter turns, mirrored or not; 88 views).
+
+    Why all eight: the network was trained on renders turned and mirrored at random
+    (:func:`~.augment.augment`), so no orientation is its own; and since the crops map onto each
+    other under a turn or a mirror of the photo, the averaged probabilities of a photo turned or
+    mirrored are the photo's own. With one orientation (and a quarter turn) the same floor tiles
+    mirrored got ceramic tiles 0.33 against 0.28 and the concrete turned half round went to
+    aggregate (docs/BENCHMARKS.md, session 35)."""
     x = resize(image[:1], SOURCE_RES)
     out = []
     for s in VIEW_SIZES:
@@ -74,7 +81,8 @@ def views(image: torch.Tensor) -> torch.Tensor:
         corners = [(0, 0)] if m == 0 else [(0, 0), (0, m), (m, 0), (m, m), (m // 2, m // 2)]
         for i, j in corners:
             crop = F.interpolate(x[:, :, i:i + s, j:j + s], size=(VIEW_RES, VIEW_RES), mode="area")
-            out += [crop, torch.rot90(crop, 1, (2, 3))]
+            for c in (crop, crop.flip(3)):
+                out += [torch.rot90(c, k, (2, 3)) for k in range(4)]
     return torch.cat(out)
 
 
