@@ -110,7 +110,8 @@ def _centre_crop(img: torch.Tensor, share: float) -> torch.Tensor:
 # every count a person made is 3/4 of it). A co-located flash stays in the frame's centre under
 # all three. A pipeline that reads what a person sees gives the same family, the same relief and
 # counts scaled by the crop on each; where the decision flips between them it was a near tie,
-# which photos the project has not seen will break either way.
+# which photos the project has not seen will break either way. A crop's counts can fall between
+# the whole numbers a tileable graph holds (1.5 x 1.5 tiles), out of any fit's reach.
 PHOTO_VARIANTS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], float]] = {
     "mirror": (lambda x: x.flip(-1), 1.0),
     "turn180": (lambda x: x.flip(-2, -1), 1.0),

@@ -15,7 +15,8 @@ Flow (``method="diffproxy"``)::
        (full: each graph this way from 4 random streams, the best look kept: ``restarts``;
         on a CPU the graphs and restarts run side by side in worker processes, see ``workers``)
     -> keep the graph with the lowest final style loss (of the export-size maps' look; a look
-       within 2 % of it is a tie, kept by the ranking's order: ``result.best_graph``) -> Result
+       within 15 % of it, the fit's own noise, is a tie, kept by the ranking's order:
+       ``result.best_graph``) -> Result
 
 ``method="match"`` replaces the stages by MATch's filters-only optimisation (generators fixed
 at the start point: the best prior sample of the graph ranking, or a benchmark's start),
