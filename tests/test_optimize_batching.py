@@ -133,6 +133,7 @@ def test_batched_restarts_give_the_one_after_another_result(tiny):
     assert len(said) == 1
     n, m = (int(w) for w in said[0].split() if w.isdigit())
     assert n >= 6 * 3 and m <= n // 3, said
+    assert (sum(got.batches), len(got.batches)) == (n, m) and serial.batches is None  # the result says it too
     assert {e["message"].split("]")[0] + "]" for e in events if e["message"].startswith("[bricks")} == \
         {"[bricks]", "[bricks #2]", "[bricks #3]"}
 

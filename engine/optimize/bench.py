@@ -164,11 +164,14 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
     files = sorted(p for p in d.iterdir() if p.suffix.lower() in PHOTO_EXTS)[:limit]
     methods = [m for m in methods if m not in ORACLE_METHODS]  # no ground truth to start from
     rows = []
+    loaded: dict[Path, torch.Tensor] = {}  # the photo whose variants are being run, read once
     for f, variant in ((f, v) for f in files for v in ("", *variants)):
         diff_seconds = None
         source: str | torch.Tensor = str(f)
         if variant:
-            source = PHOTO_VARIANTS[variant][0](load_photo(f).image).contiguous()
+            if f not in loaded:
+                loaded = {f: load_photo(f).image}
+            source = PHOTO_VARIANTS[variant][0](loaded[f]).contiguous()
         for m in sorted(methods, key=lambda m: m != "diffproxy"):
             o = Options(preset=preset, device=device, seed=seed, descriptor=descriptor, workers=workers,
                         top_k=top_k, time_limit=diff_seconds if m == "search" else None,
@@ -265,15 +268,12 @@ def _variants_summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
     """Photos run with ``variants``: the checks per variant (``""``: the photos themselves) and
     ``same_graph``: [photos given the same graph in every variant, photos run in more than one]."""
     by_variant: dict[str, list[dict]] = {}
-    graphs: dict[str, set[str]] = {}
-    runs: dict[str, int] = {}
+    graphs: dict[str, list[str]] = {}  # photo -> the graph of each of its runs
     for r in rs:
         by_variant.setdefault(r.get("variant") or "", []).append(r)
-        photo = r.get("photo", r["target"])
-        graphs.setdefault(photo, set()).add(r["graph"])
-        runs[photo] = runs.get(photo, 0) + 1
-    several = [p for p in graphs if runs[p] > 1]
-    out: dict[str, Any] = {"same_graph": [sum(len(graphs[p]) == 1 for p in several), len(several)]}
+        graphs.setdefault(r.get("photo", r["target"]), []).append(r["graph"])
+    several = [g for g in graphs.values() if len(g) > 1]
+    out: dict[str, Any] = {"same_graph": [sum(len(set(g)) == 1 for g in several), len(several)]}
     if any("checks" in r for r in rs):
         out["checks_by_variant"] = {v: _checks_summary(vr) for v, vr in by_variant.items()}
     return out

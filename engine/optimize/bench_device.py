@@ -78,14 +78,8 @@ def measure_here(target: dict[str, Any], preset: str, device: str, seed: int = 0
         torch.cuda.reset_peak_memory_stats(dev)
     image = _target_image(target, dev)
     o = Options(preset=preset, device=device, seed=seed, workers=workers, threads=threads, batch=batch)
-    said: list[str] = []
-
-    def heard(event: dict[str, Any]) -> None:  # the batch's report: "40 descents in 10 batches"
-        if "descents in" in event["message"] and "batches" in event["message"]:
-            said.append(event["message"])
-
     t0 = time.perf_counter()
-    result = proceduralize(image, o, progress=heard)
+    result = proceduralize(image, o)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     wall = time.perf_counter() - t0
@@ -96,9 +90,8 @@ def measure_here(target: dict[str, Any], preset: str, device: str, seed: int = 0
         "timings": {k: round(float(v), 3) for k, v in result.timings.items()},
         "rates": rates(result.losses, result.timings),
     }
-    if said:  # the restarts ran in one process, their descents batched (optimize.batching)
-        n, m = (int(w) for w in said[-1].split() if w.isdigit())
-        row["descents"] = {"descents": n, "batches": m}
+    if result.batches:  # the restarts ran in one process, their descents batched (optimize.batching)
+        row["descents"] = {"descents": sum(result.batches), "batches": len(result.batches)}
     if dev.type == "cuda":
         row["peak_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2 ** 20, 1)
         row["peak_reserved_mb"] = round(torch.cuda.max_memory_reserved(dev) / 2 ** 20, 1)

@@ -129,6 +129,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     search_seconds = (o.time_limit or p.search_seconds) / -(-k // workers)
 
     done: list[GraphRun] = []
+    batches = None
     if workers > 1:
         what = f"graphs {', '.join(c.name for c in chosen)}" if k > 1 else f"graph {chosen[0].name}"
         rep.message("fit", f"optimising {what}{f' from {n} starts each' if n > 1 else ''} with {o.method}, "
@@ -152,7 +153,8 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
 
         done, met = run_together([(lambda c=c, g=g, r=r: job(c, g, rep.child(prefix(c.name, r))))
                                   for c, g, r in tasks])
-        rep.message("fit", f"{sum(met.batches)} descents in {len(met.batches)} batches")
+        batches = met.batches
+        rep.message("fit", f"{sum(batches)} descents in {len(batches)} batches")
     else:
         for i, (cand, g, r) in enumerate(tasks):
             rep.prefix = prefix(cand.name, r) if len(tasks) > 1 else ""
@@ -187,7 +189,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
         from ..estimator import describe as describe_estimator
         guessed = describe_estimator()
     return Result.from_run(best, runs, o, photo, descriptor, device, ranking, timings, graph_classifier=used,
-                           param_estimator=guessed)
+                           param_estimator=guessed, batches=batches)
 
 
 __all__ = ["proceduralize", "Options", "Cancelled", "Result"]

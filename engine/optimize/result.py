@@ -10,7 +10,8 @@ is checked before the first file is written):
   descriptor (name + weights hash), losses per stage, timings per stage, device, method, preset,
   seed, graph ranking (with the graph classifier's probabilities, and which classifier: file,
   hash, validation accuracy), which parameter estimator proposed a start (file, hash,
-  validation error; null when none did), proxy status, notes on the input photo;
+  validation error; null when none did), proxy status, notes on the input photo, ``batches``
+  (jobs per descent batch where the restarts descended together, ``--batch``; else null);
 * ``comparison.png``: photo | render | basecolor | normal | roughness | metallic, 256 px tiles
   with labels;
 * ``loss_curve.png``: each stage's objective per step (matplotlib; skipped with a note in the
@@ -208,12 +209,14 @@ class Result:
     graph_classifier: dict | None = None  # classifier.describe() when it ordered the ranking
     joints: dict | None = None  # best_graph()'s joint polarities of the photo and this render, when compared
     param_estimator: dict | None = None  # estimator.describe() when it guessed a start
+    batches: list[int] | None = None  # jobs per descent batch, where the runs descended together (batching)
     photo: torch.Tensor = field(repr=False, default=None)  # type: ignore[assignment]
 
     @classmethod
     def from_run(cls, best: GraphRun, runs: list[GraphRun], o: Options, photo, descriptor, device,
                  ranking: list[dict], timings: dict[str, float],
-                 graph_classifier: dict | None = None, param_estimator: dict | None = None) -> "Result":
+                 graph_classifier: dict | None = None, param_estimator: dict | None = None,
+                 batches: list[int] | None = None) -> "Result":
         assert best.fit is not None and best.u is not None
         losses = dict(best.stages)
         losses["final"] = {**best.final, "from_stage": best.final_from, "maps_px": best.maps_px()}
@@ -231,7 +234,7 @@ class Result:
                    others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.maps_px()},
                             "seconds": round(r.seconds, 3), "joints": r.joints} for r in runs if r is not best],
                    graph_classifier=graph_classifier, param_estimator=param_estimator, joints=best.joints,
-                   photo=photo.image.detach().cpu())
+                   batches=batches, photo=photo.image.detach().cpu())
 
     def summary(self) -> dict:
         """Everything but the curves and the photo, JSON-safe (what ``--json`` prints)."""
@@ -242,7 +245,7 @@ class Result:
                         "photo": {"source": self.photo_source, "notes": self.photo_notes},
                         "other_graphs": self.others, "joints": self.joints,
                         "graph_classifier": self.graph_classifier,
-                        "param_estimator": self.param_estimator,
+                        "param_estimator": self.param_estimator, "batches": self.batches,
                         "engine_version": __version__})
 
     # --- export -------------------------------------------------------------------------------
