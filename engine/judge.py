@@ -19,6 +19,10 @@ measurements that share nothing with the descriptor:
 * **unit colour spread**: the spread of unit-sized mean colours (:func:`unit_spread`), photo at
   the label's unit size, render at the fitted one; alternating red and grey bricks fitted as one
   brown make the render's spread a fraction of the photo's.
+* **bond**: how far every other course is shifted (0 stack bond, 0.5 half bond), read the
+  same way on photo and render (:func:`diffproxy.layout.measure_layout`, its step 8), within
+  :data:`BOND_TOLERANCE` units; only where the photo shows one. The labels do not count it, so
+  this check compares two readings; a stack of square tiles fitted as a running bond fails it.
 * **octaves** (a measurement, no pass or fail): how much of its contrast the render puts at
   each scale against the photo (:func:`octave_gap`: luminance power in octave bands of
   spatial frequency, the render's over the photo's, in nats), from whole tiles and patches to
@@ -46,6 +50,7 @@ SIZE = 256
 COUNT_TOLERANCE = 1.3  # counts within x/÷ 1.3 of the label's
 SPREAD_TOLERANCE = 2.0  # render's unit colour spread within x/÷ 2 of the photo's
 POLARITY_MIN = 0.25  # |skewness| below this: no joint polarity to speak of
+BOND_TOLERANCE = 0.15  # render's bond offset within this many units of the photo's
 RELIEF_DEG = 4.0  # 90th-percentile normal tilt (degrees) from which a person sees relief
 
 
@@ -142,8 +147,8 @@ def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: tor
 
     ``graph``: the fitted :class:`~diffproxy.graphs.MaterialGraph`; ``params``: its JSON
     parameters. Returns ``{"family": {...}, "counts": {...}?, "polarity": {...}?, "spread":
-    {...}?, "relief": {...}?}``, each with ``ok``; counts, polarity and spread only where the
-    label counts rows and units per course.
+    {...}?, "bond": {...}?, "relief": {...}?}``, each with ``ok``; counts, polarity, spread and
+    bond only where the label counts rows and units per course (bond: and the photo shows one).
     """
     out: dict[str, Any] = {}
     accept = list(label.get("accept") or [])
@@ -167,6 +172,13 @@ def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: tor
         ratio = render_spread / photo_spread if photo_spread > 0 else None
         out["spread"] = {"photo": photo_spread, "render": render_spread, "ratio": ratio,
                          "ok": ratio is not None and abs(math.log(max(ratio, 1e-9))) <= math.log(SPREAD_TOLERANCE)}
+        from .layout import measure_layout  # layout builds on this module's measurements
+
+        bp = measure_layout(photo).offset
+        if bp is not None:
+            br = measure_layout(render).offset
+            out["bond"] = {"photo": bp, "render": br,
+                           "ok": br is not None and abs(br - bp) <= BOND_TOLERANCE}
     if "relief" in label:
         deg = relief_degrees(normal)
         want = bool(label["relief"])
@@ -176,4 +188,4 @@ def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: tor
 
 __all__ = ["check", "joint_polarity", "polarity_sign", "unit_spread", "relief_degrees", "octave_power",
            "octave_gap", "SPECTRUM_OCTAVES", "SIZE",
-           "COUNT_TOLERANCE", "SPREAD_TOLERANCE", "POLARITY_MIN", "RELIEF_DEG"]
+           "COUNT_TOLERANCE", "SPREAD_TOLERANCE", "BOND_TOLERANCE", "POLARITY_MIN", "RELIEF_DEG"]

@@ -65,6 +65,15 @@ def test_check_passes_the_material_that_made_the_photo():
     out = judge.check(label, g, p, img, img, maps["normal"])
     assert out["family"]["ok"] and out["counts"]["ok"] and out["polarity"]["ok"]
     assert out["spread"]["ratio"] == pytest.approx(1.0) and out["relief"]["ok"]
+    assert out["bond"]["ok"] and abs(out["bond"]["photo"] - 0.5) < 0.08  # the default half bond
+
+
+def test_bond_check_fails_a_running_bond_fitted_to_a_stack():
+    g, p, maps, running = bricks()
+    _, _, _, stack = bricks(**{"brick.offset": 0.0})
+    label = {"accept": ["bricks"], "rows": g.layout_counts(p)["rows"], "per_row": p["brick.bricks"]}
+    out = judge.check(label, g, p, stack, running, maps["normal"])
+    assert out["bond"]["photo"] < 0.08 and out["bond"]["render"] > 0.42 and not out["bond"]["ok"], out["bond"]
 
 
 def test_check_fails_wrong_family_counts_polarity_and_relief():

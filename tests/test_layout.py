@@ -92,6 +92,7 @@ def test_no_period_no_count(kind):
     m = measure_layout(img)
     assert isinstance(m, Layout)
     assert m.rows is None and m.per_row is None, m
+    assert m.offset is None and m.offset_confidence == 0.0, m  # no counts, no bond
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -162,10 +163,14 @@ def test_layout_start_sets_the_counts_and_bounds_the_searches():
     start = fit.defaults()
     i_rows = [p.name for p in g.spec].index("brick.rows")
     start[0, i_rows] = (20 - 2) / 38  # 20 courses, far off
+    start[0, [p.name for p in g.spec].index("brick.offset")] = 0.1  # a bond far from the photo's half bond
     messages = []
     r = layout_start(fit, start, Reporter(lambda e: messages.append(e)))
     got = fit.natural(r.u)
     assert int(got["brick.rows"]) == 6 and int(got["brick.bricks"]) == 3, r.info
+    assert abs(float(got["brick.offset"]) - 0.5) <= 0.05 and r.info["bond"] is not None, r.info
+    lo, hi = fit.windows["brick.offset"]
+    assert lo < 0.5 < hi and hi - lo <= 0.25, fit.windows
     assert fit.windows["brick.rows"][0] <= 6 <= fit.windows["brick.rows"][1]
     assert any("measured on the photo" in str(m.get("message")) for m in messages)
     # the random search draws inside the windows
@@ -264,3 +269,54 @@ def test_head_joints_of_a_running_bond_are_not_joints_across_the_frame(brick_ren
     lum = imgs[0:1].mean(dim=1)[0]
     assert _full_lines(lum, -1, 1) == []  # vertical: head joints break at every course
     assert len(_full_lines(lum, -1, 0)) >= truth[0]["rows"] - 1  # horizontal: bed joints run through
+
+
+# --- the bond: how far every other course is shifted (step 8 of layout's docstring) ---------------
+@pytest.mark.parametrize("offset", [0.0, 0.25, 0.5, 0.7])
+def test_bond_of_renders_with_known_offset(offset):
+    """Stack bond, quarter bond, half bond and a bond of 0.7 (the mirror image of 0.3) read
+    within 0.08 units; the reading is folded into [0, 0.5]."""
+    g = get_graph("ceramic_tiles")
+    ps = g.spec.defaults()
+    ps["tiles.tiles_y"], ps["tiles.tiles_x"] = torch.tensor([6.0]), torch.tensor([4.0])
+    ps["tiles.offset"] = torch.tensor([offset])
+    with torch.no_grad():
+        img = render(g.maps(ps, 320))[..., 20:276, 40:296]  # a crop: the frame does not tile
+    m = measure_layout(img)
+    want = min(offset, 1 - offset)
+    assert m.offset is not None and abs(m.offset - want) <= 0.08, (offset, m)
+
+
+def test_two_by_two_floor_reads_a_stack_bond():
+    # one joint each way, crossing the whole frame: head joints continue from course to course
+    m = measure_layout(_two_by_two_floor(0.5))
+    assert m.offset is not None and m.offset <= 0.05, m
+
+
+def test_bond_window_bounds_the_graph_s_offset_and_the_fit_keeps_it():
+    import dataclasses
+
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.layout import BOND_WINDOW, layout_windows
+    from diffproxy.optimize import PRESETS
+    from diffproxy.optimize.fit import Fit
+
+    stack = dataclasses.replace(_layout(2.0, 2.0), offset=0.0, offset_confidence=0.7)
+    g = get_graph("ceramic_tiles")
+    w = layout_windows(g, stack)
+    assert w["tiles.offset"] == (0.0, BOND_WINDOW, 0.0), w
+    assert "tiles.offset" not in layout_windows(g, _layout(2.0, 2.0))  # no bond read: no window
+    assert layout_windows(get_graph("wood"), stack) == {}  # no bond parameter
+    assert get_graph("bricks").bond_param in layout_windows(get_graph("bricks"), stack)
+    # the fit: a continuous window, no half-value slack; steps clamp into it, draws fall in it
+    photo = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    fit = Fit(g, photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
+    fit.set_windows({k: v[:2] for k, v in w.items()})
+    i = [p.name for p in g.spec].index("tiles.offset")
+    u = torch.rand(64, len(g.spec), generator=torch.Generator().manual_seed(1))
+    drawn = fit.into_window(u, torch.Generator().manual_seed(2))
+    assert bool((drawn[:, i] <= BOND_WINDOW + 1e-6).all()) and float(drawn[:, i].std()) > 0.01
+    moved = fit.into_window(u)
+    assert bool((moved[:, i] <= BOND_WINDOW + 1e-6).all())
+    assert float(fit.keep_in_range(torch.full((1, len(g.spec)), 0.9))[0, i]) == pytest.approx(BOND_WINDOW)
+    assert fit.in_window(i, 0.05) and not fit.in_window(i, 0.2)

@@ -264,8 +264,9 @@ def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
     by = {r["target"]: r for r in rows}
     assert "checks" not in by["other.png"]
     c = by["wall.png"]["checks"]
-    assert set(c) == {"family", "counts", "polarity", "spread", "relief"}
+    assert set(c) == {"family", "counts", "polarity", "spread", "bond", "relief"}  # the wall: a half bond
     summary = summarise(rows, ["match"])["per_method"]["match"]["checks"]
+    assert summary["bond"] == [int(c["bond"]["ok"]), 1]
     assert summary["family"] == [int(c["family"]["ok"]), 1] and summary["relief_present"][1] == 1
     assert summary["relief_absent"] == [0, 0]
     assert "judged by the labels" in table(rows, summarise(rows, ["match"]))

@@ -90,6 +90,10 @@ class MaterialGraph:
     # the fit keeps it near the count measured on the photo (``layout.layout_windows``);
     # empty where no single parameter does (paving: arcs x stones)
     layout_params: Mapping[str, str] = {}
+    # the parameter that shifts every other course along its length, in units (a brick or tile
+    # ``offset``: 0 stack bond, 0.5 half bond): the fit keeps it near the bond measured on the
+    # photo (``layout.layout_windows``); None where the graph has none
+    bond_param: str | None = None
     # (unit colour, joint colour): the prefixes of two ``color_params`` triples, the colour of
     # the bricks/tiles/stones and of the joints between them; the fit swaps them when it has
     # them the wrong way round (``optimize.exchange``); None for a graph without joints

@@ -54,6 +54,7 @@ class Bricks(RetunedGraph):
     )
 
     layout_params = {"rows": "brick.rows", "per_row": "brick.bricks"}
+    bond_param = "brick.offset"
 
     joint_colors = ("color.brick", "color.mortar")
 

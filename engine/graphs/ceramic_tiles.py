@@ -61,6 +61,7 @@ class CeramicTiles(RetunedGraph):
     )
 
     layout_params = {"rows": "tiles.tiles_y", "per_row": "tiles.tiles_x"}
+    bond_param = "tiles.offset"
 
     joint_colors = ("color.tile", "color.grout")
 

@@ -66,6 +66,7 @@ class Marble(RetunedGraph):
         seed_param(),
     )
     layout_params = {"rows": "slabs.tiles_y", "per_row": "slabs.tiles_x"}
+    bond_param = "slabs.offset"
     joint_colors = ("color.base", "color.joint")
 
     def compose(self, p, patterns, res):

@@ -59,6 +59,7 @@ class Mosaic(RetunedGraph):
         seed_param(),
     )
     layout_params = {"rows": "tesserae.tiles_y", "per_row": "tesserae.tiles_x"}
+    bond_param = "tesserae.offset"
     joint_colors = ("color.tile", "color.grout")
 
     def compose(self, p, patterns, res):

@@ -71,6 +71,7 @@ class WoodPlanks(RetunedGraph):
         seed_param(),
     )
     layout_params = {"rows": "planks.tiles_y", "per_row": "planks.tiles_x"}
+    bond_param = "planks.offset"
     joint_colors = ("color.wood", "color.joint")
 
     def compose(self, p, patterns, res):

@@ -71,8 +71,8 @@ class Fit:
         self._round_filter = [p.name for p in params if p.role == "filter" and p.discrete]
         self._round_gen = [p.name for p in params if p.role == "generator" and p.discrete]
         self._periodic = torch.tensor([p.periodic for p in params], dtype=torch.bool, device=device)
-        # the count window (set_windows): normalised bounds per parameter, [0, 1] when unset
-        self.windows: dict[str, tuple[int, int]] = {}
+        # the windows (set_windows): normalised bounds per parameter, [0, 1] when unset
+        self.windows: dict[str, tuple[float, float]] = {}
         self._lo = torch.zeros(len(params), device=device)
         self._hi = torch.ones(len(params), device=device)
         photo = photo.to(device, torch.float32)
@@ -129,30 +129,34 @@ class Fit:
                            torch.minimum(torch.maximum(v, lo), hi))
 
     # --- the count window ---------------------------------------------------------------------
-    def set_windows(self, windows: Mapping[str, tuple[int, int]]) -> None:
-        """Keep the structure searches of the counts named in ``windows`` within ``(lowest,
-        highest)`` (natural units, inclusive; ``estimator.count_windows``): Stage II's steps
+    def set_windows(self, windows: Mapping[str, tuple[float, float]]) -> None:
+        """Keep the structure searches of the parameters named in ``windows`` within ``(lowest,
+        highest)`` (natural units, inclusive; counts: ``estimator.count_windows``,
+        ``layout.layout_windows``; a bond offset: ``layout.layout_windows``): Stage II's steps
         (:meth:`keep_in_range`), the random search's draws and the compass and coordinate
         searches' moves (:meth:`into_window`, :meth:`in_window`). Not in the paper."""
-        self.windows = {k: (int(a), int(b)) for k, (a, b) in windows.items()}
+        discrete = {p.name for p in self.spec if p.discrete}
+        self.windows = {k: (int(a), int(b)) if k in discrete else (float(a), float(b))
+                        for k, (a, b) in windows.items()}
         self._lo.fill_(0.0)
         self._hi.fill_(1.0)
         for i, p in enumerate(self.spec):
             if p.name in self.windows:
                 a, b = self.windows[p.name]
                 span = p.high - p.low
-                # half a value of slack either side: anything in it rounds into the window
-                self._lo[i] = max(0.0, (a - 0.49 - p.low) / span)
-                self._hi[i] = min(1.0, (b + 0.49 - p.low) / span)
+                # a count: half a value of slack either side, anything in it rounds into the window
+                slack = 0.49 if p.discrete else 0.0
+                self._lo[i] = max(0.0, (a - slack - p.low) / span)
+                self._hi[i] = min(1.0, (b + slack - p.low) / span)
 
     def in_window(self, i: int, value: float) -> bool:
         """Whether normalised ``value`` of parameter ``i`` lies in its window (no window: True)."""
         return float(self._lo[i]) - 1e-9 <= value <= float(self._hi[i]) + 1e-9
 
     def into_window(self, u: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``u`` (B, P) with every windowed count outside its window moved in: to a value drawn
-        uniformly from those the prior can draw inside it (``generator`` given: the random
-        search's draws), else to the nearest end."""
+        """``u`` (B, P) with every windowed parameter outside its window moved in: to a value drawn
+        uniformly from those the prior can draw inside it (a continuous one: uniformly in it;
+        ``generator`` given: the random search's draws), else to the nearest end."""
         if not self.windows:
             return u
         u = u.clone()
@@ -167,6 +171,10 @@ class Fit:
             if generator is None:
                 nearest = torch.where(u[:, i] < self._lo[i], (a - p.low) / span, (b - p.low) / span)
                 u[:, i] = torch.where(out, nearest.to(u.dtype), u[:, i])
+                continue
+            if not p.discrete:
+                r = torch.rand(int(out.sum()), generator=generator, dtype=u.dtype)
+                u[out, i] = (self._lo[i] + r.to(u.device) * (self._hi[i] - self._lo[i])).to(u.dtype)
                 continue
             levels = [p.low + k for k in p.allowed_levels if a <= p.low + k <= b] or [a]
             pick = torch.randint(len(levels), (int(out.sum()),), generator=generator)

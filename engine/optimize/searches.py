@@ -24,6 +24,14 @@ from .descent import LossFn, StageResult
 from .fit import Fit
 
 
+def _windows_text(windows) -> str:
+    """``tiles_x 2-3, offset 0.00-0.12`` from ``{parameter: (lowest, highest, ...)}``."""
+    def v(x):
+        return f"{x:.2f}" if isinstance(x, float) else str(x)
+    return ", ".join(f"{k.split('.')[-1]} {v(w[0])}" + (f"-{v(w[1])}" if w[1] != w[0] else "")
+                     for k, w in windows.items())
+
+
 @torch.no_grad()
 def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "layout") -> StageResult:
     """The counts a person counts on the photo (:func:`diffproxy.layout.measure_layout`, not in
@@ -33,7 +41,9 @@ def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "la
     the fits' courses were off by x1.6-x2.5 where a periodic layout is plain to see (and to
     measure: docs/BENCHMARKS.md, "Real photos judged by what a person sees"). Counts the photo
     shows no clear period for, and graphs without layout parameters, are left as they were.
-    ``info``: the measurement, its confidences and the windows."""
+    The bond read on the photo (stack, half bond...) bounds the graph's bond offset the same
+    way: a Gram matrix does not see it either (the 2 x 2 stack-bond floor tiles were fitted
+    with an offset of 0.25). ``info``: the measurement, its confidences and the windows."""
     from ..layout import layout_windows, measure_layout
 
     t0 = time.perf_counter()
@@ -43,7 +53,8 @@ def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "la
     windows = layout_windows(fit.graph, layout, current)
     info: dict = {"rows": layout.rows, "per_row": layout.per_row, "rows_confidence": layout.rows_confidence,
                   "per_row_confidence": layout.per_row_confidence, "polarity": layout.polarity,
-                  "joints_across": list(layout.lines),
+                  "joints_across": list(layout.lines), "bond": layout.offset,
+                  "bond_confidence": layout.offset_confidence,
                   "windows": {k: [a, b] for k, (a, b, _) in windows.items()}}
     u = u[:1].clone()
     if not windows:
@@ -55,9 +66,9 @@ def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "la
         u[0, index[name]] = (nearest - p.low) / (p.high - p.low)
     end = float(fit.style(fit.render(u)))
     reporter.message(stage, "counts measured on the photo: " + ", ".join(
-        f"{k} {v:.1f}" for k, v in (("courses", layout.rows), ("units per course", layout.per_row)) if v)
-        + "; kept near: " + ", ".join(f"{k.split('.')[-1]} {a}" + (f"-{b}" if b != a else "")
-                                     for k, (a, b, _) in windows.items()))
+        f"{k} {v:.{d}f}" for k, v, d in (("courses", layout.rows, 1), ("units per course", layout.per_row, 1),
+                                         ("bond offset", layout.offset, 2)) if v is not None)
+        + "; kept near: " + _windows_text(windows))
     return StageResult(u, start, end, [start, end], info, time.perf_counter() - t0)
 
 
@@ -101,8 +112,7 @@ def estimate_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "
             start = float(fit.style(fit.render(u)))
             info["start_moved_into_windows"] = True
         if fit.windows:
-            reporter.message(stage, "counts kept near the guess: " + ", ".join(
-                f"{k.split('.')[-1]} {a}" + (f"-{b}" if b != a else "") for k, (a, b) in fit.windows.items()))
+            reporter.message(stage, "counts kept near the guess: " + _windows_text(fit.windows))
     loss = float(fit.style(fit.render(guess)))
     kept = "estimate" if loss < start else "start"
     reporter.message(stage, f"the parameter estimator's guess: style {loss:.4f} against the start's {start:.4f}; "
