@@ -114,6 +114,7 @@ FIRST_TOOTH = 0.7  # a period's autocorrelation at T must reach this share of it
 LINE_Z = 15.0  # a joint across the whole frame: robust sd over the profile's median (step 7)
 LINE_COVERAGE = 0.85  # ... and above the map's upper quartile along this share of its length
 BOND_WINDOW = 0.12  # units: the fit keeps its bond offset this close to the bond read (step 8)
+BOND_PRIOR_SD = 3.0  # ... where the read is within this many sd of the graph's prior bond
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,12 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
 
     A bond read (``Layout.offset``) gives the graph's :attr:`~diffproxy.graphs.MaterialGraph.bond_param`
     the window of the reading +- :data:`BOND_WINDOW`, starting at the reading (offsets
-    ``o`` and ``1 - o`` are mirror images: the reading is the one in [0, 0.5])."""
+    ``o`` and ``1 - o`` are mirror images: the reading is the one in [0, 0.5]), where the
+    reading is within :data:`BOND_PRIOR_SD` sd of the parameter's prior (folded alike): the
+    window keeps a fit from drifting off the bond it sees (the stack-bond floor tiles at offset
+    0.25, 3 sd off the tiles' prior), but does not turn a graph into a material its artist did
+    not make: wood planks held to a stack bond of 2 x 2 square boards out-looked the ceramic
+    tiles on that floor (fast, docs/BENCHMARKS.md session 36). Such a graph keeps its prior."""
     base: dict[str, Any] = {k: float(v.reshape(-1)[0]) for k, v in graph.spec.defaults().items()}
     if params:
         base.update(params)
@@ -316,7 +322,9 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
     if layout.offset is not None and bond in graph.spec.by_name:
         p = graph.spec.by_name[bond]
         o = min(max(float(layout.offset), p.low), p.high)
-        out[bond] = (max(p.low, o - BOND_WINDOW), min(p.high, o + BOND_WINDOW), o)
+        mean, sd = p.prior if p.prior is not None else (o, 1.0)
+        if abs(o - min(mean, 1.0 - mean)) <= BOND_PRIOR_SD * sd:  # a bond the graph's material has
+            out[bond] = (max(p.low, o - BOND_WINDOW), min(p.high, o + BOND_WINDOW), o)
     for count, name in graph.layout_params.items():
         m = getattr(layout, count)
         if m is None or name not in graph.spec.by_name:

@@ -307,7 +307,12 @@ def test_bond_window_bounds_the_graph_s_offset_and_the_fit_keeps_it():
     assert w["tiles.offset"] == (0.0, BOND_WINDOW, 0.0), w
     assert "tiles.offset" not in layout_windows(g, _layout(2.0, 2.0))  # no bond read: no window
     assert layout_windows(get_graph("wood"), stack) == {}  # no bond parameter
-    assert get_graph("bricks").bond_param in layout_windows(get_graph("bricks"), stack)
+    # a bond the graph's prior does not make (3 sd): no window, the graph keeps its own
+    assert get_graph("bricks").bond_param not in layout_windows(get_graph("bricks"), stack)  # 0.5 +- 0.1
+    assert get_graph("wood_planks").bond_param not in layout_windows(get_graph("wood_planks"), stack)
+    half = dataclasses.replace(stack, offset=0.48)
+    assert layout_windows(get_graph("bricks"), half)["brick.offset"] == pytest.approx((0.36, 0.60, 0.48))
+    assert "tiles.offset" not in layout_windows(g, half)  # tiles' prior 0 +- 0.08
     # the fit: a continuous window, no half-value slack; steps clamp into it, draws fall in it
     photo = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
     fit = Fit(g, photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
