@@ -233,13 +233,14 @@ def _bond(lum: torch.Tensor, sign: int, rows: float, per_row: float, along: floa
     v = _line_map(lum, sign, 1, along)
     a, b = v[:-dy], v[dy:]
     best, shift = -2.0, 0
-    for s in range(min(int(math.ceil(unit)), n - 32)):  # at least 32 px of overlap
-        x, y = (a[:, :n - s], b[:, s:]) if s else (a, b)
+    reach = min(int(math.ceil(unit)), n - 32)  # at least 32 px of overlap
+    for s in range(-reach + 1, reach):  # both ways: a mirrored photo reads the same bond
+        x, y = (a[:, :n - s], b[:, s:]) if s >= 0 else (a[:, -s:], b[:, :n + s])
         x, y = x - x.mean(), y - y.mean()
         c = float((x * y).mean() / (x.pow(2).mean().sqrt() * y.pow(2).mean().sqrt() + 1e-12))
         if c > best:
             best, shift = c, s
-    o = (shift / unit) % 1.0
+    o = (abs(shift) / unit) % 1.0
     return min(o, 1.0 - o), max(best, 0.0)
 
 
