@@ -66,7 +66,8 @@ Steps, and why each is there:
 8. **The bond** (:func:`_bond`): how far every other course is shifted along its length, in
    units (0: stack bond, 0.5: running half bond; ``o`` and ``1 - o`` are mirror images, so it
    is folded into [0, 0.5]). Where both counts were read, the head-joint line map (step 3) is
-   correlated with itself one course down, shifted along the course by 0 to one unit; the shift
+   correlated with itself one course down, shifted along the course by up to one unit either
+   way (one FFT for every shift); the shift
    of the highest correlation, over the unit's length, is the bond, and that correlation its
    confidence (under :data:`BOND_CONFIDENCE`: ``None``). Stack-bond head joints continue from
    course to course and line up at no shift; a half bond's line up half a unit along. On 56
@@ -230,18 +231,29 @@ def _bond(lum: torch.Tensor, sign: int, rows: float, per_row: float, along: floa
     dy, unit = int(round(n / rows)), n / per_row
     if dy > n - 16:
         return 0.0, 0.0
-    v = _line_map(lum, sign, 1, along)
-    a, b = v[:-dy], v[dy:]
-    best, shift = -2.0, 0
+    v = _line_map(lum, sign, 1, along).double()
+    a, b = v[:-dy], v[dy:]  # each row against the row one course down
     reach = min(int(math.ceil(unit)), n - 32)  # at least 32 px of overlap
-    for s in range(-reach + 1, reach):  # both ways: a mirrored photo reads the same bond
-        x, y = (a[:, :n - s], b[:, s:]) if s >= 0 else (a[:, -s:], b[:, :n + s])
-        x, y = x - x.mean(), y - y.mean()
-        c = float((x * y).mean() / (x.pow(2).mean().sqrt() * y.pow(2).mean().sqrt() + 1e-12))
-        if c > best:
-            best, shift = c, s
-    o = (abs(shift) / unit) % 1.0
-    return min(o, 1.0 - o), max(best, 0.0)
+    s = np.arange(-reach + 1, reach)  # both ways: a mirrored photo reads the same bond
+    # Pearson correlation of a[:, c] with b[:, c + s] over their overlap, every shift at once:
+    # the products' sums by FFT, the overlaps' sums and sums of squares by prefix sums
+    f = torch.fft.rfft(a, n=2 * n, dim=1).conj() * torch.fft.rfft(b, n=2 * n, dim=1)
+    sxy = torch.fft.irfft(f.sum(0), n=2 * n).numpy()[s % (2 * n)]
+
+    def prefix(m: torch.Tensor) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(m.sum(0).numpy())])
+
+    ca, cb, caa, cbb = prefix(a), prefix(b), prefix(a * a), prefix(b * b)
+    lo_a, hi_a = np.maximum(-s, 0), n - np.maximum(s, 0)  # a's columns in the overlap
+    lo_b, hi_b = np.maximum(s, 0), n + np.minimum(s, 0)  # b's
+    cnt = a.shape[0] * (n - np.abs(s))
+    mx, my = (ca[hi_a] - ca[lo_a]) / cnt, (cb[hi_b] - cb[lo_b]) / cnt
+    vx = np.maximum((caa[hi_a] - caa[lo_a]) / cnt - mx * mx, 0.0)
+    vy = np.maximum((cbb[hi_b] - cbb[lo_b]) / cnt - my * my, 0.0)
+    c = (sxy / cnt - mx * my) / (np.sqrt(vx) * np.sqrt(vy) + 1e-12)
+    k = int(np.argmax(c))
+    o = (abs(int(s[k])) / unit) % 1.0
+    return min(o, 1.0 - o), max(float(c[k]), 0.0)
 
 
 def measure_layout(image: torch.Tensor) -> Layout:
