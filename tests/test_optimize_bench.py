@@ -329,3 +329,54 @@ def test_bench_photos_run_as_variants(tiny, tmp_path, monkeypatch, capsys):
     assert "--variants goes with --photos" in capsys.readouterr().err
     assert main(["--synthetic", "0", "--photos", str(tmp_path), "--variants", "rotate90", "--methods", "match"]) == 2
     assert "variants must be" in capsys.readouterr().err
+
+
+def test_seed_variants_run_the_photo_itself_with_the_seed_moved_on(tiny, tmp_path, monkeypatch):
+    """``seedk`` runs the same photo file with the run's seed + k (nothing else changes); the
+    summary counts, per check, the photos whose outcome was the same in every run."""
+    import diffproxy.optimize.bench as bench
+    from diffproxy.graphs import get_graph
+    from diffproxy.io import save_png
+    from diffproxy.optimize.bench import check_variants, run_photos, summarise, table, variant_seed
+    from diffproxy.render import render
+
+    monkeypatch.setattr(bench, "EXPORT_PX", 64)
+    seen = []
+    real = bench.proceduralize
+
+    def spy(source, o):
+        seen.append((source, o.seed))
+        return real(source, o)
+
+    monkeypatch.setattr(bench, "proceduralize", spy)
+    g = get_graph("bricks")
+    with torch.no_grad():
+        save_png(render(g.maps(g.spec.defaults(), 128))[0], tmp_path / "wall.png")
+    assert variant_seed("seed3") == 3 and variant_seed("mirror") == 0 and variant_seed("") == 0
+    assert check_variants(["seed1", "seed2"]) == ["seed1", "seed2"]
+    with pytest.raises(ValueError, match="variants"):
+        check_variants(["seed9"])
+    labels = {"wall": {"accept": ["bricks"], "relief": True}}
+    rows = run_photos(tmp_path, 5, ["match"], "tiny", device="cpu", descriptor="random", log=lambda s: None,
+                      labels=labels, variants=["seed1", "seed2"])
+    assert seen == [(str(tmp_path / "wall.png"), 5), (str(tmp_path / "wall.png"), 6), (str(tmp_path / "wall.png"), 7)]
+    assert [r["target"] for r in rows] == ["wall.png", "wall.png~seed1", "wall.png~seed2"]
+    s = summarise(rows, ["match"])["per_method"]["match"]
+    family = [r["checks"]["family"]["ok"] for r in rows]
+    assert s["same_outcome"]["family"] == [int(len(set(family)) == 1), 1]
+    assert "the same outcome in every variant of a photo: family" in table(rows, summarise(rows, ["match"]))
+
+
+def test_same_outcome_counts_photos_whose_check_never_flipped():
+    from diffproxy.optimize.bench import _same_outcome
+
+    def row(photo, family_ok, relief_ok):
+        return {"target": photo, "photo": photo, "checks": {
+            "family": {"ok": family_ok}, "relief": {"ok": relief_ok, "expected": photo != "steel"}}}
+
+    rows = [row("wall", True, True), row("wall", True, False), row("wall", True, True),
+            row("steel", False, True), row("steel", False, True), row("once", True, True)]
+    out = _same_outcome(rows)
+    # the wall's family held, its relief flipped; the steel failed its family every time; "once"
+    # ran once and counts nowhere
+    assert out == {"family": [2, 2], "relief_present": [0, 1], "relief_absent": [1, 1]}

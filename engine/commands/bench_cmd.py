@@ -46,8 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", default="",
                    help="with --photos: also run each photo as these label-keeping variants, comma-separated "
                         "(mirror: flipped left-right, turn180: turned half round, crop75: the centre 3/4 of the "
-                        "frame, its labelled counts x 0.75); the summary adds the checks per variant and how many "
-                        "photos got the same graph in every variant")
+                        "frame, its labelled counts x 0.75; seed1 ... seed4: the photo itself with the run's "
+                        "--seed + 1 ... 4, to see which outcomes hang on the search's luck); the summary adds the "
+                        "checks per variant, how many photos got the same graph in every variant and, per check, "
+                        "how many came out the same in every variant")
     p.add_argument("--methods", default="diffproxy,match,search",
                    help="comma-separated subset of diffproxy, match, search and the ablations "
                         "diffproxy-paper (Stage II through the proxies' patterns, as in the paper), "

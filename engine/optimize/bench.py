@@ -112,11 +112,23 @@ def _centre_crop(img: torch.Tensor, share: float) -> torch.Tensor:
 # counts scaled by the crop on each; where the decision flips between them it was a near tie,
 # which photos the project has not seen will break either way. A crop's counts can fall between
 # the whole numbers a tileable graph holds (1.5 x 1.5 tiles), out of any fit's reach.
+#
+# ``seed1`` ... ``seed4``: the photo itself, the pipeline run with ``--seed`` + k. Its random
+# draws (searches, restarts) change and nothing else: where a check passes under one seed and
+# fails under another, its outcome on that photo is the search's luck, not the method's, and a
+# change that flips it has not been shown to help or harm. (A pipeline fragile to its own seed
+# is fragile on photos it has not seen.)
 PHOTO_VARIANTS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], float]] = {
     "mirror": (lambda x: x.flip(-1), 1.0),
     "turn180": (lambda x: x.flip(-2, -1), 1.0),
     "crop75": (lambda x: _centre_crop(x, 0.75), 0.75),
+    **{f"seed{k}": (lambda x: x, 1.0) for k in range(1, 5)},
 }
+
+
+def variant_seed(variant: str) -> int:
+    """What a variant adds to the run's seed: ``k`` for ``seedk``, else 0."""
+    return int(variant[4:]) if variant.startswith("seed") else 0
 
 
 def variant_label(label: Mapping[str, Any], variant: str) -> dict[str, Any]:
@@ -168,12 +180,12 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
     for f, variant in ((f, v) for f in files for v in ("", *variants)):
         diff_seconds = None
         source: str | torch.Tensor = str(f)
-        if variant:
+        if variant and not variant_seed(variant):
             if f not in loaded:
                 loaded = {f: load_photo(f).image}
             source = PHOTO_VARIANTS[variant][0](loaded[f]).contiguous()
         for m in sorted(methods, key=lambda m: m != "diffproxy"):
-            o = Options(preset=preset, device=device, seed=seed, descriptor=descriptor, workers=workers,
+            o = Options(preset=preset, device=device, seed=seed + variant_seed(variant), descriptor=descriptor, workers=workers,
                         top_k=top_k, time_limit=diff_seconds if m == "search" else None,
                         proxy_weights=proxy_weights, **BENCH_METHODS[m])
             t = time.perf_counter()
@@ -276,6 +288,24 @@ def _variants_summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"same_graph": [sum(len(set(g)) == 1 for g in several), len(several)]}
     if any("checks" in r for r in rs):
         out["checks_by_variant"] = {v: _checks_summary(vr) for v, vr in by_variant.items()}
+        out["same_outcome"] = _same_outcome(rs)
+    return out
+
+
+def _same_outcome(rs: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """Per check: [photos whose check came out the same (all passed or all failed) in every
+    variant it applied to, photos it applied to in more than one]: with ``seedk`` variants, how
+    many outcomes do not hang on the search's luck."""
+    outcomes: dict[str, dict[str, list[bool]]] = {}  # check -> photo -> ok per run
+    for r in rs:
+        for c, v in r.get("checks", {}).items():
+            key = f"relief_{'present' if v['expected'] else 'absent'}" if c == "relief" else c
+            outcomes.setdefault(key, {}).setdefault(r.get("photo", r["target"]), []).append(bool(v["ok"]))
+    out = {}
+    for c, per_photo in outcomes.items():
+        several = [oks for oks in per_photo.values() if len(oks) > 1]
+        if several:
+            out[c] = [sum(len(set(oks)) == 1 for oks in several), len(several)]
     return out
 
 
@@ -409,6 +439,9 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         if "same_graph" in s:
             a, b = s["same_graph"]
             lines.append(f"{'':<10} the same graph for every variant of a photo: {a}/{b}")
+        if s.get("same_outcome"):
+            lines.append(f"{'':<10} the same outcome in every variant of a photo: " + ", ".join(
+                f"{k.replace('_', ' ')} {a}/{b}" for k, (a, b) in s["same_outcome"].items()))
     photo_checks = [r for r in rows if "checks" in r]
     if photo_checks:
         lines += ["", f"{'photo':<28} {'method':<10} {'graph':<14} family counts(rows,per_row)   polarity(photo,render) "
@@ -457,4 +490,4 @@ def check_methods(methods: Sequence[str]) -> list[str]:
 
 
 __all__ = ["BENCH_METHODS", "CHECKS", "PHOTO_VARIANTS", "run_synthetic", "run_photos", "load_labels",
-           "variant_label", "check_variants", "summarise", "table", "check_methods"]
+           "variant_label", "variant_seed", "check_variants", "summarise", "table", "check_methods"]
