@@ -87,10 +87,11 @@ the measurement and every structure search keeps within x/÷ 1.3 of it, the tole
 counts as right (:data:`diffproxy.judge.COUNT_TOLERANCE`). Where it is ``None``, the search is left as it was (the parameter estimator's
 window, if any). Measured on renders with known counts and on labelled photos:
 docs/BENCHMARKS.md ("Real photos judged by what a person sees"); ``tests/test_layout.py`` keeps
-it so. A stack bond read keeps the graph's :attr:`~diffproxy.graphs.MaterialGraph.bond_param` (a
-tile ``offset``) within :data:`BOND_WINDOW` of it (:func:`layout_windows` says where and why
-only there): the losses do not see a bond (a Gram matrix has no layout), and the 2 x 2 floor
-tiles, a stack bond, were fitted with an offset of 0.25 (session 35).
+it so. A bond read keeps the graph's :attr:`~diffproxy.graphs.MaterialGraph.bond_param` (a
+brick or tile ``offset``) within :data:`BOND_WINDOW` of it or of its mirror image, where the
+graph's prior makes such a bond (:func:`layout_windows` says why only there): the losses do not
+see a bond (a Gram matrix has no layout); the 2 x 2 floor tiles, a stack bond, were fitted with
+an offset of 0.25 (session 35), the red half-bond wall with 0.76 (session 36).
 
 Images are ``(1, 3, H, W)`` sRGB in [0, 1], any size (non-square frames are resized to a square:
 counts per frame do not change). Runs once per photo, a few tens of ms at 256 px.
@@ -301,6 +302,26 @@ def measure_layout(image: torch.Tensor) -> Layout:
                   polarity=sign, lines=(lines[0], lines[1]), offset=offset, offset_confidence=offset_conf)
 
 
+def _bond_window(p, o: float, current: float | None) -> tuple[float, float, float] | None:
+    """``(lowest, highest, nearest)`` for bond parameter ``p`` (offset in units, 0-1) from the
+    bond read ``o`` (folded into [0, 0.5]), or ``None`` where ``o`` lies over
+    :data:`BOND_PRIOR_SD` sd from the parameter's prior. The reading cannot tell ``o`` from
+    ``1 - o`` (mirror images; a shift of a whole unit is none), so the window is the reading's
+    image on the side of ``current`` (the start's offset), and where the two images lie within
+    :data:`BOND_WINDOW` of each other (a half bond), the span holding both."""
+    mean, sd = p.prior if p.prior is not None else (o, 1.0)
+    if abs(o - min(mean, 1.0 - mean)) > BOND_PRIOR_SD * sd:
+        return None
+    side = current if current is not None else mean
+    image = 1.0 - o if side > 0.5 else o
+    if o >= 0.5 - BOND_WINDOW:  # the two images' windows meet: one span
+        lo, hi = o - BOND_WINDOW, 1.0 - o + BOND_WINDOW
+    else:
+        lo, hi = image - BOND_WINDOW, image + BOND_WINDOW
+    lo, hi = max(p.low, lo), min(p.high, hi)
+    return lo, hi, min(max(image, lo), hi)
+
+
 def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = None
                    ) -> dict[str, tuple[float, float, float]]:
     """``{count parameter: (lowest, highest, nearest)}`` (natural units) for the counts of
@@ -323,29 +344,27 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
     the losses pick octave errors (docs/BENCHMARKS.md). Counts the layout did not measure, and graphs without ``layout_params``, give
     nothing: the fit's searches range as before.
 
-    A stack bond read (``Layout.offset`` at most :data:`BOND_WINDOW`: head joints that run
-    straight through the courses) keeps the graph's :attr:`~diffproxy.graphs.MaterialGraph.bond_param`
-    within :data:`BOND_WINDOW` of the reading, starting at it, where the reading is within
-    :data:`BOND_PRIOR_SD` sd of the parameter's prior: stacked tiles are not fitted as a
-    running bond (the 2 x 2 floor tiles drifted to offset 0.25-0.33, 3-4 sd off the tiles'
-    prior; the style loss does not see a bond). Why only there (docs/BENCHMARKS.md, session
-    36): a graph held to a bond its prior does not make becomes another material (wood planks
-    held to a stack bond, 2 x 2 square boards, out-looked the ceramic tiles on that floor); and
-    a running bond's reading is a nuance the fits paid for (the dark brick wall, whose courses
-    shift by 0.33-0.44 of a brick, read 0.39: held within 0.12 of it, its fast fits' style rose
-    by 30-60 % on three of four views, no nearer the wall's bond than before)."""
+    A bond read (``Layout.offset``) keeps the graph's
+    :attr:`~diffproxy.graphs.MaterialGraph.bond_param` within :data:`BOND_WINDOW` of the reading,
+    starting at it, where the reading is within :data:`BOND_PRIOR_SD` sd of the parameter's
+    prior (:func:`_bond_window`): stacked tiles are not fitted as a running bond (the 2 x 2
+    floor tiles drifted to offset 0.25-0.33, 3-4 sd off the tiles' prior), nor a half-bond
+    wall as a quarter bond (the red brick wall at balanced: 0.76, read 0.49); the style loss
+    does not see a bond. The window holds the reading's mirror image (``1 - o``) too: the
+    reading cannot tell them apart. Why only within the prior (docs/BENCHMARKS.md, session 36):
+    a graph held to a bond its prior does not make becomes another material (wood planks held
+    to a stack bond, 2 x 2 square boards, out-looked the ceramic tiles on that floor). Session
+    36's window for running bonds held one image only, and cost the dark brick wall (read 0.39,
+    fitted 0.72: the mirror image of 0.28) its look; session 37 measured this form."""
     base: dict[str, Any] = {k: float(v.reshape(-1)[0]) for k, v in graph.spec.defaults().items()}
     if params:
         base.update(params)
     out: dict[str, tuple[float, float, float]] = {}
     bond = getattr(graph, "bond_param", None)
     if layout.offset is not None and bond in graph.spec.by_name:
-        p = graph.spec.by_name[bond]
-        o = min(max(float(layout.offset), p.low), p.high)
-        mean, sd = p.prior if p.prior is not None else (o, 1.0)
-        # a stack bond, and one the graph's material has
-        if o <= BOND_WINDOW and abs(o - min(mean, 1.0 - mean)) <= BOND_PRIOR_SD * sd:
-            out[bond] = (max(p.low, o - BOND_WINDOW), min(p.high, o + BOND_WINDOW), o)
+        window = _bond_window(graph.spec.by_name[bond], float(layout.offset), base.get(bond))
+        if window is not None:
+            out[bond] = window
     for count, name in graph.layout_params.items():
         m = getattr(layout, count)
         if m is None or name not in graph.spec.by_name:

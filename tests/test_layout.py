@@ -167,7 +167,9 @@ def test_layout_start_sets_the_counts_and_bounds_the_searches():
     r = layout_start(fit, start, Reporter(lambda e: messages.append(e)))
     got = fit.natural(r.u)
     assert int(got["brick.rows"]) == 6 and int(got["brick.bricks"]) == 3, r.info
-    assert abs(r.info["bond"] - 0.5) <= 0.05 and "brick.offset" not in fit.windows, r.info  # a half bond
+    assert abs(r.info["bond"] - 0.5) <= 0.05, r.info  # a half bond: the offset is kept near it
+    lo, hi = fit.windows["brick.offset"]
+    assert lo <= 0.5 <= hi and lo >= 0.3 and hi <= 0.7, fit.windows
     assert fit.windows["brick.rows"][0] <= 6 <= fit.windows["brick.rows"][1]
     assert any("measured on the photo" in str(m.get("message")) for m in messages)
     # the random search draws inside the windows
@@ -307,10 +309,20 @@ def test_bond_window_bounds_the_graph_s_offset_and_the_fit_keeps_it():
     # a bond the graph's prior does not make (3 sd): no window, the graph keeps its own
     assert get_graph("bricks").bond_param not in layout_windows(get_graph("bricks"), stack)  # 0.5 +- 0.1
     assert get_graph("wood_planks").bond_param not in layout_windows(get_graph("wood_planks"), stack)
-    # a running bond read: no window (the nuance is not worth the look it costs; layout_windows)
+    # a half bond read: one span holding both mirror images (0.48 and 0.52), for a graph whose
+    # prior makes running bonds; none for the tiles (0.48 is 6 sd off their 0 +- 0.08)
     half = dataclasses.replace(stack, offset=0.48)
-    assert "brick.offset" not in layout_windows(get_graph("bricks"), half)
+    assert layout_windows(get_graph("bricks"), half)["brick.offset"] == pytest.approx(
+        (0.48 - BOND_WINDOW, 0.52 + BOND_WINDOW, 0.48))
     assert "tiles.offset" not in layout_windows(g, half)
+    # a third bond: the reading's image on the side of the start's offset (0.3 and 0.7 are
+    # mirror images, which the reading cannot tell apart)
+    third = dataclasses.replace(stack, offset=0.3)
+    bricks = get_graph("bricks")
+    assert layout_windows(bricks, third, {"brick.offset": 0.75})["brick.offset"] == pytest.approx(
+        (0.7 - BOND_WINDOW, 0.7 + BOND_WINDOW, 0.7))
+    assert layout_windows(bricks, third, {"brick.offset": 0.35})["brick.offset"] == pytest.approx(
+        (0.3 - BOND_WINDOW, 0.3 + BOND_WINDOW, 0.3))
     assert layout_windows(g, dataclasses.replace(stack, offset=0.05))["tiles.offset"] == pytest.approx((0.0, 0.17, 0.05))
     # the fit: a continuous window, no half-value slack; steps clamp into it, draws fall in it
     photo = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
