@@ -461,3 +461,52 @@ def test_relief_refit_lets_the_other_filters_answer_the_shading():
     assert before == pytest.approx(float(start["color.brick.value"][0]), abs=1e-5)
     assert after == pytest.approx(float(got["color.brick.value"][0]), abs=1e-6)
     assert not set(r.info["refit"]["params"]) & set(fit.graph.relief_params)
+
+
+def test_photo_colours_read_hsv_that_the_graphs_turn_back_into_the_photo_s_colours():
+    from diffproxy.graphs._common import rgb
+    from diffproxy.optimize.paper import _hsv, photo_colours
+
+    x = torch.rand(500, 3, generator=torch.Generator().manual_seed(0))
+    h = _hsv(x)
+    back = rgb({"k.hue": h[:, 0], "k.saturation": h[:, 1], "k.value": h[:, 2]}, "k")[:, :, 0, 0]
+    assert torch.allclose(back, x, atol=1e-5)
+    # half dark blue, half light blue: the darker half's mean, the mean, the lighter half's
+    photo = torch.empty(1, 3, 8, 8)
+    photo[..., :4] = torch.tensor([0.1, 0.2, 0.4]).view(1, 3, 1, 1)
+    photo[..., 4:] = torch.tensor([0.5, 0.6, 0.8]).view(1, 3, 1, 1)
+    c = photo_colours(photo)
+    assert c.shape == (3, 3)
+    assert c[:, 2].tolist() == pytest.approx([0.4, 0.6, 0.8], abs=1e-6)  # value: the max channel
+    assert bool(((c[:, 0] - 0.6).abs() < 0.03).all())  # a blue hue all three
+
+
+def test_filter_search_takes_the_photo_s_colour_out_of_the_grey_trap():
+    """A colour started at saturation 0 with a wrong hue has no gradient towards the photo's hue;
+    the candidates with the photo's own colours put it there (the light blue leather of
+    docs/BENCHMARKS.md, session 37, ended grey from one seed)."""
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.paper import filter_search, photo_colour_candidates
+    from diffproxy.render import render
+
+    g = get_graph("leather")
+    truth = g.spec.defaults()
+    truth["color.leather.hue"], truth["color.leather.saturation"] = torch.tensor([0.58]), torch.tensor([0.35])
+    truth["color.leather.value"] = torch.tensor([0.8])
+    with torch.no_grad():
+        photo = render(g.maps(truth, 96))
+    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    u = g.spec.normalize(truth)
+    names = [p.name for p in g.spec]
+    ih, i_s = names.index("color.leather.hue"), names.index("color.leather.saturation")
+    u[0, ih], u[0, i_s] = 0.07, 0.0  # brown hue, no saturation: grey
+    cands = photo_colour_candidates(fit, u)
+    assert cands.shape == (3, len(names))  # one colour x three photo colours
+    assert torch.equal(cands[:, [i for i in range(len(names)) if i not in (ih, i_s, ih + 2)]],
+                       u.repeat(3, 1)[:, [i for i in range(len(names)) if i not in (ih, i_s, ih + 2)]])
+    r = filter_search(fit, u, 4, Reporter(), torch.Generator().manual_seed(0))
+    assert r.info["photo_colours"] == 3 and r.info["picked"] > 4, r.info  # a photo colour won
+    assert abs(float(r.u[0, ih]) - 0.58) < 0.08 and float(r.u[0, i_s]) > 0.1, r.u[0, [ih, i_s]]
+    assert r.end < r.start
