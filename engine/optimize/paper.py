@@ -5,9 +5,7 @@
   descent, :func:`filter_search` (not in the paper) picks the best of the current filter
   parameters and ``n`` samples of them: colour parameters such as an HSV hue have a local
   minimum gradient descent cannot leave (a wrong hue drives saturation to 0, after which the hue
-  has no gradient), and the graph authors' defaults are as likely to sit in it as a sample;
-  the search also tries each of the graph's colours set to colours read from the photo
-  (:func:`photo_colour_candidates`), which a sample rarely hits with every other filter right.
+  has no gradient), and the graph authors' defaults are as likely to sit in it as a sample.
 * :func:`stage2`: every parameter jointly through the proxies, feature + 0.05 x style, Adam with
   a rate halved every ``halve_every`` steps, from the random search's picks
   (``searches.random_search``). A slot without a proxy keeps its generator parameters and its
@@ -49,10 +47,7 @@ def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
     kept only if it also beats the current parameters at the fit's own resolution: at the small
     one it can beat the true parameters (16 synthetic targets started *at* their own parameters,
     ``fast``: the 64 px search replaced them on several, judged style loss up to 0.28).
-    ``info["small_res_pick"]`` records a pick that was tried.
-
-    With the samples, :func:`photo_colour_candidates`: the current parameters with one of the
-    graph's colours set to a colour read from the photo (picks past ``n`` are those)."""
+    ``info["small_res_pick"]`` records a pick that was tried."""
     batch = batch or render_batch(fit.device)
     t0 = time.perf_counter()
     res = fit.preset.search_res
@@ -64,15 +59,13 @@ def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
         samples = torch.cat([fspec.normalize(fspec.sample(k, generator=generator, prior=True)),
                              fspec.normalize(fspec.sample(n - k, generator=generator, prior=False))]).to(u.device)
         cands[1:] = cands[1:].index_copy(1, torch.tensor(fidx, device=u.device), samples)
-        cands = torch.cat([cands, photo_colour_candidates(fit, u)])
-    m = cands.shape[0]
     pats = fit.patterns(u, res=res)
-    losses = torch.empty(m)
-    for i in range(0, m, batch):
-        reporter.step(stage, i, m, float(losses[:i].min()) if i else None)
+    losses = torch.empty(n + 1)
+    for i in range(0, n + 1, batch):
+        reporter.step(stage, i, n + 1, float(losses[:i].min()) if i else None)
         losses[i:i + batch] = fit.small_style(fit.render(cands[i:i + batch], res=res, patterns=pats)).cpu()
     best = int(torch.argmin(losses))
-    info = {"samples": n, "photo_colours": m - n - 1, "picked": best}
+    info = {"samples": n, "picked": best}
     if best > 0:
         # the pick must also beat the current parameters at the stage's own resolution
         full = fit.style(fit.render(cands[[0, best]], patterns=fit.patterns(u))).cpu()
@@ -82,56 +75,6 @@ def filter_search(fit: Fit, u: torch.Tensor, n: int, reporter: Reporter, generat
             info["picked"] = 0
     return StageResult(cands[best:best + 1].clone(), float(losses[0]), float(losses[best]),
                        torch.cummin(losses, 0).values.tolist(), info, time.perf_counter() - t0)
-
-
-def _hsv(rgb: torch.Tensor) -> torch.Tensor:
-    """sRGB ``(..., 3)`` in [0, 1] -> HSV ``(..., 3)``, the inverse of ``graphs._common.rgb``."""
-    mx, arg = rgb.max(dim=-1)
-    mn = rgb.min(dim=-1).values
-    c = mx - mn
-    r, g, b = rgb.unbind(-1)
-    safe = torch.where(c > 0, c, torch.ones_like(c))
-    h = torch.where(arg == 0, torch.remainder((g - b) / safe, 6.0),
-                    torch.where(arg == 1, (b - r) / safe + 2.0, (r - g) / safe + 4.0)) / 6.0
-    h = torch.where(c > 0, h, torch.zeros_like(h))
-    s = torch.where(mx > 0, c / torch.where(mx > 0, mx, torch.ones_like(mx)), torch.zeros_like(mx))
-    return torch.stack([h, s, mx], dim=-1)
-
-
-def photo_colours(photo: torch.Tensor) -> torch.Tensor:
-    """Three colours read from ``photo`` (1, 3, H, W) sRGB: the mean of its darker half, of the
-    whole and of its lighter half (split at the median luminance), as HSV ``(3, 3)``. Not in
-    the paper."""
-    x = photo[0].reshape(3, -1).T.float().clamp(0, 1)
-    lum = x @ torch.tensor([0.2126, 0.7152, 0.0722], dtype=x.dtype, device=x.device)
-    dark = lum <= lum.median()
-    light = ~dark if bool((~dark).any()) else dark
-    return _hsv(torch.stack([x[dark].mean(0), x.mean(0), x[light].mean(0)]))
-
-
-def photo_colour_candidates(fit: Fit, u: torch.Tensor) -> torch.Tensor:
-    """``u`` (1, P) with each of the graph's colours (its ``*.hue/.saturation/.value`` filter
-    parameters, ``graphs._common.color_params``) set in turn to each of :func:`photo_colours`:
-    ``(3 x colours, P)`` rows; none where the graph has no colour. Why: a colour's hue has no
-    gradient once its saturation is 0, and a wrong hue drives the saturation there; a light blue
-    leather started brown ended grey (style 0.28 against 0.04 from another seed; docs/BENCHMARKS.md,
-    session 37). The random samples rarely hit a colour the graph's prior does not expect with
-    every other filter right at once; the photo's own colours put the hue where the photo has it."""
-    index = {p.name: i for i, p in enumerate(fit.spec)}
-    keys = [p.name[:-4] for p in fit.spec if p.role == "filter" and p.name.endswith(".hue")
-            and f"{p.name[:-4]}.saturation" in index and f"{p.name[:-4]}.value" in index]
-    if not keys:
-        return u[:0].detach().clone()
-    colours = photo_colours(fit.photo)
-    rows = []
-    for key in keys:
-        for c in colours:
-            row = u[:1].detach().clone()
-            for j, part in enumerate(("hue", "saturation", "value")):
-                p = fit.spec.by_name[f"{key}.{part}"]
-                row[0, index[p.name]] = (float(c[j]) - p.low) / (p.high - p.low)
-            rows.append(row)
-    return torch.cat(rows)
 
 
 def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
@@ -147,8 +90,7 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     if search > 0:
         fs = filter_search(fit, u, search, reporter, generator or torch.Generator().manual_seed(0),
                            stage=stage)
-        info = {"filter_search_samples": search, "filter_search_photo_colours": fs.info["photo_colours"],
-                "filter_search_picked": fs.info["picked"]}
+        info = {"filter_search_samples": search, "filter_search_picked": fs.info["picked"]}
         u_start = fs.u
     else:
         u_start = u
