@@ -10,6 +10,7 @@ The plan, read top to bottom (the paper's three stages marked *)::
            searches: ``searches.layout_start``; or the parameter estimator's guess:
            ``searches.estimate_start``)
     * stage1   filters only, style loss                          paper.stage1
+      recolour a colour Stage I left grey, again from the photo's hue recolour.recolour
       search   random search of the structure, grey features    searches.random_search
     * stage2   everything through the proxies                    paper.stage2
       scan     every value of one structure parameter at a time  searches.coordinate_scan
@@ -42,6 +43,7 @@ from .control import Reporter, Span
 from .descent import StageResult
 from .exchange import exchange
 from .fit import Fit
+from .recolour import recolour
 from .paper import snap, stage1, stage2, stage3b
 from .searches import (coordinate_scan, estimate_start, layout_start, local_search, polish, random_search,
                        seed_search)
@@ -56,6 +58,12 @@ if TYPE_CHECKING:
 class Stage1:
     steps: int
     lr: float  # the paper's 0.002; shorter schedules move further per step
+
+
+@dataclass(frozen=True)
+class Recolour:
+    steps: int  # Stage I's descent from each grey colour set to the photo's hue, side by side
+    lr: float
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,13 @@ def run_stage1(s: GraphState, b: Stage1) -> None:
     s.u_stage1 = r.u
 
 
+def run_recolour(s: GraphState, b: Recolour) -> None:
+    r = recolour(s.fit, s.u, s.reporter, b.steps, b.lr)
+    if r.info["grey"]:  # otherwise nothing ran: no record, the run as it was
+        s.record("recolour", r)
+        s.u_stage1 = r.u
+
+
 def run_search(s: GraphState, b: RandomSearch) -> None:
     r = random_search(s.fit, s.u, b.samples, s.reporter, s.gen, keep=b.keep, extra=s.guess)
     s.record("search", r)
@@ -304,6 +319,8 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("stage1", Stage1, run_stage1, "Stage I: the filters, by the style loss", paper=True),
+    Step("recolour", Recolour, run_recolour, "a colour Stage I left grey (saturation 0, where its hue has no "
+                                             "gradient) descended again from the photo's hue"),
     Step("search", RandomSearch, run_search, "random search of the generator parameters", paper=True),
     Step("stage2", Stage2, run_stage2, "Stage II: every parameter through the proxies", paper=True),
     Step("scan", Scan, run_scan, "coordinate scan of the generator parameters on the real generators"),
@@ -367,7 +384,8 @@ def run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: tor
             step.run(s, b)
     run.add("stage3", stage3_result(s), fit)
     sharp = s.stage3.first_sharp or s.stage3.sharp_steps > 0
-    run.settle(("stage1", "stage3"), judge=fit.sharper() if sharp else None)
+    kept = run.stages.get("recolour", {}).get("kept")
+    run.settle(("stage1", "recolour", "stage3") if kept else ("stage1", "stage3"), judge=fit.sharper() if sharp else None)
     if run.final_from != "stage3":
         at = f" at {run.settled['res']} px" if run.settled else ""
         rep.message("stage3", f"the result after {run.final_from} has the lower style loss{at}; keeping it")
