@@ -235,6 +235,7 @@ def test_bench_photos_rows(tiny, tmp_path, monkeypatch):
     fitted = rows[0]["fitted"]  # every graph optimised, in the ranking's order, the kept one marked
     assert [f["graph"] for f in fitted if f["kept"]] == [rows[0]["graph"]]
     assert all(f["look"] > 0 for f in fitted) and len({f["graph"] for f in fitted}) == len(fitted)
+    assert all(f["recoloured"] is None for f in fitted)  # MATch runs no recolour step
 
 
 def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):

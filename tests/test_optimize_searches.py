@@ -228,3 +228,45 @@ def test_exchange_swaps_joint_and_unit_colours_when_the_fit_has_them_reversed():
     w = get_graph("wood")
     fit_w = Fit(w, photo, TINY, get_descriptor("random"), torch.device("cpu"))
     assert not exchange(fit_w, fit_w.defaults(), Reporter(None), steps=10, lr=0.01).info["ran"]
+
+
+def test_recolour_turns_a_grey_colour_to_the_photos_hue_and_leaves_a_coloured_fit_alone():
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.graphs._common import rgb
+    from diffproxy.optimize.control import Reporter
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.recolour import GREY, colour_keys, grey_colours, hsv, hue_distance, photo_colour, recolour
+    from diffproxy.render import render
+
+    # hsv inverts the graphs' colour function (hue in turns, periodic)
+    h = torch.tensor([0.03, 0.5, 0.9, 0.33])
+    p = {"c.hue": h, "c.saturation": torch.tensor([0.8, 0.4, 0.6, 0.2]), "c.value": torch.tensor([0.7, 0.5, 0.9, 0.3])}
+    back = hsv(rgb(p, "c").reshape(4, 3))
+    assert torch.allclose(back, torch.stack([p["c.hue"], p["c.saturation"], p["c.value"]], dim=1), atol=1e-5)
+
+    g = get_graph("leather")
+    assert colour_keys(Fit(g, torch.zeros(1, 3, 8, 8), TINY, get_descriptor("random"), torch.device("cpu"))) \
+        == ["color.leather"]
+    target = g.spec.defaults()
+    target["color.leather.hue"], target["color.leather.saturation"] = torch.tensor([0.6]), torch.tensor([0.5])
+    with torch.no_grad():
+        photo = render(g.maps(target, 64))
+    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    assert abs(photo_colour(photo)[0] - 0.6) < 0.05  # the photo reads blue
+    # the trap: brown hue, saturation driven to 0 (no gradient reaches the hue there)
+    trapped = dict(target, **{"color.leather.hue": torch.tensor([0.08]), "color.leather.saturation": torch.tensor([0.0])})
+    u = fit.normalize(trapped)
+    assert grey_colours(fit, u) == ["color.leather"] and grey_colours(fit, u, 0.6) == ["color.leather"]
+    assert grey_colours(fit, u, 0.1) == []  # the photo's hue already: the descent weighed it and went grey
+    assert hue_distance(0.95, 0.05) == pytest.approx(0.1) and hue_distance(0.2, 0.7) == pytest.approx(0.5)
+    r = recolour(fit, u, Reporter(None), steps=10, lr=0.02)
+    assert r.info["kept"] == "color.leather" and r.end < r.start, r.info
+    got = fit.natural(r.u)
+    assert abs(float(got["color.leather.hue"]) - 0.6) < 0.08 and float(got["color.leather.saturation"]) > GREY
+    with torch.no_grad():  # the reported loss is the returned point's
+        assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    # a fit with colour: nothing runs, the point is handed on as it is
+    u_ok = fit.normalize(target)
+    r = recolour(fit, u_ok, Reporter(None), steps=10, lr=0.02)
+    assert r.info == {"grey": [], "kept": None} and torch.equal(r.u, u_ok)

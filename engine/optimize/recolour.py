@@ -10,8 +10,10 @@ search happened to reach a blue; docs/BENCHMARKS.md, session 37). Giving every f
 colours as candidates of the filter search rescued it but moved every other fit's path too,
 and more of them for the worse (session 37, reverted), so this step acts only in the trap.
 
-The move: for each graph colour whose saturation ended under :data:`GREY` after Stage I, the
-point with that colour's hue and saturation set to the photo's mean colour (its value kept) is
+The move: for each graph colour whose saturation ended under :data:`GREY` after Stage I with a
+hue more than :data:`HUE_APART` from the photo's mean colour's (where the hue is the photo's
+already, the descent has tried the photo's colour and turned it grey: a grey mortar in a warm
+wall), the point with that colour's hue and saturation set to the photo's (its value kept) is
 descended by Stage I's descent; all of them side by side, and the lowest end replaces Stage I's
 result only where it beats it by the style loss. A fit with no grey colour is left bit for bit
 as it was.
@@ -28,6 +30,9 @@ from .descent import StageResult, adam
 from .fit import Fit
 
 GREY = 0.02  # a colour's saturation under this (of [0, 1]) counts as grey: its hue hardly moves the render
+# a grey colour whose hue is within this (turns; 30 degrees, orange to yellow) of the photo's is
+# left alone: with the photo's hue it would start where the descent has been and turned grey
+HUE_APART = 1.0 / 12.0
 
 
 def hsv(rgb: torch.Tensor) -> torch.Tensor:
@@ -57,16 +62,22 @@ def colour_keys(fit: Fit) -> list[str]:
             and f"{n[:-4]}.saturation" in names and f"{n[:-4]}.value" in names]
 
 
-def grey_colours(fit: Fit, u: torch.Tensor) -> list[str]:
-    """The colours of ``u`` (1, P) whose saturation is under :data:`GREY`."""
-    index = {p.name: i for i, p in enumerate(fit.spec)}
-    out = []
-    for key in colour_keys(fit):
-        p = fit.spec.by_name[f"{key}.saturation"]
-        sat = p.low + float(u[0, index[p.name]]) * (p.high - p.low)
-        if sat < GREY:
-            out.append(key)
-    return out
+def _value(fit: Fit, u: torch.Tensor, name: str) -> float:
+    p = fit.spec.by_name[name]
+    return p.low + float(u[0, [q.name for q in fit.spec].index(name)]) * (p.high - p.low)
+
+
+def hue_distance(a: float, b: float) -> float:
+    """The distance of two hues in turns, around the circle (0 to 0.5)."""
+    d = abs(a - b) % 1.0
+    return min(d, 1.0 - d)
+
+
+def grey_colours(fit: Fit, u: torch.Tensor, hue: float | None = None) -> list[str]:
+    """The colours of ``u`` (1, P) whose saturation is under :data:`GREY`; with ``hue`` (the
+    photo's), only those whose own hue is more than :data:`HUE_APART` from it."""
+    return [key for key in colour_keys(fit) if _value(fit, u, f"{key}.saturation") < GREY
+            and (hue is None or hue_distance(_value(fit, u, f"{key}.hue"), hue) > HUE_APART)]
 
 
 def recoloured(fit: Fit, u: torch.Tensor, key: str, colour: tuple[float, float, float]) -> torch.Tensor:
@@ -86,14 +97,15 @@ def recolour(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
     end) and ``"kept"``: the colour whose retry replaced ``u``, or ``None``."""
     t0 = time.perf_counter()
     u = u[:1].detach()
-    grey = grey_colours(fit, u)
+    colour = photo_colour(fit.photo)
+    grey = grey_colours(fit, u, colour[0])
     info: dict = {"grey": grey, "kept": None}
     if not grey:
         return StageResult(u.clone(), 0.0, 0.0, [], info, time.perf_counter() - t0)
     with torch.no_grad():
         start = float(fit.style(fit.render(u))[0])
-    colour = photo_colour(fit.photo)
     info["photo_colour"] = [round(x, 4) for x in colour]
+    info["hues"] = {key: round(_value(fit, u, f"{key}.hue"), 4) for key in grey}
     reporter.message(stage, f"{', '.join(grey)} ended grey (saturation < {GREY:g}), where a hue has no gradient: "
                             f"trying the photo's hue {colour[0]:.2f} (saturation {colour[1]:.2f})")
     rows = torch.cat([recoloured(fit, u, key, colour) for key in grey])
@@ -112,4 +124,4 @@ def recolour(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
     return out
 
 
-__all__ = ["recolour", "grey_colours", "photo_colour", "recoloured", "hsv", "GREY"]
+__all__ = ["recolour", "grey_colours", "hue_distance", "photo_colour", "recoloured", "hsv", "GREY", "HUE_APART"]

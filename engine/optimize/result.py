@@ -232,7 +232,8 @@ class Result:
                    curves=best.curves, proxies=proxies, photo_notes=list(photo.notes),
                    photo_source=photo.source,
                    others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.maps_px()},
-                            "seconds": round(r.seconds, 3), "joints": r.joints} for r in runs if r is not best],
+                            "seconds": round(r.seconds, 3), "joints": r.joints,
+                            "recoloured": r.stages.get("recolour", {}).get("kept")} for r in runs if r is not best],
                    graph_classifier=graph_classifier, param_estimator=param_estimator, joints=best.joints,
                    batches=batches, photo=photo.image.detach().cpu())
 
