@@ -29,6 +29,10 @@ def _add_command(sub, name: str, module_name: str) -> None:
         if hasattr(mod, "register"):
             mod.register(sub)
             return
+        # its arguments built once aside first: a failure there (a command's module importing
+        # torch when torch is missing) must not leave a half-made subcommand behind, which
+        # would make adding the "unavailable" one below fail with argparse's own error
+        mod.add_arguments(argparse.ArgumentParser(add_help=False))
         p = sub.add_parser(name, help=getattr(mod, "HELP", None), description=mod.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)

@@ -114,6 +114,30 @@ def test_broken_command_module_is_reported_not_fatal(monkeypatch, capsys):
     assert "command 'ghost' is unavailable" in err_of(capsys)
 
 
+def test_command_whose_arguments_fail_is_reported_not_fatal(monkeypatch, capsys):
+    """A command module that imports but cannot build its arguments (a dependency missing,
+    as torch for ``render``) is reported as unavailable; the other commands still work."""
+    import sys
+    import types
+
+    import diffproxy.cli as cli
+    import diffproxy.commands as commands
+
+    mod = types.ModuleType("diffproxy.commands.half_broken_cmd")
+
+    def add_arguments(p):
+        p.add_argument("--res", type=int)
+        raise ModuleNotFoundError("No module named 'torch'")
+
+    mod.add_arguments, mod.run = add_arguments, lambda args: 0
+    monkeypatch.setitem(sys.modules, "diffproxy.commands.half_broken_cmd", mod)
+    monkeypatch.setattr(cli, "COMMANDS", commands.COMMANDS + [("halfbroken", "half_broken_cmd")])
+    assert main(["halfbroken"]) == 1
+    err = err_of(capsys)
+    assert "command 'halfbroken' is unavailable" in err and "No module named 'torch'" in err
+    assert main(["--version"]) == 0
+
+
 # --- graphs ---------------------------------------------------------------------------------
 def test_graphs_table_and_json(tiny, capsys):
     assert main(["graphs"]) == 0
