@@ -236,7 +236,7 @@ def test_recolour_turns_a_grey_colour_to_the_photos_hue_and_leaves_a_coloured_fi
     from diffproxy.graphs._common import rgb
     from diffproxy.optimize.control import Reporter
     from diffproxy.optimize.fit import Fit
-    from diffproxy.optimize.recolour import GREY, colour_keys, grey_colours, hsv, hue_distance, photo_colour, recolour
+    from diffproxy.optimize.recolour import GREY, colour_keys, colour_missed, grey_colours, hsv, hue_distance, photo_colour, recolour
     from diffproxy.render import render
 
     # hsv inverts the graphs' colour function (hue in turns, periodic)
@@ -254,6 +254,9 @@ def test_recolour_turns_a_grey_colour_to_the_photos_hue_and_leaves_a_coloured_fi
         photo = render(g.maps(target, 64))
     fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
     assert abs(photo_colour(photo)[0] - 0.6) < 0.05  # the photo reads blue
+    grey_photo = photo.mean(dim=1, keepdim=True).expand(1, 3, 64, 64)
+    assert colour_missed(photo, grey_photo) and not colour_missed(photo, photo.flip(-1))
+    assert not colour_missed(grey_photo, grey_photo)  # a grey photo rendered grey: nothing to miss
     # the trap: brown hue, saturation driven to 0 (no gradient reaches the hue there)
     trapped = dict(target, **{"color.leather.hue": torch.tensor([0.08]), "color.leather.saturation": torch.tensor([0.0])})
     u = fit.normalize(trapped)

@@ -10,10 +10,12 @@ search happened to reach a blue; docs/BENCHMARKS.md, session 37). Giving every f
 colours as candidates of the filter search rescued it but moved every other fit's path too,
 and more of them for the worse (session 37, reverted), so this step acts only in the trap.
 
-The move: for each graph colour whose saturation ended under :data:`GREY` after Stage I with a
-hue more than :data:`HUE_APART` from the photo's mean colour's (where the hue is the photo's
-already, the descent has tried the photo's colour and turned it grey: a grey mortar in a warm
-wall), the point with that colour's hue and saturation set to the photo's (its value kept) is
+The move: where the render's mean colour misses the photo's (:func:`colour_missed`; where it
+does not, the grey colour is a grey part of the material, a steel or a mortar), for each graph
+colour whose saturation ended under :data:`GREY` after Stage I with a hue more than
+:data:`HUE_APART` from the photo's mean colour's (where the hue is the photo's already, the
+descent weighed that colour's saturation with it and went grey), the point with that colour's
+hue and saturation set to the photo's (its value kept) is
 descended by Stage I's descent; all of them side by side, and the lowest end replaces Stage I's
 result only where it beats it by the style loss. A fit with no grey colour is left bit for bit
 as it was.
@@ -33,6 +35,10 @@ GREY = 0.02  # a colour's saturation under this (of [0, 1]) counts as grey: its 
 # a grey colour whose hue is within this (turns; 30 degrees, orange to yellow) of the photo's is
 # left alone: with the photo's hue it would start where the descent has been and turned grey
 HUE_APART = 1.0 / 12.0
+# the step runs only where the render's mean colour is this far (a fraction of the photo's
+# chroma) from the photo's: where the graph's other colours already give the photo's hue, a
+# grey colour is a grey part of the material (a steel, a binder, a mortar), not the trap
+MISSED = 0.5
 
 
 def hsv(rgb: torch.Tensor) -> torch.Tensor:
@@ -52,6 +58,23 @@ def hsv(rgb: torch.Tensor) -> torch.Tensor:
 def photo_colour(photo: torch.Tensor) -> tuple[float, float, float]:
     """The mean colour of ``photo`` (1, 3, H, W) sRGB as (hue, saturation, value)."""
     return tuple(float(x) for x in hsv(photo[0].float().clamp(0, 1).mean(dim=(1, 2))))  # type: ignore[return-value]
+
+
+def chroma(rgb: torch.Tensor) -> torch.Tensor:
+    """The chroma of an sRGB colour ``(3,)`` as a 2-vector: its HSV chroma (max - min) in the
+    direction of its hue. Two colours' chroma vectors are near where their hue and colourfulness
+    both are; a grey's is 0 whatever its hue."""
+    h, s, v = hsv(rgb.float().clamp(0, 1)).tolist()
+    angle = torch.tensor(2.0 * torch.pi * h)
+    return s * v * torch.stack([torch.cos(angle), torch.sin(angle)])
+
+
+def colour_missed(photo: torch.Tensor, render: torch.Tensor) -> bool:
+    """Whether ``render``'s mean colour misses ``photo``'s by more than :data:`MISSED` of the
+    photo's chroma (both ``(1, 3, H, W)`` sRGB)."""
+    cp = chroma(photo[0].mean(dim=(1, 2)))
+    cr = chroma(render[0].mean(dim=(1, 2)))
+    return float(torch.linalg.norm(cp - cr)) > MISSED * float(torch.linalg.norm(cp))
 
 
 def colour_keys(fit: Fit) -> list[str]:
@@ -103,7 +126,11 @@ def recolour(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
     if not grey:
         return StageResult(u.clone(), 0.0, 0.0, [], info, time.perf_counter() - t0)
     with torch.no_grad():
-        start = float(fit.style(fit.render(u))[0])
+        image = fit.render(u)
+        start = float(fit.style(image)[0])
+    if not colour_missed(fit.photo, image):
+        info.update(grey=[], left={"grey": grey, "why": "the render has the photo's mean colour"})
+        return StageResult(u.clone(), start, start, [start], info, time.perf_counter() - t0)
     info["photo_colour"] = [round(x, 4) for x in colour]
     info["hues"] = {key: round(_value(fit, u, f"{key}.hue"), 4) for key in grey}
     reporter.message(stage, f"{', '.join(grey)} ended grey (saturation < {GREY:g}), where a hue has no gradient: "
@@ -124,4 +151,4 @@ def recolour(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
     return out
 
 
-__all__ = ["recolour", "grey_colours", "hue_distance", "photo_colour", "recoloured", "hsv", "GREY", "HUE_APART"]
+__all__ = ["recolour", "chroma", "colour_missed", "MISSED", "grey_colours", "hue_distance", "photo_colour", "recoloured", "hsv", "GREY", "HUE_APART"]
