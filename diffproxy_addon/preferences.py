@@ -141,8 +141,12 @@ class Settings:
     def options(self) -> dict:
         """The engine's proceduralize ``options`` object."""
         extra = {"top_k": self.top_k} if self.top_k > 0 else {}
+        # exif_orientation False: the photo as Blender shows it. Blender ignores a file's EXIF
+        # orientation tag; turned upright by the engine, a phone photo stored sideways would give
+        # a material whose grain or courses run across the image the artist picked, on its UVs
         return {"graph": self.graph or "auto", "preset": self.preset, "method": "diffproxy",
-                "device": self.device, "res_out": self.resolution, "seed": self.seed, **extra}
+                "device": self.device, "res_out": self.resolution, "seed": self.seed,
+                "exif_orientation": False, **extra}
 
 
 class DIFFPROXY_AP_preferences(bpy.types.AddonPreferences):

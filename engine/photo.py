@@ -3,7 +3,11 @@
 What happens to each kind of input (every change is also reported in :attr:`Photo.notes`, and
 the ones that lose information are emitted as :class:`PhotoWarning` warnings):
 
-* **orientation**: the EXIF orientation tag is applied (a phone photo comes out upright).
+* **orientation**: the EXIF orientation tag is applied (a phone photo comes out upright, as
+  image viewers show it), unless ``exif_orientation=False``: then the pixels are used as the
+  file stores them, as Blender shows every image (it ignores the tag, in JPEG, PNG, TIFF and
+  WebP alike); the add-on asks for that, so that the material's pattern runs the way the image
+  the artist picked does in Blender, on the UVs laid out for it.
 * **bit depth**: 8-bit stays as is; 16-bit (``I;16*`` and 16-bit ``I`` PNG/TIFF) is divided by
   65535; both are assumed sRGB-encoded. (Pillow itself reads 16-bit *RGB* PNG/TIFF as 8-bit RGB.)
 * **float** (32-bit float TIFF, one channel or RGB(A); uncompressed RGB(A) float TIFF is read by
@@ -301,8 +305,6 @@ def _load_pillow(im, path: Path, max_size: int, notes: list[str]) -> tuple[_Band
     if getattr(im, "n_frames", 1) > 1:
         _note(notes, f"image has {im.n_frames} frames/pages; using the first")
     orient = _orientation(im)
-    if orient != 1:
-        _note(notes, f"applied EXIF orientation {orient}")
     mode, resample = im.mode, m > max_size
     wmode = _working_mode(mode, im.info, premultiply=resample)
     sq = _crop_reduce(im, k, wmode)
@@ -529,9 +531,10 @@ def _lanczos_down(x: torch.Tensor, size: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(chans, 0)[None]).float().clamp(0, 1)
 
 
-def _load_file(path: Path, notes: list[str], min_size: int, max_size: int) -> Photo:
+def _load_file(path: Path, notes: list[str], min_size: int, max_size: int, exif_orientation: bool = True) -> Photo:
     """A photo file -> :class:`Photo`: its centred square is shrunk while it is read (see the module
-    docstring), turned upright and converted to sRGB; only then does it become a tensor."""
+    docstring), turned upright (with ``exif_orientation``) and converted to sRGB; only then does
+    it become a tensor."""
     src = _open(path)
     w, h = src.size
     if isinstance(src, _FloatTiff):
@@ -542,8 +545,12 @@ def _load_file(path: Path, notes: list[str], min_size: int, max_size: int) -> Ph
         finally:
             src.close()  # the file, also when decoding failed
     rgb = _to_rgb(bands, notes)
-    if orient != 1:
+    if orient != 1 and exif_orientation:
+        _note(notes, f"applied EXIF orientation {orient}")
         rgb = _UPRIGHT[orient](rgb)
+    elif orient != 1:
+        _note(notes, f"EXIF orientation {orient} not applied: the pixels as the file stores them, as Blender shows the image")
+        orient = 1
     uw, uh = (h, w) if orient >= 5 else (w, h)
     s = min(w, h)
     if uw != uh:
@@ -555,8 +562,10 @@ def _load_file(path: Path, notes: list[str], min_size: int, max_size: int) -> Ph
 
 
 def load_photo(source: str | os.PathLike | torch.Tensor, *, min_size: int = DEFAULT_MIN_SIZE,
-               max_size: int = DEFAULT_MAX_SIZE) -> Photo:
+               max_size: int = DEFAULT_MAX_SIZE, exif_orientation: bool = True) -> Photo:
     """Load a photo from a path, or validate a ``(1, 3, H, W)`` [0, 1] sRGB tensor.
+    ``exif_orientation``: turn a file upright by its EXIF orientation tag (False: the pixels as
+    stored, as Blender shows them; see the module docstring).
 
     Returns a :class:`Photo` whose image is ``(1, 3, S, S)`` float32 on CPU with
     ``min_size <= S <= max_size`` (see the module docstring for every conversion).
@@ -584,7 +593,7 @@ def load_photo(source: str | os.PathLike | torch.Tensor, *, min_size: int = DEFA
         return Photo(_square_and_size(x, notes, min_size, max_size), "<tensor>", orig, notes)
     if not isinstance(source, (str, os.PathLike)):
         raise PhotoError(f"photo: expected a file path or a (1, 3, H, W) tensor, got {type(source).__name__}")
-    return _load_file(Path(source).expanduser(), notes, min_size, max_size)
+    return _load_file(Path(source).expanduser(), notes, min_size, max_size, exif_orientation)
 
 
 def default_photo_path() -> Path:

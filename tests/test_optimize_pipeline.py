@@ -149,6 +149,26 @@ def test_write_never_overwrites_the_input_photo(tiny, tmp_path, how):
     assert sorted(p.name for p in out.iterdir()) == (["basecolor.png"] if how == "same name" else ["height.png"])
 
 
+def test_the_photos_exif_orientation_is_an_option(tiny, tmp_path):
+    """The pipeline turns a photo upright by its EXIF tag unless told to take it as stored (the
+    add-on does: Blender shows images as stored), and says which in the result's photo notes."""
+    import numpy as np
+    from PIL import Image
+
+    a = np.zeros((64, 64, 3), np.uint8)
+    a[:, :20] = 230  # a bright band down the stored image's left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "sideways.jpg"
+    Image.fromarray(a).save(path, exif=exif.tobytes(), quality=95)
+    o = dict(graph="bricks", preset="tiny", method="search", device="cpu", res_out=64, time_limit=0.2)
+    upright = proceduralize(str(path), Options(**o))
+    stored = proceduralize(str(path), Options(**o, exif_orientation=False))
+    assert any(n == "applied EXIF orientation 6" for n in upright.photo_notes), upright.photo_notes
+    assert any("EXIF orientation 6 not applied" in n for n in stored.photo_notes), stored.photo_notes
+    assert stored.options["exif_orientation"] is False and upright.options["exif_orientation"] is True
+
+
 def test_pipeline_runs_the_scan_the_seed_search_and_the_second_stage3_branch(monkeypatch):
     import dataclasses
 

@@ -111,6 +111,18 @@ def test_exif_rotated_jpeg(tmp_path):
     assert float(x[0, :, :14].mean()) > 0.9 and float(x[0, :, 18:].mean()) < 0.1
 
 
+def test_exif_orientation_false_keeps_the_pixels_as_stored(tmp_path):
+    """As Blender shows an image (it ignores the tag): the stored 64 x 32 centre-cropped, the
+    bright half on the left."""
+    _rotated_jpeg(tmp_path / "r.jpg", 32, 64)
+    p = load_photo(tmp_path / "r.jpg", min_size=16, exif_orientation=False)
+    assert p.original_size == (64, 32)
+    assert any("EXIF orientation 6 not applied" in n for n in p.notes)
+    assert any("non-square 64x32" in n for n in p.notes)  # the stored shape, not the upright one
+    x = _check(p, 32)
+    assert float(x[0, :, :, :14].mean()) > 0.9 and float(x[0, :, :, 18:].mean()) < 0.1
+
+
 def test_non_square_centre_crop(tmp_path):
     a = np.zeros((80, 160, 3), np.uint8)
     a[:, 40:120] = 255  # the centred 80x80 square is all white

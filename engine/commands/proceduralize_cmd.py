@@ -37,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("photo", help="image of a flat material sample, flash photo (PNG/JPEG/TIFF/...); "
                                  "the project's own: engine/assets/default_photo.png")
     p.add_argument("--out", required=True, help="output folder (maps, render, params.json, comparison.png)")
+    p.add_argument("--stored-orientation", dest="exif_orientation", action="store_false",
+                   help="use the photo's pixels as the file stores them, ignoring its EXIF orientation tag, as "
+                        "Blender shows images (default: turned upright, as image viewers show it); for maps "
+                        "that go on UVs laid out on the image in Blender")
     p.add_argument("--graph", default="auto", help="'auto' (rank all graphs) or a graph name")
     p.add_argument("--preset", default="balanced", choices=list(PRESETS))
     p.add_argument("--top-k", type=int, default=None,
@@ -138,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
                           proxy_mode=args.proxy_mode, proxy_weights=args.proxy_weights,
                           classifier=args.classifier, estimator=args.estimator,
                           count_window=args.count_window, layout=args.layout,
-                          disabled=frozenset(args.disabled))
+                          disabled=frozenset(args.disabled), exif_orientation=args.exif_orientation)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=err)

@@ -169,6 +169,11 @@ class Options:
             in threads of this process, the descents of a graph's restarts run as one batch
             (``optimize.batching``; same result as one after another, up to a batched
             convolution's last bits). ``"on"`` on a CPU replaces the worker processes.
+        exif_orientation: turn the photo upright by its EXIF orientation tag, as image viewers
+            show it (``photo.load_photo``). ``False``: the pixels as the file stores them, as
+            Blender shows every image: the add-on sends ``False``, so that the material's
+            pattern (a wood's grain, a wall's courses) runs the way the image does on the
+            artist's UVs; a phone photo stored sideways is otherwise fitted turned by 90 degrees.
     """
 
     graph: str = "auto"
@@ -197,6 +202,7 @@ class Options:
     threads: int = 0
     workers: int = 0
     batch: str = "auto"
+    exif_orientation: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.graph, str) or not self.graph:

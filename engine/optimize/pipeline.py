@@ -87,7 +87,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     rep.message("load", "loading photo")
-    photo = load_photo(image)
+    photo = load_photo(image, exif_orientation=o.exif_orientation)
     device = pick_device(o.device)
     descriptor = get_descriptor(o.descriptor, device, path=o.vgg19_path, allow_download=o.allow_download)
     timings["load"] = time.perf_counter() - t_start

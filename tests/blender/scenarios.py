@@ -728,6 +728,21 @@ def save_float_image(path: str, file_format: str, rows: list, depth: str = "") -
     return path
 
 
+def with_exif_orientation(path: str, orientation: int) -> str:
+    """Give the JPEG at ``path`` an EXIF block with only an orientation tag (as a phone writes
+    for a photo taken sideways), inserted after its first segment (JFIF's APP0)."""
+    import struct
+    data = open(path, "rb").read()
+    assert data[:4] == b"\xff\xd8\xff\xe0", "Blender's JPEG starts with SOI and JFIF's APP0"
+    end = 4 + struct.unpack(">H", data[4:6])[0]
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 1) \
+        + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    body = b"Exif\x00\x00" + tiff
+    with open(path, "wb") as f:
+        f.write(data[:end] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + data[end:])
+    return path
+
+
 def photo_formats(zip_path: str, python: str) -> dict:
     """Photos the engine cannot read as files (OpenEXR, Radiance HDR, 16-bit TIFF, which Blender
     loads as linear float buffers) go to it as pixels: sRGB-encoded, in [0, 1], top row first;
@@ -757,6 +772,20 @@ def photo_formats(zip_path: str, python: str) -> dict:
     bpy.context.scene.render.image_settings.color_depth = '8'
     save_float_image(png, 'PNG', linear)
     assert addon.jobs.image_input(bpy.data.images.load(png, check_existing=False), scratch) == {"image": png}
+
+    # a JPEG stored sideways with an EXIF orientation tag (a phone photo): Blender shows the
+    # pixels as stored, and the engine is asked for the same (the test compares the two)
+    rows = [[[0.85, 0.85, 0.85]] * 5 + [[0.02, 0.02, 0.02]] * 11 for _ in range(8)]  # bright left edge
+    rows[2][10] = rows[2][11] = rows[3][10] = rows[3][11] = [0.6, 0.02, 0.02]
+    jpeg = with_exif_orientation(save_float_image(os.path.join(os.getcwd(), "sideways.jpg"), 'JPEG', rows), 6)
+    img = bpy.data.images.load(jpeg, check_existing=False)
+    assert addon.jobs.image_input(img, scratch) == {"image": jpeg}
+    w, h = img.size
+    shown = np.empty(w * h * 4, np.float32)
+    img.pixels.foreach_get(shown)
+    out["sideways"] = {"path": jpeg, "size": [w, h],
+                       "shown": shown.reshape(h, w, 4)[::-1, :, :3].round(4).tolist(),
+                       "options": addon.preferences.get_settings().options()}
 
     # the request that goes to the engine, then a cancel: nothing left in the scratch folder
     exr = bpy.data.images.load(os.path.join(os.getcwd(), "photo.exr"), check_existing=False)
