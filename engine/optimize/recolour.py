@@ -1,4 +1,4 @@
-"""Step ``recolour``: a graph colour that Stage I left grey tried again from the photo's hue
+"""Step ``recolour``: a graph colour still grey before Stage III tried again from the photo's hue
 (not in the paper).
 
 Why: a colour is three filter parameters, hue, saturation and value (``graphs._common.rgb``).
@@ -8,16 +8,20 @@ can turn the colour. The light blue leather, started at the leather prior's brow
 this way at balanced with seed 1 (export style 0.279 against 0.045 at seed 0, where a later
 search happened to reach a blue; docs/BENCHMARKS.md, session 37). Giving every fit the photo's
 colours as candidates of the filter search rescued it but moved every other fit's path too,
-and more of them for the worse (session 37, reverted), so this step acts only in the trap.
+and more of them for the worse (session 37, reverted), so this step acts only in the trap, and
+only where the trap has held through the structure searches: before Stage III, the last descent,
+which cannot turn a grey colour either. Run after Stage I (session 38), it also acted where the
+searches after it would have turned the colour (the leather at seed 0 reached its blue in Stage
+II), and moved those fits' paths for no gain (docs/BENCHMARKS.md, session 39).
 
 The move: where the render's mean colour misses the photo's (:func:`colour_missed`; where it
 does not, the grey colour is a grey part of the material, a steel or a mortar), for each graph
-colour whose saturation ended under :data:`GREY` after Stage I with a hue more than
+colour whose saturation is under :data:`GREY` after the structure searches with a hue more than
 :data:`HUE_APART` from the photo's mean colour's (where the hue is the photo's already, the
 descent weighed that colour's saturation with it and went grey), the point with that colour's
 hue and saturation set to the photo's (its value kept) is
-descended by Stage I's descent; all of them side by side, and the lowest end replaces Stage I's
-result only where it beats it by the style loss. A fit with no grey colour is left bit for bit
+descended by Stage I's descent (the filters; the structure as the searches left it); all of them
+side by side, and the lowest end replaces the point only where it beats it by the style loss. A fit with no grey colour is left bit for bit
 as it was.
 """
 
@@ -115,7 +119,7 @@ def recoloured(fit: Fit, u: torch.Tensor, key: str, colour: tuple[float, float, 
 
 def recolour(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
              stage: str = "recolour") -> StageResult:
-    """The step (see the module docstring) from ``u`` (1, P), Stage I's result. ``info``:
+    """The step (see the module docstring) from ``u`` (1, P), the structure searches' result. ``info``:
     ``"grey"`` (the colours found grey), the photo's colour, ``"tried"`` (the descents' best
     end) and ``"kept"``: the colour whose retry replaced ``u``, or ``None``."""
     t0 = time.perf_counter()

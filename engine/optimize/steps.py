@@ -10,13 +10,13 @@ The plan, read top to bottom (the paper's three stages marked *)::
            searches: ``searches.layout_start``; or the parameter estimator's guess:
            ``searches.estimate_start``)
     * stage1   filters only, style loss                          paper.stage1
-      recolour a colour Stage I left grey, again from the photo's hue recolour.recolour
       search   random search of the structure, grey features    searches.random_search
     * stage2   everything through the proxies                    paper.stage2
       scan     every value of one structure parameter at a time  searches.coordinate_scan
       local    one-value compass steps of the structure          searches.local_search
       seeds    every value of every random seed                  searches.seed_search
       exchange unit/joint colours swapped if the wrong way round    exchange.exchange
+      recolour a colour still grey, again from the photo's hue     recolour.recolour
     * stage3a  filters on the rounded structure, style loss      paper.stage1 (+ Stage I's result alongside)
       polish   the structure searched again by the style loss    searches.polish
       stage3b  Stage III going on (optionally at twice the res)  paper.stage3b
@@ -193,7 +193,6 @@ def run_recolour(s: GraphState, b: Recolour) -> None:
     r = recolour(s.fit, s.u, s.reporter, b.steps, b.lr)
     if r.info["grey"]:  # otherwise nothing ran: no record, the run as it was
         s.record("recolour", r)
-        s.u_stage1 = r.u
 
 
 def run_search(s: GraphState, b: RandomSearch) -> None:
@@ -319,8 +318,6 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("stage1", Stage1, run_stage1, "Stage I: the filters, by the style loss", paper=True),
-    Step("recolour", Recolour, run_recolour, "a colour Stage I left grey (saturation 0, where its hue has no "
-                                             "gradient) descended again from the photo's hue"),
     Step("search", RandomSearch, run_search, "random search of the generator parameters", paper=True),
     Step("stage2", Stage2, run_stage2, "Stage II: every parameter through the proxies", paper=True),
     Step("scan", Scan, run_scan, "coordinate scan of the generator parameters on the real generators"),
@@ -329,6 +326,8 @@ STEPS: tuple[Step, ...] = (
     Step("seeds", Seeds, run_seeds, "every value of every random seed", flag="seed-search"),
     Step("exchange", Exchange, run_exchange, "unit and joint colours swapped where the fit has the joints "
                                              "lighter/darker the other way round than the photo"),
+    Step("recolour", Recolour, run_recolour, "a colour still grey before Stage III (saturation 0, where its "
+                                             "hue has no gradient) descended again from the photo's hue"),
     Step("stage3a", Stage3a, run_stage3a, "Stage III: the filters on the real generators", paper=True),
     Step("polish", Polish, run_polish, "halfway through Stage III, the structure searched again by the "
                                        "style loss"),
@@ -384,8 +383,7 @@ def run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: tor
             step.run(s, b)
     run.add("stage3", stage3_result(s), fit)
     sharp = s.stage3.first_sharp or s.stage3.sharp_steps > 0
-    kept = run.stages.get("recolour", {}).get("kept")
-    run.settle(("stage1", "recolour", "stage3") if kept else ("stage1", "stage3"), judge=fit.sharper() if sharp else None)
+    run.settle(("stage1", "stage3"), judge=fit.sharper() if sharp else None)
     if run.final_from != "stage3":
         at = f" at {run.settled['res']} px" if run.settled else ""
         rep.message("stage3", f"the result after {run.final_from} has the lower style loss{at}; keeping it")
