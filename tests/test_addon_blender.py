@@ -149,21 +149,7 @@ def test_exr_hdr_16bit_tiff_photos_go_as_srgb_pixels(light_zip, tmp_path):
     print(json.dumps({k: v for k, v in r.items() if k not in ("_log", "sideways")}, indent=1))
     # a photo stored sideways with an EXIF orientation tag: Blender shows the stored pixels (it
     # ignores the tag), and the add-on asks the engine for the photo as Blender shows it
-    import numpy as np
-
-    from diffproxy.optimize import Options
-    from diffproxy.photo import load_photo
-    side = r["sideways"]
-    assert side["size"] == [16, 8] and side["options"]["exif_orientation"] is False
-    shown = np.asarray(side["shown"], np.float32)  # (8, 16, 3), top row first
-    seen = load_photo(side["path"], min_size=8, **{k: v for k, v in side["options"].items()
-                                                   if k == "exif_orientation"})
-    Options(**side["options"])  # the add-on's options are the engine's
-    x = seen.image[0].permute(1, 2, 0).numpy()  # the centred 8 x 8 square of the stored 16 x 8
-    assert x.shape == (8, 8, 3) and np.abs(x - shown[:, 4:12]).max() < 0.03
-    assert any("not applied" in n for n in seen.notes)
-    upright = load_photo(side["path"], min_size=8).image[0].permute(1, 2, 0).numpy()
-    assert np.abs(upright - shown[:, 4:12]).max() > 0.3  # turned by the tag: not what Blender shows
+    harness.check_sideways_photo(r)
 
 
 def test_preset_and_device_lists_come_from_the_engines_hello(light_zip, tmp_path):

@@ -59,3 +59,23 @@ def run_scenario(name: str, tmp: Path, timeout: float = 900, blender_python: str
     data = json.loads(result.read_text())
     data["_log"] = log
     return data
+
+
+def check_sideways_photo(result: dict) -> None:
+    """The ``photo_formats`` scenario's sideways JPEG (EXIF orientation 6): the add-on asks the
+    engine for the photo as Blender shows it (the stored pixels; Blender ignores the tag), and
+    the engine's photo is then Blender's pixels. Runs in this process (it has torch)."""
+    import numpy as np
+
+    from diffproxy.optimize import Options
+    from diffproxy.photo import load_photo
+    side = result["sideways"]
+    assert side["size"] == [16, 8] and side["options"]["exif_orientation"] is False, side["options"]
+    Options(**side["options"])  # the add-on's options are the engine's
+    shown = np.asarray(side["shown"], np.float32)  # (8, 16, 3), top row first
+    seen = load_photo(side["path"], min_size=8, exif_orientation=side["options"]["exif_orientation"])
+    x = seen.image[0].permute(1, 2, 0).numpy()  # the centred 8 x 8 square of the stored 16 x 8
+    assert x.shape == (8, 8, 3) and np.abs(x - shown[:, 4:12]).max() < 0.03, np.abs(x - shown[:, 4:12]).max()
+    assert any("not applied" in n for n in seen.notes), seen.notes
+    upright = load_photo(side["path"], min_size=8).image[0].permute(1, 2, 0).numpy()
+    assert np.abs(upright - shown[:, 4:12]).max() > 0.3  # turned by the tag: not what Blender shows

@@ -5,8 +5,10 @@
 Each version gets its own virtual environment with PyPI's ``bpy`` (Blender as a module, about
 370 MB; made once, reused after), and runs the quick real-Blender scenarios there: install the
 extension zip, the operators, a slider edit, save and reopen (``user_data_kept``) and photos as
-pixels (``photo_formats``). The engine is this interpreter (it has torch): the add-on talks to it
-as a child process, so the Blender environments need no torch. Exit code 1 if any version fails.
+pixels, and a photo stored sideways as Blender shows it (``photo_formats``, its pixels compared
+here with the engine's photo). The engine is this interpreter (it has torch): the add-on talks
+to it as a child process, so the Blender environments need no torch. Exit code 1 if any version
+fails.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                                              zip_path=str(zip_path), python=sys.executable, **extra)
                     if "use_nodes" in r["_log"]:
                         raise AssertionError(f"a use_nodes warning was printed:\n{r['_log']}")
+                    if name == "photo_formats":
+                        harness.check_sideways_photo(r)
                     status = f"ok (Blender {r.get('blender')})"
                 except AssertionError as e:
                     status = "FAILED"
