@@ -269,6 +269,10 @@ def test_recolour_turns_a_grey_colour_to_the_photos_hue_and_leaves_a_coloured_fi
     assert abs(float(got["color.leather.hue"]) - 0.6) < 0.08 and float(got["color.leather.saturation"]) > GREY
     with torch.no_grad():  # the reported loss is the returned point's
         assert float(fit.style(fit.render(r.u))) == pytest.approx(r.end, rel=1e-4)
+    # in the plan: after every structure search, before Stage III (docs/BENCHMARKS.md, session
+    # 39: after Stage I it turned colours Stage II would have turned, moving those fits' paths)
+    from diffproxy.optimize.steps import STEP_NAMES
+    assert STEP_NAMES.index("exchange") < STEP_NAMES.index("recolour") == STEP_NAMES.index("stage3a") - 1
     # a fit with colour: nothing runs, the point is handed on as it is
     u_ok = fit.normalize(target)
     r = recolour(fit, u_ok, Reporter(None), steps=10, lr=0.02)
