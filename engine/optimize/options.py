@@ -87,16 +87,16 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "fast": Preset("fast", res=96, scales=(96, 48), rank_samples=12, rank_res=64, top_k=1, filter_samples=32,
                    search_res=64, search_seconds=20.0, match_steps=160, supersample=2, steps=plan(
-                       stage1=Stage1(25, 0.01), recolour=Recolour(25, 0.01), search=RandomSearch(48), stage2=Stage2(30, 0.02, halve_every=12),
-                       local=LocalSearch(8), seeds=Seeds(), exchange=Exchange(25, 0.01), stage3a=Stage3a(75, 0.01),
+                       stage1=Stage1(25, 0.01), search=RandomSearch(48), stage2=Stage2(30, 0.02, halve_every=12),
+                       local=LocalSearch(8), seeds=Seeds(), exchange=Exchange(25, 0.01), recolour=Recolour(25, 0.01),
+                       stage3a=Stage3a(75, 0.01),
                        detail=Detail(50, 0.01, res=1024, refresh=25), relief=Relief())),
     "balanced": Preset("balanced", res=128, scales=(128, 64), rank_samples=24, rank_res=64, top_k=2,
                        filter_samples=64, search_res=96, search_seconds=60.0, match_steps=360, supersample=2,
                        steps=plan(
-                           stage1=Stage1(60, 0.005), recolour=Recolour(60, 0.005),
-                           search=RandomSearch(128), stage2=Stage2(75, 0.02, halve_every=30),
+                           stage1=Stage1(60, 0.005), search=RandomSearch(128), stage2=Stage2(75, 0.02, halve_every=30),
                            scan=Scan(2), local=LocalSearch(16), seeds=Seeds(), exchange=Exchange(60, 0.005),
-                           stage3a=Stage3a(125, 0.005, also_start=True), polish=Polish(8),
+                           recolour=Recolour(60, 0.005), stage3a=Stage3a(125, 0.005, also_start=True), polish=Polish(8),
                            stage3b=Stage3b(125, sharp=True), detail=Detail(100, 0.005, res=1024, refresh=25),
                            relief=Relief())),
 }
@@ -105,9 +105,9 @@ PRESETS["full"] = dataclasses.replace(PRESETS["balanced"], name="full", top_k=3,
 PRESETS["paper"] = Preset("paper", res=256, scales=(256, 128, 64), rank_samples=48, rank_res=96, top_k=3,
                           filter_samples=128, search_res=128, search_seconds=600.0, match_steps=1000, supersample=2,
                           steps=plan(
-                              stage1=Stage1(200, 0.002), recolour=Recolour(200, 0.002), search=RandomSearch(500),
+                              stage1=Stage1(200, 0.002), search=RandomSearch(500),
                               stage2=Stage2(600, 0.02, halve_every=200), scan=Scan(2), local=LocalSearch(40),
-                              seeds=Seeds(), exchange=Exchange(100, 0.005),
+                              seeds=Seeds(), exchange=Exchange(100, 0.005), recolour=Recolour(200, 0.002),
                               stage3a=Stage3a(125, 0.005, also_start=True), polish=Polish(8),
                               stage3b=Stage3b(125), detail=Detail(200, 0.005, res=2048, refresh=50),
                               relief=Relief(res=2048)))

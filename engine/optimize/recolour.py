@@ -89,11 +89,6 @@ def colour_keys(fit: Fit) -> list[str]:
             and f"{n[:-4]}.saturation" in names and f"{n[:-4]}.value" in names]
 
 
-def _value(fit: Fit, u: torch.Tensor, name: str) -> float:
-    p = fit.spec.by_name[name]
-    return p.low + float(u[0, [q.name for q in fit.spec].index(name)]) * (p.high - p.low)
-
-
 def hue_distance(a: float, b: float) -> float:
     """The distance of two hues in turns, around the circle (0 to 0.5)."""
     d = abs(a - b) % 1.0
@@ -103,17 +98,17 @@ def hue_distance(a: float, b: float) -> float:
 def grey_colours(fit: Fit, u: torch.Tensor, hue: float | None = None) -> list[str]:
     """The colours of ``u`` (1, P) whose saturation is under :data:`GREY`; with ``hue`` (the
     photo's), only those whose own hue is more than :data:`HUE_APART` from it."""
-    return [key for key in colour_keys(fit) if _value(fit, u, f"{key}.saturation") < GREY
-            and (hue is None or hue_distance(_value(fit, u, f"{key}.hue"), hue) > HUE_APART)]
+    v = fit.natural(u[:1])
+    return [key for key in colour_keys(fit) if float(v[f"{key}.saturation"]) < GREY
+            and (hue is None or hue_distance(float(v[f"{key}.hue"]), hue) > HUE_APART)]
 
 
 def recoloured(fit: Fit, u: torch.Tensor, key: str, colour: tuple[float, float, float]) -> torch.Tensor:
     """``u`` (1, P) with colour ``key``'s hue and saturation set to ``colour``'s (value kept)."""
-    index = {p.name: i for i, p in enumerate(fit.spec)}
     out = u[:1].detach().clone()
     for part, x in zip(("hue", "saturation"), colour[:2]):
         p = fit.spec.by_name[f"{key}.{part}"]
-        out[0, index[p.name]] = min(1.0, max(0.0, (x - p.low) / (p.high - p.low)))
+        out[0, fit.spec.names.index(p.name)] = min(1.0, max(0.0, (x - p.low) / (p.high - p.low)))
     return out
 
 
@@ -136,7 +131,7 @@ def recolour(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
         info.update(grey=[], left={"grey": grey, "why": "the render has the photo's mean colour"})
         return StageResult(u.clone(), start, start, [start], info, time.perf_counter() - t0)
     info["photo_colour"] = [round(x, 4) for x in colour]
-    info["hues"] = {key: round(_value(fit, u, f"{key}.hue"), 4) for key in grey}
+    info["hues"] = {key: round(float(fit.natural(u)[f"{key}.hue"]), 4) for key in grey}
     reporter.message(stage, f"{', '.join(grey)} ended grey (saturation < {GREY:g}), where a hue has no gradient: "
                             f"trying the photo's hue {colour[0]:.2f} (saturation {colour[1]:.2f})")
     rows = torch.cat([recoloured(fit, u, key, colour) for key in grey])
