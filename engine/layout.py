@@ -121,6 +121,9 @@ LINE_COVERAGE = 0.85  # ... and above the map's upper quartile along this share 
 BOND_CONFIDENCE = 0.3  # a bond read with a weaker correlation is not reported (step 8)
 BOND_WINDOW = 0.12  # units: the fit keeps its bond offset this close to the bond read (step 8)
 BOND_PRIOR_SD = 3.0  # ... where the read is within this many sd of the graph's prior bond
+# a unit's shape (courses over units per course) read from two counts, each within
+# COUNT_TOLERANCE: within this factor of the truth (shape_share)
+SHAPE_TOLERANCE = COUNT_TOLERANCE ** 2
 
 
 @dataclass(frozen=True)
@@ -394,4 +397,38 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
     return out
 
 
-__all__ = ["Layout", "layout_windows", "measure_layout", "BOND_CONFIDENCE", "BOND_WINDOW", "MIN_CONFIDENCE", "MIN_PERIOD"]
+def shape_share(graph, rows: float, per_row: float) -> float | None:
+    """The share of ``graph``'s artist prior whose units have the shape read on a photo: the
+    prior weight (``Param.prior_weights`` of its two count parameters,
+    :attr:`~diffproxy.graphs.MaterialGraph.layout_params`, the other parameters at their
+    defaults) of the counts whose ratio ``rows / per_row`` (``graph.layout_counts``) lies within
+    x/÷ :data:`SHAPE_TOLERANCE` of the photo's; ``None`` for a graph without both counts.
+
+    Why the ratio: a unit's shape (square tiles, long planks, bricks two or three times as long
+    as high) is a trait of the material, the same at any distance from it, where the counts
+    themselves are not; a person tells square tiles from planks at first sight, and a Gram loss
+    on a frame of four units does not (the 2 x 2 floor tiles, whose fits as wood planks were held
+    to 2 x 2 square boards by the photo's counts and out-looked the ceramic tiles at some seeds;
+    docs/BENCHMARKS.md, session 40). Used by ``optimize.result.best_graph``."""
+    names = [graph.layout_params.get(k) for k in ("rows", "per_row")]
+    if None in names or any(n not in graph.spec.by_name for n in names):
+        return None
+    if not (rows > 0 and per_row > 0):
+        raise ValueError(f"rows and per_row must be positive, got {rows}, {per_row}")
+    base: dict[str, Any] = {k: float(v.reshape(-1)[0]) for k, v in graph.spec.defaults().items()}
+    pr, pc = (graph.spec.by_name[n] for n in names)
+    wr, wc = pr.prior_weights(), pc.prior_weights()
+    want, tol = math.log(rows / per_row), math.log(SHAPE_TOLERANCE) + 1e-9
+    inside = total = 0.0
+    for i in pr.allowed_levels:
+        for j in pc.allowed_levels:
+            w = float(wr[i]) * float(wc[j])
+            c = graph.layout_counts({**base, names[0]: pr.low + i, names[1]: pc.low + j})
+            total += w
+            if c.get("rows", 0.0) > 0 and c.get("per_row", 0.0) > 0 \
+                    and abs(math.log(c["rows"] / c["per_row"]) - want) <= tol:
+                inside += w
+    return inside / total if total > 0 else None
+
+
+__all__ = ["Layout", "layout_windows", "measure_layout", "shape_share", "SHAPE_TOLERANCE", "BOND_CONFIDENCE", "BOND_WINDOW", "MIN_CONFIDENCE", "MIN_PERIOD"]

@@ -360,3 +360,35 @@ def test_layout_start_keeps_stacked_tiles_stacked():
     assert r.info["bond"] <= 0.05 and float(fit.natural(r.u)["tiles.offset"]) <= 0.05, r.info
     assert fit.windows["tiles.offset"][1] <= BOND_WINDOW + 0.05
     assert not fit.in_window(i, 0.3)
+
+
+def test_unit_shape_share_is_the_prior_weight_of_the_photos_shape():
+    """``shape_share``: the prior weight of the count pairs whose shape (courses over units per
+    course) lies within x/÷ SHAPE_TOLERANCE of the photo's, computed exactly from the count
+    parameters' prior weights (the same as drawing from the prior); square units are tiles'
+    shape, not planks', bricks three times as long as high are not mosaic tesserae."""
+    import numpy as np
+
+    from diffproxy.layout import SHAPE_TOLERANCE, shape_share
+    from diffproxy.optimize.result import SHAPE_SHARE
+
+    assert SHAPE_TOLERANCE == pytest.approx(COUNT_TOLERANCE ** 2)
+    tiles, planks, bricks = (get_graph(n) for n in ("ceramic_tiles", "wood_planks", "bricks"))
+    assert shape_share(tiles, 2.0, 2.0) > 0.3 and shape_share(planks, 2.0, 2.0) < SHAPE_SHARE
+    assert shape_share(planks, 8.0, 1.3) > 0.3  # long boards: the planks' own shape
+    assert shape_share(bricks, 5.4, 1.8) > 0.5 and shape_share(get_graph("mosaic"), 5.4, 1.8) < SHAPE_SHARE
+    assert shape_share(bricks, 2.0, 2.0) > SHAPE_SHARE  # square-ish bricks exist: not ruled out
+    assert shape_share(get_graph("wood"), 2.0, 2.0) is None  # no units in rows
+    # the share only depends on the shape, not on how many units the frame holds
+    assert shape_share(tiles, 3.0, 3.0) == shape_share(tiles, 7.0, 7.0)
+    # exactly what the prior draws: 20000 draws agree within their sampling error
+    for g, (r, c) in ((planks, (2.0, 2.0)), (bricks, (4.0, 2.0)), (tiles, (6.0, 1.5))):
+        rn, cn = g.layout_params["rows"], g.layout_params["per_row"]
+        s = g.spec.sample(20000, generator=torch.Generator().manual_seed(1), prior=True)
+        s = g.spec.round(s)
+        counts = [g.layout_counts({rn: float(a), cn: float(b)}) for a, b in zip(s[rn].tolist(), s[cn].tolist())]
+        ratio = np.array([k["rows"] / k["per_row"] for k in counts])
+        drawn = float(np.mean(np.abs(np.log(ratio / (r / c))) <= math.log(SHAPE_TOLERANCE) + 1e-9))
+        assert shape_share(g, r, c) == pytest.approx(drawn, abs=4 * math.sqrt(drawn * (1 - drawn) / 20000) + 1e-3)
+    with pytest.raises(ValueError, match="positive"):
+        shape_share(tiles, 0.0, 2.0)

@@ -358,3 +358,30 @@ def test_best_graph_keeps_the_joints_the_photo_shows():
     # when no fitted graph has them the photo's way, none is ruled out
     light2 = run(0.9, 0.04, seen)
     assert best_graph([run(0.95, 0.05, seen), light2]) is light2
+
+
+def test_best_graph_rules_out_a_family_whose_units_never_have_the_photos_shape():
+    """Where the photo's layout read both counts, a fitted graph whose prior gives that unit
+    shape less than SHAPE_SHARE is out, whatever its look (square boards as wood planks on a
+    floor of square tiles); graphs without units in rows are not; the shape is recorded."""
+    from diffproxy.optimize.result import SHAPE_SHARE, GraphRun, best_graph
+
+    def run(graph, style, layout):
+        return GraphRun(graph, final={"style": style, "feature": 1.0}, seconds=1.0, final_from="detail",
+                        stages={"layout": layout} if layout else {})
+
+    square = {"polarity": 0, "rows": 2.0, "per_row": 2.0}
+    tiles, planks = run("ceramic_tiles", 0.12, square), run("wood_planks", 0.08, square)
+    assert best_graph([tiles, planks]) is tiles
+    assert planks.shape["share"] < SHAPE_SHARE <= tiles.shape["share"] and tiles.shape["aspect"] == 1.0
+    # long units: the planks' shape; the lower look wins as before
+    long = {"polarity": 0, "rows": 8.0, "per_row": 1.3}
+    assert best_graph([run("ceramic_tiles", 0.12, long), run("wood_planks", 0.08, long)]).graph == "wood_planks"
+    # a graph with no units in rows has no shape to miss: square tiles may still be stone
+    assert best_graph([run("wood_planks", 0.08, square), run("stone", 0.10, square)]).graph == "stone"
+    # only one count read: no shape, the look decides
+    one = {"polarity": 0, "rows": 2.0}
+    assert best_graph([run("ceramic_tiles", 0.12, one), run("wood_planks", 0.08, one)]).graph == "wood_planks"
+    # when no fitted graph holds the shape, none is ruled out
+    both = [run("wood_planks", 0.12, square), run("wood_planks", 0.08, square)]
+    assert best_graph(both) is both[1]

@@ -225,15 +225,15 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
 def _fitted(r) -> list[dict]:
     """Every graph a photo's run optimised, in the ranking's order: its final look (the style the
     graphs were compared by), the classifier's probability (None without it), whether it was
-    kept, the joint polarities ``result.best_graph`` compared (None where it did not) and the
-    colour step ``recolour`` turned from grey (None where none); to see, photo by photo, where
-    the look and the classifier disagreed."""
+    kept, the joint polarities and the unit shape ``result.best_graph`` compared (None where it
+    did not) and the colour step ``recolour`` turned from grey (None where none); to see, photo
+    by photo, where the look and the classifier disagreed."""
     rank = {e["graph"]: (i, e.get("probability")) for i, e in enumerate(r.ranking)}
-    runs = [(r.graph, r.losses["final"]["style"], True, r.joints, r.losses.get("recolour", {}).get("kept"))] + [
-        (o["graph"], o["final"]["style"], False, o.get("joints"), o.get("recoloured")) for o in r.others]
+    runs = [(r.graph, r.losses["final"]["style"], True, r.joints, r.shape, r.losses.get("recolour", {}).get("kept"))] + [
+        (o["graph"], o["final"]["style"], False, o.get("joints"), o.get("shape"), o.get("recoloured")) for o in r.others]
     return [{"graph": g, "look": look, "probability": rank.get(g, (0, None))[1], "kept": kept, "joints": joints,
-             "recoloured": rec}
-            for g, look, kept, joints, rec in sorted(runs, key=lambda x: rank.get(x[0], (0, None))[0])]
+             "shape": shape, "recoloured": rec}
+            for g, look, kept, joints, shape, rec in sorted(runs, key=lambda x: rank.get(x[0], (0, None))[0])]
 
 
 def load_labels(path: str | Path) -> dict[str, dict]:

@@ -42,7 +42,7 @@ from .control import Cancelled, Reporter
 from .fit import Fit
 from .graph_run import finish_graph, optimise_graph
 from .options import Options
-from .result import GraphRun, Result, best_graph, best_restart, look_tie
+from .result import SHAPE_SHARE, GraphRun, Result, best_graph, best_restart, look_tie
 from .workers import Job, graph_generators, plan, prefix, restart_generators, run_parallel, run_seed
 
 
@@ -167,7 +167,11 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     runs = [best_restart(done[i * n:(i + 1) * n]) for i in range(k)]
     best = best_graph(runs)
     low = min(runs, key=lambda r: r.look)
-    if best is not low and low.joints and not low.joints["agree"] and best.joints and best.joints["agree"]:
+    if best is not low and low.shape and low.shape["share"] < SHAPE_SHARE:
+        rep.message("done", f"kept {best.graph}: the photo's units are {low.shape['aspect']:.2f} times as wide as "
+                            f"high, a shape only {low.shape['share']:.1%} of the {low.graph} prior has; not "
+                            f"{low.graph} ({low.look:.4f} against {best.look:.4f})")
+    elif best is not low and low.joints and not low.joints["agree"] and best.joints and best.joints["agree"]:
         side = "darker" if low.joints["photo"] < 0 else "lighter"
         rep.message("done", f"kept {best.graph}: the photo's joints are {side} than its units, and so are its "
                             f"render's; not {low.graph}'s ({low.look:.4f} against {best.look:.4f})")

@@ -57,6 +57,7 @@ class GraphRun:
     settled: dict | None = None  # settle()'s comparison when a judge made it
     restarts: dict | None = None  # best_restart()'s comparison when the graph ran more than once
     joints: dict | None = None  # best_graph(): the photo's and the render's joint polarity, when compared
+    shape: dict | None = None  # best_graph(): the photo's unit shape and the share of this graph's prior with it
 
     @property
     def look(self) -> float:
@@ -159,21 +160,53 @@ def joint_signs(run: GraphRun) -> tuple[int, int] | None:
     return int(lay["polarity"]), polarity_sign(joint_polarity(image))
 
 
+# a graph whose artist prior gives the photo's unit shape less than this share is not that
+# family (layout.shape_share): fewer than 1 in 20 of its draws, each count allowed the judge's 30 %
+SHAPE_SHARE = 0.05
+
+
+def unit_shape(run: GraphRun) -> dict | None:
+    """``{"aspect": rows / per_row, "share": ...}``: the unit shape of the photo (its Stage
+    "layout" read both counts) and the share of ``run``'s graph's prior with that shape
+    (:func:`diffproxy.layout.shape_share`); ``None`` where the photo gave no shape or the graph
+    has no units in rows."""
+    lay = run.stages.get("layout")
+    if not lay or not lay.get("rows") or not lay.get("per_row"):
+        return None
+    from ..graphs import get_graph
+    from ..layout import shape_share
+
+    graph = run.fit.graph if run.fit is not None else get_graph(run.graph)
+    share = shape_share(graph, float(lay["rows"]), float(lay["per_row"]))
+    return None if share is None else {"aspect": float(lay["rows"]) / float(lay["per_row"]), "share": share}
+
+
 def best_graph(runs: list[GraphRun]) -> GraphRun:
     """The graph kept among the optimised ones (each its best restart), ``runs`` in the ranking's
-    order (the graph classifier's, where it ordered it). Where the photo shows joints
-    (:func:`joint_signs`) and some fitted graphs render them the photo's way round (darker or
-    lighter than the units), the others are out. Then the lowest :attr:`GraphRun.look`, except
-    that a look within :func:`look_tie` of the lowest is a tie, and a tie goes to the graph
-    ranked first.
+    order (the graph classifier's, where it ordered it). Where the photo shows its units' shape
+    (:func:`unit_shape`) and some fitted graphs' priors hold it, those whose priors give it less
+    than :data:`SHAPE_SHARE` are out; then, where the photo shows joints (:func:`joint_signs`)
+    and some fitted graphs render them the photo's way round (darker or lighter than the units),
+    the others are out. Then the lowest :attr:`GraphRun.look`, except that a look within
+    :func:`look_tie` of the lowest is a tie, and a tie goes to the graph ranked first.
 
-    Why the joints: light joints for the photo's dark ones is a different material to a person
-    at first sight, and the style loss misses it (the 2 x 2 floor tiles with thin dark grout:
-    wood planks with wide light gaps, 0.0847, against ceramic tiles with dark grout, 0.1043;
-    docs/BENCHMARKS.md, session 31). Why the tie: a difference the fit's own noise makes cannot
-    tell two graphs apart, while the classifier was trained to (held-out renders 0.986; it put
-    the right graph first for 11 of 13 shared photos where the looks' choice between two fitted
-    graphs went wrong twice: the stucco as aggregate, 1.1 % lower than stone; session 30)."""
+    Why the shape: square units are tiles, not planks, whatever the looks say; the count windows
+    hold every graph to the photo's counts, so a family whose units are never that shape is fitted
+    as a stranger of itself (wood planks at 2 x 2: square boards), and on a frame of a few units
+    the Gram loss does not see the difference (docs/BENCHMARKS.md, session 40). Why the joints:
+    light joints for the photo's dark ones is a different material to a person at first sight,
+    and the style loss misses it (the 2 x 2 floor tiles with thin dark grout: wood planks with
+    wide light gaps, 0.0847, against ceramic tiles with dark grout, 0.1043; docs/BENCHMARKS.md,
+    session 31). Why the tie: a difference the fit's own noise makes cannot tell two graphs
+    apart, while the classifier was trained to (held-out renders 0.986; it put the right graph
+    first for 11 of 13 shared photos where the looks' choice between two fitted graphs went
+    wrong twice: the stucco as aggregate, 1.1 % lower than stone; session 30)."""
+    if len(runs) > 1:
+        for r in runs:
+            r.shape = unit_shape(r)
+        held = [r for r in runs if r.shape is None or r.shape["share"] >= SHAPE_SHARE]
+        if held and len(held) < len(runs):
+            runs = held
     if len(runs) > 1:
         for r in runs:
             signs = joint_signs(r)
@@ -208,6 +241,7 @@ class Result:
     others: list[dict]
     graph_classifier: dict | None = None  # classifier.describe() when it ordered the ranking
     joints: dict | None = None  # best_graph()'s joint polarities of the photo and this render, when compared
+    shape: dict | None = None  # best_graph()'s unit shape of the photo and the share of this graph's prior with it
     param_estimator: dict | None = None  # estimator.describe() when it guessed a start
     batches: list[int] | None = None  # jobs per descent batch, where the runs descended together (batching)
     photo: torch.Tensor = field(repr=False, default=None)  # type: ignore[assignment]
@@ -232,9 +266,10 @@ class Result:
                    curves=best.curves, proxies=proxies, photo_notes=list(photo.notes),
                    photo_source=photo.source,
                    others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.maps_px()},
-                            "seconds": round(r.seconds, 3), "joints": r.joints,
+                            "seconds": round(r.seconds, 3), "joints": r.joints, "shape": r.shape,
                             "recoloured": r.stages.get("recolour", {}).get("kept")} for r in runs if r is not best],
                    graph_classifier=graph_classifier, param_estimator=param_estimator, joints=best.joints,
+                   shape=best.shape,
                    batches=batches, photo=photo.image.detach().cpu())
 
     def summary(self) -> dict:
@@ -244,7 +279,7 @@ class Result:
                         "ranking": self.ranking, "method": self.method, "preset": self.preset,
                         "seed": self.seed, "options": self.options, "proxies": self.proxies,
                         "photo": {"source": self.photo_source, "notes": self.photo_notes},
-                        "other_graphs": self.others, "joints": self.joints,
+                        "other_graphs": self.others, "joints": self.joints, "shape": self.shape,
                         "graph_classifier": self.graph_classifier,
                         "param_estimator": self.param_estimator, "batches": self.batches,
                         "engine_version": __version__})
