@@ -18,9 +18,10 @@ from bpy.props import EnumProperty, IntProperty, StringProperty
 # these were fixed enums), so preferences saved by older versions keep their meaning.
 PRESETS = (
     ("fast", "Fast", "About 30 s on a laptop CPU; one graph"),
-    ("balanced", "Balanced", "About 2 min on a laptop CPU; the best two graphs"),
-    ("full", "Full", "Balanced's fit from four starts per graph, the best kept; up to three graphs. "
-                     "A closer fit for 2-6x Balanced's time"),
+    ("balanced", "Balanced", "About 2 min on a laptop CPU; the best two graphs, or the one it is sure of "
+                             "from two starts"),
+    ("full", "Full", "Balanced's fit from four starts per graph (more with fewer graphs), the best kept; up to "
+                     "three graphs. A closer fit for 2-6x Balanced's time"),
 )
 DEVICES = (
     ("auto", "Auto", "CUDA, else Apple MPS, else CPU"),

@@ -660,9 +660,9 @@ class Server:
         # any other preset (``paper``: the paper's budget) is listed with "artist": false.
         for_artists = {
             "fast": "About 30 s on a laptop CPU; one graph",
-            "balanced": "About 2 min on a laptop CPU; the best two graphs",
-            "full": "Balanced's fit from four starts per graph, the best kept; up to three graphs. "
-                    "A closer fit for 2-6x Balanced's time",
+            "balanced": "About 2 min on a laptop CPU; the best two graphs, or the one it is sure of from two starts",
+            "full": "Balanced's fit from four starts per graph (more with fewer graphs), the best kept; up to three "
+                    "graphs. A closer fit for 2-6x Balanced's time",
         }
         others = {"paper": "The paper's budget (Sec. 3.3), for comparison; slower than Full"}
         presets = [{"name": n, "description": d, "artist": True} for n, d in for_artists.items() if n in PRESETS]

@@ -161,3 +161,18 @@ def test_cli_end_to_end_and_no_overwrite(tiny, tmp_path, capsys):
     assert main(args) == 2  # exists, no --overwrite
     assert "already exists" in capsys.readouterr().err
     assert main(args + ["--overwrite"]) == 0
+
+
+def test_a_presets_fits_are_shared_among_the_graphs_it_keeps():
+    """``Preset.restarts_for``: top_k graphs x restarts fits, shared among the graphs kept, never
+    fewer restarts than the preset's: balanced fits a sure graph twice, full's 12 fits go to the
+    graphs kept, fast fits once."""
+    from diffproxy.optimize import PRESETS
+
+    b, f, fast = PRESETS["balanced"], PRESETS["full"], PRESETS["fast"]
+    assert [b.restarts_for(k) for k in (1, 2, 3)] == [2, 1, 1]
+    assert [f.restarts_for(k) for k in (1, 2, 3, 4)] == [12, 6, 4, 4]
+    assert fast.restarts_for(1) == 1
+    assert b.restarts_for(1, top_k=3) == 3 and b.restarts_for(3, top_k=3) == 1  # top_k asked for
+    with pytest.raises(ValueError, match="graphs"):
+        b.restarts_for(0)

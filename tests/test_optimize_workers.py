@@ -385,3 +385,18 @@ def test_best_graph_rules_out_a_family_whose_units_never_have_the_photos_shape()
     # when no fitted graph holds the shape, none is ruled out
     both = [run("wood_planks", 0.12, square), run("wood_planks", 0.08, square)]
     assert best_graph(both) is both[1]
+
+
+def test_one_graph_gets_the_fits_of_the_graphs_not_fitted(tiny):
+    """A preset's fits (top_k graphs x restarts) go to the graphs it fits: with one graph (asked
+    for, or the only likely one) a two-graph preset fits it from two random streams, the first
+    the one-restart run exactly (``Preset.restarts_for``)."""
+    import dataclasses
+
+    photo, o = _auto_two_graphs(workers=1)
+    o = dataclasses.replace(o, graph="bricks", top_k=None)
+    single = proceduralize(photo, o)  # TINY: top_k 1, one fit
+    r = proceduralize(photo, dataclasses.replace(o, preset=dataclasses.replace(TINY, top_k=2)))
+    assert len(r.losses["restarts"]["style"]) == 2
+    assert r.losses["restarts"]["style"][0] == single.losses["final"]["style"]
+    assert r.losses["final"]["style"] == min(r.losses["restarts"]["style"])

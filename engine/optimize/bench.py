@@ -17,8 +17,9 @@ the same losses as the optimisation saw them (preset resolution, supersampled as
 :func:`fit_preset` says: not beyond the target's own resolution). Photos are
 judged the same way against their 256 px copy.
 
-With a preset that has ``restarts`` (``full``), ``diffproxy`` and its ablations run every
-restart on a synthetic target, the best kept by its look (the 256 px settle: the judge's own
+With a preset that restarts one graph (``Preset.restarts_for(1)``: ``balanced`` 2, ``full``
+12), ``diffproxy`` and its ablations run every restart on a synthetic target (the graph is
+given, so the preset's fits go to it, as with ``proceduralize --graph``), the best kept by its look (the 256 px settle: the judge's own
 setup) and its seconds summed, as ``proceduralize`` does; the baselines run once.
 
 Photos (``photos_dir``): each image run through :func:`proceduralize` per method (graph auto),

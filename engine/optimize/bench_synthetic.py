@@ -113,8 +113,8 @@ def run_synthetic(n: int, seed: int, methods: Sequence[str], preset: str, graphs
                 params = list(graph.spec)
                 keep = [i for i in fit.gen_idx if not params[i].seed]
                 u0[:, keep] = guess[:, keep].to(u0.device)
-            # the preset's restarts (diffproxy), each on a fresh fit: the pipeline's restarts run apart
-            restarts = o.preset.restarts if o.method == "diffproxy" else 1
+            # the pipeline's restarts of one graph (diffproxy), each on a fresh fit: they run apart
+            restarts = o.preset.restarts_for(1) if o.method == "diffproxy" else 1
             gens = restart_generators(torch.Generator().manual_seed(seed * 7919 + i), seed * 7919 + i, restarts)
             run = best_restart([optimise_graph(fit if r == 0 else Fit(graph, img, fit.preset, desc, dev),
                                                u0.clone(), o, Reporter(), g,

@@ -5,11 +5,12 @@ of the plan (``steps.STEPS``; ``None``: the step is off in that preset). The fou
 
 * ``fast``: <= 30 s for a 512 px photo on a 2-core CPU: 96 px renders, losses at 96/48, one
   graph, Stage III in one part, no scan and no polish.
-* ``balanced``: <= 120 s on the same CPU: 128 px renders, losses at 128/64, up to 2 graphs;
-  Stage III with Stage I's result alongside, the polish halfway, its second half at twice the
-  fit's resolution.
+* ``balanced``: <= 120 s on the same CPU: 128 px renders, losses at 128/64, up to 2 graphs,
+  or one graph from two random streams (:meth:`Preset.restarts_for`); Stage III with Stage I's
+  result alongside, the polish halfway, its second half at twice the fit's resolution.
 * ``full``: ``balanced``'s schedule from four independent random streams per graph (the best
-  look kept, so never worse than ``balanced``), up to 3 graphs; MATch gets the paper's 1000 steps.
+  look kept, so never worse than ``balanced``), up to 3 graphs (fewer graphs: more streams
+  each, 12 fits in all); MATch gets the paper's 1000 steps.
 * ``paper``: the paper's budget (Sec. 3.3; ``full`` until session 20), for comparison.
 
 Shorter schedules use larger rates (0.002 moves a normalised parameter by at most 0.002 a step)
@@ -57,13 +58,27 @@ class Preset:
     # apart so that a shorter Stage II does not shorten the baseline
     match_steps: int = 0
     supersample: int = 1  # maps and renders made this many times larger, then averaged down (Fit.render)
-    # method "diffproxy": each graph optimised this many times from independent random streams
-    # (the first the run's own, so 1 is the run it always was), the lowest look kept
-    # (result.best_restart; not in the paper)
+    # method "diffproxy": each graph optimised at least this many times from independent random
+    # streams (the first the run's own, so 1 is the run it always was), the lowest look kept
+    # (result.best_restart; not in the paper); more where fewer than top_k graphs are fitted
+    # (restarts_for)
     restarts: int = 1
 
     def __post_init__(self) -> None:
         check_plan(self.steps)
+
+    def restarts_for(self, graphs: int, top_k: int | None = None) -> int:
+        """Restarts of each graph when ``graphs`` graphs are optimised (method "diffproxy"): the
+        preset's fits, ``top_k`` (default the preset's) graphs x :attr:`restarts`, shared among
+        them, at least :attr:`restarts`. So ``balanced`` fits the two likeliest graphs once each,
+        or the one graph the classifier is sure of (or the one asked for) twice, the lower look
+        kept: the same budget, spent where it helps. Why: another random stream is the surest use
+        of a fit's time (best of 2 restarts: 16 synthetic targets' balanced style 0.0164 ->
+        0.0125, session 20), and a second graph with under half the first's probability is not
+        worth a fit (``choose.keep_likely``); docs/BENCHMARKS.md, session 40."""
+        if graphs < 1:
+            raise ValueError(f"graphs must be >= 1, got {graphs}")
+        return max(self.restarts, (top_k or self.top_k) * self.restarts // graphs)
 
     def budget(self, step: str) -> Any:
         """The budget of ``step``, ``None`` where this preset leaves it out."""

@@ -13,8 +13,10 @@ Flow (``method="diffproxy"``)::
            fit's resolution, Stage I's and III's results compared there)
         -> Stage "detail" (filters tuned to the look of export-size maps, not in the paper)
        (full: each graph this way from 4 random streams, the best look kept: ``restarts``;
-        on a CPU the graphs and restarts run side by side in worker processes, see ``workers``)
-    -> keep the graph with the lowest final style loss (of the export-size maps' look; a look
+        the preset's fits are shared among the graphs kept: balanced fits one sure graph twice,
+        ``Preset.restarts_for``; on a CPU the graphs and restarts run side by side in worker
+        processes, see ``workers``)
+    -> keep the shape- and joint-consistent graph with the lowest final style loss (of the export-size maps' look; a look
        within 15 % of it, the fit's own noise, is a tie, kept by the ranking's order:
        ``result.best_graph``) -> Result
 
@@ -119,8 +121,9 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
             rep.message("rank", f"the classifier is unsure (first choice {chosen[0].name} at "
                                 f"{chosen[0].probability:.2f} < {UNSURE:g}): also optimising {chosen[-1].name}")
     k = len(chosen)
-    # each graph from the preset's restarts (diffproxy; the baselines run once): jobs graph-major
-    n = p.restarts if o.method == "diffproxy" else 1
+    # each graph from the preset's restarts, its fits shared among the graphs kept (diffproxy;
+    # the baselines run once): jobs graph-major
+    n = p.restarts_for(k, o.top_k) if o.method == "diffproxy" else 1
     tasks = [(c, g, r) for i, (c, g0) in enumerate(zip(chosen, graph_generators(gen, o.seed, k)))
              for r, g in enumerate(restart_generators(g0, run_seed(o.seed, i), n))]
     together = len(tasks) > 1 and (o.batch == "on" or (o.batch == "auto" and device.type != "cpu"))
