@@ -110,14 +110,36 @@ class GraphRun:
 
 
 def best_restart(runs: list[GraphRun]) -> GraphRun:
-    """The run kept among one graph's restarts (the preset's ``restarts``): the lowest
-    :attr:`GraphRun.look`, the first on a tie. With more than one, it records every restart's
-    look and which was kept (``restarts``), and its ``seconds`` become their sum."""
-    best = min(runs, key=lambda r: r.look)
+    """The run kept among one graph's restarts (``Preset.restarts_for``): where the photo shows
+    joints and some restarts render them the photo's way round, the others are out
+    (:func:`joints_agreeing`, the rule :func:`best_graph` applies between graphs); then the
+    lowest :attr:`GraphRun.look`, the first on a tie. With more than one, it records every
+    restart's look and which was kept (``restarts``), and its ``seconds`` become their sum.
+    Why the joints here too: a restart whose search closed the joints (the red wall's mortar at
+    width 0, its render's joints the bevel's dark shading against the photo's light mortar;
+    docs/BENCHMARKS.md, session 40) is another material to a person, whatever its look."""
+    best = min(joints_agreeing(runs), key=lambda r: r.look)
     if len(runs) > 1:
-        best.restarts = {"style": [r.look for r in runs], "kept": runs.index(best)}
+        best.restarts = {"style": [r.look for r in runs], "kept": next(i for i, r in enumerate(runs) if r is best)}
+        if any(r.joints is not None for r in runs):
+            best.restarts["joints"] = [r.joints for r in runs]
         best.seconds = sum(r.seconds for r in runs)
     return best
+
+
+def joints_agreeing(runs: list[GraphRun]) -> list[GraphRun]:
+    """``runs`` less those whose render has the joints the other way round from the photo's
+    (:func:`joint_signs`; recorded on each as ``joints``), where some render them the photo's
+    way; all of them where none does or the photo shows no joints."""
+    if len(runs) < 2:
+        return runs
+    for r in runs:
+        signs = joint_signs(r)
+        r.joints = None if signs is None else {"photo": signs[0], "render": signs[1], "agree": signs[0] == signs[1]}
+    agree = [r for r in runs if r.joints is not None and r.joints["agree"]]
+    if agree and any(r.joints is not None and not r.joints["agree"] for r in runs):
+        return [r for r in runs if r.joints is None or r.joints["agree"]]
+    return runs
 
 
 # looks within this fraction of each other are the same look. Measured: the same photo
@@ -207,14 +229,7 @@ def best_graph(runs: list[GraphRun]) -> GraphRun:
         held = [r for r in runs if r.shape is None or r.shape["share"] >= SHAPE_SHARE]
         if held and len(held) < len(runs):
             runs = held
-    if len(runs) > 1:
-        for r in runs:
-            signs = joint_signs(r)
-            r.joints = None if signs is None else {"photo": signs[0], "render": signs[1],
-                                                   "agree": signs[0] == signs[1]}
-        agree = [r for r in runs if r.joints is not None and r.joints["agree"]]
-        if agree and any(r.joints is not None and not r.joints["agree"] for r in runs):
-            runs = [r for r in runs if r.joints is None or r.joints["agree"]]
+    runs = joints_agreeing(runs)
     highest = min(r.look for r in runs) * (1.0 + look_tie(runs))
     return next(r for r in runs if r.look <= highest)
 
