@@ -322,31 +322,9 @@ def test_best_graph_keeps_the_joints_the_photo_shows():
     """Where the photo shows joints (Stage "layout" read a polarity and a count), a fitted graph
     whose render has them the other way round (light grout for dark) loses to one that has them
     the photo's way, whatever their looks; the comparison is recorded on each run."""
-    from diffproxy.descriptor import get_descriptor
-    from diffproxy.graphs import get_graph
-    from diffproxy.optimize import PRESETS
-    from diffproxy.optimize.fit import Fit
-    from diffproxy.optimize.result import GraphRun, best_graph
-    from diffproxy.render import render
+    from diffproxy.optimize.result import best_graph
 
-    g = get_graph("ceramic_tiles")
-
-    def params(grout_value):
-        p = g.spec.defaults()
-        p["tiles.tiles_x"], p["tiles.tiles_y"] = torch.tensor([3.0]), torch.tensor([3.0])
-        p["tiles.gap"], p["color.grout.value"] = torch.tensor([0.06]), torch.tensor([grout_value])
-        p["color.tile.value"] = torch.tensor([0.6])
-        return p
-
-    with torch.no_grad():
-        photo = render(g.maps(params(0.05), 256)).clamp(0, 1)  # dark grout
-    fit = Fit(g, photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
-
-    def run(grout_value, style, layout):
-        r = GraphRun("ceramic_tiles", final={"style": style, "feature": 1.0}, seconds=1.0, final_from="stage3",
-                     stages={"stage3": {"maps_px": 256}, **({"layout": layout} if layout else {})})
-        r.fit, r.u = fit, fit.normalize(params(grout_value))
-        return r
+    run = _grout_runs()
 
     seen = {"polarity": -1, "rows": 3.0, "per_row": 3.0}
     dark, light = run(0.05, 0.09, seen), run(0.95, 0.05, seen)
@@ -406,11 +384,31 @@ def test_best_restart_keeps_the_joints_the_photo_shows():
     """Among one graph's restarts, as among graphs: where the photo shows dark joints, a
     restart whose render has light ones is out whatever its look; the kept restart and every
     restart's joints are recorded."""
+    from diffproxy.optimize.result import best_restart
+
+    runs = _grout_runs()
+
+    def run(grout_value, style, polarity=-1):
+        return runs(grout_value, style, {"polarity": polarity, "rows": 3.0, "per_row": 3.0})
+
+    restarts = [run(0.95, 0.05), run(0.05, 0.09)]
+    best = best_restart(restarts)
+    assert best is restarts[1] and best.restarts["kept"] == 1 and best.restarts["style"] == [0.05, 0.09]
+    assert [j["agree"] for j in best.restarts["joints"]] == [False, True] and best.seconds == 2.0
+    # no joints on the photo: the lower look, as before, and nothing recorded about joints
+    plain = [run(0.95, 0.05, polarity=0), run(0.05, 0.09, polarity=0)]
+    assert best_restart(plain) is plain[0] and "joints" not in plain[0].restarts
+
+
+def _grout_runs():
+    """``run(grout_value, style, layout)``: GraphRuns of 3 x 3 ceramic tiles on one fit whose
+    photo has dark grout (0.05), the run's grout that value, its look ``style``, its Stage
+    "layout" ``layout`` (none where falsy): for the joint rules of best_graph and best_restart."""
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph
     from diffproxy.optimize import PRESETS
     from diffproxy.optimize.fit import Fit
-    from diffproxy.optimize.result import GraphRun, best_restart
+    from diffproxy.optimize.result import GraphRun
     from diffproxy.render import render
 
     g = get_graph("ceramic_tiles")
@@ -426,16 +424,10 @@ def test_best_restart_keeps_the_joints_the_photo_shows():
         photo = render(g.maps(params(0.05), 256)).clamp(0, 1)  # dark grout
     fit = Fit(g, photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
 
-    def run(grout_value, style, polarity=-1):
+    def run(grout_value, style, layout):
         r = GraphRun("ceramic_tiles", final={"style": style, "feature": 1.0}, seconds=1.0, final_from="stage3",
-                     stages={"stage3": {"maps_px": 256}, "layout": {"polarity": polarity, "rows": 3.0, "per_row": 3.0}})
+                     stages={"stage3": {"maps_px": 256}, **({"layout": layout} if layout else {})})
         r.fit, r.u = fit, fit.normalize(params(grout_value))
         return r
 
-    restarts = [run(0.95, 0.05), run(0.05, 0.09)]
-    best = best_restart(restarts)
-    assert best is restarts[1] and best.restarts["kept"] == 1 and best.restarts["style"] == [0.05, 0.09]
-    assert [j["agree"] for j in best.restarts["joints"]] == [False, True] and best.seconds == 2.0
-    # no joints on the photo: the lower look, as before, and nothing recorded about joints
-    plain = [run(0.95, 0.05, polarity=0), run(0.05, 0.09, polarity=0)]
-    assert best_restart(plain) is plain[0] and "joints" not in plain[0].restarts
+    return run
