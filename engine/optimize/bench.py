@@ -19,8 +19,9 @@ judged the same way against their 256 px copy.
 
 With a preset that restarts one graph (``Preset.restarts_for(1)``: ``balanced`` 2, ``full``
 12), ``diffproxy`` and its ablations run every restart on a synthetic target (the graph is
-given, so the preset's fits go to it, as with ``proceduralize --graph``), the best kept by its look (the 256 px settle: the judge's own
-setup) and its seconds summed, as ``proceduralize`` does; the baselines run once.
+given, so the preset's fits go to it, as with ``proceduralize --graph``), the best kept by its
+look (the 256 px settle: the judge's own setup) and its seconds summed, as ``proceduralize``
+does; the baselines run once.
 
 Photos (``photos_dir``): each image run through :func:`proceduralize` per method (graph auto),
 losses and times reported (no ground truth); besides ``feature``/``style`` (the maps made at

@@ -16,9 +16,9 @@ Flow (``method="diffproxy"``)::
         the preset's fits are shared among the graphs kept: balanced fits one sure graph twice,
         ``Preset.restarts_for``; on a CPU the graphs and restarts run side by side in worker
         processes, see ``workers``)
-    -> keep the shape- and joint-consistent graph with the lowest final style loss (of the export-size maps' look; a look
-       within 15 % of it, the fit's own noise, is a tie, kept by the ranking's order:
-       ``result.best_graph``) -> Result
+    -> keep the shape- and joint-consistent graph with the lowest final style loss (of the
+       export-size maps' look; a look within 15 % of it, the fit's own noise, is a tie, kept by
+       the ranking's order: ``result.best_graph``) -> Result
 
 ``method="match"`` replaces the stages by MATch's filters-only optimisation (generators fixed
 at the start point: the best prior sample of the graph ranking, or a benchmark's start),

@@ -129,13 +129,16 @@ def best_restart(runs: list[GraphRun]) -> GraphRun:
 
 def joints_agreeing(runs: list[GraphRun]) -> list[GraphRun]:
     """``runs`` less those whose render has the joints the other way round from the photo's
-    (:func:`joint_signs`; recorded on each as ``joints``), where some render them the photo's
-    way; all of them where none does or the photo shows no joints."""
+    (:func:`joint_signs`; recorded on each as ``joints``, read once: a graph's kept restart
+    comes to :func:`best_graph` with them), where some render them the photo's way; all of them
+    where none does or the photo shows no joints."""
     if len(runs) < 2:
         return runs
     for r in runs:
-        signs = joint_signs(r)
-        r.joints = None if signs is None else {"photo": signs[0], "render": signs[1], "agree": signs[0] == signs[1]}
+        if r.joints is None:  # None again where the photo shows none: joint_signs renders nothing then
+            signs = joint_signs(r)
+            r.joints = None if signs is None else {"photo": signs[0], "render": signs[1],
+                                                   "agree": signs[0] == signs[1]}
     agree = [r for r in runs if r.joints is not None and r.joints["agree"]]
     if agree and any(r.joints is not None and not r.joints["agree"] for r in runs):
         return [r for r in runs if r.joints is None or r.joints["agree"]]
