@@ -230,6 +230,46 @@ def test_exchange_swaps_joint_and_unit_colours_when_the_fit_has_them_reversed():
     assert not exchange(fit_w, fit_w.defaults(), Reporter(None), steps=10, lr=0.01).info["ran"]
 
 
+def test_exchange_reopens_joints_the_fit_closed_where_the_photo_shows_them():
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import GRAPHS, get_graph
+    from diffproxy.optimize.control import Reporter
+    from diffproxy.optimize.exchange import CLOSED_SD, OPEN_SD, closed_joint, exchange, reopened
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.render import render
+
+    for name in GRAPHS:  # a joint width is a prior-drawn parameter of a graph with joint colours
+        g = get_graph(name)
+        assert g.joint_width is None or (g.joint_colors is not None and g.spec[g.joint_width].prior is not None)
+    g = get_graph("bricks")
+    p = g.spec.defaults()
+    p["brick.rows"], p["brick.bricks"] = torch.tensor([6.0]), torch.tensor([3.0])
+    p["color.mortar.value"], p["color.brick.value"] = torch.tensor([0.85]), torch.tensor([0.35])
+    with torch.no_grad():
+        photo = render(g.maps(p, 128))
+    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    mean, sd = g.spec["brick.mortar"].prior
+    assert closed_joint(fit, fit.normalize(p)) is None  # the photo's own mortar is open
+    shut = {k: v.clone() for k, v in p.items()}
+    shut["brick.mortar"] = torch.tensor([0.0])
+    u = fit.normalize(shut)
+    name, width, wide = closed_joint(fit, u)
+    assert (name, width) == ("brick.mortar", 0.0) and wide == pytest.approx(mean - OPEN_SD * sd)
+    assert wide > mean - CLOSED_SD * sd
+    # reopened with the colours as they are (light mortar: the photo's side) or swapped
+    out, swap = reopened(fit, u, wide, want=1)
+    assert not swap and float(fit.natural(out)["brick.mortar"]) == pytest.approx(wide, abs=1e-5)
+    assert torch.equal(out[:, fit.all_filter_idx], u[:, fit.all_filter_idx])
+    out, swap = reopened(fit, u, wide, want=-1)
+    assert swap and float(fit.natural(out)["color.mortar.value"]) == pytest.approx(0.35, abs=1e-5)
+    # the step: the render shows no joints, the photo light ones; the reopened joints are kept
+    r = exchange(fit, u, Reporter(None), steps=10, lr=0.01)
+    assert r.info["ran"] and r.info["reopened"]["param"] == "brick.mortar", r.info
+    assert r.info["kept"] == "also", r.info
+    assert float(fit.natural(r.u)["brick.mortar"]) == pytest.approx(wide, abs=1e-5)
+    assert r.end < r.start  # the style loss (no places compared) prefers the joints open
+
+
 def test_recolour_turns_a_grey_colour_to_the_photos_hue_and_leaves_a_coloured_fit_alone():
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph

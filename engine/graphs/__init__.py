@@ -98,6 +98,10 @@ class MaterialGraph:
     # the bricks/tiles/stones and of the joints between them; the fit swaps them when it has
     # them the wrong way round (``optimize.exchange``); None for a graph without joints
     joint_colors: tuple[str, str] | None = None
+    # the parameter that sets the width of those joints (a brick's mortar, a tile's gap; larger
+    # is wider): where the fit closed joints that the photo shows, step "exchange" tries them
+    # open again (``optimize.exchange``); None where no single parameter does
+    joint_width: str | None = None
 
     def layout_counts(self, params: Mapping[str, float]) -> dict[str, float]:
         """The units a person counts in the frame, from JSON parameters: ``{"rows": courses top

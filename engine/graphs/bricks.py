@@ -57,6 +57,7 @@ class Bricks(RetunedGraph):
     bond_param = "brick.offset"
 
     joint_colors = ("color.brick", "color.mortar")
+    joint_width = "brick.mortar"
 
     def layout_counts(self, params):
         rows = int(params["brick.rows"])

@@ -64,6 +64,7 @@ class CeramicTiles(RetunedGraph):
     bond_param = "tiles.offset"
 
     joint_colors = ("color.tile", "color.grout")
+    joint_width = "tiles.gap"
 
     def compose(self, p, patterns, res):
         pat = patterns["tiles"]

@@ -49,6 +49,7 @@ class HexagonalTiles(RetunedGraph):
     )
     layout_params = {"rows": "hex.tiles_y", "per_row": "hex.tiles_x"}
     joint_colors = ("color.tile", "color.grout")
+    joint_width = "hex.gap"
 
     def layout_counts(self, params):
         rows = int(params["hex.tiles_y"])

@@ -68,6 +68,7 @@ class Marble(RetunedGraph):
     layout_params = {"rows": "slabs.tiles_y", "per_row": "slabs.tiles_x"}
     bond_param = "slabs.offset"
     joint_colors = ("color.base", "color.joint")
+    joint_width = "slabs.gap"
 
     def compose(self, p, patterns, res):
         pat = patterns["slabs"]

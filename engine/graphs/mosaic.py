@@ -61,6 +61,7 @@ class Mosaic(RetunedGraph):
     layout_params = {"rows": "tesserae.tiles_y", "per_row": "tesserae.tiles_x"}
     bond_param = "tesserae.offset"
     joint_colors = ("color.tile", "color.grout")
+    joint_width = "tesserae.gap"
 
     def compose(self, p, patterns, res):
         pat = patterns["tesserae"]

@@ -59,6 +59,7 @@ class Parquet(MaterialGraph):
         seed_param(),
     )
     joint_colors = ("color.wood", "color.joint")
+    joint_width = "boards.gap"
 
     def compose(self, p, patterns, res):
         pat = patterns["boards"]

@@ -62,6 +62,7 @@ class Paving(RetunedGraph):
     )
 
     joint_colors = ("color.stone", "color.joint")
+    joint_width = "stones.gap"
 
     def layout_counts(self, params):
         # at an arch's crown a person sees half its courses (the next row covers the rest), and

@@ -73,6 +73,7 @@ class WoodPlanks(RetunedGraph):
     layout_params = {"rows": "planks.tiles_y", "per_row": "planks.tiles_x"}
     bond_param = "planks.offset"
     joint_colors = ("color.wood", "color.joint")
+    joint_width = "planks.gap"
 
     def compose(self, p, patterns, res):
         pat, rings = patterns["planks"], patterns["grain"]

@@ -15,6 +15,20 @@ or darker than its units (:func:`diffproxy.judge.joint_polarity`, the flash fall
 out), and the render's are not the same. Then the swapped point and the point itself are both
 re-tuned by Stage I's descent (filters, style loss, side by side) and the lower end is kept:
 the swap is taken only when the style loss agrees.
+
+**Closed joints are opened again.** Where the fit has closed the joints (the graph's
+:attr:`~diffproxy.graphs.MaterialGraph.joint_width` under its prior's mean less
+:data:`CLOSED_SD` standard deviations) swapping colours changes nothing a person sees: there
+is no joint to colour. Those joints were closed by a place-by-place comparison: Stage II's
+objective and the local search compare the render's features with the photo's at the same
+places, and a generator puts its joints at fixed places, never where the camera put the
+photo's; a joint that cannot line up costs twice (where it is, and where the photo's is), so
+the descent narrows it whatever the photo shows (the red brick wall at ``fast`` seed 2: mortar
+0.092 from the random search, 0.000 after Stage II; docs/BENCHMARKS.md, session 41). The
+candidate is then the joints reopened at the prior's mean less :data:`OPEN_SD` (the narrow end
+of what the graph's author draws), with the joint colour on the photo's side of the unit
+colour (lighter or darker in luminance; swapped only where it is not), judged by the same
+side-by-side descent and style loss, which compares no places.
 """
 
 from __future__ import annotations
@@ -30,6 +44,8 @@ from .fit import Fit
 from .paper import stage1
 
 CHANNELS = ("hue", "saturation", "value")
+CLOSED_SD = 1.5  # a joint narrower than the prior's mean less this many sd is closed
+OPEN_SD = 1.0  # ... and is reopened at the prior's mean less this many sd
 
 
 def swapped(fit: Fit, u: torch.Tensor) -> torch.Tensor:
@@ -43,11 +59,47 @@ def swapped(fit: Fit, u: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _luminance(fit: Fit, u: torch.Tensor, key: str) -> float:
+    from ..graphs._common import rgb
+
+    c = rgb(fit.natural(u[:1]), key).flatten()
+    return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
+
+
+def closed_joint(fit: Fit, u: torch.Tensor) -> tuple[str, float, float] | None:
+    """``(parameter, fitted width, reopened width)`` where ``u`` (1, P) has the graph's joints
+    closed (:attr:`~diffproxy.graphs.MaterialGraph.joint_width` under the prior's mean less
+    :data:`CLOSED_SD` sd; reopened at the mean less :data:`OPEN_SD` sd); else ``None``."""
+    name = fit.graph.joint_width
+    if name is None or fit.graph.joint_colors is None or fit.spec[name].prior is None:
+        return None
+    mean, sd = (float(v) for v in fit.spec[name].prior)
+    width = float(fit.natural(u[:1])[name][0])
+    return (name, width, mean - OPEN_SD * sd) if width < mean - CLOSED_SD * sd else None
+
+
+def reopened(fit: Fit, u: torch.Tensor, width: float, want: int) -> tuple[torch.Tensor, bool]:
+    """``u`` (1, P) with its joints ``width`` wide and the joint colour on the side of the unit
+    colour that ``want`` asks (1: lighter, -1: darker, by luminance), the two colours swapped
+    where it is not; and whether they were swapped."""
+    unit, joint = fit.graph.joint_colors
+    lighter = _luminance(fit, u, joint) > _luminance(fit, u, unit)
+    swap = lighter != (want > 0)
+    out = swapped(fit, u) if swap else u.clone()
+    nat = fit.natural(out)
+    name = fit.graph.joint_width
+    nat[name] = torch.full_like(nat[name], width)
+    i = fit.spec.names.index(name)
+    out[:, i] = fit.normalize(nat)[:, i]
+    return out, swap
+
+
 def exchange(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
              stage: str = "exchange") -> StageResult:
     """The step (see the module docstring) from ``u`` (1, P). ``info``: ``"ran"`` and why not,
-    the photo's and the render's polarity (skewness), and ``"kept"``: ``"main"`` or ``"also"``
-    (the swapped colours)."""
+    the photo's and the render's polarity (skewness), ``"reopened"`` where the joints were closed
+    (the width parameter, its fitted and reopened widths, whether the colours were swapped too)
+    and ``"kept"``: ``"main"`` or ``"also"`` (the swapped colours or the reopened joints)."""
     t0 = time.perf_counter()
     u = u[:1]
     with torch.no_grad():
@@ -64,14 +116,25 @@ def exchange(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
         info["reason"] = "no clear joints on the photo" if want == 0 else "joints already the photo's way round"
         return StageResult(u.clone(), start, start, [start], info, time.perf_counter() - t0)
     side = "lighter" if want > 0 else "darker"
-    reporter.message(stage, f"the photo's joints are {side} than its units, the fit's are not: trying the "
-                            f"colours exchanged")
-    r = stage1(fit, u, reporter, steps, lr, stage=stage, also=swapped(fit, u))
+    closed = closed_joint(fit, u)
+    if closed is None:
+        reporter.message(stage, f"the photo's joints are {side} than its units, the fit's are not: trying the "
+                                f"colours exchanged")
+        also, what = swapped(fit, u), "the colours as they were"
+    else:
+        name, width, wide = closed
+        also, swap = reopened(fit, u, wide, want)
+        info["reopened"] = {"param": name, "width": [width, wide], "swapped": swap}
+        reporter.message(stage, f"the photo's joints are {side} than its units, the fit has closed them: trying "
+                                f"them open ({name} {width:.3f} -> {wide:.3f})"
+                                + (", the colours exchanged" if swap else ""))
+        what = "the joints closed"
+    r = stage1(fit, u, reporter, steps, lr, stage=stage, also=also)
     r.info.update(info, ran=True)
     r.seconds = time.perf_counter() - t0
     if r.info.get("kept") != "also":
-        reporter.message(stage, "the style loss prefers the colours as they were; kept")
+        reporter.message(stage, f"the style loss prefers {what}; kept")
     return r
 
 
-__all__ = ["exchange", "swapped"]
+__all__ = ["exchange", "swapped", "closed_joint", "reopened"]

@@ -116,7 +116,7 @@ def stage1(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     if also is not None:
         r.info.update({"kept": ("main", "also")[k], "also_start": float(before[1])})
         if k == 1:
-            reporter.message(stage, "the start's structure, fine-tuned alongside, ended lower; keeping it")
+            reporter.message(stage, "the point fine-tuned alongside ended lower; keeping it")
     r.seconds = time.perf_counter() - t0
     return r
 
