@@ -24,11 +24,14 @@ objective and the local search compare the render's features with the photo's at
 places, and a generator puts its joints at fixed places, never where the camera put the
 photo's; a joint that cannot line up costs twice (where it is, and where the photo's is), so
 the descent narrows it whatever the photo shows (the red brick wall at ``fast`` seed 2: mortar
-0.092 from the random search, 0.000 after Stage II; docs/BENCHMARKS.md, session 41). The
+0.052 from the random search, 0.000 after Stage II; docs/BENCHMARKS.md, session 41). The
 candidate is then the joints reopened at the prior's mean less :data:`OPEN_SD` (the narrow end
-of what the graph's author draws), with the joint colour on the photo's side of the unit
-colour (lighter or darker in luminance; swapped only where it is not), judged by the same
-side-by-side descent and style loss, which compares no places.
+of what the graph's author draws) in the photo's joint colour, read relative to the unit
+colour (:func:`joint_ratio`: the photo's lightest or darkest tenth against its middle, a ratio
+the flash does not change, times the fit's unit colour), judged by the same side-by-side
+descent and style loss, which compares no places. Not a swap: on that wall the fit's bricks
+were orange and right, its mortar a darker pink; swapped, the short descent turned the bricks
+sandy and the mortar red, the wall inside out.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from __future__ import annotations
 import time
 
 import torch
+import torch.nn.functional as F
 
 from ..judge import joint_polarity, polarity_sign
 from .control import Reporter
@@ -46,6 +50,7 @@ from .paper import stage1
 CHANNELS = ("hue", "saturation", "value")
 CLOSED_SD = 1.5  # a joint narrower than the prior's mean less this many sd is closed
 OPEN_SD = 1.0  # ... and is reopened at the prior's mean less this many sd
+JOINT_SHARE = 0.1  # the photo's pixels read as its joints' colour: this share on the joints' side
 
 
 def swapped(fit: Fit, u: torch.Tensor) -> torch.Tensor:
@@ -78,27 +83,58 @@ def closed_joint(fit: Fit, u: torch.Tensor) -> tuple[str, float, float] | None:
     return (name, width, mean - OPEN_SD * sd) if width < mean - CLOSED_SD * sd else None
 
 
-def reopened(fit: Fit, u: torch.Tensor, width: float, want: int) -> tuple[torch.Tensor, bool]:
-    """``u`` (1, P) with its joints ``width`` wide and the joint colour on the side of the unit
-    colour that ``want`` asks (1: lighter, -1: darker, by luminance), the two colours swapped
-    where it is not; and whether they were swapped."""
+@torch.no_grad()
+def joint_ratio(photo: torch.Tensor, want: int, share: float = JOINT_SHARE) -> torch.Tensor:
+    """``(3,)``: the photo's joint colour over its unit colour, per linear channel. Joints: the
+    ``share`` of its pixels furthest on the ``want`` side (1: lightest, -1: darkest) once the
+    flash's falloff is divided out (a wide local mean of the luminance, as the judge does);
+    units: the middle half of the rest. Medians of the falloff-free linear colours: a ratio of
+    reflectances, which the lighting does not change."""
+    from ..judge import SIZE
+    from ..render import srgb_to_linear
+
+    x = srgb_to_linear(F.interpolate(photo.detach().float().cpu(), size=(SIZE, SIZE), mode="area").clamp(0, 1))
+    lum = (0.2126 * x[:, 0] + 0.7152 * x[:, 1] + 0.0722 * x[:, 2])[:, None]
+    k = SIZE // 4 * 2 + 1
+    wide = F.avg_pool2d(lum, (k, 1), 1, (k // 2, 0), count_include_pad=False)
+    wide = F.avg_pool2d(wide, (1, k), 1, (0, k // 2), count_include_pad=False).clamp_min(1e-4)
+    flat, col = (lum / wide).flatten(), (x / wide)[0].flatten(1)  # (N,), (3, N)
+    order = torch.argsort(flat, descending=want > 0)
+    n = max(1, round(share * flat.numel()))
+    rest = order[n:]
+    units = rest[torch.argsort(flat[rest])][len(rest) // 4: max(len(rest) // 4 + 1, 3 * len(rest) // 4)]
+    joint, unit = col[:, order[:n]].median(dim=1).values, col[:, units].median(dim=1).values
+    return joint / unit.clamp_min(1e-4)
+
+
+def reopened(fit: Fit, u: torch.Tensor, width: float, want: int) -> torch.Tensor:
+    """``u`` (1, P) with its joints ``width`` wide and the joint colour the photo's: the fit's
+    unit colour times the photo's joint-to-unit ratio (:func:`joint_ratio`, on the ``want``
+    side: 1 lighter joints, -1 darker). The unit colour is kept: units cover most of the frame,
+    so the style loss has fitted theirs; the joints it could not see."""
+    from ..graphs._common import rgb
+    from ..render import linear_to_srgb, srgb_to_linear
+    from .recolour import hsv
+
     unit, joint = fit.graph.joint_colors
-    lighter = _luminance(fit, u, joint) > _luminance(fit, u, unit)
-    swap = lighter != (want > 0)
-    out = swapped(fit, u) if swap else u.clone()
-    nat = fit.natural(out)
-    name = fit.graph.joint_width
-    nat[name] = torch.full_like(nat[name], width)
-    i = fit.spec.names.index(name)
-    out[:, i] = fit.normalize(nat)[:, i]
-    return out, swap
+    nat = fit.natural(u[:1])
+    lin = srgb_to_linear(rgb(nat, unit).flatten().clamp(0, 1)) * joint_ratio(fit.photo, want).to(u.device)
+    colour = hsv(linear_to_srgb(lin.clamp(0, 1)))
+    for part, x in zip(("hue", "saturation", "value"), colour):
+        nat[f"{joint}.{part}"] = torch.full_like(nat[f"{joint}.{part}"], float(x))
+    nat[fit.graph.joint_width] = torch.full_like(nat[fit.graph.joint_width], width)
+    out = u[:1].clone()
+    keys = [fit.graph.joint_width] + [f"{joint}.{part}" for part in ("hue", "saturation", "value")]
+    idx = [fit.spec.names.index(k) for k in keys]
+    out[:, idx] = fit.normalize(nat)[:, idx].clamp(0.0, 1.0)
+    return out
 
 
 def exchange(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
              stage: str = "exchange") -> StageResult:
     """The step (see the module docstring) from ``u`` (1, P). ``info``: ``"ran"`` and why not,
     the photo's and the render's polarity (skewness), ``"reopened"`` where the joints were closed
-    (the width parameter, its fitted and reopened widths, whether the colours were swapped too)
+    (the width parameter, its fitted and reopened widths)
     and ``"kept"``: ``"main"`` or ``"also"`` (the swapped colours or the reopened joints)."""
     t0 = time.perf_counter()
     u = u[:1]
@@ -123,11 +159,10 @@ def exchange(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
         also, what = swapped(fit, u), "the colours as they were"
     else:
         name, width, wide = closed
-        also, swap = reopened(fit, u, wide, want)
-        info["reopened"] = {"param": name, "width": [width, wide], "swapped": swap}
+        also = reopened(fit, u, wide, want)
+        info["reopened"] = {"param": name, "width": [width, wide]}
         reporter.message(stage, f"the photo's joints are {side} than its units, the fit has closed them: trying "
-                                f"them open ({name} {width:.3f} -> {wide:.3f})"
-                                + (", the colours exchanged" if swap else ""))
+                                f"them open ({name} {width:.3f} -> {wide:.3f}) in the photo's joint colour")
         what = "the joints closed"
     r = stage1(fit, u, reporter, steps, lr, stage=stage, also=also)
     r.info.update(info, ran=True)
@@ -137,4 +172,4 @@ def exchange(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
     return r
 
 
-__all__ = ["exchange", "swapped", "closed_joint", "reopened"]
+__all__ = ["exchange", "swapped", "closed_joint", "joint_ratio", "reopened"]
