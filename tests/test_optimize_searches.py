@@ -193,6 +193,23 @@ def test_local_search_undoes_a_one_step_displacement():
     assert torch.equal(r.u[:, fit.all_filter_idx], u[:, fit.all_filter_idx])
 
 
+def _light_mortar_wall():
+    """A bricks photo with light mortar (value 0.85 against the bricks' 0.35): the graph, its
+    parameters, the photo and a fit to it."""
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.render import render
+
+    g = get_graph("bricks")
+    p = g.spec.defaults()
+    p["brick.rows"], p["brick.bricks"] = torch.tensor([6.0]), torch.tensor([3.0])
+    p["color.mortar.value"], p["color.brick.value"] = torch.tensor([0.85]), torch.tensor([0.35])
+    with torch.no_grad():
+        photo = render(g.maps(p, 128))
+    return g, p, photo, Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+
+
 def test_exchange_swaps_joint_and_unit_colours_when_the_fit_has_them_reversed():
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import GRAPHS, get_graph
@@ -200,19 +217,12 @@ def test_exchange_swaps_joint_and_unit_colours_when_the_fit_has_them_reversed():
     from diffproxy.optimize.control import Reporter
     from diffproxy.optimize.exchange import exchange, swapped
     from diffproxy.optimize.fit import Fit
-    from diffproxy.render import render
 
     for name in GRAPHS:  # every graph that names its joint colours names real colour parameters
         pair = get_graph(name).joint_colors
         names = {p.name for p in get_graph(name).spec}
         assert pair is None or all(f"{k}.{c}" in names for k in pair for c in ("hue", "saturation", "value"))
-    g = get_graph("bricks")
-    p = g.spec.defaults()
-    p["brick.rows"], p["brick.bricks"] = torch.tensor([6.0]), torch.tensor([3.0])
-    p["color.mortar.value"], p["color.brick.value"] = torch.tensor([0.85]), torch.tensor([0.35])
-    with torch.no_grad():
-        photo = render(g.maps(p, 128))
-    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    g, p, photo, fit = _light_mortar_wall()
     u = fit.normalize(p)
     assert joint_polarity(photo) > 0.25  # light mortar
     reversed_ = swapped(fit, u)
@@ -231,23 +241,14 @@ def test_exchange_swaps_joint_and_unit_colours_when_the_fit_has_them_reversed():
 
 
 def test_exchange_reopens_joints_the_fit_closed_where_the_photo_shows_them():
-    from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import GRAPHS, get_graph
     from diffproxy.optimize.control import Reporter
     from diffproxy.optimize.exchange import CLOSED_SD, OPEN_SD, closed_joint, exchange, joint_ratio, reopened
-    from diffproxy.optimize.fit import Fit
-    from diffproxy.render import render
 
     for name in GRAPHS:  # a joint width is a prior-drawn parameter of a graph with joint colours
         g = get_graph(name)
         assert g.joint_width is None or (g.joint_colors is not None and g.spec[g.joint_width].prior is not None)
-    g = get_graph("bricks")
-    p = g.spec.defaults()
-    p["brick.rows"], p["brick.bricks"] = torch.tensor([6.0]), torch.tensor([3.0])
-    p["color.mortar.value"], p["color.brick.value"] = torch.tensor([0.85]), torch.tensor([0.35])
-    with torch.no_grad():
-        photo = render(g.maps(p, 128))
-    fit = Fit(g, photo, TINY, get_descriptor("random"), torch.device("cpu"))
+    g, p, photo, fit = _light_mortar_wall()
     mean, sd = g.spec["brick.mortar"].prior
     assert closed_joint(fit, fit.normalize(p)) is None  # the photo's own mortar is open
     shut = {k: v.clone() for k, v in p.items()}
