@@ -64,13 +64,6 @@ def swapped(fit: Fit, u: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _luminance(fit: Fit, u: torch.Tensor, key: str) -> float:
-    from ..graphs._common import rgb
-
-    c = rgb(fit.natural(u[:1]), key).flatten()
-    return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
-
-
 def closed_joint(fit: Fit, u: torch.Tensor) -> tuple[str, float, float] | None:
     """``(parameter, fitted width, reopened width)`` where ``u`` (1, P) has the graph's joints
     closed (:attr:`~diffproxy.graphs.MaterialGraph.joint_width` under the prior's mean less
@@ -134,8 +127,8 @@ def exchange(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
              stage: str = "exchange") -> StageResult:
     """The step (see the module docstring) from ``u`` (1, P). ``info``: ``"ran"`` and why not,
     the photo's and the render's polarity (skewness), ``"reopened"`` where the joints were closed
-    (the width parameter, its fitted and reopened widths)
-    and ``"kept"``: ``"main"`` or ``"also"`` (the swapped colours or the reopened joints)."""
+    (the width parameter, its fitted and reopened widths) and ``"kept"``: ``"main"`` or
+    ``"also"`` (the swapped colours or the reopened joints)."""
     t0 = time.perf_counter()
     u = u[:1]
     with torch.no_grad():
