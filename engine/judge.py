@@ -61,15 +61,20 @@ def _prepare(img: torch.Tensor) -> torch.Tensor:
     return F.interpolate(img.detach().float().cpu(), size=(SIZE, SIZE), mode="area")
 
 
-def _flattened(img: torch.Tensor) -> torch.Tensor:
-    """``(1, 3, S, S)`` -> the same divided by its wide local mean brightness: the co-located
-    flash's falloff (bright centre, dark corners) removed, colour and joints kept."""
+def _wide_mean(img: torch.Tensor) -> torch.Tensor:
+    """``(1, 3, S, S)`` -> ``(luminance, its wide local mean)``, each ``(1, 1, S, S)``: a box
+    half the frame wide, where the co-located flash's falloff lives."""
     lum = (0.2126 * img[:, 0] + 0.7152 * img[:, 1] + 0.0722 * img[:, 2])[:, None]
     k = SIZE // 4 * 2 + 1
     # a box mean as two 1D passes (the same values as the 2D box, ~20x faster at this width)
     wide = F.avg_pool2d(lum, (k, 1), 1, (k // 2, 0), count_include_pad=False)
-    wide = F.avg_pool2d(wide, (1, k), 1, (0, k // 2), count_include_pad=False)
-    return img / wide.clamp_min(1e-3)
+    return lum, F.avg_pool2d(wide, (1, k), 1, (0, k // 2), count_include_pad=False)
+
+
+def _flattened(img: torch.Tensor) -> torch.Tensor:
+    """``(1, 3, S, S)`` -> the same divided by its wide local mean brightness: the co-located
+    flash's falloff (bright centre, dark corners) removed, colour and joints kept."""
+    return img / _wide_mean(img)[1].clamp_min(1e-3)
 
 
 def _skew(v: torch.Tensor) -> float:

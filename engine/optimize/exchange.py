@@ -39,13 +39,15 @@ from __future__ import annotations
 import time
 
 import torch
-import torch.nn.functional as F
 
-from ..judge import joint_polarity, polarity_sign
+from ..graphs._common import rgb
+from ..judge import _prepare, _wide_mean, joint_polarity, polarity_sign
+from ..render import linear_to_srgb, srgb_to_linear
 from .control import Reporter
 from .descent import StageResult
 from .fit import Fit
 from .paper import stage1
+from .recolour import hsv
 
 CHANNELS = ("hue", "saturation", "value")
 CLOSED_SD = 1.5  # a joint narrower than the prior's mean less this many sd is closed
@@ -83,14 +85,9 @@ def joint_ratio(photo: torch.Tensor, want: int, share: float = JOINT_SHARE) -> t
     flash's falloff is divided out (a wide local mean of the luminance, as the judge does);
     units: the middle half of the rest. Medians of the falloff-free linear colours: a ratio of
     reflectances, which the lighting does not change."""
-    from ..judge import SIZE
-    from ..render import srgb_to_linear
-
-    x = srgb_to_linear(F.interpolate(photo.detach().float().cpu(), size=(SIZE, SIZE), mode="area").clamp(0, 1))
-    lum = (0.2126 * x[:, 0] + 0.7152 * x[:, 1] + 0.0722 * x[:, 2])[:, None]
-    k = SIZE // 4 * 2 + 1
-    wide = F.avg_pool2d(lum, (k, 1), 1, (k // 2, 0), count_include_pad=False)
-    wide = F.avg_pool2d(wide, (1, k), 1, (0, k // 2), count_include_pad=False).clamp_min(1e-4)
+    x = srgb_to_linear(_prepare(photo).clamp(0, 1))
+    lum, wide = _wide_mean(x)
+    wide = wide.clamp_min(1e-4)
     flat, col = (lum / wide).flatten(), (x / wide)[0].flatten(1)  # (N,), (3, N)
     order = torch.argsort(flat, descending=want > 0)
     n = max(1, round(share * flat.numel()))
@@ -105,19 +102,15 @@ def reopened(fit: Fit, u: torch.Tensor, width: float, want: int) -> torch.Tensor
     unit colour times the photo's joint-to-unit ratio (:func:`joint_ratio`, on the ``want``
     side: 1 lighter joints, -1 darker). The unit colour is kept: units cover most of the frame,
     so the style loss has fitted theirs; the joints it could not see."""
-    from ..graphs._common import rgb
-    from ..render import linear_to_srgb, srgb_to_linear
-    from .recolour import hsv
-
     unit, joint = fit.graph.joint_colors
     nat = fit.natural(u[:1])
     lin = srgb_to_linear(rgb(nat, unit).flatten().clamp(0, 1)) * joint_ratio(fit.photo, want).to(u.device)
     colour = hsv(linear_to_srgb(lin.clamp(0, 1)))
-    for part, x in zip(("hue", "saturation", "value"), colour):
+    for part, x in zip(CHANNELS, colour):
         nat[f"{joint}.{part}"] = torch.full_like(nat[f"{joint}.{part}"], float(x))
     nat[fit.graph.joint_width] = torch.full_like(nat[fit.graph.joint_width], width)
     out = u[:1].clone()
-    keys = [fit.graph.joint_width] + [f"{joint}.{part}" for part in ("hue", "saturation", "value")]
+    keys = [fit.graph.joint_width] + [f"{joint}.{part}" for part in CHANNELS]
     idx = [fit.spec.names.index(k) for k in keys]
     out[:, idx] = fit.normalize(nat)[:, idx].clamp(0.0, 1.0)
     return out
