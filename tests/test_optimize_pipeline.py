@@ -63,6 +63,33 @@ def test_proceduralize_runs_detail_for_large_exports_only(tiny, monkeypatch):
     assert off.losses["final"]["maps_px"] == 48  # the fit's own maps (tiny: 48 px, no supersampling)
 
 
+def test_sharp_detail_descends_at_twice_the_resolution_and_records_the_fits_look(tiny, monkeypatch):
+    """``Detail(sharp=True)`` (fast): the descent and the point it keeps are judged on the fit at
+    twice the resolution (``Fit.sharper``), while the look recorded, by which graphs are
+    compared, is the fit's own of the same export-size maps."""
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.render import render
+
+    monkeypatch.setitem(PRESETS, "tiny", TINY.with_steps(detail=Detail(4, 0.05, res=128, refresh=2, sharp=True)))
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    r = proceduralize(photo, Options(graph="bricks", preset="tiny", method="match", device="cpu", seed=1,
+                                     res_out=256))
+    d = r.losses["detail"]
+    assert d["maps_px"] == 128 and r.losses["final"]["from_stage"] == "detail"
+    fit = Fit(g, photo, PRESETS["tiny"], get_descriptor("random"), torch.device("cpu"))
+    sharp = fit.sharper()
+    assert (fit.res, sharp.res) == (48, 64)  # twice the fit's, at most the photo's
+    u = fit.normalize(g.spec.from_json(r.params))
+    assert r.losses["final"]["style"] == pytest.approx(fit.evaluate(u, 128)["style"], rel=1e-4)
+    assert d["objective_end"] == pytest.approx(sharp.evaluate(u, 128)["style"], rel=1e-4)
+    assert d["objective_end"] <= d["objective_start"]
+    assert abs(d["objective_end"] - r.losses["final"]["style"]) > 1e-6  # two different judges
+
+
 def test_proceduralize_ends_with_the_relief_step(tiny, monkeypatch):
     """Step "relief" runs after "detail" on the kept graph's export-size look, within its
     tolerance of the detail's look, and ``disabled`` turns it off."""

@@ -59,7 +59,12 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
     fit's), then step "relief" (:func:`~.relief.relief`, judged on the same maps' look).
     ``proceduralize`` runs it on every graph it optimises, so the graphs are compared by the
     look of the maps the user gets (the fit's small maps can misjudge a graph's fine detail by
-    several times its loss); the synthetic benchmark calls :func:`optimise_graph` alone."""
+    several times its loss); the synthetic benchmark calls :func:`optimise_graph` alone.
+    With the budget's ``sharp`` (``fast``, whose Stage III stays at the fit's resolution) the
+    descent and the point it keeps are judged on :meth:`Fit.sharper`, twice the fit's
+    resolution with the maps' own pixels, where the export's finer detail shows; the look
+    recorded, by which graphs and restarts are compared, stays the fit's own (docs/BENCHMARKS.md,
+    "Session 42")."""
     assert run.fit is not None and run.u is not None
     b = o.budget("detail")
     if b is not None:
@@ -67,7 +72,11 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
         if b.steps > 0 and px > run.fit.render_res():
             rep.message("detail", f"tuning the filters to the look of {px} px maps")
             t = time.perf_counter()
-            run.add("detail", detail(run.fit, run.u, rep, b.steps, b.lr, px, b.refresh), run.fit)
+            sharp = run.fit.sharper() if b.sharp else run.fit
+            r_d = detail(sharp, run.u, rep, b.steps, b.lr, px, b.refresh)
+            if sharp is not run.fit:  # the look graphs are compared by: at the fit's resolution
+                r_d.info["look"] = run.fit.evaluate(r_d.u, px)
+            run.add("detail", r_d, run.fit)
             run.seconds += time.perf_counter() - t
     r = o.budget("relief")
     if r is not None and run.fit.graph.relief_params:

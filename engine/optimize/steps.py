@@ -125,6 +125,9 @@ class Detail:
     lr: float
     res: int = 1024  # maps of min(res, res_out) px
     refresh: int = 25  # steps between renders at that size
+    # the look descended at twice the fit's resolution (Fit.sharper; graph_run.finish_graph), the
+    # graphs still compared at the fit's: for a preset whose Stage III stays at the fit's
+    sharp: bool = False
 
 
 @dataclass(frozen=True)
