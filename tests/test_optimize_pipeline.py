@@ -90,6 +90,33 @@ def test_sharp_detail_descends_at_twice_the_resolution_and_records_the_fits_look
     assert abs(d["objective_end"] - r.losses["final"]["style"]) > 1e-6  # two different judges
 
 
+def test_sharp_relief_is_judged_on_detail_s_sharp_view(tiny, monkeypatch):
+    """``Relief(sharp=True)`` after a sharp detail: its tolerance is measured on the sharper fit,
+    from the look detail left there (reused, not rendered again), and the look recorded is the
+    fit's own."""
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.optimize.steps import Relief
+    from diffproxy.render import render
+
+    monkeypatch.setitem(PRESETS, "tiny", TINY.with_steps(detail=Detail(4, 0.05, res=128, refresh=2, sharp=True),
+                                                        relief=Relief(0.03, res=128, bisections=2, sharp=True)))
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = render(g.maps(g.spec.defaults(), 64))
+    r = proceduralize(photo, Options(graph="bricks", preset="tiny", method="match", device="cpu", seed=1,
+                                     res_out=256))
+    d, rel = r.losses["detail"], r.losses["relief"]
+    assert r.losses["final"]["from_stage"] == "relief"
+    assert rel["objective_start"] == pytest.approx(d["objective_end"], rel=1e-6)  # detail's sharp look
+    assert rel["objective_end"] <= rel["objective_start"] * 1.03 + 1e-9
+    fit = Fit(g, photo, PRESETS["tiny"], get_descriptor("random"), torch.device("cpu"))
+    u = fit.normalize(g.spec.from_json(r.params))
+    assert rel["objective_end"] == pytest.approx(fit.sharper().evaluate(u, 128)["style"], rel=1e-4)
+    assert r.losses["final"]["style"] == pytest.approx(fit.evaluate(u, 128)["style"], rel=1e-4)
+
+
 def test_proceduralize_ends_with_the_relief_step(tiny, monkeypatch):
     """Step "relief" runs after "detail" on the kept graph's export-size look, within its
     tolerance of the detail's look, and ``disabled`` turns it off."""

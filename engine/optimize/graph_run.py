@@ -60,30 +60,39 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
     ``proceduralize`` runs it on every graph it optimises, so the graphs are compared by the
     look of the maps the user gets (the fit's small maps can misjudge a graph's fine detail by
     several times its loss); the synthetic benchmark calls :func:`optimise_graph` alone.
-    With the budget's ``sharp`` (``fast``, whose Stage III stays at the fit's resolution) the
-    descent and the point it keeps are judged on :meth:`Fit.sharper`, twice the fit's
-    resolution with the maps' own pixels, where the export's finer detail shows; the look
-    recorded, by which graphs and restarts are compared, stays the fit's own (docs/BENCHMARKS.md,
-    "Session 42")."""
+    With a budget's ``sharp`` (``fast``, whose Stage III stays at the fit's resolution) the
+    step's descent and the points it keeps are judged on :meth:`Fit.sharper`, twice the fit's
+    resolution with the maps' own pixels, where the export's finer detail and the shading of
+    small relief show; the look recorded, by which graphs and restarts are compared, stays the
+    fit's own (docs/BENCHMARKS.md, "Session 42"). Detail and relief should agree: the relief's
+    tolerance is measured from the point detail left, which is a minimum of detail's view."""
     assert run.fit is not None and run.u is not None
+    seen: dict | None = None  # detail's own look at its maps, on its view (sharp: the sharper's)
     b = o.budget("detail")
     if b is not None:
         px = min(o.res_out, b.res)
         if b.steps > 0 and px > run.fit.render_res():
             rep.message("detail", f"tuning the filters to the look of {px} px maps")
             t = time.perf_counter()
-            sharp = run.fit.sharper() if b.sharp else run.fit
-            r_d = detail(sharp, run.u, rep, b.steps, b.lr, px, b.refresh)
-            if sharp is not run.fit:  # the look graphs are compared by: at the fit's resolution
+            view = run.fit.sharper() if b.sharp else run.fit
+            r_d = detail(view, run.u, rep, b.steps, b.lr, px, b.refresh)
+            seen = {"sharp": b.sharp, "maps_px": px, "look": dict(r_d.info["look"])}
+            if view is not run.fit:  # the look graphs are compared by: at the fit's resolution
                 r_d.info["look"] = run.fit.evaluate(r_d.u, px)
             run.add("detail", r_d, run.fit)
             run.seconds += time.perf_counter() - t
     r = o.budget("relief")
     if r is not None and run.fit.graph.relief_params:
         px = max(min(o.res_out, r.res), run.fit.render_res())
-        known = run.final if run.final_from == "detail" and run.maps_px() == px else None
+        view = run.fit.sharper() if r.sharp else run.fit
+        known = None  # the start's look on the relief's view, where detail just measured it
+        if run.final_from == "detail" and seen is not None and seen["maps_px"] == px and seen["sharp"] == r.sharp:
+            known = seen["look"]
         t = time.perf_counter()
-        run.add("relief", relief(run.fit, run.u, rep, r.tolerance, px, r.bisections, look=known,
-                                 refit_steps=r.refit, refit_lr=r.refit_lr), run.fit)
+        r_r = relief(view, run.u, rep, r.tolerance, px, r.bisections, look=known,
+                     refit_steps=r.refit, refit_lr=r.refit_lr)
+        if view is not run.fit:
+            r_r.info["look"] = run.fit.evaluate(r_r.u, px)
+        run.add("relief", r_r, run.fit)
         run.seconds += time.perf_counter() - t
     return run

@@ -105,7 +105,7 @@ PRESETS: dict[str, Preset] = {
                        stage1=Stage1(25, 0.01), search=RandomSearch(48), stage2=Stage2(30, 0.02, halve_every=12),
                        local=LocalSearch(8), seeds=Seeds(), exchange=Exchange(25, 0.01), recolour=Recolour(25, 0.01),
                        stage3a=Stage3a(75, 0.01),
-                       detail=Detail(50, 0.01, res=1024, refresh=25, sharp=True), relief=Relief())),
+                       detail=Detail(50, 0.01, res=1024, refresh=25, sharp=True), relief=Relief(sharp=True))),
     "balanced": Preset("balanced", res=128, scales=(128, 64), rank_samples=24, rank_res=64, top_k=2,
                        filter_samples=64, search_res=96, search_seconds=60.0, match_steps=360, supersample=2,
                        steps=plan(

@@ -162,7 +162,9 @@ def look_tie(runs: list[GraphRun]) -> float:
     show, so two fits that tied before it can stand that much further apart after it (the
     stucco at balanced: stone 0.0472 against aggregate 0.0467 after the relief, a tie; once
     the relief's refit spent more of stone's 2 %, 0.0477 against 0.0466; docs/BENCHMARKS.md,
-    session 32)."""
+    session 32). At ``fast`` the step's tolerance holds on twice the fit's resolution
+    (``Relief.sharp``) while the looks compared are the fit's, so there it bounds the rise only
+    roughly."""
     tol = max((float(r.stages.get("relief", {}).get("tolerance", 0.0)) for r in runs if r.final_from == "relief"),
               default=0.0)
     return (1.0 + LOOK_TIE) * (1.0 + tol) - 1.0

@@ -137,6 +137,8 @@ class Relief:
     bisections: int = 3  # per line (all together, then each alone): halvings after the whole way is refused
     refit: int = 25  # where the photo refused: Adam steps of the other filters with the relief held further on
     refit_lr: float = 0.01
+    # judged at twice the fit's resolution (Fit.sharper), as Detail.sharp: the two should agree
+    sharp: bool = False
 
 
 # --- the state a plan runs on --------------------------------------------------------------------
