@@ -53,6 +53,14 @@ def optimise_graph(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
     return run
 
 
+def _as_the_fit_sees(run: GraphRun, r: StageResult, view: Fit, px: int) -> StageResult:
+    """``r`` of a step judged on ``view``, its ``info["look"]`` made the look graphs and restarts
+    are compared by: the fit's own of the ``px`` maps (unchanged when ``view`` is the fit)."""
+    if view is not run.fit:
+        r.info["look"] = run.fit.evaluate(r.u, px)
+    return r
+
+
 def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
     """The steps after the optimisation, on one optimised graph: Stage "detail" (the plan's
     ``detail`` step; only when the export's maps, ``min(res_out, res)`` px, are larger than the
@@ -67,7 +75,7 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
     fit's own (docs/BENCHMARKS.md, "Session 42"). Detail and relief should agree: the relief's
     tolerance is measured from the point detail left, which is a minimum of detail's view."""
     assert run.fit is not None and run.u is not None
-    seen: dict | None = None  # detail's own look at its maps, on its view (sharp: the sharper's)
+    detail_look: tuple[Fit, dict] | None = None  # detail's view and its own look there
     b = o.budget("detail")
     if b is not None:
         px = min(o.res_out, b.res)
@@ -76,23 +84,19 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
             t = time.perf_counter()
             view = run.fit.sharper() if b.sharp else run.fit
             r_d = detail(view, run.u, rep, b.steps, b.lr, px, b.refresh)
-            seen = {"sharp": b.sharp, "maps_px": px, "look": dict(r_d.info["look"])}
-            if view is not run.fit:  # the look graphs are compared by: at the fit's resolution
-                r_d.info["look"] = run.fit.evaluate(r_d.u, px)
-            run.add("detail", r_d, run.fit)
+            detail_look = view, r_d.info["look"]
+            run.add("detail", _as_the_fit_sees(run, r_d, view, px), run.fit)
             run.seconds += time.perf_counter() - t
     r = o.budget("relief")
     if r is not None and run.fit.graph.relief_params:
         px = max(min(o.res_out, r.res), run.fit.render_res())
-        view = run.fit.sharper() if r.sharp else run.fit
-        known = None  # the start's look on the relief's view, where detail just measured it
-        if run.final_from == "detail" and seen is not None and seen["maps_px"] == px and seen["sharp"] == r.sharp:
-            known = seen["look"]
+        view = run.fit.sharper() if r.sharp else run.fit  # made once per fit: the same object
+        # the start's look on the relief's view, where detail just measured it
+        known = detail_look[1] if (detail_look is not None and detail_look[0] is view
+                                   and run.final_from == "detail" and run.maps_px() == px) else None
         t = time.perf_counter()
         r_r = relief(view, run.u, rep, r.tolerance, px, r.bisections, look=known,
                      refit_steps=r.refit, refit_lr=r.refit_lr)
-        if view is not run.fit:
-            r_r.info["look"] = run.fit.evaluate(r_r.u, px)
-        run.add("relief", r_r, run.fit)
+        run.add("relief", _as_the_fit_sees(run, r_r, view, px), run.fit)
         run.seconds += time.perf_counter() - t
     return run
