@@ -317,6 +317,23 @@ def test_detail_tunes_filters_to_the_look_of_large_maps():
     with torch.no_grad():  # the reported loss is that of the 192 px maps' render
         assert float(fit.style(fit.render_from(r.u, 192))) == pytest.approx(r.end, rel=1e-4)
     assert r.info["look"]["style"] == pytest.approx(r.end, rel=1e-4) and r.info["maps_px"] == 192
+    # the result's render at the maps' own size comes with it: any view's look of it, not made again
+    assert r.image is not None and r.image.shape == (1, 3, 192, 192)
+    assert fit.look_of(r.image) == r.info["look"] == fit.evaluate(r.u, 192)
+    assert fit.sharper().look_of(r.image) == fit.sharper().evaluate(r.u, 192)
+    made = []
+    real = Fit.render_full
+
+    def counted(self, *a, **k):
+        made.append(self)
+        return real(self, *a, **k)
+
+    try:  # one render of the large maps per point judged: the start and each refresh's end
+        Fit.render_full = counted
+        detail(fit, u, Reporter(), steps=12, lr=0.05, maps_px=192, refresh=4)
+    finally:
+        Fit.render_full = real
+    assert len(made) == 4
     with pytest.raises(ValueError, match="refresh"):
         detail(fit, u, Reporter(), steps=2, lr=0.05, maps_px=192, refresh=0)
 
@@ -425,6 +442,7 @@ def test_relief_stays_within_the_tolerance_where_the_photo_objects():
     assert 1 + 5 + 3 <= len(r.curve) <= 1 + 5 + 3 * 5
     with torch.no_grad():
         assert fit.evaluate(r.u, 96)["style"] == pytest.approx(r.end, rel=1e-5)
+    assert fit.look_of(r.image) == fit.evaluate(r.u, 96)  # the result's own render comes with it
     looser = relief(fit, u, Reporter(), tolerance=0.5, maps_px=96, bisections=4)
     assert sum(t.values()) <= sum(looser.info["t"].values()) and looser.end <= looser.start * 1.5 + 1e-9
     with pytest.raises(ValueError, match="tolerance"):
@@ -450,6 +468,7 @@ def test_relief_refit_lets_the_other_filters_answer_the_shading():
     kept = r.info["refit"].get("kept")
     assert kept is not None and (kept == tried[-1] or tried == [0.5, 1.0] and kept == 0.5)
     assert r.end <= r.start + 1e-9 and r.info["look"]["style"] == pytest.approx(r.end)
+    assert fit.look_of(r.image) == r.info["look"] == fit.evaluate(r.u, 96)  # the refit's render
     got, idx = fit.natural(r.u), fit.spec.names.index("color.brick.value")
     for n in fit.graph.relief_params:  # the strength held where the refit put it, the rest as before
         t = plain.info["t"][n]

@@ -97,6 +97,9 @@ class StageResult:
     seconds: float = 0.0
     alternatives: torch.Tensor | None = None  # (K, P): the random search's K best, best first
     moments: Moments | None = None  # Adam's state at the end (:func:`adam`), to continue from
+    # the flash render of ``u``'s maps at ``info["maps_px"]``, full size, where a step made it
+    # (Stage "detail", step "relief"): its look from another view without rendering it again
+    image: torch.Tensor | None = None
 
 
 @dataclass

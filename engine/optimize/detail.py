@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..descriptor import resize
 from .control import Reporter, Span
 from .descent import StageResult, adam
 from .fit import Fit
@@ -30,7 +31,8 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
     fixed, so the patterns at both sizes are computed once. ``start``/``end`` and the points
     compared are the style loss of the ``maps_px`` render itself; the best is handed on, so
     the stage never ends worse than it started (by that measure). Adam's moments restart at
-    each refresh. ``info["look"]``: feature and style loss of the result's ``maps_px`` render.
+    each refresh. ``info["look"]``: feature and style loss of the result's ``maps_px`` render,
+    ``image`` that render at full size (made once: the best point's, kept from the loop).
     ``idx``: the parameters tuned (default: every float filter parameter, ``fit.filter_idx``);
     ``large_patterns``: ``u``'s patterns at ``maps_px`` where the caller has them.
     """
@@ -42,13 +44,15 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         small_pats = fit.patterns(u)
         large_pats = fit.graph.patterns(fit.natural(u), maps_px) if large_patterns is None else large_patterns
 
-    def look(v: torch.Tensor) -> torch.Tensor:
-        return fit.render_from(v, maps_px, patterns=large_pats)
+    def look(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``v``'s render of the ``maps_px`` maps at their size, and as the fit sees it."""
+        full = fit.render_full(v, maps_px, patterns=large_pats)
+        return full, resize(full, fit.res)
 
     with torch.no_grad():
-        large = look(u)
+        full, large = look(u)
         start = float(fit.style(large))
-    best_u, best, curve, done, nonfinite = u.clone(), start, [start], 0, 0
+    best_u, best, best_full, curve, done, nonfinite = u.clone(), start, full, [start], 0, 0
     tuned = fit.filter_idx if idx is None else list(idx)
     while done < steps:
         n = min(refresh, steps - done)
@@ -61,14 +65,14 @@ def detail(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: float,
         done += n
         u = r.u
         with torch.no_grad():
-            large = look(u)
+            full, large = look(u)
             loss = float(fit.style(large))
         curve.append(loss)
         reporter.step(stage, done, steps, min(best, loss))
         if loss < best:
-            best_u, best = u.clone(), loss
+            best_u, best, best_full = u.clone(), loss, full
     info = {"maps_px": maps_px, "steps": steps, "refresh": refresh, "lr": lr,
-            "look": fit.evaluate(best_u, maps_px, large_pats)}
+            "look": fit.look_of(best_full)}
     if nonfinite:
         info["nonfinite_gradient_steps"] = nonfinite
-    return StageResult(best_u, start, best, curve, info, time.perf_counter() - t0)
+    return StageResult(best_u, start, best, curve, info, time.perf_counter() - t0, image=best_full)

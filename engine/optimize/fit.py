@@ -233,14 +233,20 @@ class Fit:
         img = render(maps)
         return resize(img, res) if rres != res else img
 
+    def render_full(self, u: torch.Tensor, maps_px: int,
+                    patterns: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``(B, P)`` -> flash render ``(B, 3, maps_px, maps_px)`` of the maps made at ``maps_px``
+        (the real generators; ``patterns`` precomputed at ``maps_px``), at the maps' own size:
+        what :meth:`render_from` and :meth:`look_of` of any fit see, made once."""
+        return render(self.graph.maps(self.natural(u), maps_px, patterns=_batched(patterns, u.shape[0])))
+
     def render_from(self, u: torch.Tensor, maps_px: int,
                     patterns: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """``(B, P)`` -> flash render ``(B, 3, res, res)`` of the maps made at ``maps_px`` (the
         real generators; ``patterns`` precomputed at ``maps_px``): how the material looks when
         its maps are synthesised at that size, e.g. the export's 2048 px, seen at the fit's
         resolution. No gradient is needed through it (Stage "detail" uses it as a correction)."""
-        maps = self.graph.maps(self.natural(u), maps_px, patterns=_batched(patterns, u.shape[0]))
-        return resize(render(maps), self.res)
+        return resize(self.render_full(u, maps_px, patterns), self.res)
 
     # --- losses -------------------------------------------------------------------------------
     def style(self, image: torch.Tensor) -> torch.Tensor:
@@ -265,7 +271,16 @@ class Fit:
                  patterns: Mapping[str, torch.Tensor] | None = None) -> dict[str, float]:
         """Feature and style loss of ``u`` (1, P) with the real generators (comparable numbers);
         with ``maps_px``, of the render of maps made at that size (:meth:`render_from`)."""
-        return self.score(self.render(u) if maps_px is None else self.render_from(u, maps_px, patterns))
+        if maps_px is None:
+            return self.score(self.render(u))
+        return self.look_of(self.render_full(u, maps_px, patterns))
+
+    @torch.no_grad()
+    def look_of(self, image: torch.Tensor) -> dict[str, float]:
+        """Feature and style loss of a render ``image`` (1, 3, S, S) of any size (a
+        :meth:`render_full`), seen at this fit's resolution: one render of the export's maps
+        judged by the fit and by its :meth:`sharper` view alike."""
+        return self.score(resize(image, self.res))
 
     @torch.no_grad()
     def score(self, image: torch.Tensor) -> dict[str, float]:

@@ -3,6 +3,7 @@ its own process and ``workers`` in theirs (both import this module; it imports n
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
@@ -55,9 +56,11 @@ def optimise_graph(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: to
 
 def _as_the_fit_sees(run: GraphRun, r: StageResult, view: Fit, px: int) -> StageResult:
     """``r`` of a step judged on ``view``, its ``info["look"]`` made the look graphs and restarts
-    are compared by: the fit's own of the ``px`` maps (unchanged when ``view`` is the fit)."""
+    are compared by: the fit's own of the ``px`` maps (unchanged when ``view`` is the fit), from
+    the step's own render of them where it kept one (``r.image``)."""
     if view is not run.fit:
-        r.info["look"] = run.fit.evaluate(r.u, px)
+        r = dataclasses.replace(r, info={**r.info, "look": run.fit.look_of(r.image) if r.image is not None
+                                         else run.fit.evaluate(r.u, px)})
     return r
 
 
@@ -75,7 +78,7 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
     fit's own (docs/BENCHMARKS.md, "Session 42"). Detail and relief should agree: the relief's
     tolerance is measured from the point detail left, which is a minimum of detail's view."""
     assert run.fit is not None and run.u is not None
-    detail_look: tuple[Fit, dict] | None = None  # detail's view and its own look there
+    detail_look: tuple[Fit, StageResult] | None = None  # detail's view and its result there
     b = o.budget("detail")
     if b is not None:
         px = min(o.res_out, b.res)
@@ -84,7 +87,7 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
             t = time.perf_counter()
             view = run.fit.sharper() if b.sharp else run.fit
             r_d = detail(view, run.u, rep, b.steps, b.lr, px, b.refresh)
-            detail_look = view, r_d.info["look"]
+            detail_look = view, r_d
             run.add("detail", _as_the_fit_sees(run, r_d, view, px), run.fit)
             run.seconds += time.perf_counter() - t
     r = o.budget("relief")
@@ -95,7 +98,8 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
         known = detail_look[1] if (detail_look is not None and detail_look[0] is view
                                    and run.final_from == "detail" and run.maps_px() == px) else None
         t = time.perf_counter()
-        r_r = relief(view, run.u, rep, r.tolerance, px, r.bisections, look=known,
+        r_r = relief(view, run.u, rep, r.tolerance, px, r.bisections,
+                     look=known.info["look"] if known else None, image=known.image if known else None,
                      refit_steps=r.refit, refit_lr=r.refit_lr)
         run.add("relief", _as_the_fit_sees(run, r_r, view, px), run.fit)
         run.seconds += time.perf_counter() - t

@@ -55,6 +55,10 @@ from .fit import Fit
 from .paper import snap
 
 
+# a look (feature and style) and the full-size render it was measured on (None: not at hand)
+Look = tuple[dict[str, float], torch.Tensor | None]
+
+
 def prior_means(spec: ParamSpec, names: Iterable[str]) -> dict[str, float]:
     """The artist prior's mean of each named parameter of ``spec`` (its default where it has no
     prior): where step "relief" takes them."""
@@ -69,7 +73,7 @@ def prior_means(spec: ParamSpec, names: Iterable[str]) -> dict[str, float]:
 
 def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps_px: int,
            bisections: int, stage: str = "relief", look: dict[str, float] | None = None,
-           refit_steps: int = 0, refit_lr: float = 0.01) -> StageResult:
+           refit_steps: int = 0, refit_lr: float = 0.01, image: torch.Tensor | None = None) -> StageResult:
     """``u`` (1, P) with its relief parameters moved towards the prior means as far as the style
     loss of the ``maps_px`` maps' render stays within ``(1 + tolerance)`` times ``u``'s: together
     the whole way or ``bisections`` halvings of it, then, where that stopped short, each on its
@@ -82,7 +86,9 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     fractions of the rest of the way tried with ``refit_steps`` steps of the other filters
     (``refit_lr``), their looks, the one ``kept`` and the filters it moved (``params``, before
     and after). ``look``: ``u``'s look at ``maps_px`` where the caller has it (Stage
-    "detail"'s), not computed again.
+    "detail"'s), not computed again; ``image``: its full-size render with it, where the caller
+    has that too. The result's ``image`` is its full-size render (None: ``u``'s look was given
+    without one and nothing moved).
     """
     t0 = time.perf_counter()
     if tolerance < 0 or bisections < 0 or maps_px < 8:
@@ -92,12 +98,16 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     u = snap(fit, u[:1])
     with torch.no_grad():
         pats = fit.graph.patterns(fit.natural(u), maps_px)
-        start_look = dict(look) if look is not None else fit.evaluate(u, maps_px, pats)
+        if look is None:
+            image = fit.render_full(u, maps_px, pats)
+            start_look = fit.look_of(image)
+        else:
+            start_look = dict(look)
     start = start_look["style"]
     info: dict = {"maps_px": maps_px, "tolerance": tolerance, "t": {}, "together": 0.0}
     if not names:
         info["look"] = start_look
-        return StageResult(u, start, start, [start], info, time.perf_counter() - t0)
+        return StageResult(u, start, start, [start], info, time.perf_counter() - t0, image=image)
     col = {n: fit.spec.names.index(n) for n in names}
     means = prior_means(fit.spec, names)
     target = fit.normalize({**fit.natural(u), **{n: torch.tensor([v], device=u.device) for n, v in means.items()}})
@@ -115,15 +125,17 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
             v[0, col[n]] = u[0, col[n]] + f * step[n]
         return v
 
-    def within(ts: dict[str, float]) -> dict[str, float] | None:
-        """The look at ``ts`` (fractions of the way per parameter) if within the limit."""
+    def within(ts: dict[str, float]) -> Look | None:
+        """The look at ``ts`` (fractions of the way per parameter) and its render, if within the
+        limit."""
         with torch.no_grad():
-            got = fit.evaluate(moved(ts), maps_px, pats)
+            full = fit.render_full(moved(ts), maps_px, pats)
+            got = fit.look_of(full)
         curve.append(got["style"])
         reporter.step(stage, len(curve) - 1, total, min(curve))
-        return got if got["style"] <= limit else None
+        return (got, full) if got["style"] <= limit else None
 
-    def furthest(free: list[str], lo: float, at: dict[str, float]) -> tuple[float, dict[str, float]]:
+    def furthest(free: list[str], lo: float, at: Look) -> tuple[float, Look]:
         """``free`` moved together from fraction ``lo`` (where the look is ``at``) to 1, else
         as far as the halvings find the look within the limit: (fraction, its look)."""
         got = within({**t, **{n: 1.0 for n in free}})
@@ -140,14 +152,14 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
         return lo, at
 
     reporter.message(stage, "taking the relief the photo does not show from the graph's prior")
-    cur_look = start_look
+    cur: Look = (start_look, image)
     if moving:
-        f, cur_look = furthest(moving, 0.0, cur_look)
+        f, cur = furthest(moving, 0.0, cur)
         t.update({n: f for n in moving})
         info["together"] = f
         if f < 1.0 and len(moving) > 1:
             for n in moving:
-                t[n], cur_look = furthest([n], t[n], cur_look)
+                t[n], cur = furthest([n], t[n], cur)
     out = moved(t)
     strength = "normal.intensity"
     others: list[int] = []
@@ -168,20 +180,20 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
             if got["style"] > limit:
                 return None
             info["refit"]["kept"] = f
-            return ts, r.u, got
+            return ts, r.u, (got, r.image)
 
         # half the rest of the way; then the whole of it if allowed, else a quarter
         kept = refit(0.5)
         kept = (refit(1.0) or kept) if kept else refit(0.25)
         if kept:
-            t, out, cur_look = kept
+            t, out, cur = kept
     before, after = fit.natural(u), fit.natural(out)
     if "kept" in info.get("refit", {}):
         changed = [fit.spec.names[i] for i in others if float(out[0, i]) != float(u[0, i])]
         info["refit"]["params"] = {n: [float(before[n][0]), float(after[n][0])] for n in changed}
     info.update({"t": t, "params": {n: [float(before[n][0]), float(after[n][0])] for n in names},
-                 "look": cur_look})
-    return StageResult(out, start, cur_look["style"], curve, info, time.perf_counter() - t0)
+                 "look": cur[0]})
+    return StageResult(out, start, cur[0]["style"], curve, info, time.perf_counter() - t0, image=cur[1])
 
 
 __all__ = ["relief", "prior_means"]
