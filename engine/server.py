@@ -44,7 +44,8 @@ Commands (arguments -> ``result`` fields)
 ``proceduralize`` ``image | pixels, out_dir [, options={graph, preset, method, device, res_out,
     seed, ...: any field of optimize.Options, e.g. top_k, workers}, overwrite=false,
     res_out=null]`` -> ``graph, params, losses, timings, paths, ranking, other_graphs``
-    (``ranking``: every graph scored, best first; ``other_graphs``: the other graphs optimised,
+    (``ranking``: every graph, best first, its ``score`` null where the classifier left it out of
+    reach of the optimisation and it was not scored; ``other_graphs``: the other graphs optimised,
     with their final losses; progress events carry ``stage, step, total, loss, message``).
     ``res_out`` (8..16384) overrides the options' for the written maps. An ``image`` that is one
     of the files the request would write into ``out_dir`` (``basecolor.png``, ``params.json``,

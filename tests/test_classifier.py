@@ -138,6 +138,35 @@ def test_the_committee_averages_its_members_and_names_one_that_lacks_a_graph(tmp
         C.graph_probabilities(img, names)
 
 
+def test_ranking_scores_only_the_graphs_that_can_be_optimised():
+    """``score_only``: the classifier's first graphs are scored exactly as when every graph is,
+    the others are not rendered, and the random stream goes on as if they had been (the fits
+    that follow are the same)."""
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+
+    graphs = [get_graph(n) for n in ("paving", "wood", "bricks", "leather")]
+    photo = _renders(["bricks"], 1, seed=11, res=128)[0]
+    desc = get_descriptor("random")
+
+    def rank(score_only):
+        gen = torch.Generator().manual_seed(0)
+        out = rank_graphs(graphs, photo, desc, 4, 48, gen, Reporter(), torch.device("cpu"),
+                          score_only=score_only)
+        return out, torch.rand(8, generator=gen)
+
+    every, after_every = rank(None)
+    two, after_two = rank(2)
+    assert [c.name for c in two[:2]] == [c.name for c in every[:2]]
+    for a, b in zip(every[:2], two[:2]):
+        assert a.score == b.score and torch.equal(a.u, b.u) and a.samples == b.samples == 5
+        assert a.probability == pytest.approx(b.probability, abs=1e-6)
+    assert [(c.score, c.u, c.samples) for c in two[2:]] == [(None, None, 0)] * 2
+    assert "not scored" in two[-1].label() and two[-1].as_dict(4)["score"] is None
+    assert torch.equal(after_every, after_two)  # the same draws made either way
+    assert all(c.score is not None for c in rank(len(graphs))[0])
+
+
 def test_a_graph_the_classifier_does_not_know_is_refused(tmp_path):
     path = C.save_classifier(tmp_path / "c.safetensors", GraphClassifierNet(["bricks", "wood"], widths=(8,)), {})
     with pytest.raises(C.ClassifierUnavailable, match="without graph.*stone"):

@@ -38,7 +38,7 @@ import torch
 from ..descriptor import get_descriptor
 from ..device import auto_threads, pick_device
 from ..photo import load_photo
-from .choose import KEEP_FRACTION, UNSURE, keep_likely, rank_graphs
+from .choose import KEEP_FRACTION, UNSURE, keep_likely, most_kept, rank_graphs
 from .batching import run_together
 from .control import Cancelled, Reporter
 from .fit import Fit
@@ -102,8 +102,10 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
 
     t = time.perf_counter()
     graphs = list(GRAPHS.values()) if o.graph == "auto" else [get_graph(o.graph)]
+    # only the graphs that can be optimised are scored (the ranking's random draws all made)
     candidates = rank_graphs(graphs, photo.image, descriptor, p.rank_samples, p.rank_res, gen, rep, device,
-                             supersample=p.supersample, classify=o.classifier)
+                             supersample=p.supersample, classify=o.classifier,
+                             score_only=o.top_k or most_kept(p.top_k))
     timings["rank"] = time.perf_counter() - t
     ranking = [c.as_dict(i + 1) for i, c in enumerate(candidates)]
     if o.graph == "auto":
