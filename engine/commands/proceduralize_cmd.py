@@ -206,7 +206,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.graph}: style {s:.4f}, feature {f:.4f}, {result.timings['total']:.1f}s "
               f"on {result.device} ({result.descriptor['name']}); wrote {len(paths)} files to {out}")
         if len(result.ranking) > 1:
-            print("graph ranking: " + ", ".join(_ranked(r) for r in result.ranking))
+            from ..optimize.choose import label
+
+            print("graph ranking: " + ", ".join(label(r["graph"], r.get("score"), r.get("probability"))
+                                                for r in result.ranking))
     return 0
 
 
@@ -284,11 +287,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _ranked(r: dict) -> str:
-    """One ranking entry as the summary line prints it (``Candidate.label``'s form)."""
-    score = "not scored" if r.get("score") is None else f"{r['score']:.3f}"
-    if r.get("probability") is None:
-        return f"{r['graph']} {score}"
-    return f"{r['graph']} p={r['probability']:.2f} ({score})"

@@ -66,11 +66,15 @@ class Candidate:
                 "seconds": round(self.seconds, 3), "probability": self.probability}
 
     def label(self) -> str:
-        """``name score`` or, with the classifier, ``name p=0.87 (score)``."""
-        score = "not scored" if self.score is None else f"{self.score:.3f}"
-        if self.probability is None:
-            return f"{self.name} {score}"
-        return f"{self.name} p={self.probability:.2f} ({score})"
+        """``name score`` or, with the classifier, ``name p=0.87 (score)`` (:func:`label`)."""
+        return label(self.name, self.score, self.probability)
+
+
+def label(graph: str, score: float | None, probability: float | None) -> str:
+    """A ranking entry in words: ``name score`` or, with the classifier, ``name p=0.87
+    (score)``; a graph left unscored (``score_only``) says so."""
+    shown = "not scored" if score is None else f"{score:.3f}"
+    return f"{graph} {shown}" if probability is None else f"{graph} p={probability:.2f} ({shown})"
 
 
 @torch.no_grad()

@@ -78,7 +78,7 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
     fit's own (docs/BENCHMARKS.md, "Session 42"). Detail and relief should agree: the relief's
     tolerance is measured from the point detail left, which is a minimum of detail's view."""
     assert run.fit is not None and run.u is not None
-    detail_look: tuple[Fit, StageResult] | None = None  # detail's view and its result there
+    detail_done: tuple[Fit, StageResult] | None = None  # detail's view and its result there
     b = o.budget("detail")
     if b is not None:
         px = min(o.res_out, b.res)
@@ -87,7 +87,7 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
             t = time.perf_counter()
             view = run.fit.sharper() if b.sharp else run.fit
             r_d = detail(view, run.u, rep, b.steps, b.lr, px, b.refresh)
-            detail_look = view, r_d
+            detail_done = view, r_d
             run.add("detail", _as_the_fit_sees(run, r_d, view, px), run.fit)
             run.seconds += time.perf_counter() - t
     r = o.budget("relief")
@@ -95,7 +95,7 @@ def finish_graph(run: GraphRun, o: Options, rep: Reporter) -> GraphRun:
         px = max(min(o.res_out, r.res), run.fit.render_res())
         view = run.fit.sharper() if r.sharp else run.fit  # made once per fit: the same object
         # the start's look on the relief's view, where detail just measured it
-        known = detail_look[1] if (detail_look is not None and detail_look[0] is view
+        known = detail_done[1] if (detail_done is not None and detail_done[0] is view
                                    and run.final_from == "detail" and run.maps_px() == px) else None
         t = time.perf_counter()
         r_r = relief(view, run.u, rep, r.tolerance, px, r.bisections,
