@@ -275,6 +275,38 @@ def test_exchange_reopens_joints_the_fit_closed_where_the_photo_shows_them():
     assert r.end < r.start  # the style loss (no places compared) prefers the joints open
 
 
+def test_exchange_reopens_closed_joints_even_where_other_shading_reads_as_the_photos_polarity():
+    # the road pavers at fast seed 1: gap 0, the render's polarity on the photo's side from the
+    # tiles' bevels in shade, and the step did not run because of it
+    from diffproxy.descriptor import get_descriptor
+    from diffproxy.graphs import get_graph
+    from diffproxy.judge import joint_polarity, polarity_sign
+    from diffproxy.optimize.control import Reporter
+    from diffproxy.optimize.exchange import closed_joint, exchange
+    from diffproxy.optimize.fit import Fit
+    from diffproxy.render import render
+
+    g = get_graph("ceramic_tiles")
+    p = g.spec.defaults()
+    p["tiles.tiles_x"], p["tiles.tiles_y"] = torch.tensor([4.0]), torch.tensor([4.0])
+    p["color.grout.value"], p["color.tile.value"] = torch.tensor([0.1]), torch.tensor([0.75])
+    with torch.no_grad():
+        photo = render(g.maps(p, 128))
+    fit = Fit(g, photo, dataclasses.replace(TINY, res=128, scales=(128, 64)), get_descriptor("random"),
+              torch.device("cpu"))
+    shut = {k: v.clone() for k, v in p.items()}
+    shut["tiles.gap"], shut["tiles.bevel"], shut["normal.intensity"] = (
+        torch.tensor([0.0]), torch.tensor([0.05]), torch.tensor([10.0]))
+    u = fit.normalize(shut)
+    assert polarity_sign(joint_polarity(photo)) == -1  # dark grout
+    with torch.no_grad():
+        assert polarity_sign(joint_polarity(fit.render(u))) == -1  # the bevels' shade, no joints
+    assert closed_joint(fit, u) is not None
+    r = exchange(fit, u, Reporter(None), steps=10, lr=0.01)
+    assert r.info["ran"] and r.info["reopened"]["param"] == "tiles.gap", r.info
+    assert r.info["kept"] == "also" and float(fit.natural(r.u)["tiles.gap"]) > 0.0, r.info
+
+
 def test_recolour_turns_a_grey_colour_to_the_photos_hue_and_leaves_a_coloured_fit_alone():
     from diffproxy.descriptor import get_descriptor
     from diffproxy.graphs import get_graph

@@ -12,7 +12,7 @@ against 0.0580 on that wall once the filters were re-tuned), so the move is judg
 The move runs only where it can matter: the graph names its unit and joint colours
 (:attr:`~diffproxy.graphs.MaterialGraph.joint_colors`), the photo's joints are clearly lighter
 or darker than its units (:func:`diffproxy.judge.joint_polarity`, the flash falloff divided
-out), and the render's are not the same. Then the swapped point and the point itself are both
+out), and the render's are not the same or the fit has closed its joints (below). Then the swapped point and the point itself are both
 re-tuned by Stage I's descent (filters, style loss, side by side) and the lower end is kept:
 the swap is taken only when the style loss agrees.
 
@@ -31,7 +31,9 @@ colour (:func:`joint_ratio`: the photo's lightest or darkest tenth against its m
 the flash does not change, times the fit's unit colour), judged by the same side-by-side
 descent and style loss, which compares no places. Not a swap: on that wall the fit's bricks
 were orange and right, its mortar a darker pink; swapped, the short descent turned the bricks
-sandy and the mortar red, the wall inside out.
+sandy and the mortar red, the wall inside out. This runs whatever the render's polarity: with
+no joints, what the polarity reads is other shading (the road pavers at ``fast`` seed 1: gap 0,
+the tiles' tilt shading them, polarity -0.4 against the photo's -2.1, so the step had not run).
 """
 
 from __future__ import annotations
@@ -134,11 +136,13 @@ def exchange(fit: Fit, u: torch.Tensor, reporter: Reporter, steps: int, lr: floa
     photo, render = joint_polarity(fit.photo), joint_polarity(image)
     info.update({"photo_polarity": photo, "render_polarity": render})
     want = polarity_sign(photo)
-    if want == 0 or polarity_sign(render) == want:
+    closed = closed_joint(fit, u) if want != 0 else None
+    # closed joints have no way round: a render without them can still read as the photo's
+    # polarity (tiles tilted into shade, dark speckle), which says nothing about joints
+    if want == 0 or (closed is None and polarity_sign(render) == want):
         info["reason"] = "no clear joints on the photo" if want == 0 else "joints already the photo's way round"
         return StageResult(u.clone(), start, start, [start], info, time.perf_counter() - t0)
     side = "lighter" if want > 0 else "darker"
-    closed = closed_joint(fit, u)
     if closed is None:
         reporter.message(stage, f"the photo's joints are {side} than its units, the fit's are not: trying the "
                                 f"colours exchanged")
