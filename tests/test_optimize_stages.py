@@ -449,6 +449,31 @@ def test_relief_stays_within_the_tolerance_where_the_photo_objects():
         relief(fit, u, Reporter(), tolerance=-0.1, maps_px=96, bisections=2)
 
 
+def test_relief_refit_search_finds_the_furthest_allowed_fraction_in_its_tries():
+    """The refit's search (half the way, then the whole or a quarter, then halvings between the
+    furthest allowed and the nearest refused): with ``1 + bisections`` tries it gets within
+    ``2 ** -(tries - 1)`` of where the photo stops allowing (the whole way costs one try)."""
+    from diffproxy.optimize.relief import half_first
+
+    for edge in (0.0, 0.1, 0.3, 0.49, 0.6, 0.8, 0.99, 1.0):
+        for tries in (1, 2, 4):
+            seen = []
+
+            def attempt(f):
+                seen.append(f)
+                return f if f <= edge else None
+
+            got = half_first(attempt, tries)
+            assert len(seen) <= tries and seen[0] == 0.5 and len(set(seen)) == len(seen)
+            allowed = [f for f in seen if f <= edge]
+            assert got == (max(allowed) if allowed else None)
+            if edge == 1.0 and tries >= 2:
+                assert seen == [0.5, 1.0]  # the whole way allowed ends it
+            elif tries == 4:
+                assert edge - (got or 0.0) < 2.0 ** -(tries - 1) + 1e-12, (edge, seen)
+    assert half_first(lambda f: None, 0) is None
+
+
 def test_relief_refit_lets_the_other_filters_answer_the_shading():
     """A flat photo, a flat fit whose bricks are too dark: the prior's relief alone is refused
     (it only adds shading the photo lacks), but held there while the other filters are tuned
@@ -480,3 +505,4 @@ def test_relief_refit_lets_the_other_filters_answer_the_shading():
     assert before == pytest.approx(float(start["color.brick.value"][0]), abs=1e-5)
     assert after == pytest.approx(float(got["color.brick.value"][0]), abs=1e-6)
     assert not set(r.info["refit"]["params"]) & set(fit.graph.relief_params)
+

@@ -33,7 +33,8 @@ patch of colour from a patch tilted away from the light, and the fit put every s
 colours while the relief was flat; moving the relief alone adds its shading on top. So where
 the normal strength (how much relief; the ``height.*`` mix is its shape, which the photo sees)
 stopped short, it is held further on (half the rest of the way, then the whole of it if that
-was allowed, else a quarter) while the other float filters are tuned for ``refit_steps``
+was allowed, else a quarter, then ``bisections - 1`` more halvings between the furthest allowed
+and the nearest refused, as on the lines above) while the other float filters are tuned for ``refit_steps``
 Adam steps (Stage "detail"'s descent, aimed at the same ``maps_px`` look), the furthest that
 ends within the same limit kept. A smooth concrete fitted flat at ``fast`` (normal strength 0; the
 prior's 5.0 alone: style x 6.9, even 0.6 of strength +4 %; with the colours re-tuned: 5.0
@@ -43,7 +44,8 @@ prior's 5.0 alone: style x 6.9, even 0.6 of strength +4 %; with the colours re-t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import torch
 
@@ -55,6 +57,7 @@ from .fit import Fit
 from .paper import snap
 
 
+T = TypeVar("T")
 # a look (feature and style) and the full-size render it was measured on (None: not at hand)
 Look = tuple[dict[str, float], torch.Tensor | None]
 
@@ -69,6 +72,24 @@ def prior_means(spec: ParamSpec, names: Iterable[str]) -> dict[str, float]:
         v = float(prior[0]) if prior is not None else p.default_value
         out[n] = min(max(v, p.low), p.high)
     return out
+
+
+def half_first(attempt: Callable[[float], T | None], tries: int) -> T | None:
+    """The furthest fraction of a way (0 to 1) that ``attempt`` allows (returns not None), found
+    in at most ``tries`` attempts: half the way; then the whole of it if that was allowed, else a
+    quarter; then halvings between the furthest allowed and the nearest refused. Returns the
+    furthest allowed attempt's result (None: none was)."""
+    lo, hi, f, kept = 0.0, 1.0, 0.5, None
+    for k in range(tries):
+        got = attempt(f)
+        if got is not None:
+            lo, kept = f, got
+        else:
+            hi = f
+        if lo == 1.0:
+            break
+        f = 1.0 if k == 0 and got is not None else 0.5 * (lo + hi)
+    return kept
 
 
 def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps_px: int,
@@ -182,9 +203,7 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
             info["refit"]["kept"] = f
             return ts, r.u, (got, r.image)
 
-        # half the rest of the way; then the whole of it if allowed, else a quarter
-        kept = refit(0.5)
-        kept = (refit(1.0) or kept) if kept else refit(0.25)
+        kept = half_first(refit, 1 + bisections)
         if kept:
             t, out, cur = kept
     before, after = fit.natural(u), fit.natural(out)
@@ -196,4 +215,4 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     return StageResult(out, start, cur[0]["style"], curve, info, time.perf_counter() - t0, image=cur[1])
 
 
-__all__ = ["relief", "prior_means"]
+__all__ = ["relief", "prior_means", "half_first"]
