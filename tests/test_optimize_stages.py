@@ -451,7 +451,7 @@ def test_relief_stays_within_the_tolerance_where_the_photo_objects():
 
 def test_relief_refit_search_finds_the_furthest_allowed_fraction_in_its_tries():
     """The refit's search (half the way, then the whole or a quarter, then halvings between the
-    furthest allowed and the nearest refused): with ``1 + bisections`` tries it gets within
+    furthest allowed and the nearest refused): with ``bisections`` tries it gets within
     ``2 ** -(tries - 1)`` of where the photo stops allowing (the whole way costs one try)."""
     from diffproxy.optimize.relief import half_first
 
@@ -485,9 +485,9 @@ def test_relief_refit_lets_the_other_filters_answer_the_shading():
     start = fit.natural(u)
     start["color.brick.value"] = start["color.brick.value"] - 0.15
     u = fit.normalize(start)
-    plain = relief(fit, u, Reporter(), tolerance=0.0, maps_px=96, bisections=1)
+    plain = relief(fit, u, Reporter(), tolerance=0.0, maps_px=96, bisections=2)
     assert plain.info["t"]["normal.intensity"] < 1.0 and "refit" not in plain.info
-    r = relief(fit, u, Reporter(), tolerance=0.0, maps_px=96, bisections=1, refit_steps=30, refit_lr=0.02)
+    r = relief(fit, u, Reporter(), tolerance=0.0, maps_px=96, bisections=2, refit_steps=30, refit_lr=0.02)
     tried = [x["fraction"] for x in r.info["refit"]["tried"]]
     assert tried in ([0.5, 1.0], [0.5, 0.25])  # half the way, then the whole or a quarter
     kept = r.info["refit"].get("kept")

@@ -33,8 +33,8 @@ patch of colour from a patch tilted away from the light, and the fit put every s
 colours while the relief was flat; moving the relief alone adds its shading on top. So where
 the normal strength (how much relief; the ``height.*`` mix is its shape, which the photo sees)
 stopped short, it is held further on (half the rest of the way, then the whole of it if that
-was allowed, else a quarter, then ``bisections - 1`` more halvings between the furthest allowed
-and the nearest refused, as on the lines above) while the other float filters are tuned for ``refit_steps``
+was allowed, else a quarter, then halvings between the furthest allowed and the nearest
+refused: ``bisections`` tries in all, the first already a halving) while the other float filters are tuned for ``refit_steps``
 Adam steps (Stage "detail"'s descent, aimed at the same ``maps_px`` look), the furthest that
 ends within the same limit kept. A smooth concrete fitted flat at ``fast`` (normal strength 0; the
 prior's 5.0 alone: style x 6.9, even 0.6 of strength +4 %; with the colours re-tuned: 5.0
@@ -203,7 +203,7 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
             info["refit"]["kept"] = f
             return ts, r.u, (got, r.image)
 
-        kept = half_first(refit, 1 + bisections)
+        kept = half_first(refit, bisections)  # its first try is already a halving
         if kept:
             t, out, cur = kept
     before, after = fit.natural(u), fit.natural(out)
