@@ -505,4 +505,3 @@ def test_relief_refit_lets_the_other_filters_answer_the_shading():
     assert before == pytest.approx(float(start["color.brick.value"][0]), abs=1e-5)
     assert after == pytest.approx(float(got["color.brick.value"][0]), abs=1e-6)
     assert not set(r.info["refit"]["params"]) & set(fit.graph.relief_params)
-

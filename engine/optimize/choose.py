@@ -19,8 +19,9 @@ graphs prefers the most flexible graph whatever the photo shows, so a graph the 
 thinks unlikely should not get the chance. With the classifier, ``proceduralize`` renders and
 scores only the graphs it can go on to optimise (``rank_graphs``' ``score_only``; the others'
 samples are drawn and dropped, so every random stream after the ranking is the same; on one
-photo at ``fast`` the ranking took 4.9 of 24.9 s scoring all 20 graphs). Without usable weights (missing, or trained before a
-graph was added) the ranking falls back to the descriptor score and says so.
+photo at ``fast`` the ranking took 4.9 of 24.9 s scoring all 20 graphs). Without usable
+weights (missing, or trained before a graph was added) the ranking falls back to the
+descriptor score and says so.
 
 Measured on 21 synthetic targets (3 per graph, 7 graphs, random descriptor, 16 samples per
 graph at 64 px): the generating graph ranked first for 16 (76 %); colour-blind scoring beat

@@ -12,9 +12,10 @@ against 0.0580 on that wall once the filters were re-tuned), so the move is judg
 The move runs only where it can matter: the graph names its unit and joint colours
 (:attr:`~diffproxy.graphs.MaterialGraph.joint_colors`), the photo's joints are clearly lighter
 or darker than its units (:func:`diffproxy.judge.joint_polarity`, the flash falloff divided
-out), and the render's are not the same or the fit has closed its joints (below). Then the swapped point and the point itself are both
-re-tuned by Stage I's descent (filters, style loss, side by side) and the lower end is kept:
-the swap is taken only when the style loss agrees.
+out), and the render's are not the same or the fit has closed its joints (below). Then the
+swapped point and the point itself are both re-tuned by Stage I's descent (filters, style
+loss, side by side) and the lower end is kept: the swap is taken only when the style loss
+agrees.
 
 **Closed joints are opened again.** Where the fit has closed the joints (the graph's
 :attr:`~diffproxy.graphs.MaterialGraph.joint_width` under its prior's mean less

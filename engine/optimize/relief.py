@@ -34,11 +34,12 @@ colours while the relief was flat; moving the relief alone adds its shading on t
 the normal strength (how much relief; the ``height.*`` mix is its shape, which the photo sees)
 stopped short, it is held further on (half the rest of the way, then the whole of it if that
 was allowed, else a quarter, then halvings between the furthest allowed and the nearest
-refused: ``bisections`` tries in all, the first already a halving) while the other float filters are tuned for ``refit_steps``
-Adam steps (Stage "detail"'s descent, aimed at the same ``maps_px`` look), the furthest that
-ends within the same limit kept. A smooth concrete fitted flat at ``fast`` (normal strength 0; the
-prior's 5.0 alone: style x 6.9, even 0.6 of strength +4 %; with the colours re-tuned: 5.0
-+47 %, 2.5 +7 %, 1.25 +1.1 %) keeps 1.25 this way (docs/BENCHMARKS.md, "Session 32").
+refused: ``bisections`` tries in all, the first already a halving) while the other float
+filters are tuned for ``refit_steps`` Adam steps (Stage "detail"'s descent, aimed at the same
+``maps_px`` look), the furthest that ends within the same limit kept. A smooth concrete
+fitted flat at ``fast`` (normal strength 0; the prior's 5.0 alone: style x 6.9, even 0.6 of
+strength +4 %; with the colours re-tuned: 5.0 +47 %, 2.5 +7 %, 1.25 +1.1 %) keeps 1.25 this
+way (docs/BENCHMARKS.md, "Session 32").
 """
 
 from __future__ import annotations
