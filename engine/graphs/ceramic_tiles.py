@@ -8,7 +8,11 @@ own luminance):
 * glaze: a smooth, slightly wavy surface (low-frequency noise in the height) with an optional
   fine speckle in the colour, very low roughness;
 * grout: its own colour, dirt noise, rough and recessed;
-* normal from height; metallic 0.
+* height: the tiles' tops over the grout, falling over the chamfer (``tiles.bevel``), so the
+  normal map's relief is a slope of the surface, the same at any map size (from the saturated
+  tile mask instead, it was a step one texel wide: 10-15 degrees of tilt at 256 px, 0.2-2.7 at
+  2048 px on prior draws, the joints flat in an exported material); normal from height;
+  metallic 0.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class CeramicTiles(RetunedGraph):
         dirt = noise(perlin_fbm, seeds(p, 2), res, 24, 3)
 
         tile = levels(pat, in_high=0.05)
+        top = levels(pat, in_high=0.5)  # 1 on a tile's top, falling over its chamfer
         shade = levels(pat, in_low=0.3)  # per-tile luminance (1 = lightest tile)
 
         glaze = rgb(p, "color.tile")
@@ -81,7 +86,7 @@ class CeramicTiles(RetunedGraph):
         grout = blend(dirt, full(rgb(p, "color.grout"), res, 3), "multiply", opacity=p["color.grout_dirt"])
         color = blend(grout, color, "copy", mask=1.0 - tile)
 
-        h = levels(tile, out_low=0.7 - 0.6 * p["height.grout_depth"], out_high=0.7)
+        h = levels(top, out_low=0.7 - 0.6 * p["height.grout_depth"], out_high=0.7)
         h = blend(wave, h, "overlay", opacity=0.5 * p["height.waviness"], mask=tile)
         h = blend(dirt, h, "overlay", opacity=0.3, mask=1.0 - tile)
 
