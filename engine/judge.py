@@ -31,7 +31,9 @@ measurements that share nothing with the descriptor:
 * **relief**: the tilt of the normal map that a tenth of the surface exceeds
   (:func:`relief_degrees`: joints, grain peaks) against the label's ``relief``; from
   :data:`RELIEF_DEG` on, a person sees relief under a grazing light (at 80 degrees incidence a
-  4 degree tilt changes the lit cosine by about 40 %).
+  4 degree tilt changes the lit cosine by about 40 %). ``diffproxy bench`` hands it the normal
+  map made at the export's size, the one the user gets: relief made of steps one texel wide
+  tilts a tenth of a 256 px map and a hundredth of a 2048 px one.
 
 Images are ``(1, 3, H, W)`` sRGB in [0, 1]; normal maps ``(1, 3, H, W)`` encoded ``n * 0.5 +
 0.5``. Everything is measured at :data:`SIZE` px (area-resized), so a check does not depend on

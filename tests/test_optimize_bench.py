@@ -247,7 +247,12 @@ def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
     from diffproxy.optimize.bench import load_labels, run_photos, summarise, table
     from diffproxy.render import render
 
+    import diffproxy.judge as judge
+
     monkeypatch.setattr(bench, "EXPORT_PX", 64)
+    judged_normal = []  # the size of the normal map each check was given
+    real_check = judge.check
+    monkeypatch.setattr(judge, "check", lambda *a: judged_normal.append(a[-1].shape[-1]) or real_check(*a))
     g = get_graph("bricks")
     p = g.spec.defaults()
     with torch.no_grad():
@@ -266,6 +271,13 @@ def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
     assert "checks" not in by["other.png"]
     c = by["wall.png"]["checks"]
     assert set(c) == {"family", "counts", "polarity", "spread", "bond", "relief"}  # the wall: a half bond
+    from diffproxy.judge import relief_degrees  # relief: on the maps the user gets, the export's
+
+    assert judged_normal == [64]
+    fitted = g.spec.from_json(by["wall.png"]["params"])
+    with torch.no_grad():
+        deg = {px: relief_degrees(g.maps(fitted, px)["normal"]) for px in (64, 256)}
+    assert c["relief"]["degrees"] == pytest.approx(deg[64]) and c["relief"]["degrees_256"] == pytest.approx(deg[256])
     summary = summarise(rows, ["match"])["per_method"]["match"]["checks"]
     assert summary["bond"] == [int(c["bond"]["ok"]), 1]
     assert summary["family"] == [int(c["family"]["ok"]), 1] and summary["relief_present"][1] == 1

@@ -160,7 +160,10 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
     """Photo rows (one per photo and method), graph chosen automatically (``workers``,
     ``top_k``, ``proxy_weights``: as :class:`Options`). With ``labels`` (:func:`load_labels`), a photo whose name
     (without extension) is labelled also gets ``checks``: :func:`diffproxy.judge.check` on its
-    256 px copy, the render of the fitted maps made at 256 px and their normal map.
+    256 px copy, the render of the fitted maps made at 256 px, and the normal map made at the
+    export's ``EXPORT_PX``: relief is judged on the maps the user gets (a step one texel wide
+    tilts a tenth of a 256 px map and a hundredth of a 2048 px one), the 256 px maps' figure
+    kept beside it as ``degrees_256`` (what sessions before 45 judged).
     ``variants`` (names of :data:`PHOTO_VARIANTS`): each photo is also run as each variant,
     after the photo itself, as target ``NAME~VARIANT`` with its label scaled
     (:func:`variant_label`); every row says its ``variant`` (``""`` for the photo itself)."""
@@ -214,10 +217,15 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                 label = variant_label(label, variant)
             if label is not None:
                 with torch.no_grad():
-                    maps = g.maps(g.spec.from_json(r.params), TARGET_RES)
+                    natural = g.spec.from_json(r.params)
+                    maps = g.maps(natural, TARGET_RES)
                     shown = render(maps)
+                    exported = g.maps(natural, EXPORT_PX)["normal"]
                 photo = torch.nn.functional.interpolate(r.photo, size=(TARGET_RES, TARGET_RES), mode="area")
-                row["checks"] = judge_mod.check(label, g, r.params, photo, shown, maps["normal"])
+                row["checks"] = judge_mod.check(label, g, r.params, photo, shown, exported)
+                if "relief" in row["checks"]:  # the figure judged before session 45, to compare
+                    row["checks"]["relief"]["degrees_256"] = judge_mod.relief_degrees(maps["normal"])
+                del exported
                 row["params"] = r.params  # what was judged, to look at again
             rows.append(row)
             log(_row_line(row))
