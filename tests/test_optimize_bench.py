@@ -241,13 +241,12 @@ def test_bench_photos_rows(tiny, tmp_path, monkeypatch):
 def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
     """A labelled photo gets the judge's checks in its row, the summary counts them per method,
     and the table shows them; an unlabelled photo gets none."""
+    import diffproxy.judge as judge
     import diffproxy.optimize.bench as bench
     from diffproxy.graphs import get_graph
     from diffproxy.io import save_png
     from diffproxy.optimize.bench import load_labels, run_photos, summarise, table
     from diffproxy.render import render
-
-    import diffproxy.judge as judge
 
     monkeypatch.setattr(bench, "EXPORT_PX", 64)
     judged_normal = []  # the size of the normal map each check was given
@@ -271,12 +270,10 @@ def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
     assert "checks" not in by["other.png"]
     c = by["wall.png"]["checks"]
     assert set(c) == {"family", "counts", "polarity", "spread", "bond", "relief"}  # the wall: a half bond
-    from diffproxy.judge import relief_degrees  # relief: on the maps the user gets, the export's
-
-    assert judged_normal == [64]
+    assert judged_normal == [64]  # relief: on the maps the user gets, the export's
     fitted = g.spec.from_json(by["wall.png"]["params"])
     with torch.no_grad():
-        deg = {px: relief_degrees(g.maps(fitted, px)["normal"]) for px in (64, 256)}
+        deg = {px: judge.relief_degrees(g.maps(fitted, px)["normal"]) for px in (64, 256)}
     assert c["relief"]["degrees"] == pytest.approx(deg[64]) and c["relief"]["degrees_256"] == pytest.approx(deg[256])
     summary = summarise(rows, ["match"])["per_method"]["match"]["checks"]
     assert summary["bond"] == [int(c["bond"]["ok"]), 1]
