@@ -202,8 +202,9 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
             u = g.spec.normalize(g.spec.from_json(r.params)).to(dev)
             ev = Fit(g, r.photo, EVAL, desc, dev)  # judge()'s, made once for both looks
             final = ev.evaluate(u)
+            exported: dict[str, torch.Tensor] = {}  # the export's maps (the judge's relief reads their normal)
             with torch.no_grad():  # the export's maps, seen at 256 px: its look and its contrast by scale
-                shown_export = ev.render_from(u, EXPORT_PX)
+                shown_export = ev.render_from(u, EXPORT_PX, maps_out=exported)
             export = ev.score(shown_export)
             row = {"target": f"{f.name}~{variant}" if variant else f.name, "variant": variant, "photo": f.name,
                    "kind": "photo", "graph": r.graph, "method": m, "feature": final["feature"],
@@ -217,16 +218,14 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                 label = variant_label(label, variant)
             if label is not None:
                 with torch.no_grad():
-                    natural = g.spec.from_json(r.params)
-                    maps = g.maps(natural, TARGET_RES)
+                    maps = g.maps(g.spec.from_json(r.params), TARGET_RES)
                     shown = render(maps)
-                    exported = g.maps(natural, EXPORT_PX)["normal"]
                 photo = torch.nn.functional.interpolate(r.photo, size=(TARGET_RES, TARGET_RES), mode="area")
-                row["checks"] = judge_mod.check(label, g, r.params, photo, shown, exported)
+                row["checks"] = judge_mod.check(label, g, r.params, photo, shown, exported["normal"])
                 if "relief" in row["checks"]:  # the figure judged before session 45, to compare
                     row["checks"]["relief"]["degrees_256"] = judge_mod.relief_degrees(maps["normal"])
-                del exported
                 row["params"] = r.params  # what was judged, to look at again
+            del exported
             rows.append(row)
             log(_row_line(row))
     return rows

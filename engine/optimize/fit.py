@@ -234,19 +234,26 @@ class Fit:
         return resize(img, res) if rres != res else img
 
     def render_full(self, u: torch.Tensor, maps_px: int,
-                    patterns: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+                    patterns: Mapping[str, torch.Tensor] | None = None,
+                    maps_out: dict | None = None) -> torch.Tensor:
         """``(B, P)`` -> flash render ``(B, 3, maps_px, maps_px)`` of the maps made at ``maps_px``
         (the real generators; ``patterns`` precomputed at ``maps_px``), at the maps' own size:
-        what :meth:`render_from` and :meth:`look_of` of any fit see, made once."""
-        return render(self.graph.maps(self.natural(u), maps_px, patterns=_batched(patterns, u.shape[0])))
+        what :meth:`render_from` and :meth:`look_of` of any fit see, made once. ``maps_out``
+        receives the maps, as in :meth:`render`."""
+        maps = self.graph.maps(self.natural(u), maps_px, patterns=_batched(patterns, u.shape[0]))
+        if maps_out is not None:
+            maps_out.update(maps)
+        return render(maps)
 
     def render_from(self, u: torch.Tensor, maps_px: int,
-                    patterns: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+                    patterns: Mapping[str, torch.Tensor] | None = None,
+                    maps_out: dict | None = None) -> torch.Tensor:
         """``(B, P)`` -> flash render ``(B, 3, res, res)`` of the maps made at ``maps_px`` (the
         real generators; ``patterns`` precomputed at ``maps_px``): how the material looks when
         its maps are synthesised at that size, e.g. the export's 2048 px, seen at the fit's
-        resolution. No gradient is needed through it (Stage "detail" uses it as a correction)."""
-        return resize(self.render_full(u, maps_px, patterns), self.res)
+        resolution. No gradient is needed through it (Stage "detail" uses it as a correction).
+        ``maps_out`` receives the maps."""
+        return resize(self.render_full(u, maps_px, patterns, maps_out), self.res)
 
     # --- losses -------------------------------------------------------------------------------
     def style(self, image: torch.Tensor) -> torch.Tensor:
