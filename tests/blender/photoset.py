@@ -222,6 +222,7 @@ BUILDERS = {"brick": _brick_material, "wood": _wood_material, "brushed": _brushe
 
 def render(name: str, spec: dict, out: Path, size: int, samples: int) -> None:
     import bpy
+    from scenarios import cycles_settings, flash_rig  # this folder; Blender's module only in Blender's process
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
@@ -234,33 +235,11 @@ def render(name: str, spec: dict, out: Path, size: int, samples: int) -> None:
     BUILDERS[spec["kind"]](tree, bsdf, spec)
     obj.data.materials.append(mat)
 
-    # a flash photo: pinhole camera and point light together, the sample filling the frame
-    fov = math.radians(50.0)
-    dist = 1.0 / math.tan(fov / 2)
-    cam_data = bpy.data.cameras.new("camera")
-    cam_data.angle = fov
-    cam = bpy.data.objects.new("camera", cam_data)
-    cam.location = (0.0, 0.0, dist)
-    scene.collection.objects.link(cam)
-    scene.camera = cam
-    light_data = bpy.data.lights.new("flash", 'POINT')
-    light_data.shadow_soft_size = 0.02
-    light_data.energy = 2.8 * 4 * math.pi * dist ** 2
-    light = bpy.data.objects.new("flash", light_data)
-    light.location = (0.03, 0.02, dist)  # the flash a little beside the lens, as on a phone
-    scene.collection.objects.link(light)
+    # a flash photo (the engine's capture, scenarios.flash_rig), the flash a little beside the
+    # lens and not a point, as on a phone
+    flash_rig(scene, irradiance=2.8, beside=(0.03, 0.02), size=0.02)
 
-    scene.world = bpy.data.worlds.new("World")
-    scene.world.use_nodes = True
-    scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.02
-    scene.render.engine = 'CYCLES'
-    scene.cycles.device = 'CPU'
-    scene.cycles.samples = samples
-    scene.cycles.use_denoising = False
-    scene.render.resolution_x = scene.render.resolution_y = size
-    scene.render.resolution_percentage = 100
-    scene.view_settings.view_transform = 'Standard'
-    scene.render.image_settings.file_format = 'PNG'
+    cycles_settings(scene, size, samples, world=0.02)
     scene.render.filepath = str(out / f"{name}.png")
     bpy.ops.render.render(write_still=True)
 

@@ -493,6 +493,30 @@ def measure_button(zip_path: str, python: str, image: str, preset: str = "fast")
     return out
 
 
+def flash_rig(scene: Any, fov_deg: float = 50.0, irradiance: float = 0.25 / 0.3 ** 2,
+              beside: tuple[float, float] = (0.0, 0.0), size: float = 0.0) -> None:
+    """The engine's capture in Blender: a pinhole camera of ``fov_deg`` and a point light at it
+    (``beside``: offset from the lens, scene units; ``size``: its radius), looking down at a 2 x 2
+    sample centred at the origin that fills the frame; the light gives ``irradiance`` at the
+    centre (the engine's: ``I / d^2 = 0.25 / 0.3^2``)."""
+    import math
+    fov = math.radians(fov_deg)
+    dist = 1.0 / math.tan(fov / 2)  # half side 1 fills the view
+    cam_data = bpy.data.cameras.new("flash camera")
+    cam_data.angle = fov
+    cam_data.sensor_fit = 'HORIZONTAL'
+    cam = bpy.data.objects.new("flash camera", cam_data)
+    cam.location = (0.0, 0.0, dist)
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    light_data = bpy.data.lights.new("flash", 'POINT')
+    light_data.shadow_soft_size = size
+    light_data.energy = irradiance * 4 * math.pi * dist ** 2  # point light: E = P / (4 pi r^2)
+    light = bpy.data.objects.new("flash", light_data)
+    light.location = (beside[0], beside[1], dist)
+    scene.collection.objects.link(light)
+
+
 def cycles_settings(scene: Any, size: int, samples: int, world: float) -> None:
     """Cycles on the CPU, ``samples`` per pixel without denoising, a ``size`` px square PNG, the
     world's light at ``world``, the Standard view transform (the engine clamps and encodes sRGB)."""
@@ -515,8 +539,6 @@ def cycles_vs_engine(zip_path: str, python: str, graph: str, out_png: str, size:
                      samples: int = 64) -> dict:
     """Cycles render of a DiffProxy material under a flash (point light at the camera) next to
     the engine's own render.png of the same maps, as one small side-by-side image."""
-    import math
-
     import numpy as np
     addon, prefs = install(zip_path, python)
     prefs.resolution = "1024"
@@ -531,24 +553,7 @@ def cycles_vs_engine(zip_path: str, python: str, graph: str, out_png: str, size:
                       resolution=1024, out_dir=os.path.join(os.getcwd(), "engine"),
                       overwrite=True, render=True)
 
-    # the engine's capture: pinhole camera and point light together, fov 50 deg, the sample
-    # filling the frame; its light gives irradiance I / d^2 = 0.25 / 0.3^2 at the centre
-    fov = math.radians(50.0)
-    dist = 1.0 / math.tan(fov / 2)  # half side 1 fills the view
-    irradiance = 0.25 / 0.3 ** 2
-    cam_data = bpy.data.cameras.new("flash camera")
-    cam_data.angle = fov
-    cam_data.sensor_fit = 'HORIZONTAL'
-    cam = bpy.data.objects.new("flash camera", cam_data)
-    cam.location = (0.0, 0.0, dist)
-    scene.collection.objects.link(cam)
-    scene.camera = cam
-    light_data = bpy.data.lights.new("flash", 'POINT')
-    light_data.shadow_soft_size = 0.0
-    light_data.energy = irradiance * 4 * math.pi * dist ** 2  # point light: E = P / (4 pi r^2)
-    light = bpy.data.objects.new("flash", light_data)
-    light.location = (0.0, 0.0, dist)
-    scene.collection.objects.link(light)
+    flash_rig(scene)  # the engine's capture: camera and point light together, fov 50 deg
     cycles_settings(scene, size, samples, world=0.0)
     scene.render.filepath = os.path.join(os.getcwd(), "cycles.png")
     t = time.perf_counter()
