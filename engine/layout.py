@@ -125,10 +125,6 @@ BOND_CONFIDENCE = 0.3  # a bond read with a weaker correlation is not reported (
 # walls are not that regular (the dark brick wall's courses shift by 0.33-0.44), and 0.06 cost
 # that wall's look 43 % (docs/BENCHMARKS.md, session 46).
 BOND_WINDOW = 0.12
-# units: the reading's own error (the same 48 renders: 28 of the 30 read within this); inside
-# it a fit's bond is as good as the reading, and on a synthetic target better (its fit held the
-# truth's 0.054 to 0.003, the reading 0.047: set to the reading, its style loss went x 3.5)
-BOND_ERROR = 0.03
 # a unit's shape (courses over units per course) read from two counts, each within
 # COUNT_TOLERANCE: within this factor of the truth (shape_share)
 SHAPE_TOLERANCE = COUNT_TOLERANCE ** 2
@@ -438,4 +434,4 @@ def shape_share(graph, rows: float, per_row: float) -> float | None:
 
 
 __all__ = ["Layout", "layout_windows", "measure_layout", "shape_share", "SHAPE_TOLERANCE", "BOND_CONFIDENCE",
-           "BOND_ERROR", "BOND_WINDOW", "MIN_CONFIDENCE", "MIN_PERIOD"]
+           "BOND_WINDOW", "MIN_CONFIDENCE", "MIN_PERIOD"]

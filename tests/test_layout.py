@@ -366,37 +366,6 @@ def test_layout_start_keeps_stacked_tiles_stacked():
     assert not fit.in_window(i, 0.3)
 
 
-def test_bond_to_reading_sets_the_fitted_bond_to_the_photo_s():
-    """After the searches the bond offset is within the reading's error of the one read on the
-    photo, of its two mirror images the one nearer the fit's (the style loss does not see a
-    bond; inside the window the fits end at its edges); a graph without a bond parameter, or a
-    fit already that close, is left."""
-    from diffproxy.layout import BOND_ERROR
-
-    from diffproxy.descriptor import get_descriptor
-    from diffproxy.optimize import PRESETS
-    from diffproxy.optimize.control import Reporter
-    from diffproxy.optimize.fit import Fit
-    from diffproxy.optimize.searches import bond_to_reading
-
-    photo = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
-    fit = Fit(get_graph("bricks"), photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
-    i = [p.name for p in fit.spec].index("brick.offset")
-    u = fit.defaults()
-    for fitted, want in ((0.37, 0.48 - BOND_ERROR), (0.62, 0.52 + BOND_ERROR)):
-        u[0, i] = fitted  # the offset's range is 0-1: normalised = natural
-        r = bond_to_reading(fit, u, 0.48, Reporter(None))
-        assert r is not None and float(fit.natural(r.u)["brick.offset"]) == pytest.approx(want, abs=1e-5)
-        assert r.info["offset"] == pytest.approx([fitted, want], abs=1e-5) and r.info["bond"] == 0.48
-        others = [k for k in range(u.shape[1]) if k != i]
-        assert torch.equal(r.u[0, others], u[0, others])
-    for fitted in (0.48, 0.48 + BOND_ERROR * 0.9, 0.52 - BOND_ERROR * 0.9):
-        u[0, i] = fitted
-        assert bond_to_reading(fit, u, 0.48, Reporter(None)) is None
-    wood = Fit(get_graph("wood"), photo, PRESETS["fast"], get_descriptor("random"), torch.device("cpu"))
-    assert bond_to_reading(wood, wood.defaults(), 0.0, Reporter(None)) is None
-
-
 def test_unit_shape_share_is_the_prior_weight_of_the_photos_shape():
     """``shape_share``: the prior weight of the count pairs whose shape (courses over units per
     course) lies within x/÷ SHAPE_TOLERANCE of the photo's, computed exactly from the count

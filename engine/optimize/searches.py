@@ -1,7 +1,6 @@
 """The searches on the real generators around the paper's stages (none of them in the paper).
 
 * :func:`layout_start`: the counts measured on the photo bound the structure searches.
-* :func:`bond_to_reading`: after them, the bond offset set to the one read on the photo.
 * :func:`estimate_start`: the parameter estimator's guess against the ranking's start point.
 * :func:`random_search`: the best of ``n`` prior samples of the generator parameters (and the
   estimator's guess) by grayscale feature distance: Stage II's starts.
@@ -71,51 +70,6 @@ def layout_start(fit: Fit, u: torch.Tensor, reporter: Reporter, stage: str = "la
                                          ("bond offset", layout.offset, 2)) if v is not None)
         + "; kept near: " + _windows_text(windows))
     return StageResult(u, start, end, [start, end], info, time.perf_counter() - t0)
-
-
-@torch.no_grad()
-def bond_to_reading(fit: Fit, u: torch.Tensor, bond: float, reporter: Reporter,
-                    stage: str = "bond") -> StageResult | None:
-    """The graph's bond parameter (:attr:`~diffproxy.graphs.MaterialGraph.bond_param`) of the
-    fitted ``u`` (1, P) moved to within the reading's own error
-    (:data:`~diffproxy.layout.BOND_ERROR`) of the bond read on the photo (``layout_start``'s
-    ``info["bond"]``, folded into [0, 0.5]; of its two mirror images ``o`` and ``1 - o``, the
-    one nearer the fitted value), whatever the look says; ``None`` where the graph has no bond
-    parameter or the fit is already that close. Not in the paper.
-
-    Why: the window of :func:`layout_start` keeps the fit's bond within
-    :data:`~diffproxy.layout.BOND_WINDOW` of the reading, and inside it the fits end wherever
-    the losses' noise leaves them, mostly at an edge: 0.119 for a stack of 8 x 8 tiles (window
-    0-0.12), 0.371 for subway tiles in a half bond (0.37-0.63), the 2 x 2 floor tiles at
-    0.10-0.12. The style loss does not see a bond: on the stack of tiles' balanced fit it is
-    0.0267 / 0.0252 / 0.0259 / 0.0261 / 0.0251 / 0.0255 / 0.0273 at offsets 0 / 0.03 / 0.06 /
-    0.09 / 0.119 / 0.2 / 0.5 (a half bond 2 % over the stack it fits), while the reading is
-    within 0.03 of the truth on 28 of 30 perturbed renders (docs/BENCHMARKS.md, session 46).
-    So the reading decides, after the searches, where it changes nothing else of their path (a
-    narrower window instead changed the searches' draws and cost the dark brick wall's fit 43 %
-    at ``fast``). Only as far as its error band: within it the fit's own value is as good, and
-    near a perfect fit better (a synthetic target's, 0.003 from the truth; the reading 0.007).
-    ``info``: the reading and the offset before and after."""
-    from ..layout import BOND_ERROR
-
-    name = getattr(fit.graph, "bond_param", None)
-    if name is None or name not in fit.spec.by_name:
-        return None
-    t0 = time.perf_counter()
-    p = fit.spec.by_name[name]
-    i = [q.name for q in fit.spec].index(name)
-    before = float(fit.natural(u[:1])[name][0])
-    image = min((bond, 1.0 - bond), key=lambda o: abs(o - before))
-    want = min(max(before, image - BOND_ERROR, p.low), image + BOND_ERROR, p.high)
-    if abs(want - before) < 1e-4:
-        return None
-    v = u[:1].clone()
-    v[0, i] = (want - p.low) / (p.high - p.low)
-    start, end = float(fit.style(fit.render(u[:1]))), float(fit.style(fit.render(v)))
-    reporter.message(stage, f"bond offset {before:.2f} -> {want:.2f}, within {BOND_ERROR} of the {image:.2f} read on the photo "
-                            f"(style {start:.4f} -> {end:.4f})")
-    return StageResult(v, start, end, [start, end], {"bond": bond, "offset": [before, want]},
-                       time.perf_counter() - t0)
 
 
 @torch.no_grad()

@@ -21,7 +21,6 @@ The plan, read top to bottom (the paper's three stages marked *)::
       polish   the structure searched again by the style loss    searches.polish
       stage3b  Stage III going on (optionally at twice the res)  paper.stage3b
     settle: Stage I's or III's result, whichever looks better
-      bond     the bond offset set to the one read on the photo searches.bond_to_reading (with layout)
       detail   filters tuned to the look of export-size maps     detail.detail (every method; graph_run)
       relief   relief parameters towards the prior while the photo relief.relief (every method; graph_run)
                does not object
@@ -46,8 +45,8 @@ from .exchange import exchange
 from .fit import Fit
 from .recolour import recolour
 from .paper import snap, stage1, stage2, stage3b
-from .searches import (bond_to_reading, coordinate_scan, estimate_start, layout_start, local_search, polish,
-                       random_search, seed_search)
+from .searches import (coordinate_scan, estimate_start, layout_start, local_search, polish, random_search,
+                       seed_search)
 
 if TYPE_CHECKING:
     from .options import Options
@@ -372,8 +371,7 @@ def run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: tor
                   run: GraphRun) -> GraphRun:
     """The plan on one graph from ``u`` (1, P): the start, every step with a budget, then Stage
     I's and III's results settled by their look (at twice the fit's resolution when Stage III
-    ended there), and the bond offset set to the photo's where one was read
-    (:func:`~.searches.bond_to_reading`; with ``o.layout``, as the reading itself)."""
+    ended there)."""
     run.add("start", StageResult(u, 0.0, 0.0), fit)
     s = GraphState(fit, {name: o.budget(name) for name in STEP_NAMES}, rep, gen, run, u,
                    o.preset.filter_samples, o.proxy_mode, o.proxy_weights)
@@ -394,11 +392,6 @@ def run_diffproxy(fit: Fit, u: torch.Tensor, o: Options, rep: Reporter, gen: tor
     if run.final_from != "stage3":
         at = f" at {run.settled['res']} px" if run.settled else ""
         rep.message("stage3", f"the result after {run.final_from} has the lower style loss{at}; keeping it")
-    bond = run.stages.get("layout", {}).get("bond")
-    if bond is not None:
-        r = bond_to_reading(fit, run.u, float(bond), rep)
-        if r is not None:
-            run.add("bond", r, fit)
     return run
 
 
