@@ -9,7 +9,7 @@ judges the pipeline on them as on the shared photos.
 
 Why: the shared photos are 13, and the project is judged on photos it has never seen. These
 share none of the optimiser's blind spots by construction: the patterns come from Blender's own
-shader nodes (Brick Texture, Wave, Noise, Voronoi), not from the engine's generators; the image
+shader nodes (Brick Texture, Wave, Noise), not from the engine's generators; the image
 from Cycles (a point light at the camera, a perspective camera, sampling noise), not from the
 engine's renderer; and the counts are exact, read off the node's settings rather than counted by
 eye. Each material is a case the issue names as a failure on unseen photos: stack-bond square
@@ -112,7 +112,7 @@ def _brick_material(tree, bsdf, s: dict):
     _link(tree, warp.outputs[0], add.inputs[1])
     vec = add.outputs[0]
     brick = tree.nodes.new("ShaderNodeTexBrick")
-    brick.offset = s["offset"] if s["offset"] > 0 else 0.0
+    brick.offset = s["offset"]
     brick.offset_frequency = 2
     brick.squash = 1.0
     brick.squash_frequency = 2
@@ -222,12 +222,11 @@ BUILDERS = {"brick": _brick_material, "wood": _wood_material, "brushed": _brushe
 
 def render(name: str, spec: dict, out: Path, size: int, samples: int) -> None:
     import bpy
-    from scenarios import cycles_settings, flash_rig  # this folder; Blender's module only in Blender's process
+    from scenarios import cycles_settings, flash_rig, plane  # this folder; Blender's module only in Blender's process
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    bpy.ops.mesh.primitive_plane_add(size=2.0)  # 2 x 2 units, UVs 0..1
-    obj = bpy.context.view_layer.objects.active
+    obj = plane()  # 2 x 2 units, UVs 0..1
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
     tree = mat.node_tree
