@@ -23,6 +23,12 @@ measurements that share nothing with the descriptor:
   same way on photo and render (:func:`diffproxy.layout.measure_layout`, its step 8), within
   :data:`BOND_TOLERANCE` units; only where the photo shows one. The labels do not count it, so
   this check compares two readings; a stack of square tiles fitted as a running bond fails it.
+* **regularity**: does the render repeat its units as plainly as the photo does? For each
+  direction in which the photo reads a period (:func:`diffproxy.layout.measure_layout`: courses,
+  units per course), the render's comb score (how cleanly its joints repeat at one period)
+  against the photo's, at least 1 / :data:`REGULARITY_TOLERANCE` of it. A wall of regular
+  bricks fitted with brick lengths jittered by a quarter of a brick each way keeps the right
+  counts and a Gram loss close to the photo's, but a person sees a different wall.
 * **octaves** (a measurement, no pass or fail): how much of its contrast the render puts at
   each scale against the photo (:func:`octave_gap`: luminance power in octave bands of
   spatial frequency, the render's over the photo's, in nats), from whole tiles and patches to
@@ -53,6 +59,7 @@ COUNT_TOLERANCE = 1.3  # counts within x/÷ 1.3 of the label's
 SPREAD_TOLERANCE = 2.0  # render's unit colour spread within x/÷ 2 of the photo's
 POLARITY_MIN = 0.25  # |skewness| below this: no joint polarity to speak of
 BOND_TOLERANCE = 0.15  # render's bond offset within this many units of the photo's
+REGULARITY_TOLERANCE = 2.0  # render's comb score of a period the photo reads: at least 1/2 of the photo's
 RELIEF_DEG = 4.0  # 90th-percentile normal tilt (degrees) from which a person sees relief
 
 
@@ -154,8 +161,9 @@ def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: tor
 
     ``graph``: the fitted :class:`~diffproxy.graphs.MaterialGraph`; ``params``: its JSON
     parameters. Returns ``{"family": {...}, "counts": {...}?, "polarity": {...}?, "spread":
-    {...}?, "bond": {...}?, "relief": {...}?}``, each with ``ok``; counts, polarity, spread and
-    bond only where the label counts rows and units per course (bond: and the photo shows one).
+    {...}?, "bond": {...}?, "regularity": {...}?, "relief": {...}?}``, each with ``ok``; counts,
+    polarity, spread, bond and regularity only where the label counts rows and units per course
+    (bond: and the photo shows one; regularity: and the photo reads a period).
     """
     out: dict[str, Any] = {}
     accept = list(label.get("accept") or [])
@@ -181,11 +189,19 @@ def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: tor
                          "ok": ratio is not None and abs(math.log(max(ratio, 1e-9))) <= math.log(SPREAD_TOLERANCE)}
         from .layout import measure_layout  # layout builds on this module's measurements
 
-        bp = measure_layout(photo).offset
-        if bp is not None:
-            br = measure_layout(render).offset
-            out["bond"] = {"photo": bp, "render": br,
-                           "ok": br is not None and abs(br - bp) <= BOND_TOLERANCE}
+        lp, lr = measure_layout(photo), measure_layout(render)
+        if lp.offset is not None:
+            out["bond"] = {"photo": lp.offset, "render": lr.offset,
+                           "ok": lr.offset is not None and abs(lr.offset - lp.offset) <= BOND_TOLERANCE}
+        regular: dict[str, Any] = {}
+        for key, across in (("rows", 0), ("per_row", 1)):
+            if getattr(lp, key) is not None and not lp.lines[across]:  # a period the photo shows
+                pc, rc = getattr(lp, f"{key}_confidence"), getattr(lr, f"{key}_confidence")
+                regular[key] = {"photo": pc, "render": rc, "ratio": rc / pc,
+                                "ok": rc >= pc / REGULARITY_TOLERANCE}
+        if regular:
+            regular["ok"] = all(v["ok"] for v in regular.values())
+            out["regularity"] = regular
     if "relief" in label:
         deg = relief_degrees(normal)
         want = bool(label["relief"])
@@ -195,4 +211,4 @@ def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: tor
 
 __all__ = ["check", "joint_polarity", "polarity_sign", "unit_spread", "relief_degrees", "octave_power",
            "octave_gap", "SPECTRUM_OCTAVES", "SIZE",
-           "COUNT_TOLERANCE", "SPREAD_TOLERANCE", "BOND_TOLERANCE", "POLARITY_MIN", "RELIEF_DEG"]
+           "COUNT_TOLERANCE", "SPREAD_TOLERANCE", "BOND_TOLERANCE", "REGULARITY_TOLERANCE", "POLARITY_MIN", "RELIEF_DEG"]

@@ -94,6 +94,17 @@ has no layout); the 2 x 2 floor tiles, a stack bond, were fitted with an offset 
 (session 35), the red half-bond wall with 0.76 (session 36), white subway tiles in a half bond
 as a stack (session 46).
 
+A period read on the units per course also bounds how irregular the fit may make them: a
+graph's :attr:`~diffproxy.graphs.MaterialGraph.jitter_param` (bricks' ``size_jitter``, which
+moves every head joint by up to 0.3 brick lengths times its value) is kept where the prior's
+renders still read their units per course at least half as plainly as the photo does
+(:func:`jitter_ceiling` of the measured comb score, through the graph's measured
+:attr:`~diffproxy.graphs.MaterialGraph.jitter_regularity`; the judge's ``regularity`` check asks
+the same of the fitted render). A Gram loss does not see brick lengths vary: regular Blender
+brick walls were fitted with a jitter of 0.4-0.8, where one of 0.3 already halves the prior's
+comb score (docs/BENCHMARKS.md, session 47). A wall the photo shows irregular (comb score under
+twice the curve's last value) is not bounded.
+
 Images are ``(1, 3, H, W)`` sRGB in [0, 1], any size (non-square frames are resized to a square:
 counts per frame do not change). Runs once per photo, a few tens of ms at 256 px.
 """
@@ -108,7 +119,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .judge import COUNT_TOLERANCE, SIZE, _flattened, _prepare, joint_polarity, polarity_sign
+from .judge import (COUNT_TOLERANCE, REGULARITY_TOLERANCE, SIZE, _flattened, _prepare, joint_polarity,
+                    polarity_sign)
 
 MIN_PERIOD = 9.0  # px at SIZE (28 units a frame): below, JPEG's 8 px block grid and the resize
 MAX_LAG = 0.75  # of the frame: beyond it too few pixel pairs overlap to trust a correlation
@@ -326,6 +338,66 @@ def _bond_window(p, o: float, current: float | None) -> tuple[float, float, floa
     return lo, hi, min(max(image, lo), hi)
 
 
+def jitter_ceiling(curve: tuple[tuple[float, float], ...], confidence: float) -> float | None:
+    """The highest value of a jitter parameter whose renders still read their units per course at
+    ``confidence`` / :data:`~diffproxy.judge.REGULARITY_TOLERANCE` (``curve``: ``(value, median
+    comb score)`` pairs, value rising, :attr:`MaterialGraph.jitter_regularity`; linear between
+    them); ``None`` where even the curve's last value reads that well (no bound)."""
+    need = confidence / REGULARITY_TOLERANCE
+    if not curve or curve[-1][1] >= need:
+        return None
+    if curve[0][1] < need:
+        return float(curve[0][0])
+    for (v0, c0), (v1, c1) in zip(curve, curve[1:]):
+        if c1 < need <= c0:
+            return float(v0 + (v1 - v0) * (c0 - need) / (c0 - c1))
+    return float(curve[0][0])
+
+
+def _jitter_window(graph, layout: Layout, base: Mapping[str, Any]) -> tuple[float, float, float] | None:
+    """``(lowest, highest, nearest)`` for the graph's jitter parameter
+    (:attr:`~diffproxy.graphs.MaterialGraph.jitter_param`) where the photo reads its units per
+    course by their period: at most :func:`jitter_ceiling` of the photo's comb score (the fit
+    may be as irregular as the photo, not more). ``None``: no bound."""
+    name = getattr(graph, "jitter_param", None)
+    curve = tuple(getattr(graph, "jitter_regularity", ()))
+    if name not in graph.spec.by_name or not curve or layout.per_row is None or layout.lines[1]:
+        return None
+    top = jitter_ceiling(curve, layout.per_row_confidence)
+    if top is None:
+        return None
+    p = graph.spec.by_name[name]
+    hi = min(max(top, p.low), p.high)
+    current = base.get(name)
+    nearest = min(float(current), hi) if current is not None else hi
+    return p.low, hi, max(p.low, nearest)
+
+
+def regularity_curve(graph, values: tuple[float, ...], draws: int = 16, seed: int = 0,
+                     res: int = SIZE) -> tuple[tuple[float, float], ...]:
+    """``((value, median per_row_confidence), ...)``: ``draws`` parameter sets of ``graph``'s
+    artist prior (``seed``), its :attr:`~diffproxy.graphs.MaterialGraph.jitter_param` set to
+    each value, rendered at ``res`` px under the flash and read by :func:`measure_layout`. How
+    :attr:`~diffproxy.graphs.MaterialGraph.jitter_regularity` is measured (its values are
+    quoted there with the call)."""
+    from .render import render
+
+    name = graph.jitter_param
+    if name not in graph.spec.by_name:
+        raise ValueError(f"graph {graph.name!r} has no jitter parameter")
+    drawn = graph.spec.sample(draws, torch.Generator().manual_seed(seed))
+    out = []
+    for v in values:
+        confs = []
+        for i in range(draws):
+            p = {k: t[i:i + 1].clone() for k, t in drawn.items()}
+            p[name] = torch.tensor([float(v)])
+            with torch.no_grad():
+                confs.append(measure_layout(render(graph.maps(p, res))).per_row_confidence)
+        out.append((float(v), float(np.median(confs))))
+    return tuple(out)
+
+
 def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = None
                    ) -> dict[str, tuple[float, float, float]]:
     """``{count parameter: (lowest, highest, nearest)}`` (natural units) for the counts of
@@ -370,6 +442,9 @@ def layout_windows(graph, layout: Layout, params: Mapping[str, Any] | None = Non
     bond = getattr(graph, "bond_param", None)
     if layout.offset is not None and bond in graph.spec.by_name:
         out[bond] = _bond_window(graph.spec.by_name[bond], float(layout.offset), base.get(bond))
+    jitter = _jitter_window(graph, layout, base)
+    if jitter is not None:
+        out[graph.jitter_param] = jitter
     for count, name in graph.layout_params.items():
         m = getattr(layout, count)
         if m is None or name not in graph.spec.by_name:
@@ -433,5 +508,5 @@ def shape_share(graph, rows: float, per_row: float) -> float | None:
     return inside / total if total > 0 else None
 
 
-__all__ = ["Layout", "layout_windows", "measure_layout", "shape_share", "SHAPE_TOLERANCE", "BOND_CONFIDENCE",
+__all__ = ["Layout", "jitter_ceiling", "layout_windows", "regularity_curve", "measure_layout", "shape_share", "SHAPE_TOLERANCE", "BOND_CONFIDENCE",
            "BOND_WINDOW", "MIN_CONFIDENCE", "MIN_PERIOD"]

@@ -126,3 +126,15 @@ def test_octave_gap_reads_contrast_scale_by_scale():
     assert gap[-1] < -2.0 and gap[0] > -0.5 and gap == sorted(gap, reverse=True)
     with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
         judge.octave_gap(soft[0], soft)
+
+
+def test_regularity_check_fails_jittered_bricks_fitted_to_regular_ones():
+    g, p, maps, regular = bricks(**{"brick.size_jitter": 0.0})
+    _, _, _, jittered = bricks(**{"brick.size_jitter": 0.8})
+    label = {"accept": ["bricks"], "rows": g.layout_counts(p)["rows"], "per_row": p["brick.bricks"]}
+    same = judge.check(label, g, p, regular, regular, maps["normal"])["regularity"]
+    assert same["ok"] and same["per_row"]["ratio"] == pytest.approx(1.0) and "rows" in same
+    out = judge.check(label, g, p, regular, jittered, maps["normal"])["regularity"]
+    assert out["rows"]["ok"] and not out["per_row"]["ok"] and not out["ok"], out
+    # the other way round (a jittered wall fitted as a regular one) is not what this check is for
+    assert judge.check(label, g, p, jittered, regular, maps["normal"]).get("regularity", {"ok": True})["ok"]

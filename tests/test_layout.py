@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -133,7 +134,7 @@ def test_layout_params_name_integer_counts_that_set_the_layout():
 def test_windows_hold_the_values_within_the_judges_tolerance():
     from diffproxy.layout import layout_windows
 
-    w = layout_windows(get_graph("bricks"), _layout(5.3, 1.8))
+    w = layout_windows(get_graph("bricks"), _layout(5.3, 1.8, confidence=0.25))  # too weak to bound the jitter
     assert w == {"brick.rows": (6, 6, 6), "brick.bricks": (2, 2, 2)}  # 4 courses is 1/1.33 of 5.3
     w = layout_windows(get_graph("ceramic_tiles"), _layout(4.16, 4.13))
     assert w == {"tiles.tiles_y": (4, 5, 4), "tiles.tiles_x": (4, 5, 4)}
@@ -396,3 +397,64 @@ def test_unit_shape_share_is_the_prior_weight_of_the_photos_shape():
         assert shape_share(g, r, c) == pytest.approx(drawn, abs=4 * math.sqrt(drawn * (1 - drawn) / 20000) + 1e-3)
     with pytest.raises(ValueError, match="positive"):
         shape_share(tiles, 0.0, 2.0)
+
+
+def test_jitter_regularity_is_what_the_graphs_renders_read():
+    """The table the jitter window reads (MaterialGraph.jitter_regularity) is measured, not
+    guessed: the same call on fewer draws reads the same curve within 0.12, and it falls as the
+    jitter rises (more jitter, less regular courses)."""
+    from diffproxy.graphs import GRAPHS
+    from diffproxy.layout import regularity_curve
+
+    with_jitter = [get_graph(n) for n in GRAPHS if get_graph(n).jitter_param]
+    assert [g.name for g in with_jitter] == ["bricks"]
+    for g in with_jitter:
+        table = dict(g.jitter_regularity)
+        values = list(table)
+        assert values == sorted(values) and all(a[1] > b[1] for a, b in zip(g.jitter_regularity, g.jitter_regularity[1:]))
+        probe = (values[0], values[len(values) // 2], values[-1])
+        for v, c in regularity_curve(g, probe, draws=8, seed=5):
+            assert abs(c - table[v]) < 0.12, (g.name, v, c, table[v])
+
+
+def test_jitter_window_keeps_a_regular_photo_s_units_regular():
+    import dataclasses
+
+    from diffproxy.judge import REGULARITY_TOLERANCE
+    from diffproxy.layout import jitter_ceiling, layout_windows
+
+    bricks = get_graph("bricks")
+    curve = bricks.jitter_regularity
+    # the ceiling's renders read at least half the photo's comb score (the judge's tolerance)
+    for conf in (0.4, 0.6, 0.78, 1.0):
+        top = jitter_ceiling(curve, conf)
+        assert top is not None
+        xs, ys = [v for v, _ in curve], [c for _, c in curve]
+        assert float(np.interp(top, xs, ys)) == pytest.approx(conf / REGULARITY_TOLERANCE, abs=1e-6)
+    assert jitter_ceiling(curve, 0.2) is None  # an irregular wall: any jitter reads as plainly
+    assert jitter_ceiling(curve, 2.0) == 0.0  # more regular than any render: none
+    regular = _layout(8.0, 4.0, confidence=0.78)
+    lo, hi, start = layout_windows(bricks, regular, {"brick.size_jitter": 0.6})["brick.size_jitter"]
+    assert lo == 0.0 and 0.15 < hi < 0.25 and start == hi
+    assert layout_windows(bricks, regular, {"brick.size_jitter": 0.05})["brick.size_jitter"][2] == pytest.approx(0.05)
+    assert "brick.size_jitter" not in layout_windows(bricks, _layout(8.0, 4.0, confidence=0.18))
+    # units counted from joints across the frame, not from a period: nothing said about regularity
+    joints = dataclasses.replace(regular, per_row_confidence=0.1, lines=(0, 2))
+    assert "brick.size_jitter" not in layout_windows(bricks, joints)
+    assert "tiles.scale_random" not in layout_windows(get_graph("ceramic_tiles"), regular)
+
+
+def test_regular_bricks_read_a_window_jittered_ones_do_not():
+    """End to end: the layout a render of regular bricks reads bounds the jitter well under the
+    jitter that makes a wall read as irregular; a wall jittered by 0.6 reads no bound."""
+    from diffproxy.layout import layout_windows
+
+    g = get_graph("bricks")
+    out = []
+    for jitter in (0.0, 0.6):
+        p = g.spec.defaults()
+        p["brick.size_jitter"] = torch.tensor([jitter])
+        with torch.no_grad():
+            out.append(layout_windows(g, measure_layout(render(g.maps(p, 256)))))
+    assert out[0]["brick.size_jitter"][1] < 0.3, out[0]
+    assert "brick.size_jitter" not in out[1], out[1]

@@ -269,7 +269,8 @@ def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
     by = {r["target"]: r for r in rows}
     assert "checks" not in by["other.png"]
     c = by["wall.png"]["checks"]
-    assert set(c) == {"family", "counts", "polarity", "spread", "bond", "relief"}  # the wall: a half bond
+    # the wall: a half bond, and a period it repeats
+    assert set(c) == {"family", "counts", "polarity", "spread", "bond", "regularity", "relief"}
     assert judged_normal == [64]  # relief: on the maps the user gets, the export's
     fitted = g.spec.from_json(by["wall.png"]["params"])
     with torch.no_grad():
@@ -277,6 +278,7 @@ def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
     assert c["relief"]["degrees"] == pytest.approx(deg[64]) and c["relief"]["degrees_256"] == pytest.approx(deg[256])
     summary = summarise(rows, ["match"])["per_method"]["match"]["checks"]
     assert summary["bond"] == [int(c["bond"]["ok"]), 1]
+    assert summary["regularity"] == [int(c["regularity"]["ok"]), 1]
     assert summary["family"] == [int(c["family"]["ok"]), 1] and summary["relief_present"][1] == 1
     assert summary["relief_absent"] == [0, 0]
     assert "judged by the labels" in table(rows, summarise(rows, ["match"]))

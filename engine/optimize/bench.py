@@ -269,7 +269,7 @@ def load_labels(path: str | Path) -> dict[str, dict]:
     return out
 
 
-CHECKS = ("family", "counts", "polarity", "spread", "bond", "relief")
+CHECKS = ("family", "counts", "polarity", "spread", "bond", "regularity", "relief")
 
 
 def _checks_summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -456,7 +456,7 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     photo_checks = [r for r in rows if "checks" in r]
     if photo_checks:
         lines += ["", f"{'photo':<28} {'method':<10} {'graph':<14} family counts(rows,per_row)   polarity(photo,render) "
-                      f"spread(photo,render)  bond(photo,render) relief(deg)"]
+                      f"spread(photo,render)  bond(photo,render) regular(photo,render) relief(deg)"]
         for r in photo_checks:
             c = r["checks"]
             ok = lambda x: "ok " if x["ok"] else "NO "  # noqa: E731
@@ -467,10 +467,13 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                    if "polarity" in c else "-")
             spr = (f"{ok(c['spread'])}{c['spread']['photo']:.1f},{c['spread']['render']:.1f}" if "spread" in c else "-")
             bond = (f"{ok(c['bond'])}{c['bond']['photo']:.2f},{_fmt(c['bond']['render'], 2)}" if "bond" in c else "-")
+            reg = (f"{ok(c['regularity'])}" + ",".join(f"{c['regularity'][k]['photo']:.2f}>{c['regularity'][k]['render']:.2f}"
+                                                       for k in ("rows", "per_row") if k in c["regularity"])
+                   if "regularity" in c else "-")
             rel = (f"{ok(c['relief'])}{c['relief']['degrees']:.1f}{'' if c['relief']['expected'] else ' (flat)'}"
                    if "relief" in c else "-")
             lines.append(f"{r['target']:<28} {r['method']:<10} {r['graph']:<14} {ok(c['family']):<6} {cnt:<24} "
-                         f"{pol:<22} {spr:<21} {bond:<18} {rel}")
+                         f"{pol:<22} {spr:<21} {bond:<18} {reg:<22} {rel}")
     per_graph = summary.get("per_graph", {})
     ms = [m for m in summary.get("per_method", {}) if m != "match"]
     if per_graph and "match" in summary.get("per_method", {}) and ms:
