@@ -22,7 +22,9 @@ import photoset  # noqa: E402
 from diffproxy.judge import COUNT_TOLERANCE  # noqa: E402
 from diffproxy.layout import BOND_WINDOW, measure_layout  # noqa: E402
 
-CASES = ("red_running_bond", "subway_tiles", "stack_square_tiles", "dark_units_light_grout")
+# the floor boards: glossy, the flash's highlight on them read as light joints until the
+# polarity took the median of each row and column (session 47)
+CASES = ("red_running_bond", "subway_tiles", "stack_square_tiles", "dark_units_light_grout", "wood_planks")
 
 
 @pytest.fixture(scope="module")
