@@ -216,4 +216,5 @@ def check(label: Mapping[str, Any], graph, params: Mapping[str, Any], photo: tor
 
 __all__ = ["check", "joint_polarity", "polarity_sign", "unit_spread", "relief_degrees", "octave_power",
            "octave_gap", "SPECTRUM_OCTAVES", "SIZE",
-           "COUNT_TOLERANCE", "SPREAD_TOLERANCE", "BOND_TOLERANCE", "REGULARITY_TOLERANCE", "POLARITY_MIN", "RELIEF_DEG"]
+           "COUNT_TOLERANCE", "SPREAD_TOLERANCE", "BOND_TOLERANCE", "REGULARITY_TOLERANCE", "POLARITY_MIN",
+           "RELIEF_DEG"]

@@ -508,5 +508,5 @@ def shape_share(graph, rows: float, per_row: float) -> float | None:
     return inside / total if total > 0 else None
 
 
-__all__ = ["Layout", "jitter_ceiling", "layout_windows", "regularity_curve", "measure_layout", "shape_share", "SHAPE_TOLERANCE", "BOND_CONFIDENCE",
-           "BOND_WINDOW", "MIN_CONFIDENCE", "MIN_PERIOD"]
+__all__ = ["Layout", "jitter_ceiling", "layout_windows", "regularity_curve", "measure_layout", "shape_share",
+           "SHAPE_TOLERANCE", "BOND_CONFIDENCE", "BOND_WINDOW", "MIN_CONFIDENCE", "MIN_PERIOD"]

@@ -467,9 +467,10 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                    if "polarity" in c else "-")
             spr = (f"{ok(c['spread'])}{c['spread']['photo']:.1f},{c['spread']['render']:.1f}" if "spread" in c else "-")
             bond = (f"{ok(c['bond'])}{c['bond']['photo']:.2f},{_fmt(c['bond']['render'], 2)}" if "bond" in c else "-")
-            reg = (f"{ok(c['regularity'])}" + ",".join(f"{c['regularity'][k]['photo']:.2f}>{c['regularity'][k]['render']:.2f}"
-                                                       for k in ("rows", "per_row") if k in c["regularity"])
-                   if "regularity" in c else "-")
+            reg = "-"
+            if "regularity" in c:
+                g = c["regularity"]
+                reg = ok(g) + ",".join(f"{g[k]['photo']:.2f}>{g[k]['render']:.2f}" for k in ("rows", "per_row") if k in g)
             rel = (f"{ok(c['relief'])}{c['relief']['degrees']:.1f}{'' if c['relief']['expected'] else ' (flat)'}"
                    if "relief" in c else "-")
             lines.append(f"{r['target']:<28} {r['method']:<10} {r['graph']:<14} {ok(c['family']):<6} {cnt:<24} "
