@@ -36,6 +36,22 @@ def test_polarity_is_near_zero_without_lines():
     assert judge.polarity_sign(judge.joint_polarity(noise)) == 0
 
 
+def test_polarity_is_not_the_flash_highlight_on_a_glossy_surface():
+    """Dark joints under a glossy surface's specular highlight (a compact bright blob, smaller
+    than the flash falloff the judge divides out) still read as dark joints: a mean over each row
+    counted the blob as a light line (Blender's floor boards, session 47)."""
+    y, x = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
+    boards = torch.full((256, 256), 0.35)
+    boards[(y % 43) < 2] = 0.28  # thin, faintly darker joints: 6 courses of boards two a course
+    boards[((x + 64 * ((y // 43) % 2)) % 128) < 2] = 0.28
+    # the highlight, saturating in its middle (the mean form read +0.38 here: light joints)
+    blob = 2.0 * torch.exp(-((x - 128) ** 2 + (y - 128) ** 2) / (2 * 20.0 ** 2))
+    img = (boards + blob).clamp(0, 1).expand(1, 3, 256, 256).contiguous()
+    assert judge.polarity_sign(judge.joint_polarity(img)) == -1, judge.joint_polarity(img)
+    flat = boards.expand(1, 3, 256, 256).contiguous()
+    assert judge.polarity_sign(judge.joint_polarity(flat)) == -1
+
+
 def test_unit_spread_sees_per_brick_colour_variation():
     _, p, _, uniform = bricks(**{"color.variation": 0.0, "color.dirt": 0.0})
     _, _, _, varied = bricks(**{"color.variation": 1.0, "color.dirt": 0.0})
