@@ -99,8 +99,9 @@ def joint_polarity(img: torch.Tensor) -> float:
     not the mean: a joint runs along the whole row, the flash's specular highlight on a glossy
     surface is a compact bright blob a fraction of a row wide, smaller than the falloff's box,
     which a mean counts as a light line. Blender's glossy floor boards with dark joints read
-    +0.48 by the mean (light joints), -1.38 by the median; on the 12 brick and tile photos
-    (shared and Blender-made) both give the same sign, the median a larger one (session 47)."""
+    +0.48 by the mean (light joints), -1.38 by the median; on the 11 other brick and tile
+    photos (shared and Blender-made) both give the same sign, the median a larger one on 10
+    (session 47)."""
     x = _flattened(_prepare(img))
     lum = (0.2126 * x[0, 0] + 0.7152 * x[0, 1] + 0.0722 * x[0, 2])
     return 0.5 * (_skew(lum.median(1).values) + _skew(lum.median(0).values))
