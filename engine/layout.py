@@ -346,12 +346,10 @@ def jitter_ceiling(curve: tuple[tuple[float, float], ...], confidence: float) ->
     need = confidence / REGULARITY_TOLERANCE
     if not curve or curve[-1][1] >= need:
         return None
-    if curve[0][1] < need:
-        return float(curve[0][0])
     for (v0, c0), (v1, c1) in zip(curve, curve[1:]):
         if c1 < need <= c0:
             return float(v0 + (v1 - v0) * (c0 - need) / (c0 - c1))
-    return float(curve[0][0])
+    return float(curve[0][0])  # more regular than even the curve's first value reads
 
 
 def _jitter_window(graph, layout: Layout, base: Mapping[str, Any]) -> tuple[float, float, float] | None:
@@ -368,9 +366,7 @@ def _jitter_window(graph, layout: Layout, base: Mapping[str, Any]) -> tuple[floa
         return None
     p = graph.spec.by_name[name]
     hi = min(max(top, p.low), p.high)
-    current = base.get(name)
-    nearest = min(float(current), hi) if current is not None else hi
-    return p.low, hi, max(p.low, nearest)
+    return p.low, hi, min(float(base[name]), hi)  # base holds every parameter (the defaults at least)
 
 
 def regularity_curve(graph, values: tuple[float, ...], draws: int = 16, seed: int = 0,
@@ -388,12 +384,9 @@ def regularity_curve(graph, values: tuple[float, ...], draws: int = 16, seed: in
     drawn = graph.spec.sample(draws, torch.Generator().manual_seed(seed))
     out = []
     for v in values:
-        confs = []
-        for i in range(draws):
-            p = {k: t[i:i + 1].clone() for k, t in drawn.items()}
-            p[name] = torch.tensor([float(v)])
-            with torch.no_grad():
-                confs.append(measure_layout(render(graph.maps(p, res))).per_row_confidence)
+        with torch.no_grad():
+            images = render(graph.maps({**drawn, name: torch.full((draws,), float(v))}, res))
+        confs = [measure_layout(images[i:i + 1]).per_row_confidence for i in range(draws)]
         out.append((float(v), float(np.median(confs))))
     return tuple(out)
 

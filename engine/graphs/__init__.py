@@ -103,9 +103,9 @@ class MaterialGraph:
     # open again (``optimize.exchange``); None where no single parameter does
     joint_width: str | None = None
     # the parameter that varies the units' lengths along a course (a brick's head-joint jitter),
-    # and how regular that leaves the prior's renders: ``(value, median comb score of the
-    # units per course, layout.measure_layout's per_row_confidence)``, value rising, measured
-    # by ``layout.regularity_curve``. The fit keeps it as regular as the photo reads
+    # and how regular that leaves the prior's renders: ``(value, median comb score)`` pairs,
+    # value rising, the comb score being ``layout.measure_layout``'s ``per_row_confidence``,
+    # measured by ``layout.regularity_curve``. The fit keeps it as regular as the photo reads
     # (``layout.layout_windows``); None / () where no single parameter does
     jitter_param: str | None = None
     jitter_regularity: tuple[tuple[float, float], ...] = ()
