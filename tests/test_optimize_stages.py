@@ -350,6 +350,10 @@ def test_every_graph_names_its_relief_parameters():
             assert p.role == "filter" and not p.discrete, (g.name, n)
             assert n == "normal.intensity" or n.startswith("height."), (g.name, n)
     assert set(GRAPHS["bricks"].relief_params) == {"normal.intensity", "height.grain", "height.mortar_grain"}
+    for g in GRAPHS.values():  # and the edges' shape: continuous generator parameters
+        for n in g.relief_shape_params:
+            assert g.spec[n].role == "generator" and not g.spec[n].discrete, (g.name, n)
+    assert GRAPHS["bricks"].relief_shape_params == ("brick.bevel",)
 
 
 def _relief_setup(relief_values):
@@ -383,17 +387,36 @@ def test_relief_takes_the_prior_where_the_photo_allows_it():
     fit, u, means = _relief_setup(None)
     events = []
     r = relief(fit, u, Reporter(events.append, interval=0.0), tolerance=0.0, maps_px=96, bisections=3)
-    assert r.info["t"] == {n: 1.0 for n in fit.graph.relief_params} and r.end < r.start
+    moved = (*fit.graph.relief_shape_params, *fit.graph.relief_params)  # the bevel: at its prior already
+    assert r.info["t"] == {n: 1.0 for n in moved} and r.end < r.start
     assert len(r.curve) == 2  # the start, then all of them the whole way in one render
     got = fit.natural(r.u)
     for n, v in means.items():
         assert float(got[n][0]) == pytest.approx(v, rel=1e-4, abs=1e-5), n
-    idx = [fit.spec.names.index(n) for n in fit.graph.relief_params]
+    idx = [fit.spec.names.index(n) for n in moved]
     others = [i for i in range(len(fit.spec)) if i not in idx]
     assert torch.equal(r.u[0, others], u[0, others])
     assert r.info["look"]["style"] == pytest.approx(r.end) and r.info["maps_px"] == 96
     assert r.info["params"]["normal.intensity"] == [0.0, pytest.approx(means["normal.intensity"], rel=1e-4)]
     assert any(e.get("stage") == "relief" for e in events)
+
+
+def test_relief_rounds_hard_edges_from_the_prior():
+    """A bricks "photo" with the prior's relief and bevel, a fit flat with hard edges (bevel 0):
+    the bevel goes to the prior's too, and the look recorded is that of the maps made from the
+    moved bevel's patterns (not the start's, precomputed)."""
+    from diffproxy.optimize.relief import prior_means, relief
+
+    fit, u, means = _relief_setup(None)
+    bevel = fit.graph.relief_shape_params[0]
+    j = fit.spec.names.index(bevel)
+    hard = u.clone()
+    hard[0, j] = 0.0
+    r = relief(fit, hard, Reporter(), tolerance=0.0, maps_px=96, bisections=3)
+    assert r.info["t"][bevel] == 1.0
+    assert r.info["params"][bevel] == [0.0, pytest.approx(prior_means(fit.spec, [bevel])[bevel], rel=1e-4)]
+    assert r.end < r.start
+    assert r.info["look"]["style"] == pytest.approx(fit.evaluate(r.u, 96)["style"], rel=1e-5)
 
 
 def test_relief_moves_each_parameter_as_far_as_the_photo_allows_it():

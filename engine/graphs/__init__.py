@@ -102,6 +102,13 @@ class MaterialGraph:
     # is wider): where the fit closed joints that the photo shows, step "exchange" tries them
     # open again (``optimize.exchange``); None where no single parameter does
     joint_width: str | None = None
+    # generator parameters that shape the units' edges in the height alone (a brick's bevel:
+    # how far its rounded arris reaches in), which a flash photo hardly sees while the relief is
+    # shallow: step "relief" takes them from the prior as well, first (``optimize.relief``).
+    # Empty where the photo sees the bevel itself: ceramic tiles' colour darkens over their
+    # chamfer and their glaze's highlight draws it (the Blender-made large floor tiles' flat
+    # fit: 0.032 -> 0.042 style from bevel 0.025 to 0.06; docs/BENCHMARKS.md, "Session 48")
+    relief_shape_params: tuple[str, ...] = ()
     # the parameter that varies the units' lengths along a course (a brick's head-joint jitter),
     # and how regular that leaves the prior's renders: ``(value, median comb score)`` pairs,
     # value rising, the comb score being ``layout.measure_layout``'s ``per_row_confidence``,

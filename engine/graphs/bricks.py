@@ -58,6 +58,9 @@ class Bricks(RetunedGraph):
 
     joint_colors = ("color.brick", "color.mortar")
     joint_width = "brick.mortar"
+    # the colour reads the bevel only in its first tenth (``levels(shape, in_high=0.1)``): a
+    # rounded arris is relief the photo hardly sees, a hard one-texel step a dark line it does
+    relief_shape_params = ("brick.bevel",)
     # head joints jittered: brick lengths vary, the course's period blurs. Measured by
     # ``layout.regularity_curve(get_graph("bricks"), (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6))``
     # (16 prior draws, seed 0, 256 px); from 0.6 on it stays at 0.10-0.13

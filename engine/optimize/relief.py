@@ -25,7 +25,17 @@ fibres' relief (+250 % style loss the whole way) but not to the normal strength 
 of the way (2.6 -> 2.2, +0.3 %); together, the fibres held the normal strength where the fit
 left it, a smooth wood with 4.5 degrees of tilt (docs/BENCHMARKS.md, "Session 29"). Both
 directions: a fitted relief stronger than the prior's also moves towards it where the photo
-allows. Generator parameters are untouched.
+allows.
+
+Generator parameters are untouched but those a graph names in
+:attr:`~diffproxy.graphs.MaterialGraph.relief_shape_params`: the units' edge profile in the
+height (a brick's bevel), which the colour hardly shows. They go first on their own, before the
+strength: the edge's shape sets how a strength shows. A hard edge is a step one texel wide,
+whose tilt the flash draws as a dark line the photo objects to and which the export's 2048 px
+maps lose; a rounded one spreads the same relief over the arris. The Blender-made red brick
+wall fitted flat at ``fast`` (bevel 0; its own look 0.1086 at 1024 px maps): strength 3.0 on the
+hard edge, the prior's, 0.1199 and 4.3 degrees of tilt; at the prior's bevel (0.15) strength 1.0
+gives 0.1082 and 7.5 degrees (docs/BENCHMARKS.md, "Session 48").
 
 Last, where the photo still refused part of the way (``refit_steps`` > 0): the relief the photo
 objects to may be shading that the albedo can take back. A flash photo cannot tell a darker
@@ -99,7 +109,8 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     """``u`` (1, P) with its relief parameters moved towards the prior means as far as the style
     loss of the ``maps_px`` maps' render stays within ``(1 + tolerance)`` times ``u``'s: together
     the whole way or ``bisections`` halvings of it, then, where that stopped short, each on its
-    own (``normal.intensity`` first) the rest of the way or ``bisections`` halvings of the rest.
+    own (the graph's ``relief_shape_params`` first, then ``normal.intensity``) the rest of the way
+    or ``bisections`` halvings of the rest.
 
     ``start``/``end``: that style loss at ``u`` and at the result; ``info``: ``t``, the fraction
     of the way each parameter took, ``together`` (the fraction they took together), the
@@ -116,7 +127,14 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     if tolerance < 0 or bisections < 0 or maps_px < 8:
         raise ValueError(f"tolerance and bisections must be >= 0 and maps_px >= 8, got {tolerance}, "
                          f"{bisections}, {maps_px}")
-    names = sorted(fit.graph.relief_params, key=lambda n: n != "normal.intensity")  # stable
+    shape = list(fit.graph.relief_shape_params)
+    for n in shape:
+        if n not in fit.spec.names or fit.spec[n].role != "generator" or fit.spec[n].discrete:
+            raise ValueError(f"graph {fit.graph.name}: relief shape parameter {n!r} is not a continuous "
+                             "generator parameter")
+    # the strength first, then the edges' shape, then the height's mix (sorted: stable)
+    names = sorted(fit.graph.relief_params, key=lambda n: n != "normal.intensity")
+    names = names[:1] + shape + names[1:]
     u = snap(fit, u[:1])
     with torch.no_grad():
         pats = fit.graph.patterns(fit.natural(u), maps_px)
@@ -147,11 +165,18 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
             v[0, col[n]] = u[0, col[n]] + f * step[n]
         return v
 
+    def patterns_at(ts: dict[str, float]) -> dict[str, torch.Tensor]:
+        """The patterns at ``ts``: ``u``'s unless a shape parameter moved."""
+        if not any(ts.get(n, 0.0) * step[n] != 0.0 for n in shape):
+            return pats
+        with torch.no_grad():
+            return fit.graph.patterns(fit.natural(moved(ts)), maps_px)
+
     def within(ts: dict[str, float]) -> Look | None:
         """The look at ``ts`` (fractions of the way per parameter) and its render, if within the
         limit."""
         with torch.no_grad():
-            full = fit.render_full(moved(ts), maps_px, pats)
+            full = fit.render_full(moved(ts), maps_px, patterns_at(ts))
             got = fit.look_of(full)
         curve.append(got["style"])
         reporter.step(stage, len(curve) - 1, total, min(curve))
@@ -190,12 +215,13 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
         # on and let the other filters answer (Stage "detail"'s descent on them), judged as before
         others = [i for i in fit.filter_idx if fit.spec.names[i] not in col]
         info["refit"] = {"steps": refit_steps, "tried": []}
+        held = patterns_at(t)  # the shape the steps above left
 
         def refit(f: float) -> tuple | None:
             """The strength ``f`` of the rest of its way on, the others tuned: kept if within."""
             ts = {**t, strength: t[strength] + f * (1.0 - t[strength])}
             r = detail(fit, moved(ts), reporter, refit_steps, refit_lr, maps_px, refresh=refit_steps,
-                       stage=stage, idx=others, large_patterns=pats)
+                       stage=stage, idx=others, large_patterns=held)
             got = r.info["look"]
             curve.append(got["style"])
             info["refit"]["tried"].append({"fraction": f, "style": got["style"]})
