@@ -29,8 +29,10 @@ allows.
 
 Generator parameters are untouched but those a graph names in
 :attr:`~diffproxy.graphs.MaterialGraph.relief_shape_params`: the units' edge profile in the
-height (a brick's bevel), which the colour hardly shows. They go first on their own, before the
-strength: the edge's shape sets how a strength shows. A hard edge is a step one texel wide,
+height (a brick's bevel), which the colour hardly shows. They move with the others, and on
+their own right after the strength (first, they spent the tolerance on a photo whose strength
+then could not rise: the shared dark brick wall at ``balanced``, 7.4 -> 3.7 degrees). The
+edge's shape sets how a strength shows. A hard edge is a step one texel wide,
 whose tilt the flash draws as a dark line the photo objects to and which the export's 2048 px
 maps lose; a rounded one spreads the same relief over the arris. The Blender-made red brick
 wall fitted flat at ``fast`` (bevel 0; its own look 0.1086 at 1024 px maps): strength 3.0 on the
