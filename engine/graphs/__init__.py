@@ -104,7 +104,8 @@ class MaterialGraph:
     joint_width: str | None = None
     # generator parameters that shape the units' edges in the height alone (a brick's bevel:
     # how far its rounded arris reaches in), which a flash photo hardly sees while the relief is
-    # shallow: step "relief" takes them from the prior as well, first (``optimize.relief``).
+    # shallow: step "relief" takes them from the prior as well, right after the normal strength
+    # (``optimize.relief``).
     # Empty where the photo sees the bevel itself: ceramic tiles' colour darkens over their
     # chamfer and their glaze's highlight draws it (the Blender-made large floor tiles' flat
     # fit: 0.032 -> 0.042 style from bevel 0.025 to 0.06; docs/BENCHMARKS.md, "Session 48")

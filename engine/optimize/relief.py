@@ -111,8 +111,8 @@ def relief(fit: Fit, u: torch.Tensor, reporter: Reporter, tolerance: float, maps
     """``u`` (1, P) with its relief parameters moved towards the prior means as far as the style
     loss of the ``maps_px`` maps' render stays within ``(1 + tolerance)`` times ``u``'s: together
     the whole way or ``bisections`` halvings of it, then, where that stopped short, each on its
-    own (the graph's ``relief_shape_params`` first, then ``normal.intensity``) the rest of the way
-    or ``bisections`` halvings of the rest.
+    own (``normal.intensity`` first, then the graph's ``relief_shape_params``, then the
+    ``height.*``) the rest of the way or ``bisections`` halvings of the rest.
 
     ``start``/``end``: that style loss at ``u`` and at the result; ``info``: ``t``, the fraction
     of the way each parameter took, ``together`` (the fraction they took together), the
