@@ -136,7 +136,7 @@ def test_proceduralize_ends_with_the_relief_step(tiny, monkeypatch):
     assert rel["maps_px"] == 128 and rel["tolerance"] == 0.03 and all(0.0 <= t <= 1.0 for t in rel["t"].values())
     assert rel["objective_start"] == pytest.approx(r.losses["detail"]["style"], rel=1e-4)
     assert rel["objective_end"] <= rel["objective_start"] * 1.03 + 1e-9
-    assert set(rel["params"]) == set(g.relief_params) and "relief" in r.timings
+    assert set(rel["params"]) == {*g.relief_params, *g.relief_shape_params} and "relief" in r.timings
     for n, (before, after) in rel["params"].items():
         assert float(r.params[n]) == pytest.approx(after, rel=1e-4, abs=1e-5), n
     off = proceduralize(photo, Options(disabled=["relief"], **kw))
