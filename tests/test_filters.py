@@ -84,7 +84,7 @@ def test_registry_lists_every_filter():
     assert set(FILTERS) == {
         "blend", "levels", "curve", "gradient_map", "hsl", "blur", "sharpen", "warp",
         "directional_warp", "transform", "invert", "threshold", "edge_detect", "slope_blur",
-        "normal_from_height", "ambient_occlusion", "dilate"}
+        "normal_from_height", "ambient_occlusion"}
     for name, fn in FILTERS.items():
         assert callable(fn) and fn.__name__ == name
         assert fn.__doc__ and "Example" in fn.__doc__ and "Convention" in fn.__doc__

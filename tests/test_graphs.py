@@ -131,35 +131,6 @@ def test_prior_relief_is_the_family_s(name):
             assert deg[len(deg) // 2] >= RELIEF_DEG, (res, deg)
 
 
-def test_ceramic_glaze_is_one_colour_over_the_chamfer():
-    """A glazed tile's colour is its own up to its edge; the chamfer shows in the normals only.
-    The same tiles with a hard edge and with a wide chamfer: the albedo agrees wherever the
-    chamfered pattern is above the grout's (its ramp included), while the normal map differs
-    there. (Read from the pattern, the shade darkened over the ramp: a dark frame around every
-    tile that flash photos of tiles do not show, so fits refused any bevel.)"""
-    g = get_graph("ceramic_tiles")
-    s = g.spec.defaults()
-    s["tiles.tiles_x"] = torch.tensor([3.0])
-    s["tiles.tiles_y"] = torch.tensor([3.0])
-    s["tiles.luminance_random"] = torch.tensor([0.4])
-    s["color.variation"] = torch.tensor([1.0])
-    s["tiles.tilt_random"] = torch.tensor([0.0])
-    s["tiles.scale_random"] = torch.tensor([0.0])
-    out = {}
-    for bevel in (0.0, 0.2):
-        s["tiles.bevel"] = torch.tensor([bevel])
-        with torch.no_grad():
-            out[bevel] = (g.maps(s, 256), g.patterns(s, 256)["tiles"])
-    ramp = (out[0.2][1] > 0.06) & (out[0.2][1] < out[0.0][1] - 0.05)  # on the wide chamfer
-    assert ramp.float().mean() > 0.1
-    above = out[0.2][1] > 0.06
-    diff = (out[0.2][0]["basecolor"] - out[0.0][0]["basecolor"]).abs().amax(1, keepdim=True)
-    assert float((diff[above] > 1e-3).float().mean()) < 1e-3  # a texel or two at the ramp's foot
-    assert float(diff[above].max()) < 0.02
-    tilt = (out[0.2][0]["normal"] - out[0.0][0]["normal"]).abs().amax(1, keepdim=True)
-    assert float(tilt[ramp].mean()) > 0.01
-
-
 def _seam_ok(m):
     # wrap-around neighbours must not differ more than typical neighbours inside the map
     for dim in (-1, -2):

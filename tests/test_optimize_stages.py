@@ -354,7 +354,6 @@ def test_every_graph_names_its_relief_parameters():
         for n in g.relief_shape_params:
             assert g.spec[n].role == "generator" and not g.spec[n].discrete, (g.name, n)
     assert GRAPHS["bricks"].relief_shape_params == ("brick.bevel",)
-    assert GRAPHS["ceramic_tiles"].relief_shape_params == ("tiles.bevel",)
 
 
 def _relief_setup(relief_values):

@@ -21,7 +21,6 @@ from .ambient_occlusion import AmbientOcclusion, ambient_occlusion
 from .blend import Blend, blend
 from .blur import Blur, blur
 from .curve import Curve, curve
-from .dilate import Dilate, dilate
 from .edge_detect import EdgeDetect, edge_detect
 from .gradient_map import GradientMap, gradient_map
 from .hsl import HSL, hsl
@@ -51,15 +50,14 @@ FILTERS: dict[str, Callable] = {
     "slope_blur": slope_blur,
     "normal_from_height": normal_from_height,
     "ambient_occlusion": ambient_occlusion,
-    "dilate": dilate,
 }
 
 __all__ = [
     "FILTERS",
-    "ambient_occlusion", "blend", "blur", "curve", "dilate", "directional_warp", "edge_detect",
+    "ambient_occlusion", "blend", "blur", "curve", "directional_warp", "edge_detect",
     "gradient_map", "hsl", "invert", "levels", "normal_from_height", "sharpen", "slope_blur",
     "threshold", "transform", "warp",
-    "AmbientOcclusion", "Blend", "Blur", "Curve", "Dilate", "DirectionalWarp", "EdgeDetect",
+    "AmbientOcclusion", "Blend", "Blur", "Curve", "DirectionalWarp", "EdgeDetect",
     "GradientMap", "HSL", "Invert", "Levels", "NormalFromHeight", "Sharpen", "SlopeBlur",
     "Threshold", "Transform", "Warp",
 ]

@@ -4,13 +4,7 @@ Wiring (the ``tiles`` pattern is ``tile_brick``, retuned to ceramic proportions:
 by default, a shifted subway bond now and then; 0 in the grout, each tile's chamfered top at its
 own luminance):
 
-* tile mask from the pattern's edge; per-tile shade from the level of the tile's top, carried
-  over its chamfer (the pattern dilated by the chamfer's width): a glaze is one colour up to
-  its edge, and the chamfer is shaded by its normals alone. (Read from the pattern itself, the
-  colour darkened over the ramp, so the chamfer drew a dark frame in the albedo that flash
-  photos of tiles do not show, and a fit kept the bevel at 0: Blender-made 3 x 3 floor tiles,
-  look 0.022 -> 0.091 from bevel 0 to 0.03 at the fitted normal strength, 0.040 with the shade
-  carried over; docs/BENCHMARKS.md, "Session 49");
+* tile mask from the pattern's edge; per-tile shade from the pattern's level;
 * glaze: a smooth, slightly wavy surface (low-frequency noise in the height) with an optional
   fine speckle in the colour, very low roughness;
 * grout: its own colour, dirt noise, rough and recessed;
@@ -26,7 +20,6 @@ from __future__ import annotations
 import torch
 
 from ..filters.blend import blend
-from ..filters.dilate import dilate
 from ..filters.levels import levels
 from ..filters.normal import normal_from_height
 from ..generators.noise import perlin_fbm, value_fbm
@@ -72,7 +65,6 @@ class CeramicTiles(RetunedGraph):
     )
 
     layout_params = {"rows": "tiles.tiles_y", "per_row": "tiles.tiles_x"}
-    relief_shape_params = ("tiles.bevel",)
     bond_param = "tiles.offset"
 
     joint_colors = ("color.tile", "color.grout")
@@ -86,11 +78,7 @@ class CeramicTiles(RetunedGraph):
 
         tile = levels(pat, in_high=0.05)
         top = levels(pat, in_high=0.5)  # 1 on a tile's top, falling over its chamfer
-        # per-tile luminance (1 = lightest tile), the top's level over the chamfer as well: the
-        # window reaches a tile's top from anywhere on its chamfer (one pixel more for the
-        # ramp's antialiasing), never a neighbour's across the gap
-        reach = p["tiles.bevel"] / p["tiles.tiles_y"].clamp(min=1) + 1.0 / res
-        shade = levels(torch.where(pat > 0, dilate(pat, reach), pat), in_low=0.3)
+        shade = levels(pat, in_low=0.3)  # per-tile luminance (1 = lightest tile)
 
         glaze = rgb(p, "color.tile")
         color = full(glaze, res, 3) * (1.0 - col(p["color.variation"]) * 0.3 * (1.0 - shade))
