@@ -223,6 +223,9 @@ def finish_proceduralize(job: EngineJob, image_name: str, settings: Settings, ob
     text = (f"Created material '{mat.name}' (graph {result['graph']}"
             + (f", {loss}" if loss else "")
             + f", {job.seconds:.0f} s)" + (f", {assigned}" if assigned else ""))
+    check = unusual_values(result)
+    if check:
+        text += f"; check {check}"
     others = other_graphs(result)
     guesses = other_guesses(result)
     if others:
@@ -241,6 +244,17 @@ def other_graphs(result: dict[str, Any]) -> str:
         if isinstance(o, dict) and o.get("graph"):
             style = final_losses(o.get("final")).get("style")
             parts.append(str(o["graph"]) + (f" (style {style:.4f})" if style is not None else ""))
+    return ", ".join(parts)
+
+
+def unusual_values(result: dict[str, Any]) -> str:
+    """The fitted roughness values the engine found far from the material's usual ones, e.g.
+    ``"roughness.mortar 0.38 (usually 0.92)"``: a flash photo hardly tells roughness, and a
+    bright one makes fits glossy, which shows only under the scene's lights."""
+    parts = []
+    for u in result.get("unusual") or []:
+        if isinstance(u, dict) and isinstance(u.get("value"), (int, float)) and isinstance(u.get("usual"), (int, float)):
+            parts.append(f"{u.get('param')} {u['value']:.2f} (usually {u['usual']:.2f})")
     return ", ".join(parts)
 
 

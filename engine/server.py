@@ -43,10 +43,12 @@ Commands (arguments -> ``result`` fields)
     an edit that only touches filter parameters skips the generators.
 ``proceduralize`` ``image | pixels, out_dir [, options={graph, preset, method, device, res_out,
     seed, ...: any field of optimize.Options, e.g. top_k, workers}, overwrite=false,
-    res_out=null]`` -> ``graph, params, losses, timings, paths, ranking, other_graphs``
+    res_out=null]`` -> ``graph, params, losses, timings, paths, ranking, other_graphs, unusual``
     (``ranking``: every graph, best first, its ``score`` null where the classifier left it out of
     reach of the optimisation and it was not scored; ``other_graphs``: the other graphs optimised,
-    with their final losses; progress events carry ``stage, step, total, loss, message``).
+    with their final losses; ``unusual``: fitted roughness values far from the material's usual
+    ones, ``[{param, value, usual, sd}]``, for the user to check; progress events carry ``stage,
+    step, total, loss, message``).
     ``res_out`` (8..16384) overrides the options' for the written maps. An ``image`` that is one
     of the files the request would write into ``out_dir`` (``basecolor.png``, ``params.json``,
     ...) is refused whatever ``overwrite`` says: the photo is never written over.
@@ -765,7 +767,8 @@ class Server:
         job.check()
         paths = result.write(a["out_dir"], res_out=a.get("res_out"), overwrite=a.get("overwrite", False))
         summary = result.summary()  # JSON-safe already
-        return {**{k: summary[k] for k in ("graph", "params", "losses", "timings", "ranking", "other_graphs")},
+        return {**{k: summary[k] for k in ("graph", "params", "losses", "timings", "ranking", "other_graphs",
+                                           "unusual")},
                 "paths": {k: str(v) for k, v in paths.items()}}
 
     def _pixels_to_png(self, job: Job, src: Path) -> Path:

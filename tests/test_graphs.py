@@ -131,6 +131,27 @@ def test_prior_relief_is_the_family_s(name):
             assert deg[len(deg) // 2] >= RELIEF_DEG, (res, deg)
 
 
+def test_unusual_params_are_roughness_far_from_the_prior():
+    """Glossy mortar (0.38 where the prior says 0.92 +- 0.05) is reported, the farthest first;
+    the prior's own values and a far colour are not; every graph's prior means pass."""
+    g = get_graph("bricks")
+    params = g.spec.to_json(g.spec.defaults())
+    for p in g.spec:
+        if p.prior is not None and not p.discrete:
+            params[p.name] = float(p.prior[0])
+    assert g.unusual_params(params) == []
+    params["roughness.mortar"], params["roughness.brick"] = 0.38, 0.5
+    params["color.mortar.value"] = 0.05  # a dark mortar: the photo's to say
+    got = g.unusual_params(params)
+    assert [u["param"] for u in got] == ["roughness.mortar", "roughness.brick"]
+    assert got[0] == {"param": "roughness.mortar", "value": 0.38, "usual": 0.92, "sd": 0.05}
+    assert g.unusual_params(params, limit=8.0) == got[:1]
+    for name in NAMES:
+        h = get_graph(name)
+        means = {p.name: float(p.prior[0]) for p in h.spec if p.prior is not None}
+        assert h.unusual_params(means) == [], name
+
+
 def _seam_ok(m):
     # wrap-around neighbours must not differ more than typical neighbours inside the map
     for dim in (-1, -2):

@@ -360,6 +360,12 @@ def test_the_estimators_guess_is_a_stage_and_is_recorded(tiny):
     assert {"tiles.tiles_x", "tiles.tiles_y"} <= set(windows) <= {"tiles.tiles_x", "tiles.tiles_y", "tiles.offset"}
     final = r.summary()["params"]
     assert all(a <= final[k] <= b for k, (a, b) in windows.items())
+    # the roughness sliders to check: recorded, and a sentence each for the user
+    unusual = r.summary()["unusual"]
+    assert unusual == r.unusual() and len(r.unusual_notes()) == len(unusual)
+    r.params = {**r.params, "roughness.grout": 0.4}  # far under the prior's 0.85 +- 0.06
+    assert r.unusual()[0]["param"] == "roughness.grout"
+    assert "roughness.grout came out 0.40" in r.unusual_notes()[0] and "check the slider" in r.unusual_notes()[0]
     r = proceduralize(photo, Options(**o, count_window=False))
     assert "windows" not in r.losses["estimate"]
     r = proceduralize(photo, Options(**o, estimator=False))

@@ -271,6 +271,7 @@ def test_proceduralize_reports_progress_and_writes_the_material(engine, hello, t
     assert [r["graph"] for r in ev["ranking"]] == [ev["graph"]] and ev["other_graphs"] == []
     from diffproxy.graphs import get_graph
     get_graph(ev["graph"]).spec.from_json(ev["params"])  # valid parameter JSON
+    assert ev["unusual"] == get_graph(ev["graph"]).unusual_params(ev["params"])  # sliders to check
     for m in ("basecolor", "normal", "roughness", "metallic", "height"):
         assert Path(ev["paths"][m]).is_file()
     assert _read_png(ev["paths"]["basecolor"]).shape[-1] == 128

@@ -197,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
     for note in result.photo_notes:
         if note not in shown.messages:  # a warning was printed when the photo was loaded
             print(f"note: {note}", file=err)
+    for note in result.unusual_notes():
+        print(f"note: {note}", file=err)
     if args.json:
         data = result.summary()
         data["paths"] = {k: str(v) for k, v in paths.items()}

@@ -26,6 +26,9 @@ from ..params import Batch, Param, ParamSpec
 from ..registry import Registry
 
 MAP_NAMES = ("basecolor", "normal", "roughness", "metallic", "height")
+# a fitted roughness this many of its prior's standard deviations from the prior's mean is
+# reported to the user (:meth:`MaterialGraph.unusual_params`)
+UNUSUAL_SD = 4.0
 PatternFn = Callable[[Batch, int], torch.Tensor]
 
 
@@ -134,6 +137,25 @@ class MaterialGraph:
         takes what the photo cannot tell of them from their prior."""
         return tuple(p.name for p in self.spec if p.role == "filter" and not p.discrete
                      and (p.name == "normal.intensity" or p.name.startswith("height.")))
+
+    def unusual_params(self, params: Mapping[str, float], limit: float = UNUSUAL_SD) -> list[dict]:
+        """The fitted roughness parameters far from what this material usually has: more than
+        ``limit`` standard deviations of their artist prior from its mean, as ``[{"param",
+        "value", "usual": prior mean, "sd"}]``, the farthest first. Why roughness: a single
+        flash photo of unknown exposure hardly tells it, and fits spend it on brightness (light
+        mortar and grout fitted glossy, 0.3-0.4 where the prior and every real mortar say 0.9:
+        docs/BENCHMARKS.md, "Session 49"); the user is told to check those sliders instead of
+        finding out under a scene's lights. Colours, counts and relief are not judged here (a
+        photo legitimately moves them far; step "relief" takes the relief from the prior)."""
+        out = []
+        for p in self.spec:
+            if not p.name.startswith("roughness.") or p.prior is None or p.name not in params:
+                continue
+            mean, sd = (float(v) for v in p.prior)
+            value = float(params[p.name])
+            if abs(value - mean) > limit * max(sd, 1e-9):
+                out.append({"param": p.name, "value": round(value, 4), "usual": mean, "sd": sd})
+        return sorted(out, key=lambda u: -abs(u["value"] - u["usual"]) / max(u["sd"], 1e-9))
 
     def describe(self) -> dict:
         return {"name": self.name, "description": self.description,

@@ -11,7 +11,8 @@ is checked before the first file is written):
   seed, graph ranking (with the graph classifier's probabilities, and which classifier: file,
   hash, validation accuracy), which parameter estimator proposed a start (file, hash,
   validation error; null when none did), proxy status, notes on the input photo, ``batches``
-  (jobs per descent batch where the restarts descended together, ``--batch``; else null);
+  (jobs per descent batch where the restarts descended together, ``--batch``; else null),
+  ``unusual`` (fitted roughness values far from the material's usual ones: sliders to check);
 * ``comparison.png``: photo | render | basecolor | normal | roughness | metallic, 256 px tiles
   with labels;
 * ``loss_curve.png``: each stage's objective per step (matplotlib; skipped with a note in the
@@ -292,6 +293,19 @@ class Result:
                    shape=best.shape,
                    batches=batches, photo=photo.image.detach().cpu())
 
+    def unusual(self) -> list[dict]:
+        """The fitted roughness values far from what the material usually has
+        (:meth:`~diffproxy.graphs.MaterialGraph.unusual_params`): sliders to check."""
+        from ..graphs import get_graph
+
+        return get_graph(self.graph).unusual_params(self.params)
+
+    def unusual_notes(self) -> list[str]:
+        """:meth:`unusual` as sentences for the user."""
+        return [f"{u['param']} came out {u['value']:.2f}, where this material usually has "
+                f"{u['usual']:.2f} +- {u['sd']:.2f}: a single flash photo hardly tells roughness, "
+                f"and a bright photo makes fits glossy; check the slider" for u in self.unusual()]
+
     def summary(self) -> dict:
         """Everything but the curves and the photo, JSON-safe (what ``--json`` prints)."""
         return _finite({"graph": self.graph, "params": self.params, "losses": self.losses,
@@ -300,6 +314,7 @@ class Result:
                         "seed": self.seed, "options": self.options, "proxies": self.proxies,
                         "photo": {"source": self.photo_source, "notes": self.photo_notes},
                         "other_graphs": self.others, "joints": self.joints, "shape": self.shape,
+                        "unusual": self.unusual(),
                         "graph_classifier": self.graph_classifier,
                         "param_estimator": self.param_estimator, "batches": self.batches,
                         "engine_version": __version__})
