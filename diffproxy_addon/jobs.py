@@ -249,12 +249,14 @@ def other_graphs(result: dict[str, Any]) -> str:
 
 def unusual_values(result: dict[str, Any]) -> str:
     """The fitted roughness values the engine found far from the material's usual ones, e.g.
-    ``"roughness.mortar 0.38 (usually 0.92)"``: a flash photo hardly tells roughness, and a
-    bright one makes fits glossy, which shows only under the scene's lights."""
+    ``"roughness: mortar 0.38 (usually 0.92)"`` (named as the panel's slider): a flash photo
+    hardly tells roughness, and a bright one makes fits glossy, which shows only under the
+    scene's lights."""
     parts = []
     for u in result.get("unusual") or []:
         if isinstance(u, dict) and isinstance(u.get("value"), (int, float)) and isinstance(u.get("usual"), (int, float)):
-            parts.append(f"{u.get('param')} {u['value']:.2f} (usually {u['usual']:.2f})")
+            label = str(u.get("param")).replace("_", " ").replace(".", ": ")  # as panel.py labels it
+            parts.append(f"{label} {u['value']:.2f} (usually {u['usual']:.2f})")
     return ", ".join(parts)
 
 

@@ -363,7 +363,7 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     assert addon.jobs.other_guesses(ranked) == "paving (21 %)"
     assert addon.jobs.unusual_values({"unusual": [
         {"param": "roughness.mortar", "value": 0.38, "usual": 0.92, "sd": 0.05}, "junk", {"param": "x"}]}) \
-        == "roughness.mortar 0.38 (usually 0.92)"
+        == "roughness: mortar 0.38 (usually 0.92)"
     assert addon.jobs.unusual_values({}) == ""
     mat = obj.active_material
     assert mat is not None and mat.name not in user_materials
