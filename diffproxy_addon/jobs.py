@@ -250,7 +250,7 @@ def other_graphs(result: dict[str, Any]) -> str:
 def unusual_values(result: dict[str, Any]) -> str:
     """The fitted roughness values the engine found far from the material's usual ones, e.g.
     ``"roughness: mortar 0.38 (usually 0.92)"`` (named as the panel's slider): a flash photo
-    hardly tells roughness, and a bright one makes fits glossy, which shows only under the
+    hardly tells roughness, and fits often make light joints glossy, which shows only under the
     scene's lights."""
     parts = []
     for u in result.get("unusual") or []:

@@ -142,8 +142,8 @@ class MaterialGraph:
         """The fitted roughness parameters far from what this material usually has: more than
         ``limit`` standard deviations of their artist prior from its mean, as ``[{"param",
         "value", "usual": prior mean, "sd"}]``, the farthest first. Why roughness: a single
-        flash photo of unknown exposure hardly tells it, and fits spend it on brightness (light
-        mortar and grout fitted glossy, 0.3-0.4 where the prior and every real mortar say 0.9:
+        flash photo of unknown exposure hardly tells it, and the look fits lower prefers light
+        joints glossy (mortar and grout at 0.3-0.4 where the prior and every real mortar say 0.9:
         docs/BENCHMARKS.md, "Session 49"); the user is told to check those sliders instead of
         finding out under a scene's lights. Colours, counts and relief are not judged here (a
         photo legitimately moves them far; step "relief" takes the relief from the prior)."""

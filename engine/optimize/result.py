@@ -304,7 +304,7 @@ class Result:
         """:meth:`unusual` as sentences for the user."""
         return [f"{u['param']} came out {u['value']:.2f}, where this material usually has "
                 f"{u['usual']:.2f} +- {u['sd']:.2f}: a single flash photo hardly tells roughness, "
-                f"and a bright photo makes fits glossy; check the slider" for u in self.unusual()]
+                f"and fits often make light joints glossy; check the slider" for u in self.unusual()]
 
     def summary(self) -> dict:
         """Everything but the curves and the photo, JSON-safe (what ``--json`` prints)."""
