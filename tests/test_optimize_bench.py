@@ -232,6 +232,14 @@ def test_bench_photos_rows(tiny, tmp_path, monkeypatch):
     s = summarise(rows, ["match"])
     assert s["per_method"]["match"]["mean_octaves"] == pytest.approx(octs)
     assert "contrast by scale" in table(rows, s)
+    # the roughness the user is told to check, per photo and counted
+    assert isinstance(rows[0]["unusual"], list)
+    assert all(set(u) == {"param", "value", "usual", "sd"} for u in rows[0]["unusual"])
+    assert s["per_method"]["match"]["unusual_roughness"] == [int(bool(rows[0]["unusual"])), 1]
+    glossy = dict(rows[0], unusual=[{"param": "roughness.mortar", "value": 0.38, "usual": 0.92, "sd": 0.05}])
+    s2 = summarise([rows[0], glossy], ["match"])
+    assert s2["per_method"]["match"]["unusual_roughness"][1] == 2 and s2["per_method"]["match"]["unusual_roughness"][0] >= 1
+    assert "fits with a roughness over 4 prior sd" in table([rows[0], glossy], s2)
     fitted = rows[0]["fitted"]  # every graph optimised, in the ranking's order, the kept one marked
     assert [f["graph"] for f in fitted if f["kept"]] == [rows[0]["graph"]]
     assert all(f["look"] > 0 for f in fitted) and len({f["graph"] for f in fitted}) == len(fitted)

@@ -30,7 +30,9 @@ maps made at ``EXPORT_PX`` (what the user gets; Stage "detail" tunes for this lo
 raise the 256 px figures while lowering these); ``fitted``: every graph the run optimised, in
 the ranking's order, with its look, the classifier's probability and which was kept;
 ``octaves``: the contrast the export's render holds at each scale against the photo's
-(:func:`diffproxy.judge.octave_gap`), averaged per octave in the summary. Synthetic
+(:func:`diffproxy.judge.octave_gap`), averaged per octave in the summary; ``unusual``: the
+fitted roughness values the user is told to check (:meth:`MaterialGraph.unusual_params`), the
+summary counting the photos with any (``unusual_roughness``). Synthetic
 targets run :func:`optimise_graph`, which has no Stage "detail".
 
 Methods: ``diffproxy`` (Stage II in its default ``anchored`` proxy mode, then the searches on
@@ -68,6 +70,7 @@ import torch
 
 from ..descriptor import get_descriptor
 from ..device import pick_device
+from ..graphs import UNUSUAL_SD
 from ..render import render
 # the synthetic targets live in bench_synthetic; their names stay importable from here
 from .bench_synthetic import (EVAL, START_CANDIDATES, TARGET_RES, fit_preset, judge,  # noqa: F401
@@ -213,6 +216,7 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                    "fit_style": r.losses["final"]["style"], "seconds": round(sec, 2),
                    "discrete_accuracy": None, "continuous_mae": None, "fitted": _fitted(r)}
             row["octaves"] = judge_mod.octave_gap(r.photo, shown_export)
+            row["unusual"] = g.unusual_params(r.params)  # roughness the user is told to check
             label = (labels or {}).get(f.stem)
             if label is not None and variant:
                 label = variant_label(label, variant)
@@ -353,6 +357,9 @@ def summarise(rows: list[dict[str, Any]], methods: Sequence[str]) -> dict[str, A
             out["per_method"][m]["checks"] = _checks_summary(rs)
         if any(r.get("variant") for r in rs):
             out["per_method"][m].update(_variants_summary(rs))
+        told = [r for r in rs if "unusual" in r]
+        if told:  # photos whose fit has a roughness far from the prior (MaterialGraph.unusual_params)
+            out["per_method"][m]["unusual_roughness"] = [sum(bool(r["unusual"]) for r in told), len(told)]
         octs = [r["octaves"] for r in rs if r.get("octaves")]
         if octs:  # mean over the photos, octave by octave (judge.octave_gap)
             out["per_method"][m]["mean_octaves"] = [sum(v) / len(octs) for v in zip(*octs)]
@@ -441,6 +448,10 @@ def table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             from ..judge import SPECTRUM_OCTAVES
             lines.append(f"{'':<10} contrast by scale, export render over photo (nats; cycles across the frame): " + ", ".join(
                 f"{lo}-{2 * lo} {v:+.2f}" for lo, v in zip(SPECTRUM_OCTAVES, s["mean_octaves"])))
+        if "unusual_roughness" in s:
+            a, b = s["unusual_roughness"]
+            lines.append(f"{'':<10} fits with a roughness over {UNUSUAL_SD:g} prior sd from the usual (the user is "
+                         f"told to check it): {a}/{b}")
         if "checks" in s:
             lines.append(f"{'':<10} judged by the labels: " + ", ".join(
                 f"{k.replace('_', ' ')} {a}/{b}" for k, (a, b) in s["checks"].items()))
