@@ -305,6 +305,7 @@ def _build(job: EngineJob, name: str, result: dict[str, Any], settings: Settings
     mat = node_tree.build_material(name, result["paths"], mode)
     res = _image_side(result["paths"]) or settings.resolution
     material_params.write(mat, spec, result.get("params") or {}, res)
+    material_params.write_unusual(mat, result.get("unusual"))
     assigned = node_tree.assign_to_object(mat, obj)
     if mode == "EXTERNAL" and job.scratch in {os.path.dirname(p) for p in result["paths"].values()}:
         job.scratch = None  # the material references the maps where they are

@@ -6,6 +6,10 @@ Keys on the material:
 * ``diffproxy_resolution``: side of the current maps (int).
 * ``diffproxy_spec``: JSON ``{"hash": spec hash, "groups": [[group, [param names]]]}`` so the
   panel can draw the groups the engine defined, without asking the engine.
+* ``diffproxy_unusual``: JSON ``{parameter name: [usual value, how far is unusual]}`` of the
+  fitted values the engine found far from the material's usual ones (a proceduralize result's
+  ``unusual``: ``usual``, ``limit`` x ``sd``); the panel marks such a slider while it stays that
+  far (:func:`unusual_names`).
 * ``dp.<parameter name>``: one property per parameter (float, int, bool; a choice is an int
   holding its index, with enum items where Blender supports them), with min, max, soft limits,
   step, default, description and subtype from the engine's ``describe``.
@@ -23,6 +27,7 @@ import bpy
 KEY_GRAPH = "diffproxy_graph"
 KEY_RES = "diffproxy_resolution"
 KEY_SPEC = "diffproxy_spec"
+KEY_UNUSUAL = "diffproxy_unusual"
 PREFIX = "dp."
 MAX_KEY = 63  # Blender's ID property name limit
 _SUBTYPES = {"FACTOR", "PERCENTAGE", "PIXEL", "DISTANCE", "UNSIGNED", "TIME", "POWER"}
@@ -50,6 +55,37 @@ def groups(mat: bpy.types.Material) -> list[tuple[str, list[str]]]:
         except (ValueError, KeyError, TypeError):
             _layout_cache[raw] = []
     return _layout_cache[raw]
+
+
+def write_unusual(mat: bpy.types.Material, unusual: Any) -> None:
+    """Record a proceduralize result's ``unusual`` values (``[{param, value, usual, sd,
+    limit}]``) on the material, so the panel can mark their sliders; malformed entries are
+    skipped."""
+    keep = {}
+    for u in unusual if isinstance(unusual, list) else []:
+        if (isinstance(u, dict) and isinstance(u.get("param"), str)
+                and all(isinstance(u.get(k), (int, float)) for k in ("usual", "sd", "limit"))):
+            keep[u["param"]] = [float(u["usual"]), float(u["sd"]) * float(u["limit"])]
+    mat[KEY_UNUSUAL] = json.dumps(keep)
+    _ui(mat, KEY_UNUSUAL, description="DiffProxy: fitted values far from the material's usual ones "
+                                      "(their sliders are marked in the panel)")
+
+
+def unusual_names(mat: bpy.types.Material) -> dict[str, float]:
+    """``{parameter name: usual value}`` of the sliders to mark: recorded by
+    :func:`write_unusual` and still that far from the usual value (a slider the user moved back
+    is no longer marked)."""
+    try:
+        recorded = json.loads(mat.get(KEY_UNUSUAL, "{}"))
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for name, pair in recorded.items() if isinstance(recorded, dict) else ():
+        value = mat.get(PREFIX + name)
+        if (isinstance(value, (int, float)) and isinstance(pair, list) and len(pair) == 2
+                and abs(float(value) - pair[0]) > pair[1]):
+            out[name] = float(pair[0])
+    return out
 
 
 def write(mat: bpy.types.Material, spec: dict[str, Any], values: dict[str, Any], resolution: int) -> None:

@@ -59,6 +59,7 @@ def _draw(layout, context) -> None:
         op.resolution = value
     if status is not None and status.syncing:
         box.label(text="Updating maps...", icon='SORTTIME')
+    unusual = material_params.unusual_names(mat)
     for group, names in material_params.groups(mat):
         header, body = box.panel(f"diffproxy_{group}", default_closed=False)
         header.label(text=group)
@@ -67,8 +68,15 @@ def _draw(layout, context) -> None:
         col = body.column(align=True)
         for name in names:
             k = material_params.PREFIX + name
-            if mat.get(k) is not None:
-                col.prop(mat, f'["{k}"]', text=name.replace("_", " ").replace(".", ": "))
+            if mat.get(k) is None:
+                continue
+            label = name.replace("_", " ").replace(".", ": ")
+            if name in unusual:  # far from the material's usual value: marked until moved back
+                row = col.row(align=True)
+                row.alert = True
+                row.prop(mat, f'["{k}"]', text=f"{label} (usually {unusual[name]:.2f})")
+            else:
+                col.prop(mat, f'["{k}"]', text=label)
 
 
 class DIFFPROXY_PT_shader_editor(bpy.types.Panel):

@@ -47,7 +47,7 @@ Commands (arguments -> ``result`` fields)
     (``ranking``: every graph, best first, its ``score`` null where the classifier left it out of
     reach of the optimisation and it was not scored; ``other_graphs``: the other graphs optimised,
     with their final losses; ``unusual``: fitted roughness values far from the material's usual
-    ones, ``[{param, value, usual, sd}]``, for the user to check; progress events carry ``stage,
+    ones, ``[{param, value, usual, sd, limit}]``, for the user to check; progress events carry ``stage,
     step, total, loss, message``).
     ``res_out`` (8..16384) overrides the options' for the written maps. An ``image`` that is one
     of the files the request would write into ``out_dir`` (``basecolor.png``, ``params.json``,

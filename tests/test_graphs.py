@@ -144,8 +144,8 @@ def test_unusual_params_are_roughness_far_from_the_prior():
     params["color.mortar.value"] = 0.05  # a dark mortar: the photo's to say
     got = g.unusual_params(params)
     assert [u["param"] for u in got] == ["roughness.mortar", "roughness.brick"]
-    assert got[0] == {"param": "roughness.mortar", "value": 0.38, "usual": 0.92, "sd": 0.05}
-    assert g.unusual_params(params, limit=8.0) == got[:1]
+    assert got[0] == {"param": "roughness.mortar", "value": 0.38, "usual": 0.92, "sd": 0.05, "limit": 4.0}
+    assert g.unusual_params(params, limit=8.0) == [dict(got[0], limit=8.0)]
     for name in NAMES:
         h = get_graph(name)
         means = {p.name: float(p.prior[0]) for p in h.spec if p.prior is not None}

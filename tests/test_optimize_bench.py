@@ -234,7 +234,7 @@ def test_bench_photos_rows(tiny, tmp_path, monkeypatch):
     assert "contrast by scale" in table(rows, s)
     # the roughness the user is told to check, per photo and counted
     assert isinstance(rows[0]["unusual"], list)
-    assert all(set(u) == {"param", "value", "usual", "sd"} for u in rows[0]["unusual"])
+    assert all(set(u) == {"param", "value", "usual", "sd", "limit"} for u in rows[0]["unusual"])
     assert s["per_method"]["match"]["unusual_roughness"] == [int(bool(rows[0]["unusual"])), 1]
     glossy = dict(rows[0], unusual=[{"param": "roughness.mortar", "value": 0.38, "usual": 0.92, "sd": 0.05}])
     s2 = summarise([rows[0], glossy], ["match"])

@@ -141,7 +141,8 @@ class MaterialGraph:
     def unusual_params(self, params: Mapping[str, float], limit: float = UNUSUAL_SD) -> list[dict]:
         """The fitted roughness parameters far from what this material usually has: more than
         ``limit`` standard deviations of their artist prior from its mean, as ``[{"param",
-        "value", "usual": prior mean, "sd"}]``, the farthest first. Why roughness: a single
+        "value", "usual": prior mean, "sd", "limit"}]``, the farthest first (the add-on marks a
+        slider while it stays over ``limit`` x ``sd`` from ``usual``). Why roughness: a single
         flash photo of unknown exposure hardly tells it, and the look fits lower prefers light
         joints glossy (mortar and grout at 0.3-0.4 where the prior and every real mortar say 0.9:
         docs/BENCHMARKS.md, "Session 49"); the user is told to check those sliders instead of
@@ -154,7 +155,7 @@ class MaterialGraph:
             mean, sd = (float(v) for v in p.prior)
             value = float(params[p.name])
             if abs(value - mean) > limit * max(sd, 1e-9):
-                out.append({"param": p.name, "value": round(value, 4), "usual": mean, "sd": sd})
+                out.append({"param": p.name, "value": round(value, 4), "usual": mean, "sd": sd, "limit": limit})
         return sorted(out, key=lambda u: -abs(u["value"] - u["usual"]) / max(u["sd"], 1e-9))
 
     def describe(self) -> dict:

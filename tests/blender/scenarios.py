@@ -362,7 +362,8 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
         {"graph": "wood", "probability": 0.05}, {"graph": "stone", "probability": None}]}
     assert addon.jobs.other_guesses(ranked) == "paving (21 %)"
     assert addon.jobs.unusual_values({"unusual": [
-        {"param": "roughness.mortar", "value": 0.38, "usual": 0.92, "sd": 0.05}, "junk", {"param": "x"}]}) \
+        {"param": "roughness.mortar", "value": 0.38, "usual": 0.92, "sd": 0.05, "limit": 4.0}, "junk",
+        {"param": "x"}]}) \
         == "roughness: mortar 0.38 (usually 0.92)"
     assert addon.jobs.unusual_values({}) == ""
     mat = obj.active_material
@@ -373,6 +374,20 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     check_material(addon, mat, spec, 1024)
     assert {i.name: digest(i) for i in bpy.data.images if i.name in user_images} == user_images
     out["graph"] = mat[addon.material_params.KEY_GRAPH]
+    # the sliders the engine found unusual are recorded, marked while they stay far, then not
+    mp = addon.material_params
+    assert isinstance(mp.unusual_names(mat), dict)  # what this fit recorded (maybe nothing)
+    fp = pick_float(spec, "filter")
+    k = mp.PREFIX + fp["name"]
+    value = float(mat[k])
+    mp.write_unusual(mat, [{"param": fp["name"], "value": value, "usual": value + 1.0, "sd": 0.1, "limit": 4.0},
+                           {"param": "junk"}, "junk"])
+    assert mp.unusual_names(mat) == {fp["name"]: value + 1.0}
+    mat[k] = value + 0.7  # moved to within 4 sd of the usual value: no longer marked
+    assert mp.unusual_names(mat) == {}
+    mat[k] = value
+    mp.write_unusual(mat, None)
+    assert mp.unusual_names(mat) == {}
 
     # cancel after the first progress event
     stamps: dict[str, float] = {}
