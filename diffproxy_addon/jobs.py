@@ -255,8 +255,7 @@ def unusual_values(result: dict[str, Any]) -> str:
     parts = []
     for u in result.get("unusual") or []:
         if isinstance(u, dict) and isinstance(u.get("value"), (int, float)) and isinstance(u.get("usual"), (int, float)):
-            label = str(u.get("param")).replace("_", " ").replace(".", ": ")  # as panel.py labels it
-            parts.append(f"{label} {u['value']:.2f} (usually {u['usual']:.2f})")
+            parts.append(f"{material_params.label(str(u.get('param')))} {u['value']:.2f} (usually {u['usual']:.2f})")
     return ", ".join(parts)
 
 

@@ -41,6 +41,12 @@ def key(name: str) -> str:
     return k
 
 
+def label(name: str) -> str:
+    """A parameter's slider label in the panel (``roughness.mortar`` -> ``roughness: mortar``);
+    the report names sliders the same way."""
+    return name.replace("_", " ").replace(".", ": ")
+
+
 def is_diffproxy(mat: Any) -> bool:
     return (isinstance(mat, bpy.types.Material) and isinstance(mat.get(KEY_GRAPH), str)
             and isinstance(mat.get(KEY_SPEC), str))

@@ -70,13 +70,13 @@ def _draw(layout, context) -> None:
             k = material_params.PREFIX + name
             if mat.get(k) is None:
                 continue
-            label = name.replace("_", " ").replace(".", ": ")
+            text = material_params.label(name)
             if name in unusual:  # far from the material's usual value: marked until moved back
                 row = col.row(align=True)
                 row.alert = True
-                row.prop(mat, f'["{k}"]', text=f"{label} (usually {unusual[name]:.2f})")
+                row.prop(mat, f'["{k}"]', text=f"{text} (usually {unusual[name]:.2f})")
             else:
-                col.prop(mat, f'["{k}"]', text=label)
+                col.prop(mat, f'["{k}"]', text=text)
 
 
 class DIFFPROXY_PT_shader_editor(bpy.types.Panel):
