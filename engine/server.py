@@ -46,7 +46,8 @@ Commands (arguments -> ``result`` fields)
     res_out=null]`` -> ``graph, params, losses, timings, paths, ranking, other_graphs, unusual``
     (``ranking``: every graph, best first, its ``score`` null where the classifier left it out of
     reach of the optimisation and it was not scored; ``other_graphs``: the other graphs optimised,
-    with their final losses; ``unusual``: fitted roughness values far from the material's usual
+    with their final losses, ``params`` (for ``synthesize``: the user may judge the family
+    otherwise) and ``unusual``; ``unusual``: fitted roughness values far from the material's usual
     ones, ``[{param, value, usual, sd, limit}]``, for the user to check; progress events carry ``stage,
     step, total, loss, message``).
     ``res_out`` (8..16384) overrides the options' for the written maps. An ``image`` that is one

@@ -194,6 +194,24 @@ def test_render_params_file_round_trip_and_plain_dict(tiny, tmp_path):
     assert float(io.read_png(c / "metallic.png").mean()) == 1.0
 
 
+def test_render_takes_a_graph_fitted_beside_the_kept_one(tiny, tmp_path, capsys):
+    """A proceduralize params.json lists the graphs it fitted and did not keep, with their
+    parameters: ``render --params params.json --graph G`` makes G's maps without a new fit."""
+    other = tiny.spec.to_json(tiny.spec.sample(1, generator=torch.Generator().manual_seed(9)))
+    fitted = tmp_path / "params.json"
+    fitted.write_text(json.dumps({"graph": "bricks", "params": {"courses": 8}, "other_graphs": [
+        "junk", {"graph": "paving"}, {"graph": "tiny", "final": {"style": 0.05}, "params": other}]}))
+    out = tmp_path / "o"
+    assert main(["render", "--params", str(fitted), "--graph", "tiny", "--res", "16", "--out", str(out)]) == 0
+    rec = json.loads((out / "params.json").read_text())
+    assert rec["graph"] == "tiny" and rec["params"] == other
+    # a graph the file neither kept nor fitted beside it: a usage error that says so
+    fitted.write_text(json.dumps({"graph": "bricks", "params": {"courses": 8}, "other_graphs": []}))
+    assert main(["render", "--params", str(fitted), "--graph", "tiny", "--res", "16", "--out",
+                 str(tmp_path / "q")]) == 2
+    assert "nor a fit of it beside the kept one" in capsys.readouterr().err
+
+
 def test_render_defaults_without_seed_or_params(tiny, tmp_path):
     assert main(["render", "--graph", "tiny", "--res", "16", "--out", str(tmp_path)]) == 0
     rec = json.loads((tmp_path / "params.json").read_text())

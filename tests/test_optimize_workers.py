@@ -30,6 +30,13 @@ def test_graphs_side_by_side_give_the_one_after_another_result(tiny):
     assert (b.graph, b.params, b.losses) == (a.graph, a.params, a.losses)
     assert b.others[0]["graph"] == a.others[0]["graph"]
     assert b.others[0]["final"] == a.others[0]["final"]
+    # the graph not kept comes with its fitted parameters, complete and valid for its graph
+    from diffproxy.graphs import get_graph
+    spec = get_graph(a.others[0]["graph"]).spec
+    assert b.others[0]["params"] == a.others[0]["params"] and set(a.others[0]["params"]) == set(spec.names)
+    assert spec.to_json(spec.from_json(a.others[0]["params"])) == a.others[0]["params"]
+    assert isinstance(a.others[0]["unusual"], list)
+    assert a.summary()["other_graphs"][0]["params"] == a.others[0]["params"]
     # the workers' progress reaches the caller, each event tagged with its graph
     graphs = {a.graph, a.others[0]["graph"]}
     assert {g for g in graphs for e in events if e["message"].startswith(f"[{g}] ")} == graphs

@@ -289,6 +289,11 @@ def test_proceduralize_auto_runs_graphs_side_by_side(engine, hello, tmp_path):
     assert ev["event"] == "result", ev.get("message")
     assert len(ev["other_graphs"]) == 1
     fitted = {ev["graph"], ev["other_graphs"][0]["graph"]}
+    # the graph not kept can be made from its fitted parameters, without fitting again
+    other = ev["other_graphs"][0]
+    syn, _ = engine.until_end(engine.send("synthesize", graph=other["graph"], params=other["params"],
+                                          resolution=64, out_dir=str(tmp_path / "other")))
+    assert syn["event"] == "result" and syn["params"] == other["params"], syn
     assert {g for g in fitted for p in progress if (p.get("message") or "").startswith(f"[{g}]")} == fitted
     assert any("side by side" in (p.get("message") or "") for p in progress)
     for line in engine.raw:

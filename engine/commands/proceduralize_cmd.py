@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -212,6 +213,11 @@ def run(args: argparse.Namespace) -> int:
 
             print("graph ranking: " + ", ".join(label(r["graph"], r.get("score"), r.get("probability"))
                                                 for r in result.ranking))
+        for o in result.others:
+            there = shlex.quote(f"{out}-{o['graph']}")
+            print(f"also fitted {o['graph']}: style {o['final']['style']:.4f}; its maps: diffproxy "
+                  f"render --params {shlex.quote(str(paths['params']))} --graph {o['graph']} --res "
+                  f"{args.res_out} --out {there}")
     return 0
 
 

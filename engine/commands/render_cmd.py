@@ -3,13 +3,16 @@
     diffproxy render --graph bricks --res 1024 --out out/bricks            # default parameters
     diffproxy render --graph bricks --seed 7 --res 1024 --out out/b7       # artist-prior sample
     diffproxy render --params out/b7/params.json --res 4096 --out out/b7-4k
+    diffproxy render --params out/photo/params.json --graph metal --out out/photo-metal   # a graph
+        # that proceduralize fitted beside the one it kept (params.json's other_graphs)
 
 Writes ``basecolor.png`` (8-bit sRGB), ``normal.png`` (16-bit, OpenGL), ``roughness.png``,
 ``metallic.png`` (8-bit), ``height.png`` (16-bit), ``render.png`` (8-bit sRGB flash render) and
 ``params.json`` (``graph``, ``params``, ``resolution``, ``spec_hash``, ``engine_version``,
 ``timings``, ...). ``--seed N`` draws the artist prior with ``torch.Generator().manual_seed(N)``
 (the same draw as the contact sheet's ``seed N``); ``--params`` reads ``{name: value}`` or a
-``params.json`` written by this command. Existing files are never replaced without
+``params.json`` written by this command or by ``proceduralize`` (with ``--graph``, one of the
+other graphs it fitted). Existing files are never replaced without
 ``--overwrite``. Exit code 2 for an input the message explains.
 """
 
@@ -32,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..render import DEFAULT_DISTANCE, DEFAULT_FOV_DEG, DEFAULT_LIGHT_INTENSITY
 
     p.add_argument("--graph", help="graph name (`diffproxy graphs` lists them); optional with a "
-                                   "--params file that names its graph")
+                                   "--params file that names its graph; with a proceduralize "
+                                   "params.json, one of the graphs it fitted")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--params", metavar="FILE.json", help="parameter values {name: value} or a params.json")
     src.add_argument("--seed", type=int, help="sample the artist prior with this seed")
@@ -45,9 +49,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--light", type=float, default=DEFAULT_LIGHT_INTENSITY, help="render: flash intensity")
 
 
-def read_params_file(path: str) -> tuple[str | None, dict[str, Any], str | None]:
+def read_params_file(path: str, graph: str | None = None) -> tuple[str | None, dict[str, Any], str | None]:
     """``FILE.json`` -> (graph named in the file or None, {name: value}, spec hash or None).
-    A UTF-8 byte order mark is fine; what is wrong with a file is said in one short line."""
+    ``graph``: the graph asked for; where a proceduralize ``params.json`` kept another graph and
+    fitted this one beside it (``other_graphs``), that fit's parameters. A UTF-8 byte order mark
+    is fine; what is wrong with a file is said in one short line."""
     from ..params import short_repr
 
     try:
@@ -58,10 +64,14 @@ def read_params_file(path: str) -> tuple[str | None, dict[str, Any], str | None]
         raise CLIError(f"--params {path}: expected a JSON object {{name: value}} or "
                        f"{{\"graph\": ..., \"params\": {{...}}}}, got {type(data).__name__}")
     if isinstance(data.get("params"), dict):  # a params.json written by render / proceduralize
-        graph = data.get("graph")
-        if graph is not None and not isinstance(graph, str):
-            raise CLIError(f"--params {path}: \"graph\" must be a graph name, got {short_repr(graph)}")
-        return graph, data["params"], data.get("spec_hash")
+        named = data.get("graph")
+        if named is not None and not isinstance(named, str):
+            raise CLIError(f"--params {path}: \"graph\" must be a graph name, got {short_repr(named)}")
+        if graph and graph != named:
+            for other in data.get("other_graphs") or []:
+                if isinstance(other, dict) and other.get("graph") == graph and isinstance(other.get("params"), dict):
+                    return graph, other["params"], None
+        return named, data["params"], data.get("spec_hash")
     return None, data, None
 
 
@@ -87,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
 
     file_graph, values, file_hash = (None, None, None)
     if args.params:
-        file_graph, values, file_hash = read_params_file(args.params)
+        file_graph, values, file_hash = read_params_file(args.params, args.graph)
     if args.graph and file_graph and args.graph != file_graph:
         raise CLIError(f"--params {args.params} holds parameters for graph {file_graph!r}, not "
-                       f"--graph {args.graph!r}; drop --graph or pass the matching one")
+                       f"--graph {args.graph!r} (nor a fit of it beside the kept one); drop --graph "
+                       f"or pass the matching one")
     name = args.graph or file_graph
     if not name:
         raise CLIError("--graph is required (or a --params file that names its graph)")

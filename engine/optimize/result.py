@@ -12,7 +12,8 @@ is checked before the first file is written):
   hash, validation accuracy), which parameter estimator proposed a start (file, hash,
   validation error; null when none did), proxy status, notes on the input photo, ``batches``
   (jobs per descent batch where the restarts descended together, ``--batch``; else null),
-  ``unusual`` (fitted roughness values far from the material's usual ones: sliders to check);
+  ``unusual`` (fitted roughness values far from the material's usual ones: sliders to check),
+  ``other_graphs`` (the other graphs fitted: losses, parameters and their ``unusual``);
 * ``comparison.png``: photo | render | basecolor | normal | roughness | metallic, 256 px tiles
   with labels;
 * ``loss_curve.png``: each stage's objective per step (matplotlib; skipped with a note in the
@@ -240,6 +241,21 @@ def best_graph(runs: list[GraphRun]) -> GraphRun:
     return next(r for r in runs if r.look <= highest)
 
 
+def other_fit(run: GraphRun) -> dict:
+    """A graph fitted beside the kept one, as the result lists it: its final losses and its
+    parameters (every step run, as complete as the kept fit's), so that a user who judges the
+    family differently gets that material without fitting again (``diffproxy render --params
+    params.json --graph G``, the add-on's "Also fitted" buttons)."""
+    from ..graphs import get_graph
+
+    assert run.fit is not None and run.u is not None
+    params = run.fit.to_json(run.u)
+    return {"graph": run.graph, "final": {**run.final, "maps_px": run.maps_px()},
+            "seconds": round(run.seconds, 3), "joints": run.joints, "shape": run.shape,
+            "recoloured": run.stages.get("recolour", {}).get("kept"), "params": params,
+            "unusual": get_graph(run.graph).unusual_params(params)}
+
+
 @dataclass
 class Result:
     """What ``proceduralize`` returns (JSON-friendly fields, plus the photo for the sheet)."""
@@ -286,9 +302,7 @@ class Result:
                    method=o.method, preset=o.preset.name, seed=o.seed, options=o.as_dict(),
                    curves=best.curves, proxies=proxies, photo_notes=list(photo.notes),
                    photo_source=photo.source,
-                   others=[{"graph": r.graph, "final": {**r.final, "maps_px": r.maps_px()},
-                            "seconds": round(r.seconds, 3), "joints": r.joints, "shape": r.shape,
-                            "recoloured": r.stages.get("recolour", {}).get("kept")} for r in runs if r is not best],
+                   others=[other_fit(r) for r in runs if r is not best],
                    graph_classifier=graph_classifier, param_estimator=param_estimator, joints=best.joints,
                    shape=best.shape,
                    batches=batches, photo=photo.image.detach().cpu())
