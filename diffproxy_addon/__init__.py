@@ -19,6 +19,7 @@ CLASSES = (
     properties.DIFFPROXY_PG_status,
     operators.DIFFPROXY_OT_proceduralize,
     operators.DIFFPROXY_OT_new_material,
+    operators.DIFFPROXY_OT_other_fit,
     operators.DIFFPROXY_OT_cancel,
     operators.DIFFPROXY_OT_bake,
     operators.DIFFPROXY_OT_release_engine,

@@ -229,7 +229,7 @@ def finish_proceduralize(job: EngineJob, image_name: str, settings: Settings, ob
     others = other_graphs(result)
     guesses = other_guesses(result)
     if others:
-        return mat, text + f"; also fitted {others} (set Graph in the panel to force one)"
+        return mat, text + f"; also fitted {others} (the panel's 'Also fitted' makes one)"
     if guesses:
         return mat, text + f"; the graph classifier's next guesses: {guesses} (set Graph in the panel to force one)"
     return mat, text
@@ -296,6 +296,46 @@ def finish_new_material(job: EngineJob, settings: Settings, obj: Any,
                  f"({job.seconds:.1f} s)" + (f", {assigned}" if assigned else ""))
 
 
+def start_other_fit(mat: bpy.types.Material, graph: str, settings: Settings) -> EngineJob:
+    """Make the maps of a graph the engine fitted beside ``mat``'s (recorded on it by
+    :func:`material_params.write_others`) from its fitted parameters: no new fit."""
+    entry = next((o for o in material_params.read_others(mat) if o["graph"] == graph), None)
+    if entry is None:
+        raise EngineError(f"Material '{mat.name}' records no {graph} fit; proceduralize the photo "
+                          f"with Graph '{graph}' instead.", "not_found")
+    client = client_for(settings)
+    scratch = new_out_dir(f"{mat.name}-{graph}")
+    res = mat.get(material_params.KEY_RES)
+    try:
+        req = client.request("synthesize", graph=graph, params=entry["params"],
+                             resolution=int(res) if isinstance(res, int) and res > 0 else settings.resolution,
+                             out_dir=scratch, overwrite=True, device=settings.device)
+    except BaseException:
+        remove_dir(scratch)
+        raise
+    return EngineJob(client, req, f"'{mat.name}' as {graph}", scratch)
+
+
+def finish_other_fit(job: EngineJob, source: str, others: list[dict[str, Any]], graph: str,
+                     settings: Settings, obj: Any) -> tuple[bpy.types.Material, str]:
+    """A new material from a finished :func:`start_other_fit` (``source``: the material's name,
+    ``others``: what it recorded); the source material is left as it was. The new material
+    records the source's other fits but its own, and the engine's ``unusual`` values of its fit."""
+    entry = next(o for o in others if o["graph"] == graph)
+    rest = [{"graph": o["graph"], "final": {"style": o["style"]}, "params": o["params"],
+             "unusual": o["unusual"]} for o in others if o["graph"] != graph]
+    try:
+        result = {**job.result(), "unusual": entry["unusual"], "other_graphs": rest}
+        mat, assigned = _build(job, f"{source} ({graph})", result, settings, obj, None)
+    finally:
+        job.discard()
+    style = f", style {entry['style']:.4f}" if isinstance(entry.get("style"), float) else ""
+    text = (f"Created material '{mat.name}' from the {graph} fit of '{source}'{style}, "
+            f"{job.seconds:.1f} s" + (f", {assigned}" if assigned else ""))
+    check = unusual_values(result)
+    return mat, text + (f"; check {check}" if check else "")
+
+
 def _build(job: EngineJob, name: str, result: dict[str, Any], settings: Settings, obj: Any,
            mode: str | None) -> tuple[bpy.types.Material, str]:
     remember_hello(job.client)
@@ -305,6 +345,7 @@ def _build(job: EngineJob, name: str, result: dict[str, Any], settings: Settings
     res = _image_side(result["paths"]) or settings.resolution
     material_params.write(mat, spec, result.get("params") or {}, res)
     material_params.write_unusual(mat, result.get("unusual"))
+    material_params.write_others(mat, result.get("other_graphs"))
     assigned = node_tree.assign_to_object(mat, obj)
     if mode == "EXTERNAL" and job.scratch in {os.path.dirname(p) for p in result["paths"].values()}:
         job.scratch = None  # the material references the maps where they are

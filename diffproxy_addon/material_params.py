@@ -10,6 +10,9 @@ Keys on the material:
   fitted values the engine found far from the material's usual ones (a proceduralize result's
   ``unusual``: ``usual``, ``limit`` x ``sd``); the panel marks such a slider while it stays that
   far (:func:`unusual_names`).
+* ``diffproxy_others``: JSON ``[{"graph", "style", "params", "unusual"}]``, the graphs the engine
+  fitted beside the kept one (a proceduralize result's ``other_graphs``), so the panel can make
+  one of them without fitting again (:func:`read_others`).
 * ``dp.<parameter name>``: one property per parameter (float, int, bool; a choice is an int
   holding its index, with enum items where Blender supports them), with min, max, soft limits,
   step, default, description and subtype from the engine's ``describe``.
@@ -28,6 +31,7 @@ KEY_GRAPH = "diffproxy_graph"
 KEY_RES = "diffproxy_resolution"
 KEY_SPEC = "diffproxy_spec"
 KEY_UNUSUAL = "diffproxy_unusual"
+KEY_OTHERS = "diffproxy_others"
 PREFIX = "dp."
 MAX_KEY = 63  # Blender's ID property name limit
 _SUBTYPES = {"FACTOR", "PERCENTAGE", "PIXEL", "DISTANCE", "UNSIGNED", "TIME", "POWER"}
@@ -92,6 +96,33 @@ def unusual_names(mat: bpy.types.Material) -> dict[str, float]:
                 and abs(float(value) - pair[0]) > pair[1]):
             out[name] = float(pair[0])
     return out
+
+
+def write_others(mat: bpy.types.Material, others: Any) -> None:
+    """Record the graphs a proceduralize result fitted beside the kept one (its
+    ``other_graphs``: graph, final losses, parameters, ``unusual``); entries without a graph
+    name or parameters are skipped."""
+    keep = []
+    for o in others if isinstance(others, list) else []:
+        if isinstance(o, dict) and isinstance(o.get("graph"), str) and isinstance(o.get("params"), dict):
+            final = o.get("final")
+            style = final.get("style") if isinstance(final, dict) else None
+            keep.append({"graph": o["graph"], "style": float(style) if isinstance(style, (int, float)) else None,
+                         "params": o["params"], "unusual": o.get("unusual") if isinstance(o.get("unusual"), list) else []})
+    mat[KEY_OTHERS] = json.dumps(keep)
+    _ui(mat, KEY_OTHERS, description="DiffProxy: other graphs fitted to the same photo (the panel "
+                                     "makes a material from one without fitting again)")
+
+
+def read_others(mat: bpy.types.Material) -> list[dict[str, Any]]:
+    """What :func:`write_others` recorded, ``[{"graph", "style", "params", "unusual"}]`` (a
+    damaged record reads as none)."""
+    try:
+        recorded = json.loads(mat.get(KEY_OTHERS, "[]"))
+    except (TypeError, ValueError):
+        return []
+    return [o for o in recorded if isinstance(o, dict) and isinstance(o.get("graph"), str)
+            and isinstance(o.get("params"), dict)] if isinstance(recorded, list) else []
 
 
 def write(mat: bpy.types.Material, spec: dict[str, Any], values: dict[str, Any], resolution: int) -> None:

@@ -207,6 +207,42 @@ class DIFFPROXY_OT_new_material(_EngineJobOperator, bpy.types.Operator):
         return text
 
 
+class DIFFPROXY_OT_other_fit(_EngineJobOperator, bpy.types.Operator):
+    """Create a new material from another graph fitted to the same photo (no new fit; the active
+    material is kept as it is)"""
+
+    bl_idname = "diffproxy.other_fit"
+    bl_label = "Material from Another Fit"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    graph: StringProperty(  # type: ignore[valid-type]
+        name="Graph", default="", options={'SKIP_SAVE'},
+        description="One of the graphs fitted beside the active material's")
+
+    @classmethod
+    def poll(cls, context):
+        if not super().poll(context):
+            return False
+        mat = active_diffproxy_material(context)
+        if mat is None or not material_params.read_others(mat):
+            cls.poll_message_set("The active material records no other fitted graph")
+            return False
+        return True
+
+    def start(self, context):
+        mat = active_diffproxy_material(context)
+        if mat is None:
+            raise EngineError("The active material was not made by DiffProxy.", "not_found")
+        self._source, self._others = mat.name, material_params.read_others(mat)
+        self._object = getattr(context, "object", None)
+        return jobs.start_other_fit(mat, self.graph.strip(), get_settings(context))
+
+    def finish(self, context, job):
+        _mat, text = jobs.finish_other_fit(job, self._source, self._others, self.graph.strip(),
+                                           get_settings(context), self._object)
+        return text
+
+
 class DIFFPROXY_OT_bake(_EngineJobOperator, bpy.types.Operator):
     """Re-synthesise the active DiffProxy material's maps at this resolution"""
 

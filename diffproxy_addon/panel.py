@@ -59,6 +59,17 @@ def _draw(layout, context) -> None:
         op.resolution = value
     if status is not None and status.syncing:
         box.label(text="Updating maps...", icon='SORTTIME')
+    others = material_params.read_others(mat)
+    if others:  # graphs fitted beside this one: the user may judge the family otherwise
+        header, body = box.panel("diffproxy_other_fits", default_closed=False)
+        header.label(text="Also fitted")
+        if body is not None:
+            col = body.column(align=True)
+            for o in others:
+                style = f" (style {o['style']:.4f})" if isinstance(o.get("style"), float) else ""
+                row = col.row(align=True)
+                row.label(text=o["graph"].replace("_", " ") + style)
+                row.operator("diffproxy.other_fit", text="New Material", icon='ADD').graph = o["graph"]
     unusual = material_params.unusual_names(mat)
     for group, names in material_params.groups(mat):
         header, body = box.panel(f"diffproxy_{group}", default_closed=False)

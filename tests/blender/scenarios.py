@@ -423,6 +423,31 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     assert bpy.ops.diffproxy.proceduralize() == {'FINISHED'}, status().message
     assert len(bpy.data.materials) == n + 1
     assert "also fitted" in status().message, status().message  # the other graph is reported
+    # ... and recorded on the material: a new material from it, without a new fit
+    fitted = obj.active_material
+    others = mp.read_others(fitted)
+    assert len(others) == 1 and others[0]["graph"] != fitted[mp.KEY_GRAPH], others
+    kept_values, kept_images = mp.read(fitted), digests(addon, fitted)
+    n = len(bpy.data.materials)
+    t = time.perf_counter()
+    assert bpy.ops.diffproxy.other_fit(graph=others[0]["graph"]) == {'FINISHED'}, status().message
+    out["other_fit_s"] = time.perf_counter() - t
+    made = obj.active_material
+    assert len(bpy.data.materials) == n + 1 and made != fitted, status().message
+    assert made[mp.KEY_GRAPH] == others[0]["graph"] and made.name.startswith(fitted.name), made.name
+    assert "from the " + others[0]["graph"] + " fit" in status().message, status().message
+    spec2 = addon.engine_client.current_client().call("describe", graph=others[0]["graph"])
+    check_material(addon, made, spec2, int(fitted[mp.KEY_RES]))
+    got = mp.read(made)
+    for name, v in others[0]["params"].items():
+        if isinstance(v, float):
+            assert abs(got[name] - v) < 1e-6, (name, got[name], v)
+        elif isinstance(v, int) and not isinstance(v, bool):
+            assert got[name] == v, (name, got[name], v)
+    assert mp.read_others(made) == []  # the source's other fits but its own: none left
+    assert mp.read(fitted) == kept_values and digests(addon, fitted) == kept_images  # source untouched
+    fitted[mp.KEY_OTHERS] = "not json"  # a damaged record: nothing offered, the button greyed out
+    assert mp.read_others(fitted) == [] and not bpy.ops.diffproxy.other_fit.poll()
     job = addon.jobs.EngineJob.__new__(addon.jobs.EngineJob)
     job.title, job.progress = "Proceduralize", {"stage": "stage2", "step": 3, "total": 60, "loss": 0.25,
                                                 "message": "[paving]"}
