@@ -288,6 +288,8 @@ def test_bench_photos_judged_by_labels(tiny, tmp_path, monkeypatch):
     assert summary["bond"] == [int(c["bond"]["ok"]), 1]
     assert summary["regularity"] == [int(c["regularity"]["ok"]), 1]
     assert summary["family"] == [int(c["family"]["ok"]), 1] and summary["relief_present"][1] == 1
+    among = any(x["graph"] == "bricks" for x in by["wall.png"]["fitted"])
+    assert c["family"]["among_fitted"] is among and summary["family_among_fitted"] == [int(among), 1]
     assert summary["relief_absent"] == [0, 0]
     assert "judged by the labels" in table(rows, summarise(rows, ["match"]))
     (tmp_path / "bad.json").write_text('{"x": {"rows": 3}}')
@@ -400,3 +402,17 @@ def test_same_outcome_counts_photos_whose_check_never_flipped():
     # the wall's family held, its relief flipped; the steel failed its family every time; "once"
     # ran once and counts nowhere
     assert out == {"family": [2, 2], "relief_present": [0, 1], "relief_absent": [1, 1]}
+
+
+def test_family_among_fitted_counts_an_accepted_graph_the_run_did_not_keep():
+    """The kept graph is wrong, the accepted one was fitted beside it: the family check fails,
+    ``family_among_fitted`` (what the user gets without a new fit) counts it."""
+    from diffproxy.optimize.bench import _checks_summary
+
+    rows = [{"checks": {"family": {"ok": False, "among_fitted": True}}},
+            {"checks": {"family": {"ok": True, "among_fitted": True}}},
+            {"checks": {"family": {"ok": False, "among_fitted": False}}}]
+    out = _checks_summary(rows)
+    assert out["family"] == [1, 3] and out["family_among_fitted"] == [2, 3]
+    # rows judged before the field existed: no count rather than a wrong one
+    assert "family_among_fitted" not in _checks_summary(rows + [{"checks": {"family": {"ok": True}}}])

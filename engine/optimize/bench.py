@@ -28,7 +28,9 @@ losses and times reported (no ground truth); besides ``feature``/``style`` (the 
 256 px, as above), ``export_feature``/``export_style``: the same judge on the render of the
 maps made at ``EXPORT_PX`` (what the user gets; Stage "detail" tunes for this look, so it can
 raise the 256 px figures while lowering these); ``fitted``: every graph the run optimised, in
-the ranking's order, with its look, the classifier's probability and which was kept;
+the ranking's order, with its look, the classifier's probability and which was kept (the
+family check's ``among_fitted``: a graph the labels accept among them, which the user gets
+without a new fit; the summary's ``family_among_fitted``);
 ``octaves``: the contrast the export's render holds at each scale against the photo's
 (:func:`diffproxy.judge.octave_gap`), averaged per octave in the summary; ``unusual``: the
 fitted roughness values the user is told to check (:meth:`MaterialGraph.unusual_params`), the
@@ -226,6 +228,10 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
                     shown = render(maps)
                 photo = torch.nn.functional.interpolate(r.photo, size=(TARGET_RES, TARGET_RES), mode="area")
                 row["checks"] = judge_mod.check(label, g, r.params, photo, shown, exported["normal"])
+                # a graph the person accepts among those fitted: one the user gets without a new
+                # fit (params.json's other_graphs, the add-on's "Also fitted")
+                row["checks"]["family"]["among_fitted"] = any(
+                    x["graph"] in label["accept"] for x in row["fitted"])
                 if "relief" in row["checks"]:  # the figure judged before session 45, to compare
                     row["checks"]["relief"]["degrees_256"] = judge_mod.relief_degrees(maps["normal"])
                 row["params"] = r.params  # what was judged, to look at again
@@ -288,6 +294,8 @@ def _checks_summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
                 out[f"relief_{'present' if want else 'absent'}"] = [sum(x["ok"] for x in sub), len(sub)]
         elif got:
             out[c] = [sum(x["ok"] for x in got), len(got)]
+            if c == "family" and all("among_fitted" in x for x in got):
+                out["family_among_fitted"] = [sum(x["among_fitted"] for x in got), len(got)]
     return out
 
 
