@@ -71,7 +71,7 @@ def test_bench_ablations_switch_what_they_name():
         assert o.method == label.split("-")[0]
     off = {label: [k for k, v in f.items() if v is False] for label, f in BENCH_METHODS.items()}
     assert off["diffproxy-noclassifier"] == ["classifier"] and off["diffproxy-nowindow"] == ["count_window"]
-    assert off["diffproxy-nolayout"] == ["layout"]
+    assert off["diffproxy-nolayout"] == ["layout"] and off["diffproxy-nostraighten"] == ["straighten"]
     # one per step a run may leave out, named after it (the old labels among them)
     assert {"scan", "local", "seeds", "polish", "detail"} <= set(OPTIONAL)
     for step in OPTIONAL:
@@ -416,3 +416,24 @@ def test_family_among_fitted_counts_an_accepted_graph_the_run_did_not_keep():
     assert out["family"] == [1, 3] and out["family_among_fitted"] == [2, 3]
     # rows judged before the field existed: no count rather than a wrong one
     assert "family_among_fitted" not in _checks_summary(rows + [{"checks": {"family": {"ok": True}}}])
+
+
+def test_turned_variants_and_a_straightened_photo_s_label():
+    """``tilt4`` / ``tilt7`` turn the photo and keep the inscribed square (counts scaled by its
+    side); a photo the pipeline straightened is judged on the counts of the square it kept."""
+    from diffproxy.optimize.bench import PHOTO_VARIANTS, scaled_label, variant_label
+    from diffproxy.straighten import measure_tilt
+
+    label = {"accept": ["bricks"], "rows": 8.0, "per_row": 4.0, "relief": True}
+    share = 1 / (math.cos(math.radians(7)) + math.sin(math.radians(7)))
+    assert variant_label(label, "tilt7")["rows"] == pytest.approx(8.0 * share)
+    assert scaled_label(label, 0.5) == {**label, "rows": 4.0, "per_row": 2.0}
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+    g = get_graph("bricks")
+    with torch.no_grad():
+        wall = render(g.maps(g.spec.defaults(), 256)).clamp(0, 1)
+    for name, want in (("tilt4", -4.0), ("tilt7", 7.0)):
+        img = PHOTO_VARIANTS[name][0](wall)
+        assert img.shape[-1] == round(256 * PHOTO_VARIANTS[name][1])
+        assert measure_tilt(img).degrees == pytest.approx(want, abs=0.3), name

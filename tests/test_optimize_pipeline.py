@@ -223,6 +223,28 @@ def test_the_photos_exif_orientation_is_an_option(tiny, tmp_path):
     assert stored.options["exif_orientation"] is False and upright.options["exif_orientation"] is True
 
 
+def test_a_turned_photo_is_straightened_unless_told_not_to(tiny):
+    """A wall photographed 5 degrees off square is turned back before the fit (the result says
+    by how much, and the share of the side kept); ``straighten=False`` takes it as it is."""
+    from diffproxy.graphs import get_graph
+    from diffproxy.render import render
+    from diffproxy.straighten import kept_share, turn
+
+    g = get_graph("bricks")
+    with torch.no_grad():
+        photo = turn(render(g.maps(g.spec.defaults(), 256)), 5.0, kept_share(5.0)).clamp(0, 1)
+    o = dict(graph="bricks", preset="tiny", method="search", device="cpu", res_out=64, time_limit=0.2)
+    r = proceduralize(photo, Options(**o))
+    assert r.photo_turn["turned"] and r.photo_turn["degrees"] == pytest.approx(-5.0, abs=0.3)
+    assert r.photo_turn["kept"] == pytest.approx(kept_share(5.0), abs=1e-3)
+    assert any("turned" in n and "clockwise" in n for n in r.photo_notes), r.photo_notes
+    assert r.summary()["photo"]["turn"] == r.photo_turn and r.options["straighten"] is True
+    assert r.photo.shape[-1] == round(photo.shape[-1] * r.photo_turn["kept"])
+    as_is = proceduralize(photo, Options(**o, straighten=False))
+    assert as_is.photo_turn is None and not any("turned" in n for n in as_is.photo_notes)
+    assert as_is.photo.shape[-1] == photo.shape[-1]
+
+
 def test_pipeline_runs_the_scan_the_seed_search_and_the_second_stage3_branch(monkeypatch):
     import dataclasses
 

@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", default="",
                    help="with --photos: also run each photo as these label-keeping variants, comma-separated "
                         "(mirror: flipped left-right, turn180: turned half round, crop75: the centre 3/4 of the "
-                        "frame, its labelled counts x 0.75; seed1 ... seed4: the photo itself with the run's "
+                        "frame, its labelled counts x 0.75; tilt4, tilt7: turned 4 degrees counter-clockwise, 7 "
+                        "clockwise, the largest square inside kept, counts scaled by its side; seed1 ... seed4: the photo itself with the run's "
                         "--seed + 1 ... 4, to see which outcomes hang on the search's luck); the summary adds the "
                         "checks per variant, how many photos got the same graph in every variant and, per check, "
                         "how many came out the same in every variant")
@@ -58,7 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "diffproxy-nodetail: photos without the last stage 'detail'), diffproxy-noclassifier "
                         "(photos: graphs ranked without the graph classifier), diffproxy-noestimator (no parameter "
                         "estimator's guess), diffproxy-nowindow (no count window around the guess), "
-                        "diffproxy-nolayout (counts not bounded by those measured on the photo); "
+                        "diffproxy-nolayout (counts not bounded by those measured on the photo), "
+                        "diffproxy-nostraighten (photos: a turned photo fitted as it is); "
                         "synthetic targets "
                         "only: match-oracle (MATch started from the target's own generator "
                         "parameters: the ceiling of any structure search) and match-estimator (MATch "

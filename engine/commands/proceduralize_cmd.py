@@ -42,6 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use the photo's pixels as the file stores them, ignoring its EXIF orientation tag, as "
                         "Blender shows images (default: turned upright, as image viewers show it); for maps "
                         "that go on UVs laid out on the image in Blender")
+    p.add_argument("--no-straighten", dest="straighten", action="store_false",
+                   help="use the photo as it is; by default a photo whose lines (joints, planks, threads) run "
+                        "0.75-10 degrees off the frame's axes is turned square to them and the largest square "
+                        "inside kept (a note says so)")
     p.add_argument("--graph", default="auto", help="'auto' (rank all graphs) or a graph name")
     p.add_argument("--preset", default="balanced", choices=list(PRESETS))
     p.add_argument("--top-k", type=int, default=None,
@@ -143,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
                           proxy_mode=args.proxy_mode, proxy_weights=args.proxy_weights,
                           classifier=args.classifier, estimator=args.estimator,
                           count_window=args.count_window, layout=args.layout,
-                          disabled=frozenset(args.disabled), exif_orientation=args.exif_orientation)
+                          disabled=frozenset(args.disabled), exif_orientation=args.exif_orientation,
+                          straighten=args.straighten)
         pick_device(args.device)  # a missing GPU is the user's to fix: say so before any work
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=err)

@@ -46,7 +46,8 @@ Stage II tunes filters only), ``diffproxy-nolocal`` (no compass search after Sta
 graph ranking by descriptor distance alone, without the graph classifier) and
 ``diffproxy-noestimator`` (the start and the random search without the parameter estimator's
 guess) and ``diffproxy-nowindow`` (the guess, but no count window around it) and
-``diffproxy-nolayout`` (counts not started and bounded at those measured on the photo). Diagnostic, synthetic targets only:
+``diffproxy-nolayout`` (counts not started and bounded at those measured on the photo) and
+``diffproxy-nostraighten`` (photos: a turned photo fitted as it is). Diagnostic, synthetic targets only:
 ``match-oracle``, MATch's filter fitting started with the target's *own* generator parameters
 (filters from the distant start): what a perfect structure search would reach with this filter
 fitting, i.e. the part of the final losses that no generator-parameter method can remove;
@@ -74,6 +75,7 @@ from ..descriptor import get_descriptor
 from ..device import pick_device
 from ..graphs import UNUSUAL_SD
 from ..render import render
+from ..straighten import kept_share, turn
 # the synthetic targets live in bench_synthetic; their names stay importable from here
 from .bench_synthetic import (EVAL, START_CANDIDATES, TARGET_RES, fit_preset, judge,  # noqa: F401
                               run_synthetic, synthetic_target)
@@ -95,6 +97,7 @@ BENCH_METHODS: dict[str, dict[str, Any]] = {
     "diffproxy-noestimator": {"method": "diffproxy", "estimator": False},
     "diffproxy-nowindow": {"method": "diffproxy", "count_window": False},
     "diffproxy-nolayout": {"method": "diffproxy", "layout": False},
+    "diffproxy-nostraighten": {"method": "diffproxy", "straighten": False},
     "match": {"method": "match"},
     "search": {"method": "search"},
     "match-oracle": {"method": "match"},
@@ -125,10 +128,16 @@ def _centre_crop(img: torch.Tensor, share: float) -> torch.Tensor:
 # fails under another, its outcome on that photo is the search's luck, not the method's, and a
 # change that flips it has not been shown to help or harm. (A pipeline fragile to its own seed
 # is fragile on photos it has not seen.)
+#
+# ``tilt4``, ``tilt7``: the photo turned 4 degrees counter-clockwise, 7 clockwise, as a hand-held
+# shot of a wall often is, the largest square inside kept (counts scaled by its share of the
+# side): what ``diffproxy.straighten`` is for.
 PHOTO_VARIANTS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], float]] = {
     "mirror": (lambda x: x.flip(-1), 1.0),
     "turn180": (lambda x: x.flip(-2, -1), 1.0),
     "crop75": (lambda x: _centre_crop(x, 0.75), 0.75),
+    "tilt4": (lambda x: turn(x, 4.0, kept_share(4.0)).clamp(0, 1), kept_share(4.0)),
+    "tilt7": (lambda x: turn(x, -7.0, kept_share(7.0)).clamp(0, 1), kept_share(7.0)),
     **{f"seed{k}": (lambda x: x, 1.0) for k in range(1, 5)},
 }
 
@@ -141,7 +150,11 @@ def variant_seed(variant: str) -> int:
 def variant_label(label: Mapping[str, Any], variant: str) -> dict[str, Any]:
     """``label`` as a person would write it for the variant of its photo: counts scaled by the
     share of the frame the variant keeps; the family and relief unchanged."""
-    scale = PHOTO_VARIANTS[variant][1]
+    return scaled_label(label, PHOTO_VARIANTS[variant][1])
+
+
+def scaled_label(label: Mapping[str, Any], scale: float) -> dict[str, Any]:
+    """``label`` for the centre of its photo, ``scale`` of the side: the counts scaled."""
     out = dict(label)
     for key in ("rows", "per_row"):
         if out.get(key):
@@ -222,6 +235,8 @@ def run_photos(photos_dir: str | Path, seed: int, methods: Sequence[str], preset
             label = (labels or {}).get(f.stem)
             if label is not None and variant:
                 label = variant_label(label, variant)
+            if label is not None and r.photo_turn and r.photo_turn["turned"]:  # straightened: a crop
+                label = scaled_label(label, r.photo_turn["kept"])
             if label is not None:
                 with torch.no_grad():
                     maps = g.maps(g.spec.from_json(r.params), TARGET_RES)

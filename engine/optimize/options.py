@@ -189,6 +189,9 @@ class Options:
             Blender shows every image: the add-on sends ``False``, so that the material's
             pattern (a wood's grain, a wall's courses) runs the way the image does on the
             artist's UVs; a phone photo stored sideways is otherwise fitted turned by 90 degrees.
+        straighten: turn a photo whose lines (joints, planks, threads) run a little off the
+            frame's axes square to them, the largest square inside kept (``diffproxy.straighten``:
+            0.75-10 degrees, where the lines stand out); ``False``: the photo as it is.
     """
 
     graph: str = "auto"
@@ -218,6 +221,7 @@ class Options:
     workers: int = 0
     batch: str = "auto"
     exif_orientation: bool = True
+    straighten: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.graph, str) or not self.graph:

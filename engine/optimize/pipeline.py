@@ -38,6 +38,7 @@ import torch
 from ..descriptor import get_descriptor
 from ..device import auto_threads, pick_device
 from ..photo import load_photo
+from ..straighten import kept_share, straighten
 from .choose import KEEP_FRACTION, UNSURE, keep_likely, most_kept, rank_graphs
 from .batching import run_together
 from .control import Cancelled, Reporter
@@ -90,6 +91,13 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
     timings: dict[str, float] = {}
     rep.message("load", "loading photo")
     photo = load_photo(image, exif_orientation=o.exif_orientation)
+    photo_turn = None
+    if o.straighten:
+        photo, tilt = straighten(photo)
+        photo_turn = {"degrees": tilt.degrees, "peak": round(tilt.peak, 3), "turned": tilt.acts,
+                      "kept": kept_share(tilt.degrees) if tilt.acts else 1.0}
+        if tilt.acts:
+            rep.message("load", photo.notes[-1])
     device = pick_device(o.device)
     descriptor = get_descriptor(o.descriptor, device, path=o.vgg19_path, allow_download=o.allow_download)
     timings["load"] = time.perf_counter() - t_start
@@ -198,7 +206,7 @@ def _proceduralize(image, o: Options, rep: Reporter, threads: int) -> Result:
         from ..estimator import describe as describe_estimator
         guessed = describe_estimator()
     return Result.from_run(best, runs, o, photo, descriptor, device, ranking, timings, graph_classifier=used,
-                           param_estimator=guessed, batches=batches)
+                           param_estimator=guessed, batches=batches, photo_turn=photo_turn)
 
 
 __all__ = ["proceduralize", "Options", "Cancelled", "Result"]

@@ -12,6 +12,8 @@ is checked before the first file is written):
   hash, validation accuracy), which parameter estimator proposed a start (file, hash,
   validation error; null when none did), proxy status, notes on the input photo, ``batches``
   (jobs per descent batch where the restarts descended together, ``--batch``; else null),
+  ``photo.turn`` (``diffproxy.straighten``'s reading: ``degrees``, ``peak``, whether the photo
+  was ``turned`` and the share of its side ``kept``; null with ``--no-straighten``),
   ``unusual`` (fitted roughness values far from the material's usual ones: sliders to check),
   ``other_graphs`` (the other graphs fitted: losses, parameters and their ``unusual``);
 * ``comparison.png``: photo | render | basecolor | normal | roughness | metallic, 256 px tiles
@@ -281,13 +283,14 @@ class Result:
     shape: dict | None = None  # best_graph()'s unit shape of the photo and the share of this graph's prior with it
     param_estimator: dict | None = None  # estimator.describe() when it guessed a start
     batches: list[int] | None = None  # jobs per descent batch, where the runs descended together (batching)
+    photo_turn: dict | None = None  # straighten's reading: degrees, peak, turned, kept (share of the side); None: not read
     photo: torch.Tensor = field(repr=False, default=None)  # type: ignore[assignment]
 
     @classmethod
     def from_run(cls, best: GraphRun, runs: list[GraphRun], o: Options, photo, descriptor, device,
                  ranking: list[dict], timings: dict[str, float],
                  graph_classifier: dict | None = None, param_estimator: dict | None = None,
-                 batches: list[int] | None = None) -> "Result":
+                 batches: list[int] | None = None, photo_turn: dict | None = None) -> "Result":
         assert best.fit is not None and best.u is not None
         losses = dict(best.stages)
         losses["final"] = {**best.final, "from_stage": best.final_from, "maps_px": best.maps_px()}
@@ -305,7 +308,7 @@ class Result:
                    others=[other_fit(r) for r in runs if r is not best],
                    graph_classifier=graph_classifier, param_estimator=param_estimator, joints=best.joints,
                    shape=best.shape,
-                   batches=batches, photo=photo.image.detach().cpu())
+                   batches=batches, photo_turn=photo_turn, photo=photo.image.detach().cpu())
 
     def unusual(self) -> list[dict]:
         """The fitted roughness values far from what the material usually has
@@ -326,7 +329,8 @@ class Result:
                         "timings": self.timings, "descriptor": self.descriptor, "device": self.device,
                         "ranking": self.ranking, "method": self.method, "preset": self.preset,
                         "seed": self.seed, "options": self.options, "proxies": self.proxies,
-                        "photo": {"source": self.photo_source, "notes": self.photo_notes},
+                        "photo": {"source": self.photo_source, "notes": self.photo_notes,
+                                  "turn": self.photo_turn},
                         "other_graphs": self.others, "joints": self.joints, "shape": self.shape,
                         "unusual": self.unusual(),
                         "graph_classifier": self.graph_classifier,
