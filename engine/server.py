@@ -43,12 +43,14 @@ Commands (arguments -> ``result`` fields)
     an edit that only touches filter parameters skips the generators.
 ``proceduralize`` ``image | pixels, out_dir [, options={graph, preset, method, device, res_out,
     seed, ...: any field of optimize.Options, e.g. top_k, workers}, overwrite=false,
-    res_out=null]`` -> ``graph, params, losses, timings, paths, ranking, other_graphs, unusual``
+    res_out=null]`` -> ``graph, params, losses, timings, paths, ranking, other_graphs, unusual, photo``
     (``ranking``: every graph, best first, its ``score`` null where the classifier left it out of
     reach of the optimisation and it was not scored; ``other_graphs``: the other graphs optimised,
     with their final losses, ``params`` (for ``synthesize``: the user may judge the family
     otherwise) and ``unusual``; ``unusual``: fitted roughness values far from the material's usual
-    ones, ``[{param, value, usual, sd, limit}]``, for the user to check; progress events carry ``stage,
+    ones, ``[{param, value, usual, sd, limit}]``, for the user to check; ``photo``: ``source``,
+    ``notes`` (what was changed in the photo) and ``turn`` (``diffproxy.straighten``'s reading:
+    ``degrees``, ``peak``, ``turned``, ``kept``); progress events carry ``stage,
     step, total, loss, message``).
     ``res_out`` (8..16384) overrides the options' for the written maps. An ``image`` that is one
     of the files the request would write into ``out_dir`` (``basecolor.png``, ``params.json``,
@@ -769,7 +771,7 @@ class Server:
         paths = result.write(a["out_dir"], res_out=a.get("res_out"), overwrite=a.get("overwrite", False))
         summary = result.summary()  # JSON-safe already
         return {**{k: summary[k] for k in ("graph", "params", "losses", "timings", "ranking", "other_graphs",
-                                           "unusual")},
+                                           "unusual", "photo")},
                 "paths": {k: str(v) for k, v in paths.items()}}
 
     def _pixels_to_png(self, job: Job, src: Path) -> Path:

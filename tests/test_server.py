@@ -272,6 +272,8 @@ def test_proceduralize_reports_progress_and_writes_the_material(engine, hello, t
     from diffproxy.graphs import get_graph
     get_graph(ev["graph"]).spec.from_json(ev["params"])  # valid parameter JSON
     assert ev["unusual"] == get_graph(ev["graph"]).unusual_params(ev["params"])  # sliders to check
+    assert ev["photo"]["source"] == str(photo) and isinstance(ev["photo"]["notes"], list)
+    assert set(ev["photo"]["turn"]) == {"degrees", "peak", "turned", "kept"}  # straighten's reading
     for m in ("basecolor", "normal", "roughness", "metallic", "height"):
         assert Path(ev["paths"][m]).is_file()
     assert _read_png(ev["paths"]["basecolor"]).shape[-1] == 128

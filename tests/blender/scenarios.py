@@ -366,6 +366,10 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
         {"param": "x"}]}) \
         == "roughness: mortar 0.38 (usually 0.92)"
     assert addon.jobs.unusual_values({}) == ""
+    assert addon.jobs.photo_turn({"photo": {"turn": {"degrees": -1.5, "peak": 6.1, "turned": True, "kept": 0.974}}}) \
+        == "the photo was turned 1.5 degrees clockwise to square its lines (97 % of its side kept)"
+    assert addon.jobs.photo_turn({"photo": {"turn": {"degrees": 0.25, "turned": False, "kept": 1.0}}}) == ""
+    assert addon.jobs.photo_turn({"photo": None}) == addon.jobs.photo_turn({}) == ""
     mat = obj.active_material
     assert mat is not None and mat.name not in user_materials
     assert mat.name.startswith(os.path.splitext(img.name)[0])
