@@ -51,6 +51,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--resolution", type=int, help="side of the maps in px")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     ap.add_argument("--seed", type=int)
+    ap.add_argument("--no-straighten", dest="straighten", action="store_const", const=False, default=None,
+                    help="fit photos a little off square as they are (default: the preferences', on)")
     ap.add_argument("--python", help="Python interpreter with torch that runs the engine")
     ap.add_argument("--blend", help="save the materials into this .blend")
     args = ap.parse_args(argv)
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     addon = _addon()
     settings = addon.preferences.get_settings()
-    for field in ("preset", "graph", "top_k", "resolution", "device", "seed"):
+    for field in ("preset", "graph", "top_k", "resolution", "device", "seed", "straighten"):
         if getattr(args, field) is not None:
             setattr(settings, field, getattr(args, field))
     if args.python is not None:

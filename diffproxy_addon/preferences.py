@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import bpy
-from bpy.props import EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 # Built-in lists until an engine answers. Their positions are the enums' stored numbers (as when
 # these were fixed enums), so preferences saved by older versions keep their meaning.
@@ -138,10 +138,13 @@ class Settings:
     device: str = DEFAULT_DEVICE
     seed: int = 0
     top_k: int = 0  # graphs optimised with graph "auto"; 0: the preset's
+    straighten: bool = True  # a photo a little off square turned square before the fit
 
     def options(self) -> dict:
         """The engine's proceduralize ``options`` object."""
-        extra = {"top_k": self.top_k} if self.top_k > 0 else {}
+        extra: dict = {"top_k": self.top_k} if self.top_k > 0 else {}
+        if not self.straighten:  # sent only when off: the engine's default
+            extra["straighten"] = False
         # exif_orientation False: the photo as Blender shows it. Blender ignores a file's EXIF
         # orientation tag; turned upright by the engine, a phone photo stored sideways would give
         # a material whose grain or courses run across the image the artist picked, on its UVs
@@ -183,6 +186,11 @@ class DIFFPROXY_AP_preferences(bpy.types.AddonPreferences):
         description="Where the engine computes (the list comes from the engine)")
     seed: IntProperty(  # type: ignore[valid-type]
         name="Seed", default=0, min=0, description="Seeds the engine's random choices")
+    straighten: BoolProperty(  # type: ignore[valid-type]
+        name="Square the Photo", default=True,
+        description="A photo whose joints, planks or threads run 0.75-10 degrees off the image's "
+                    "axes is turned square to them before the fit (the largest square inside is "
+                    "kept; the report says by how much). Off: the photo is fitted as it is")
 
     def draw(self, context):
         layout = self.layout
@@ -196,6 +204,7 @@ class DIFFPROXY_AP_preferences(bpy.types.AddonPreferences):
         col.prop(self, "resolution")
         col.prop(self, "device")
         col.prop(self, "seed")
+        col.prop(self, "straighten")
         row = layout.row()
         row.operator("diffproxy.check_engine", icon='CONSOLE')
         row.operator("diffproxy.release_engine", icon='X')
@@ -216,4 +225,4 @@ def get_settings(context=None) -> Settings:
                     output=prefs.output, preset=_offered(prefs.preset, preset_items(), DEFAULT_PRESET),
                     graph=prefs.graph.strip() or "auto", resolution=int(prefs.resolution),
                     device=_offered(prefs.device, device_items(), DEFAULT_DEVICE), seed=prefs.seed,
-                    top_k=prefs.top_k)
+                    top_k=prefs.top_k, straighten=prefs.straighten)

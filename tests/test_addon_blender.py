@@ -113,7 +113,7 @@ def test_batch_two_images_one_corrupt(light_zip, photo, tmp_path):
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender-user"), "TMPDIR": str(scratch)}
     env.pop("PYTHONPATH", None)
     r = subprocess.run([sys.executable, str(ext / "batch.py"), "--", "--images", str(photo), str(bad),
-                        "--out", str(out), "--preset", "fast", "--resolution", "256",
+                        "--out", str(out), "--preset", "fast", "--resolution", "256", "--no-straighten",
                         "--python", sys.executable, "--blend", str(out / "batch.blend")],
                        capture_output=True, text=True, timeout=1800, env=env, cwd=str(tmp_path))
     print(r.stdout[-3000:], r.stderr[-3000:])

@@ -423,6 +423,10 @@ def proceduralize(zip_path: str, python: str, image: str, preset: str = "fast",
     prefs.preset = preset
     prefs.top_k = 2  # two graphs, side by side in the engine's worker processes
     assert addon.preferences.get_settings().options()["top_k"] == 2
+    assert "straighten" not in addon.preferences.get_settings().options()  # on: the engine's default
+    prefs.straighten = False
+    assert addon.preferences.get_settings().options()["straighten"] is False
+    prefs.straighten = True
     n = len(bpy.data.materials)
     assert bpy.ops.diffproxy.proceduralize() == {'FINISHED'}, status().message
     assert len(bpy.data.materials) == n + 1
