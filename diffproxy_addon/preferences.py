@@ -188,7 +188,7 @@ class DIFFPROXY_AP_preferences(bpy.types.AddonPreferences):
         name="Seed", default=0, min=0, description="Seeds the engine's random choices")
     straighten: BoolProperty(  # type: ignore[valid-type]
         name="Square the Photo", default=True,
-        description="A photo whose joints, planks or threads run 0.75-10 degrees off the image's "
+        description="A photo whose joints, planks or threads run 2-10 degrees off the image's "
                     "axes is turned square to them before the fit (the largest square inside is "
                     "kept; the report says by how much). Off: the photo is fitted as it is")
 

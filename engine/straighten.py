@@ -21,7 +21,8 @@ photos score 2.9-84, grain, stucco, leather, concrete, scratched metal and denim
 turns the Blender photos were made with (0.7-2.0 degrees) are read to the quarter degree.
 
 **When it acts.** Where ``peak`` >= :data:`MIN_PEAK`, and the turn is at least :data:`MIN_DEG`
-(below, the lines drift by under a pixel per course on a 512 px fit) and at most
+(below, the layout reading holds, ``diffproxy.layout``, and squaring the photo gained no check
+of the judge while its crop and resampling moved the fits: docs/BENCHMARKS.md, session 50) and at most
 :data:`MAX_DEG` (a 45 degree twill or a herringbone is a pattern of its own, not a turned one;
 the reading stops at :data:`SEARCH_DEG`, and a best turn at the end of the search is no
 reading). Otherwise the photo is used as it is.
@@ -41,7 +42,7 @@ from .photo import Photo
 SEARCH_DEG = 12.0  # turns tried: -SEARCH_DEG .. +SEARCH_DEG
 STEP_DEG = 0.25
 MAX_DEG = 10.0  # the largest turn corrected
-MIN_DEG = 0.75  # the smallest turn corrected
+MIN_DEG = 2.0  # the smallest turn corrected (below, the layout reading holds and squaring gained nothing)
 MIN_PEAK = 2.5  # best line score over the median score, for a photo to have lines at all
 READ_PX = 256  # the reading's size
 LOCAL_PX = 31  # the local mean taken out (flash falloff, slow shading)

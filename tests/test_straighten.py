@@ -60,6 +60,15 @@ def test_a_turned_wall_is_read_and_turned_back(wall, degrees):
     assert (out.image - ref).abs().mean() < (back - ref).abs().mean()
 
 
+def test_a_small_turn_is_read_but_left(wall):
+    """Under MIN_DEG the layout reading holds and squaring gained nothing: read, not acted on."""
+    from diffproxy.straighten import MIN_DEG
+
+    d = MIN_DEG / 2
+    tilt = measure_tilt(turn(wall, d, kept_share(d)).clamp(0, 1))
+    assert tilt.degrees == pytest.approx(-d, abs=0.3) and tilt.peak >= MIN_PEAK and not tilt.acts, tilt
+
+
 def test_no_lines_no_turn():
     """A grain without joints (leather's cells, an artist-prior draw) reads no turn worth making,
     straight or turned."""

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "that go on UVs laid out on the image in Blender")
     p.add_argument("--no-straighten", dest="straighten", action="store_false",
                    help="use the photo as it is; by default a photo whose lines (joints, planks, threads) run "
-                        "0.75-10 degrees off the frame's axes is turned square to them and the largest square "
+                        "2-10 degrees off the frame's axes is turned square to them and the largest square "
                         "inside kept (a note says so)")
     p.add_argument("--graph", default="auto", help="'auto' (rank all graphs) or a graph name")
     p.add_argument("--preset", default="balanced", choices=list(PRESETS))

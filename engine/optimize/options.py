@@ -191,7 +191,7 @@ class Options:
             artist's UVs; a phone photo stored sideways is otherwise fitted turned by 90 degrees.
         straighten: turn a photo whose lines (joints, planks, threads) run a little off the
             frame's axes square to them, the largest square inside kept (``diffproxy.straighten``:
-            0.75-10 degrees, where the lines stand out); ``False``: the photo as it is.
+            2-10 degrees, where the lines stand out); ``False``: the photo as it is.
     """
 
     graph: str = "auto"
