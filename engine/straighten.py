@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .photo import Photo
+from .photo import DEFAULT_MIN_SIZE, Photo
 
 SEARCH_DEG = 12.0  # turns tried: -SEARCH_DEG .. +SEARCH_DEG
 STEP_DEG = 0.25
@@ -132,8 +132,11 @@ def straighten(photo: Photo, tilt: Tilt | None = None) -> tuple[Photo, Tilt]:
     if not tilt.acts:
         return photo, tilt
     share = kept_share(tilt.degrees)
+    side = photo.size
+    # the square kept, at its own size; a small photo no smaller than the loader's floor
+    size = max(round(side * share), min(side, DEFAULT_MIN_SIZE))
     with torch.no_grad():
-        image = turn(photo.image.float(), tilt.degrees, share).clamp(0, 1).contiguous()
+        image = turn(photo.image.float(), tilt.degrees, share, size).clamp(0, 1).contiguous()
     way = "counter-clockwise" if tilt.degrees > 0 else "clockwise"
     note = (f"photo turned {abs(tilt.degrees):.2f} degrees {way} so that its lines run along the frame "
             f"(they stand out {tilt.peak:.1f}x); the largest square inside kept, "

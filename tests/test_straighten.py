@@ -82,3 +82,13 @@ def test_a_pattern_turned_past_the_limit_is_its_own(wall):
     d = MAX_DEG + 1.0
     tilt = measure_tilt(turn(wall, d, kept_share(d)).clamp(0, 1))
     assert not tilt.acts, tilt
+
+
+def test_a_small_photo_stays_at_least_the_loader_s_floor(wall):
+    """A 64 px photo (the loader's smallest) squared keeps 64 px, not the inscribed 60."""
+    from diffproxy.photo import DEFAULT_MIN_SIZE
+
+    small = torch.nn.functional.interpolate(turn(wall, 6.0, kept_share(6.0)).clamp(0, 1), size=(64, 64), mode="area")
+    photo = load_photo(small)
+    out, tilt = straighten(photo)
+    assert tilt.acts and out.size == DEFAULT_MIN_SIZE == 64, (tilt, out.size)
