@@ -16,8 +16,9 @@ magnitude plus that of the column means of the horizontal one, over the squared 
 straight joints along an axis make those profiles peaky; turned, the profiles flatten. The best
 turn's score over the median score of all turns (``peak``) says whether the photo has lines at
 all: measured (``tests/test_straighten.py``; docs/BENCHMARKS.md, session 50) on 13 shared photos
-and 13 Blender-made ones, each also turned by +3, -6 and +9 degrees, the brick, tile and plank
-photos score 2.9-84, grain, stucco, leather, concrete, scratched metal and denim 1.1-1.9; the
+and 13 Blender-made ones, each also turned by +3, -6 and +9 degrees, the brick, tile, plank and weave
+photos score 2.9-84; stone, stucco, leather, concrete, painted and scratched metal and denim
+1.0-1.7, wood grain up to 2.6 (then squared: the wood graph draws its grain along an axis); the
 turns the Blender photos were made with (0.7-2.0 degrees) are read to the quarter degree.
 
 **When it acts.** Where ``peak`` >= :data:`MIN_PEAK`, and the turn is at least :data:`MIN_DEG`
